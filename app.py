@@ -1,0 +1,174 @@
+"""The booking saga's Chalice app: HTTP routes and one Lambda function per saga step
+and compensation. Each handler is a few lines; the work lives in chalicelib/.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Chalice, Response
+from chalice.app import Request
+
+from chalicelib import api, bookings, config, loyalty, payments, seats, steps
+from chalicelib.errors import RequestError
+from chalicelib.logs import bound, logger
+from chalicelib.models import CABINS, SEAT_STATUSES, parse_choice
+
+app = Chalice(app_name="booking-saga")
+
+
+def _request() -> Request:
+    request = app.current_request
+    assert request is not None
+    return request
+
+
+def error_response(exc: RequestError) -> Response:
+    body: dict[str, Any] = {"error": type(exc).__name__, "message": exc.message}
+    if exc.field:
+        body["field"] = exc.field
+    return Response(body=body, status_code=exc.status)
+
+
+@app.middleware("http")
+def json_errors(event: Any, get_response: Any) -> Response:
+    """Every refused request gets a JSON body with a readable message, and its log
+    lines carry the caller's correlation id."""
+    with bound(correlation_id=(event.headers or {}).get("x-correlation-id"), path=event.path):
+        try:
+            return get_response(event)
+        except RequestError as exc:
+            logger.info("request refused", extra={"status": exc.status, "reason": exc.message})
+            return error_response(exc)
+
+
+# --- Routes -----------------------------------------------------------------------
+@app.route("/health")
+def health() -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+@app.route("/config")
+def stage_config() -> dict[str, Any]:
+    return {"stage": config.stage(), "fault_injection": config.fault_injection_enabled()}
+
+
+@app.route("/flights")
+def list_flights() -> dict[str, Any]:
+    return {"flights": seats.list_flights()}
+
+
+@app.route("/flights/{flight_number}")
+def get_flight(flight_number: str) -> dict[str, Any]:
+    return seats.flight_details(flight_number)
+
+
+@app.route("/flights/{flight_number}/seats")
+def get_seats(flight_number: str) -> dict[str, Any]:
+    query: Any = _request().query_params or {}
+    status = parse_choice(query.get("status"), SEAT_STATUSES, "status")
+    cabin = parse_choice(query.get("cabin"), CABINS, "cabin")
+    seats.get_flight(flight_number)
+    return {"flight_number": flight_number, "seats": seats.seat_map(flight_number, status=status, cabin=cabin)}
+
+
+@app.route("/bookings", methods=["POST"])
+def create_booking() -> Response:
+    request = _request()
+    body, created = api.start_booking(request.raw_body, dict(request.headers))
+    headers: dict[str, str | list[str]] = {"Location": f"/bookings/{body['booking_id']}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(body=body, status_code=202, headers=headers)
+
+
+@app.route("/bookings/{booking_id}")
+def get_booking(booking_id: str) -> dict[str, Any]:
+    return bookings.view(api.check_booking_id(booking_id))
+
+
+@app.route("/bookings/{booking_id}/cancel", methods=["POST"])
+def cancel_booking(booking_id: str) -> Response:
+    body = api.cancel_booking(booking_id, _request().raw_body)
+    return Response(body=body, status_code=202, headers={"Location": f"/bookings/{booking_id}"})
+
+
+@app.route("/bookings/{booking_id}/history")
+def booking_history(booking_id: str) -> dict[str, Any]:
+    return api.history(booking_id)
+
+
+@app.route("/loyalty/{loyalty_id}")
+def get_loyalty(loyalty_id: str) -> dict[str, Any]:
+    return loyalty.get_account(loyalty_id)
+
+
+# --- Saga steps: one Lambda each, named as in statemachine.json ---------------------------
+@app.lambda_function(name="reserve_seat")
+def reserve_seat(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run("ReserveSeat", seats.reserve_seat, event)
+
+
+@app.lambda_function(name="redeem_points")
+def redeem_points(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run("RedeemPoints", loyalty.redeem_points, event)
+
+
+@app.lambda_function(name="charge_payment")
+def charge_payment(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run("ChargePayment", payments.charge_payment, event)
+
+
+@app.lambda_function(name="award_miles")
+def award_miles(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run("AwardMiles", loyalty.award_miles, event)
+
+
+@app.lambda_function(name="confirm_booking")
+def confirm_booking(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run("ConfirmBooking", bookings.confirm_booking, event)
+
+
+# --- Compensations ---------------------------------------------------------------------
+@app.lambda_function(name="release_seat")
+def release_seat(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run("ReleaseSeat", seats.release_seat, event)
+
+
+@app.lambda_function(name="refund_points")
+def refund_points(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run("RefundPoints", loyalty.refund_points, event)
+
+
+@app.lambda_function(name="refund_payment")
+def refund_payment(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run("RefundPayment", payments.refund_payment, event)
+
+
+@app.lambda_function(name="reverse_miles")
+def reverse_miles(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run("ReverseMiles", loyalty.reverse_miles, event)
+
+
+@app.lambda_function(name="cancel_booking")
+def cancel_booking_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run("CancelBooking", bookings.cancel_booking, event)
+
+
+# --- Terminal bookkeeping ----------------------------------------------------------------
+@app.lambda_function(name="record_failure")
+def record_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run_bookkeeping("RecordFailure", bookings.record_failure, event)
+
+
+@app.lambda_function(name="record_cancellation")
+def record_cancellation(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run_bookkeeping("RecordCancellation", bookings.record_cancellation, event)
+
+
+# `chalice local --stage local`: stand the stack up in memory. Last, so every
+# function above is registered; never inside a real Lambda (config checks).
+if config.embedded_aws_requested():
+    from chalicelib.local.embedded import start_for_chalice_local
+
+    start_for_chalice_local(app)

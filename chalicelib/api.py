@@ -1,0 +1,127 @@
+"""What the HTTP routes do, minus Chalice: parse and validate, call the services,
+start executions. Every refusal is a RequestError (4xx) raised before any write.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+
+from chalicelib import bookings, config, saga
+from chalicelib.errors import InvalidRequest
+from chalicelib.logs import logger
+from chalicelib.models import COMPENSATIONS, parse_booking_request, parse_simulate_failure
+
+_CORRELATION_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_IDEMPOTENCY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_BOOKING_ID_PATTERN = re.compile(r"^[0-9a-f-]{36}$")
+
+
+def parse_json(raw_body: bytes | str | None, *, required: bool = True) -> Any:
+    if not raw_body:
+        if required:
+            raise InvalidRequest("the request needs a JSON body")
+        return {}
+    try:
+        return json.loads(raw_body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc}") from None
+
+
+def correlation_id(headers: dict[str, str]) -> str:
+    value = _header(headers, "x-correlation-id")
+    if value is None:
+        return str(uuid.uuid4())
+    if not _CORRELATION_PATTERN.match(value):
+        raise InvalidRequest("X-Correlation-Id must be 1-128 letters, digits or . _ : -", field="X-Correlation-Id")
+    return value
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def check_booking_id(booking_id: str) -> str:
+    if not _BOOKING_ID_PATTERN.match(booking_id):
+        raise InvalidRequest("booking_id is not a booking id", field="booking_id")
+    return booking_id
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """Executions are named after the booking, so their ARN is known without storing it."""
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
+
+
+def cancellation_name(booking_id: str) -> str:
+    return f"{booking_id}-cancel"
+
+
+def start_booking(raw_body: Any, headers: dict[str, str]) -> tuple[dict[str, Any], bool]:
+    """``POST /bookings``: returns (response body, whether this call created it)."""
+    body = parse_json(raw_body)
+    request = parse_booking_request(body, fault_injection_allowed=config.fault_injection_enabled())
+    idempotency_key = _header(headers, "idempotency-key")
+    if idempotency_key is not None and not _IDEMPOTENCY_PATTERN.match(idempotency_key):
+        raise InvalidRequest("Idempotency-Key must be 1-128 letters, digits or . _ : -", field="Idempotency-Key")
+    correlation = correlation_id(headers)
+    bookings.check_bookable(request)
+    booking, created = bookings.create_booking(request, correlation_id=correlation, idempotency_key=idempotency_key)
+    response = {"booking_id": booking["booking_id"], "correlation_id": booking["correlation_id"],
+                "status": booking["status"]}
+    if not created:
+        return response, False
+    try:
+        saga.start(config.booking_state_machine_arn(), booking["booking_id"],
+                   bookings.execution_input(booking, request))
+    except Exception as exc:
+        logger.exception("could not start the saga", extra={"booking_id": booking["booking_id"]})
+        bookings.mark_not_started(booking["booking_id"], f"{type(exc).__name__}: {exc}")
+        raise
+    return response, True
+
+
+def cancel_booking(booking_id: str, raw_body: Any) -> dict[str, Any]:
+    """``POST /bookings/{id}/cancel``: CONFIRMED -> CANCELLING, then the cancellation saga."""
+    check_booking_id(booking_id)
+    body = parse_json(raw_body, required=False)
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    simulate = parse_simulate_failure(body, allowed=config.fault_injection_enabled())
+    forward = sorted(set(simulate) - set(COMPENSATIONS))
+    if forward:
+        raise InvalidRequest(f"a cancellation runs only compensations, not {', '.join(forward)}",
+                             field="simulate_failure")
+    booking = bookings.begin_cancellation(booking_id)
+    saga.start(config.cancellation_state_machine_arn(), cancellation_name(booking_id),
+               {**bookings.cancellation_input(booking), "simulate_failure": simulate})
+    return {"booking_id": booking_id, "correlation_id": booking["correlation_id"], "status": "CANCELLING"}
+
+
+def history(booking_id: str) -> dict[str, Any]:
+    """``GET /bookings/{id}/history``: the booking's executions, event by event."""
+    check_booking_id(booking_id)
+    booking = bookings.get_booking(booking_id)
+    executions = []
+    for kind, arn_of_machine, name in (
+        ("booking", config.booking_state_machine_arn(), booking_id),
+        ("cancellation", config.cancellation_state_machine_arn(), cancellation_name(booking_id)),
+    ):
+        arn = execution_arn(arn_of_machine, name)
+        try:
+            described = saga.describe(arn)
+        except saga.client().exceptions.ExecutionDoesNotExist:
+            continue
+        executions.append({
+            "kind": kind,
+            "execution_arn": arn,
+            "status": described["status"],
+            "started_at": described["startDate"].isoformat(),
+            "stopped_at": described["stopDate"].isoformat() if described.get("stopDate") else None,
+            "events": saga.readable_history(arn),
+        })
+    return {"booking_id": booking_id, "correlation_id": booking["correlation_id"], "executions": executions}

@@ -1,0 +1,65 @@
+"""Settings from environment variables, read on every call.
+
+Read lazily so the embedded backend and tests can set variables before the first
+use; reading ``os.environ`` is cheap. Stages set these in .chalice/config.json.
+"""
+
+from __future__ import annotations
+
+import os
+
+from chalicelib.schema import TABLES_BY_NAME
+
+TRUE_VALUES = {"1", "true", "yes", "on"}
+
+
+BOOKING_STATE_MACHINE_ENV = "BOOKING_STATE_MACHINE_ARN"
+CANCELLATION_STATE_MACHINE_ENV = "CANCELLATION_STATE_MACHINE_ARN"
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in TRUE_VALUES
+
+
+def table_name(table: str) -> str:
+    """The physical name of a logical table ("seats", "bookings", ...)."""
+    env_var = TABLES_BY_NAME[table].env_var
+    try:
+        return os.environ[env_var]
+    except KeyError:
+        raise RuntimeError(f"{env_var} is not set: the stage must name the {table} table") from None
+
+
+def stage() -> str:
+    return os.environ.get("STAGE", "local")
+
+
+def fault_injection_enabled() -> bool:
+    """Whether ``simulate_failure`` is honoured. Off unless the stage turns it on."""
+    return _flag("FAULT_INJECTION_ENABLED")
+
+
+def embedded_aws_requested() -> bool:
+    """Whether this process should run AWS in memory (moto).
+
+    Switched on by a stage variable, never by AWS_CHALICE_CLI_MODE (every chalice
+    command sets that), and never inside a real Lambda.
+    """
+    return _flag("EMBEDDED_AWS") and "AWS_LAMBDA_FUNCTION_NAME" not in os.environ
+
+
+def booking_state_machine_arn() -> str:
+    return os.environ[BOOKING_STATE_MACHINE_ENV]
+
+
+def cancellation_state_machine_arn() -> str:
+    return os.environ[CANCELLATION_STATE_MACHINE_ENV]
+
+
+def simulated_hang_seconds() -> float:
+    """How long an injected ``timeout`` hangs; longer than the task's TimeoutSeconds."""
+    return float(os.environ.get("SIMULATED_HANG_SECONDS", "12"))
+
+
+def region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"

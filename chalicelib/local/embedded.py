@@ -1,0 +1,143 @@
+"""Start AWS in memory and stand the whole stack up in it: tables, the saga's Lambda
+functions (dispatched in process), and the state machines from the same JSON files
+that deploy to AWS. moto's Step Functions engine executes them; we only route its
+Lambda calls (see hooks.py).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+from moto import mock_aws
+
+from chalicelib import asl, config, db, saga
+from chalicelib.local import hooks
+from chalicelib.schema import TABLES
+
+ACCOUNT_ID = "123456789012"
+# Lambda stays on moto's Docker backend on purpose: its _invoke_lambda is the hook we
+# route to the in-process handlers (the "simple" backend would bypass it); Docker is
+# never started.
+MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}}
+# Region and fake credentials, so nothing is asked of the user.
+_DEFAULT_ENV = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "embedded",
+    "AWS_SECRET_ACCESS_KEY": "embedded",
+}
+STATE_MACHINE_ENV = {
+    "booking": config.BOOKING_STATE_MACHINE_ENV,
+    "cancellation": config.CANCELLATION_STATE_MACHINE_ENV,
+}
+
+
+def _empty_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "# dispatched in process by chalicelib.local.hooks\n")
+    return buffer.getvalue()
+
+
+class EmbeddedAws:
+    """The stack in moto. ``definitions`` may replace a definition's text (tests that
+    shorten a TimeoutSeconds); by default the files on disk are used unchanged."""
+
+    def __init__(self, app: Any, *, stage: str = "local", definitions: dict[str, str] | None = None) -> None:
+        self.app = app
+        self.stage = stage
+        self.definitions = definitions or {}
+        self.function_arns: dict[str, str] = {}
+        self.state_machine_arns: dict[str, str] = {}
+        self._mock: Any = None
+
+    # --- lifecycle -------------------------------------------------------------
+    def start(self) -> EmbeddedAws:
+        for key, value in _DEFAULT_ENV.items():
+            os.environ.setdefault(key, value)
+        self._mock = mock_aws(config=MOTO_CONFIG)
+        self._mock.start()
+        db.reset()
+        saga.reset()
+        hooks.install(self.handlers())
+        self.create_tables()
+        self.create_functions()
+        self.create_state_machines()
+        return self
+
+    def stop(self) -> None:
+        hooks.uninstall()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        db.reset()
+        saga.reset()
+
+    # --- resources ---------------------------------------------------------------
+    def handlers(self) -> dict[str, Callable[[dict[str, Any], Any], Any]]:
+        return {self.function_name(function.name): function for function in self.app.pure_lambda_functions}
+
+    def function_name(self, name: str) -> str:
+        return f"{self.app.app_name}-{self.stage}-{name}"
+
+    def create_tables(self) -> None:
+        client = db.resource().meta.client
+        for table in TABLES:
+            name = os.environ.setdefault(table.env_var, f"{self.app.app_name}-{self.stage}-{table.name}")
+            client.create_table(
+                TableName=name,
+                KeySchema=table.key_schema(),
+                AttributeDefinitions=table.attribute_definitions(),
+                BillingMode="PAY_PER_REQUEST",
+            )
+
+    def create_functions(self) -> None:
+        import boto3
+
+        iam = boto3.client("iam", region_name=config.region())
+        role = iam.create_role(
+            RoleName=f"{self.app.app_name}-{self.stage}",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        )["Role"]["Arn"]
+        self.role_arn = role
+        lambda_client = boto3.client("lambda", region_name=config.region())
+        code = _empty_zip()
+        for function in self.app.pure_lambda_functions:
+            created = lambda_client.create_function(
+                FunctionName=self.function_name(function.name),
+                Runtime="python3.11",
+                Role=role,
+                Handler=f"app.{function.name}",
+                Code={"ZipFile": code},
+                Timeout=60,
+            )
+            self.function_arns[asl.placeholder_for(function.name)] = created["FunctionArn"]
+
+    def create_state_machines(self) -> None:
+        for name, env_var in STATE_MACHINE_ENV.items():
+            definition = asl.substitute(self.definitions.get(name) or asl.text(name), self.function_arns)
+            arn = saga.client().create_state_machine(
+                name=f"{self.app.app_name}-{self.stage}-{name}",
+                definition=definition,
+                roleArn=self.role_arn,
+            )["stateMachineArn"]
+            self.state_machine_arns[name] = arn
+            os.environ[env_var] = arn
+
+
+_running: EmbeddedAws | None = None
+
+
+def start_for_chalice_local(app: Any) -> EmbeddedAws:
+    """Start once per process and load the demo data (`chalice local` imports app.py once)."""
+    global _running
+    if _running is None:
+        from chalicelib.local.seed import seed_demo
+
+        _running = EmbeddedAws(app, stage=config.stage()).start()
+        seed_demo()
+    return _running

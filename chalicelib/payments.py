@@ -1,0 +1,163 @@
+"""The payments service: ChargePayment and its compensation RefundPayment, through a
+payment gateway interface with a simulated implementation.
+
+No card data is stored or logged: the gateway gets a token, the payments table keeps
+the amount, the status and the gateway's charge id.
+
+Internal statuses: CAPTURED, DECLINED, REFUNDED, and VOIDED, a tombstone that
+RefundPayment writes when it finds no charge, so a charge that lands late (after its
+task timed out and was compensated) is refused and undone instead of kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from chalicelib import clock, db
+from chalicelib.errors import PaymentDeclined, PaymentVoided
+from chalicelib.logs import logger
+from chalicelib.models import CURRENCY, StepInput, amount_due
+
+DECLINING_TOKEN = "tok_decline"
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    approved: bool
+    reference: str | None
+    reason: str | None = None
+
+
+class PaymentGateway(Protocol):
+    def charge(self, *, amount: int, currency: str, card_token: str, idempotency_key: str) -> GatewayResult: ...
+
+    def refund(self, *, charge_id: str, amount: int, idempotency_key: str) -> GatewayResult: ...
+
+
+class SimulatedGateway:
+    """Declines ``tok_decline``, approves any other non-empty token.
+
+    Like real gateways it honours idempotency keys: the same key yields the same
+    reference, so a retried charge is never a second charge.
+    """
+
+    def charge(self, *, amount: int, currency: str, card_token: str, idempotency_key: str) -> GatewayResult:
+        if not card_token or card_token == DECLINING_TOKEN:
+            return GatewayResult(approved=False, reference=None, reason="card declined")
+        return GatewayResult(approved=True, reference=_reference("ch", idempotency_key))
+
+    def refund(self, *, charge_id: str, amount: int, idempotency_key: str) -> GatewayResult:
+        return GatewayResult(approved=True, reference=_reference("re", idempotency_key))
+
+
+def _reference(prefix: str, key: str) -> str:
+    return f"{prefix}_{hashlib.sha256(key.encode()).hexdigest()[:24]}"
+
+
+_gateway: PaymentGateway = SimulatedGateway()
+
+
+def gateway() -> PaymentGateway:
+    return _gateway
+
+
+def use_gateway(new_gateway: PaymentGateway) -> None:
+    """Swap the gateway (tests, or a real provider's adapter)."""
+    global _gateway
+    _gateway = new_gateway
+
+
+def get_payment(booking_id: str) -> dict[str, Any] | None:
+    return db.get("payments", db.payment_key(booking_id))
+
+
+def _record(booking_id: str, status: str, amount: int, **extra: Any) -> None:
+    """Create the booking's payment record; ConditionFailed if one exists."""
+    db.put(
+        "payments",
+        {
+            **db.payment_key(booking_id), "status": status, "amount": amount, "currency": CURRENCY,
+            "updated_at": clock.now_iso(), **{key: value for key, value in extra.items() if value is not None},
+        },
+        condition="attribute_not_exists(booking_id)",
+    )
+
+
+def _outcome_of(payment: dict[str, Any]) -> dict[str, Any]:
+    status = payment["status"]
+    if status == "CAPTURED":
+        return {"status": "CAPTURED", "amount": payment["amount"], "charge_id": payment.get("charge_id")}
+    if status == "DECLINED":
+        raise PaymentDeclined("the card was declined")
+    raise PaymentVoided(f"the payment was {status.lower()} by a compensation before the charge")
+
+
+# --- ChargePayment ----------------------------------------------------------------
+def charge_payment(step: StepInput) -> dict[str, Any]:
+    existing = get_payment(step.booking_id)
+    if existing is not None:
+        return _outcome_of(existing)  # a replay returns what the first run decided
+    fare = int((step.reservation or {}).get("fare", 0))
+    points_redeemed = int((step.redemption or {}).get("points_redeemed", 0))
+    amount = amount_due(fare, points_redeemed)
+    if amount == 0:
+        _record(step.booking_id, "CAPTURED", 0)
+        return {"status": "CAPTURED", "amount": 0, "charge_id": None}
+    result = gateway().charge(
+        amount=amount, currency=CURRENCY, card_token=step.card_token or "", idempotency_key=step.booking_id,
+    )
+    status = "CAPTURED" if result.approved else "DECLINED"
+    try:
+        _record(step.booking_id, status, amount, charge_id=result.reference)
+    except db.ConditionFailed:
+        return _settle_race(step.booking_id, result, amount)
+    logger.info("payment " + status.lower(), extra={"amount": amount, "currency": CURRENCY})
+    if not result.approved:
+        raise PaymentDeclined(f"the card was declined: {result.reason}")
+    return {"status": "CAPTURED", "amount": amount, "charge_id": result.reference}
+
+
+def _settle_race(booking_id: str, result: GatewayResult, amount: int) -> dict[str, Any]:
+    """Someone wrote the record first: a duplicate run (same charge) or RefundPayment's tombstone."""
+    current = get_payment(booking_id) or {}
+    if current.get("status") == "VOIDED" and result.approved and result.reference:
+        gateway().refund(charge_id=result.reference, amount=amount, idempotency_key=f"{booking_id}:void")
+        logger.warning("charge landed after compensation; refunded at once", extra={"amount": amount})
+    return _outcome_of(current)
+
+
+# --- RefundPayment -----------------------------------------------------------------
+def refund_payment(step: StepInput) -> dict[str, Any]:
+    payment = get_payment(step.booking_id)
+    if payment is None:
+        try:
+            _record(step.booking_id, "VOIDED", 0)
+            return {"refunded": 0, "detail": "nothing to undo: no charge; later charges are refused"}
+        except db.ConditionFailed:
+            payment = get_payment(step.booking_id) or {}  # a charge landed just now
+    if payment.get("status") != "CAPTURED":
+        return {"refunded": 0, "detail": f"nothing to undo: payment is {payment.get('status')}"}
+    amount = int(payment["amount"])
+    refund = None
+    if payment.get("charge_id") and amount > 0:
+        refund = gateway().refund(
+            charge_id=payment["charge_id"], amount=amount, idempotency_key=f"{step.booking_id}:refund",
+        )
+    try:
+        db.update(
+            "payments",
+            db.payment_key(step.booking_id),
+            "SET #status = :refunded, refund_id = :refund, updated_at = :now",
+            condition="#status = :captured",
+            names={"#status": "status"},
+            values={
+                ":refunded": "REFUNDED", ":captured": "CAPTURED",
+                ":refund": refund.reference if refund else None, ":now": clock.now_iso(),
+            },
+        )
+    except db.ConditionFailed:
+        return {"refunded": 0, "detail": "already refunded"}
+    logger.info("payment refunded", extra={"amount": amount})
+    return {"refunded": amount}

@@ -1,0 +1,202 @@
+"""The seats service: flights, seat maps, holds. Forward step ReserveSeat, compensation ReleaseSeat.
+
+A seat item is ``AVAILABLE``, ``HELD`` by a booking until ``hold_expires_at`` (epoch
+seconds), or ``BOOKED`` by a booking. Every change is a conditional write, so a seat
+held (unexpired) or booked by another booking is never taken.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from chalicelib import clock, db
+from chalicelib.errors import CabinFull, NotFound, SeatUnavailable
+from chalicelib.logs import logger
+from chalicelib.models import BASE_FARES, CABINS, CURRENCY, HOLD_SECONDS, StepInput, cabin_of_seat, seat_sort_key
+
+# A seat can be taken when it is free or its hold has expired.
+_TAKEABLE = "(#status = :available OR (#status = :held AND hold_expires_at <= :now))"
+_STATUS_NAMES = {"#status": "status"}
+
+
+def _takeable_values(now: int) -> dict[str, Any]:
+    return {":available": "AVAILABLE", ":held": "HELD", ":now": now}
+
+
+def effective_status(seat: dict[str, Any], now: int) -> str:
+    """An expired hold shows as AVAILABLE."""
+    if seat["status"] == "HELD" and int(seat.get("hold_expires_at", 0)) <= now:
+        return "AVAILABLE"
+    return str(seat["status"])
+
+
+# --- Reads ------------------------------------------------------------------------
+def get_flight(flight_number: str) -> dict[str, Any]:
+    flight = db.get("flights", db.flight_key(flight_number))
+    if flight is None:
+        raise NotFound(f"flight {flight_number} does not exist", field="flight_number")
+    return flight
+
+
+def list_flights() -> list[dict[str, Any]]:
+    flights = sorted(db.scan("flights"), key=lambda flight: (flight["departure"], flight["flight_number"]))
+    return [flight_summary(flight) for flight in flights]
+
+
+def flight_summary(flight: dict[str, Any], seats: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    seats = seats if seats is not None else seat_map(flight["flight_number"])
+    return {
+        "flight_number": flight["flight_number"],
+        "origin": flight["origin"],
+        "destination": flight["destination"],
+        "departure": flight["departure"],
+        "seats_total": len(seats),
+        "seats_available": sum(1 for seat in seats if seat["status"] == "AVAILABLE"),
+    }
+
+
+def flight_details(flight_number: str) -> dict[str, Any]:
+    flight = get_flight(flight_number)
+    seats = seat_map(flight_number)
+    details = flight_summary(flight, seats)
+    details["availability"] = {
+        cabin: sum(1 for seat in seats if seat["cabin"] == cabin and seat["status"] == "AVAILABLE")
+        for cabin in CABINS
+    }
+    details["fares"] = {cabin: {"amount": BASE_FARES[cabin], "currency": CURRENCY} for cabin in CABINS}
+    return details
+
+
+def seat_map(flight_number: str, *, status: str | None = None, cabin: str | None = None) -> list[dict[str, Any]]:
+    """One Query for the whole flight, front to back, with expired holds shown AVAILABLE."""
+    now = clock.now_epoch()
+    items = db.query(
+        "seats",
+        KeyConditionExpression="flight_number = :flight",
+        ExpressionAttributeValues={":flight": flight_number},
+        ProjectionExpression="seat, cabin, #status, hold_expires_at",
+        ExpressionAttributeNames=_STATUS_NAMES,
+    )
+    seats = [
+        {"seat": item["seat"], "cabin": item["cabin"], "status": effective_status(item, now)}
+        for item in items
+    ]
+    seats.sort(key=lambda seat: seat_sort_key(seat["seat"]))
+    return [
+        seat
+        for seat in seats
+        if (status is None or seat["status"] == status) and (cabin is None or seat["cabin"] == cabin)
+    ]
+
+
+def seat_is_takeable(flight_number: str, seat: str) -> bool:
+    item = db.get("seats", db.seat_key(flight_number, seat))
+    return item is not None and effective_status(item, clock.now_epoch()) == "AVAILABLE"
+
+
+# --- ReserveSeat --------------------------------------------------------------------
+def reserve_seat(step: StepInput) -> dict[str, Any]:
+    """Hold the requested seat, or any free seat of the requested cabin, for 15 minutes."""
+    existing = _existing_hold(step)
+    if existing is not None:
+        return existing
+    if step.seat:
+        return _hold(step, step.seat)
+    return _hold_any_in_cabin(step, step.cabin or "ECONOMY")
+
+
+def _existing_hold(step: StepInput) -> dict[str, Any] | None:
+    """A replay finds the hold its first run took (the booking records the seat)."""
+    booking = db.get("bookings", db.booking_key(step.booking_id)) or {}
+    seat = booking.get("seat")
+    if not seat:
+        return None
+    item = db.get("seats", db.seat_key(step.flight_number, seat))
+    if item is None or item.get("booking_id") != step.booking_id:
+        return None
+    return _reservation(seat, item["cabin"], int(item.get("hold_expires_at") or 0))
+
+
+def _reservation(seat: str, cabin: str, hold_expires_at: int) -> dict[str, Any]:
+    return {
+        "seat": seat,
+        "cabin": cabin,
+        "fare": BASE_FARES[cabin],
+        "currency": CURRENCY,
+        "hold_expires_at": hold_expires_at,
+    }
+
+
+def _hold(step: StepInput, seat: str) -> dict[str, Any]:
+    now = clock.now_epoch()
+    cabin = cabin_of_seat(seat)
+    reservation = _reservation(seat, cabin, now + HOLD_SECONDS)
+    try:
+        # The hold and the booking's note of it land together, so ReleaseSeat can
+        # always find the seat even when ReserveSeat timed out after writing.
+        db.transact([
+            {"Update": {
+                "table": "seats",
+                "Key": db.seat_key(step.flight_number, seat),
+                "UpdateExpression": "SET #status = :held_new, booking_id = :booking, "
+                                    "hold_expires_at = :expires, held_at = :now",
+                "ConditionExpression": f"attribute_exists(seat) AND {_TAKEABLE}",
+                "ExpressionAttributeNames": _STATUS_NAMES,
+                "ExpressionAttributeValues": {
+                    **_takeable_values(now), ":held_new": "HELD", ":booking": step.booking_id,
+                    ":expires": reservation["hold_expires_at"],
+                },
+            }},
+            {"Update": {
+                "table": "bookings",
+                "Key": db.booking_key(step.booking_id),
+                "UpdateExpression": "SET seat = :seat, cabin = :cabin, fare = :fare, currency = :currency",
+                "ConditionExpression": "attribute_exists(booking_id)",
+                "ExpressionAttributeValues": {
+                    ":seat": seat, ":cabin": cabin, ":fare": reservation["fare"], ":currency": CURRENCY,
+                },
+            }},
+        ])
+    except db.ConditionFailed as exc:
+        raise SeatUnavailable(f"seat {seat} on {step.flight_number} is held or booked by another booking") from exc
+    logger.info("seat held", extra={"seat": seat, "cabin": cabin, "hold_expires_at": reservation["hold_expires_at"]})
+    return reservation
+
+
+def _hold_any_in_cabin(step: StepInput, cabin: str) -> dict[str, Any]:
+    # Racing buyers would all pick the first free seat; trying candidates in random
+    # order spreads them out, and a lost race just moves on to the next seat.
+    for _ in range(3):
+        candidates = [seat["seat"] for seat in seat_map(step.flight_number, status="AVAILABLE", cabin=cabin)]
+        if not candidates:
+            break
+        random.shuffle(candidates)
+        for seat in candidates:
+            try:
+                return _hold(step, seat)
+            except SeatUnavailable:
+                continue
+    raise CabinFull(f"no free seat left in {cabin} on {step.flight_number}")
+
+
+# --- ReleaseSeat -----------------------------------------------------------------
+def release_seat(step: StepInput) -> dict[str, Any]:
+    """Free the seat this booking holds or booked; a no-op when it has none."""
+    booking = db.get("bookings", db.booking_key(step.booking_id)) or {}
+    seat = booking.get("seat")
+    if not seat:
+        return {"released": None, "detail": "no seat was held"}
+    try:
+        db.update(
+            "seats",
+            db.seat_key(step.flight_number, seat),
+            "SET #status = :available REMOVE booking_id, hold_expires_at, held_at",
+            condition="booking_id = :booking",
+            names=_STATUS_NAMES,
+            values={":available": "AVAILABLE", ":booking": step.booking_id},
+        )
+    except db.ConditionFailed:
+        return {"released": None, "detail": f"seat {seat} is no longer this booking's"}
+    logger.info("seat released", extra={"seat": seat})
+    return {"released": seat}

@@ -1,0 +1,64 @@
+"""What every saga Lambda does around its domain function: bind the booking's ids to
+the logs, write the step log, honour ``simulate_failure``, and let errors escape
+under their own class name (the error name the state machine's Catch matches).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib import bookings, config
+from chalicelib.errors import SimulatedFailure, TransientStepError
+from chalicelib.logs import bound, logger
+from chalicelib.models import COMPENSATIONS, StepInput
+
+StepFunction = Callable[[StepInput], dict[str, Any]]
+
+
+def injected_mode(step: StepInput, name: str) -> str | None:
+    """The failure to simulate at ``name``, if the stage allows fault injection."""
+    if not config.fault_injection_enabled():
+        return None
+    return step.simulate_failure.get(name)
+
+
+def _fail_if_asked(name: str, mode: str | None, attempt: int) -> None:
+    if mode == "permanent":
+        raise SimulatedFailure(f"{name} failed on purpose (simulate_failure: permanent)")
+    if mode == "transient" and attempt == 1:
+        raise TransientStepError(f"{name} failed on purpose, first attempt only (simulate_failure: transient)")
+
+
+def run(name: str, work: StepFunction, event: dict[str, Any]) -> dict[str, Any]:
+    """Run one saga step or compensation named ``name`` on ``event``."""
+    step = StepInput.from_event(event)
+    log = "compensations" if name in COMPENSATIONS else "steps"
+    with bound(booking_id=step.booking_id, correlation_id=step.correlation_id, step=name):
+        attempt = bookings.mark_running(step.booking_id, log, name)
+        logger.info("step started", extra={"attempt": attempt})
+        mode = injected_mode(step, name)
+        try:
+            _fail_if_asked(name, mode, attempt)
+            result = work(step)
+        except Exception as exc:
+            bookings.mark_failed(step.booking_id, log, name, type(exc).__name__, str(exc))
+            logger.warning("step failed", extra={"error": type(exc).__name__, "cause": str(exc)})
+            raise
+        if mode == "timeout":
+            # The effect has happened; now outlast the task's TimeoutSeconds, as a
+            # gateway call that hangs would. The saga must compensate this step too.
+            logger.warning("simulating a hang", extra={"seconds": config.simulated_hang_seconds()})
+            time.sleep(config.simulated_hang_seconds())
+        status = "COMPENSATED" if log == "compensations" else "SUCCEEDED"
+        bookings.mark_finished(step.booking_id, log, name, status, result)
+        logger.info("step finished", extra={"status": status})
+        return result
+
+
+def run_bookkeeping(name: str, work: StepFunction, event: dict[str, Any]) -> dict[str, Any]:
+    """RecordFailure / RecordCancellation: logged with the booking's ids, no step log entry."""
+    step = StepInput.from_event(event)
+    with bound(booking_id=step.booking_id, correlation_id=step.correlation_id, step=name):
+        return work(step)
