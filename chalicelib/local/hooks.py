@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+import types
 import traceback
 import uuid
 from collections.abc import Callable
@@ -71,6 +73,16 @@ def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bo
 def _serialised_call_action(self: DynamoHandler) -> Any:
     with _dynamodb_lock:
         return _originals["dynamodb"](self)
+
+
+def scale_retry_waits(factor: float) -> None:
+    """Tests only: moto really sleeps between retries (IntervalSeconds x BackoffRate^n).
+    Multiply those sleeps by ``factor`` so a suite exercising retries stays fast; the
+    definition itself is unchanged."""
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    real_sleep = _originals.setdefault("retry_sleep", time.sleep)
+    retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: real_sleep(seconds * factor))  # type: ignore[assignment]
 
 
 def install(handlers: dict[str, Handler]) -> None:

@@ -1,0 +1,91 @@
+"""Fixtures: the whole stack in moto, started fresh for each test that asks for it.
+
+The stage variables of the "local" stage in .chalice/config.json are the test
+environment, except that the test starts the embedded backend itself (EMBEDDED_AWS
+off), so each test gets empty tables and can shorten moto's retry sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+_stage = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())["stages"]["local"]
+for _key, _value in _stage["environment_variables"].items():
+    os.environ.setdefault(_key, _value)
+os.environ["EMBEDDED_AWS"] = "false"
+os.environ["SIMULATED_HANG_SECONDS"] = "2"
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+for _leak in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+    os.environ.pop(_leak, None)
+
+import app as app_module  # noqa: E402  (after the environment is set)
+from chalicelib import clock  # noqa: E402
+from chalicelib.local import hooks  # noqa: E402
+from chalicelib.local.embedded import EmbeddedAws  # noqa: E402
+from chalicelib.local.seed import seed_demo  # noqa: E402
+
+RETRY_WAIT_FACTOR = 0.01  # 1 s IntervalSeconds -> 10 ms
+
+
+@pytest.fixture
+def app() -> Any:
+    return app_module.app
+
+
+def _start(definitions: dict[str, str] | None = None) -> EmbeddedAws:
+    aws = EmbeddedAws(app_module.app, definitions=definitions).start()
+    hooks.scale_retry_waits(RETRY_WAIT_FACTOR)
+    seed_demo()
+    return aws
+
+
+def _stop(aws: EmbeddedAws) -> None:
+    clock.reset()
+    aws.stop()
+
+
+@pytest.fixture
+def aws() -> Iterator[EmbeddedAws]:
+    """Tables, functions and state machines in moto, with the demo data."""
+    stack = _start()
+    yield stack
+    _wait_for_executions()
+    _stop(stack)
+
+
+@pytest.fixture
+def aws_factory() -> Iterator[Any]:
+    """Start the stack with replaced definitions (e.g. a 1-second TimeoutSeconds)."""
+    started: list[EmbeddedAws] = []
+
+    def start(definitions: dict[str, str]) -> EmbeddedAws:
+        started.append(_start(definitions))
+        return started[-1]
+
+    yield start
+    _wait_for_executions()
+    for stack in started:
+        _stop(stack)
+
+
+def _wait_for_executions(timeout: float = 10.0) -> None:
+    """Let moto's execution threads (and simulated hangs) finish before the backend is reset."""
+    for thread in list(threading.enumerate()):
+        if thread is not threading.current_thread() and thread.daemon and thread.is_alive():
+            thread.join(timeout=timeout)
+
+
+@pytest.fixture
+def client(aws: EmbeddedAws) -> Iterator[Any]:
+    from chalice.test import Client
+
+    with Client(app_module.app) as test_client:
+        yield test_client

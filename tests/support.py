@@ -1,0 +1,65 @@
+"""Helpers shared by the test layers: booking bodies, waiting for a saga, table snapshots."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from chalicelib import bookings, db
+from chalicelib.schema import TABLES
+
+TERMINAL = {"CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"}
+
+
+def booking_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "flight_number": "SA101",
+        "passenger": {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"},
+        "cabin": "ECONOMY",
+        "payment": {"card_token": "tok_visa"},
+    }
+    body.update(overrides)
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def wait_for_status(booking_id: str, statuses: set[str] | None = None, timeout: float = 30.0) -> dict[str, Any]:
+    """Poll the booking until its status is in ``statuses`` (default: terminal)."""
+    wanted = statuses or TERMINAL
+    deadline = time.monotonic() + timeout
+    while True:
+        view = bookings.view(booking_id)
+        if view["status"] in wanted:
+            return view
+        if time.monotonic() > deadline:
+            raise AssertionError(f"booking {booking_id} still {view['status']} after {timeout}s: {view}")
+        time.sleep(0.05)
+
+
+def snapshot() -> dict[str, list[dict[str, Any]]]:
+    """Every item of every table, in a stable order: compare two to prove nothing was written."""
+    return {
+        table.name: sorted(db.scan(table.name), key=lambda item: json.dumps(item, sort_keys=True, default=str))
+        for table in TABLES
+    }
+
+
+def seat(flight_number: str, seat_id: str) -> dict[str, Any]:
+    item = db.get("seats", db.seat_key(flight_number, seat_id))
+    assert item is not None
+    return item
+
+
+def balance(loyalty_id: str) -> int:
+    item = db.get("loyalty", db.loyalty_account_key(loyalty_id))
+    assert item is not None
+    return int(item["points_balance"])
+
+
+def payment(booking_id: str) -> dict[str, Any] | None:
+    return db.get("payments", db.payment_key(booking_id))
+
+
+def post_json(client: Any, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
+    raw = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return client.http.post(path, body=raw, headers={"content-type": "application/json", **(headers or {})})
