@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,11 +75,13 @@ def aws_factory() -> Iterator[Any]:
         _stop(stack)
 
 
-def _wait_for_executions(timeout: float = 10.0) -> None:
+def _wait_for_executions(timeout: float = 15.0) -> None:
     """Let moto's execution threads (and simulated hangs) finish before the backend is reset."""
-    for thread in list(threading.enumerate()):
-        if thread is not threading.current_thread() and thread.daemon and thread.is_alive():
-            thread.join(timeout=timeout)
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    for thread in list(TMP_THREADS):
+        thread.join(timeout=timeout)
+    TMP_THREADS.clear()
 
 
 @pytest.fixture
