@@ -9,7 +9,7 @@ from typing import Any
 from chalice import Chalice, Response
 from chalice.app import Request
 
-from chalicelib import api, bookings, config, loyalty, payments, seats, steps
+from chalicelib import api, bookings, config, loyalty, payments, seats, steps, webpage
 from chalicelib.errors import RequestError
 from chalicelib.logs import bound, logger
 from chalicelib.models import CABINS, SEAT_STATUSES, parse_choice
@@ -101,6 +101,25 @@ def booking_history(booking_id: str) -> dict[str, Any]:
 @app.route("/loyalty/{loyalty_id}")
 def get_loyalty(loyalty_id: str) -> dict[str, Any]:
     return loyalty.get_account(loyalty_id)
+
+
+# --- The demo page ----------------------------------------------------------------------
+@app.route("/")
+def index() -> Response:
+    body, content_type = webpage.asset("index.html")
+    return Response(body=body.decode(), status_code=200, headers={"Content-Type": content_type})
+
+
+@app.route("/assets/{name}")
+def web_asset(name: str) -> Response:
+    body, content_type = webpage.asset(name)
+    return Response(body=body.decode(), status_code=200,
+                    headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
+
+
+@app.route("/statemachines")
+def state_machines() -> dict[str, Any]:
+    return webpage.state_machines()
 
 
 # --- Saga steps: one Lambda each, named as in statemachine.json ---------------------------

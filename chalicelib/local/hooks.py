@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-import types
 import traceback
+import types
 import uuid
 from collections.abc import Callable
 from typing import Any

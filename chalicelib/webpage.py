@@ -1,0 +1,38 @@
+"""The demo page's files (chalicelib/web/), served by the app itself: no CDN, no build."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from chalicelib import config, saga
+from chalicelib.errors import NotFound
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "application/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+
+
+def asset(name: str) -> tuple[bytes, str]:
+    """A file of chalicelib/web by bare name (no paths: nothing outside it is served)."""
+    path = WEB_DIR / name
+    if "/" in name or "\\" in name or name.startswith(".") or path.suffix not in CONTENT_TYPES or not path.is_file():
+        raise NotFound(f"no asset named {name}")
+    return path.read_bytes(), CONTENT_TYPES[path.suffix]
+
+
+def state_machines() -> dict[str, Any]:
+    """The definitions as the engine runs them (DescribeStateMachine), so the page's
+    drawing is of the deployed machine itself and cannot drift from statemachine.json."""
+    result = {}
+    for kind, arn in (("booking", config.booking_state_machine_arn()),
+                      ("cancellation", config.cancellation_state_machine_arn())):
+        described = saga.client().describe_state_machine(stateMachineArn=arn)
+        result[kind] = {"arn": arn, "definition": json.loads(described["definition"])}
+    return result
