@@ -354,7 +354,9 @@ def record_failure(step: StepInput) -> dict[str, Any]:
         values[":failed"] = "FAILED"
     db.update("bookings", db.booking_key(step.booking_id), expression, names=names, values=values)
     logger.info("booking failed", extra={"status": status, "failed_step": failed_step, "error": error["error"]})
-    return {"status": status, "failed_step": failed_step, **error}
+    # The Fail state reports this error; names starting "States." are reserved there.
+    fail_error = error["error"].removeprefix("States.")
+    return {"status": status, "failed_step": failed_step, **error, "fail_error": fail_error}
 
 
 def begin_cancellation(booking_id: str) -> dict[str, Any]:

@@ -1,0 +1,68 @@
+"""Saga fixtures: start a booking through the domain API (as POST /bookings does) and
+wait for the execution; read every table afterwards."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from chalicelib import api, asl, config, saga
+from tests.support import booking_body, wait_for_status
+
+START_POINTS = 50_000
+
+
+def start(**overrides: Any) -> str:
+    body, created = api.start_booking(json.dumps(booking_body(**overrides)), {})
+    assert created
+    return str(body["booking_id"])
+
+
+def run(**overrides: Any) -> dict[str, Any]:
+    """Start a booking and return its view once its execution has stopped."""
+    booking_id = start(**overrides)
+    wait_for_status(booking_id)
+    execution(booking_id)
+    return wait_for_status(booking_id)
+
+
+def execution(booking_id: str, kind: str = "booking", timeout: float = 10.0) -> dict[str, Any]:
+    """The execution once it has stopped (its last state may end it just after the
+    booking reached its terminal status)."""
+    machine = config.booking_state_machine_arn() if kind == "booking" else config.cancellation_state_machine_arn()
+    name = booking_id if kind == "booking" else api.cancellation_name(booking_id)
+    deadline = time.monotonic() + timeout
+    while True:
+        described = saga.describe(api.execution_arn(machine, name))
+        if described["status"] != "RUNNING" or time.monotonic() > deadline:
+            return described  # type: ignore[no-any-return]
+        time.sleep(0.02)
+
+
+def states_entered(booking_id: str) -> list[str]:
+    arn = api.execution_arn(config.booking_state_machine_arn(), booking_id)
+    return [event["stateEnteredEventDetails"]["name"] for event in saga.raw_history(arn)
+            if "stateEnteredEventDetails" in event]
+
+
+def compensation_names(view: dict[str, Any]) -> list[str]:
+    return [entry["name"] for entry in view["compensations"]]
+
+
+def with_timeout(seconds: int) -> str:
+    """statemachine.json with every forward task's TimeoutSeconds set to ``seconds``."""
+    definition = asl.load("booking")
+    for state in definition["States"].values():
+        if state["Type"] == "Task" and "TimeoutSeconds" in state:
+            state["TimeoutSeconds"] = seconds
+    return json.dumps(definition)
+
+
+@pytest.fixture
+def short_timeouts(aws_factory: Callable[[dict[str, str]], Any]) -> Any:
+    """The stack with 1-second task timeouts (the injected hang lasts 2 s)."""
+    return aws_factory({"booking": with_timeout(1)})

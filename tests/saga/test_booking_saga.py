@@ -1,0 +1,187 @@
+"""The real statemachine.json executed by moto's Step Functions engine, with the
+saga's Lambda handlers dispatched in process: the happy path, a permanent failure at
+every step, business failures, transient failures absorbed by Retry, and timeouts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib import bookings, db
+from chalicelib.models import BASE_FARES, FORWARD_STEPS, miles_for
+from tests.saga.conftest import START_POINTS, compensation_names, execution, run, states_entered
+from tests.support import balance, payment, seat
+
+FARE = BASE_FARES["ECONOMY"]
+POINTS = 2_500  # 25.00 off
+
+
+def assert_rolled_back(view: dict[str, Any]) -> None:
+    """Seats, points, payments and miles are back where they started."""
+    booking_id = view["booking_id"]
+    if view["seat"]:
+        sold = seat(view["flight_number"], view["seat"])
+        assert sold["status"] == "AVAILABLE"
+        assert "booking_id" not in sold
+    assert balance("FF0001") == START_POINTS
+    charge = payment(booking_id)
+    assert charge is None or charge["status"] in ("REFUNDED", "DECLINED", "VOIDED")
+    assert view["payment"]["status"] in ("NONE", "REFUNDED", "DECLINED")
+    assert view["ticket_number"] is None and view["boarding_pass"] is None
+
+
+def test_happy_path_confirms_and_every_table_agrees(aws: Any) -> None:
+    """GIVEN a booking with a loyalty account redeeming points
+    WHEN the saga runs
+    THEN it is CONFIRMED: seat BOOKED for it, fare minus discount captured, points
+    debited and miles credited to the same balance, no compensation ran."""
+    view = run(loyalty_id="FF0001", points_to_redeem=POINTS, seat="12C", cabin=None)
+
+    assert view["status"] == "CONFIRMED"
+    assert [step["status"] for step in view["steps"]] == ["SUCCEEDED"] * 5
+    assert view["compensations"] == []
+    assert view["failed_step"] is None and view["error"] is None
+    paid = FARE - POINTS
+    assert view["amount_paid"] == paid and view["payment"] == {"status": "CAPTURED", "amount": paid}
+    assert view["ticket_number"].startswith("176") and len(view["ticket_number"]) == 13
+    assert view["boarding_pass"]["seat"] == "12C" and view["boarding_pass"]["boarding_group"] == 4
+    sold = seat("SA101", "12C")
+    assert sold["status"] == "BOOKED" and sold["booking_id"] == view["booking_id"]
+    assert balance("FF0001") == START_POINTS - POINTS + miles_for(paid)
+    assert execution(view["booking_id"])["status"] == "SUCCEEDED"
+    assert states_entered(view["booking_id"]) == [
+        "ReserveSeat", "ShouldRedeemPoints", "RedeemPoints", "ChargePayment", "AwardMiles",
+        "ConfirmBooking", "BookingConfirmed",
+    ]
+
+
+def test_without_points_the_choice_skips_redeem_points(aws: Any) -> None:
+    """GIVEN no points to redeem WHEN the saga runs THEN RedeemPoints never runs."""
+    view = run()
+    assert view["status"] == "CONFIRMED"
+    assert view["steps"][1] == {**view["steps"][1], "name": "RedeemPoints", "status": "SKIPPED"}
+    assert "RedeemPoints" not in states_entered(view["booking_id"])
+    assert view["payment"]["amount"] == FARE
+
+
+# A permanent failure at each step: the steps before it are compensated, in reverse.
+PERMANENT = {
+    "ReserveSeat": [],
+    "RedeemPoints": ["ReleaseSeat"],
+    "ChargePayment": ["RefundPoints", "ReleaseSeat"],
+    "AwardMiles": ["RefundPayment", "RefundPoints", "ReleaseSeat"],
+    "ConfirmBooking": ["ReverseMiles", "RefundPayment", "RefundPoints", "ReleaseSeat"],
+}
+
+
+@pytest.mark.parametrize("failing_step", FORWARD_STEPS)
+def test_permanent_failure_compensates_the_completed_steps_in_reverse(aws: Any, failing_step: str) -> None:
+    """GIVEN a permanent failure injected at one step
+    WHEN the saga runs
+    THEN exactly the compensations of the steps before it ran, in reverse order, the
+    booking is FAILED at that step and every table is back where it started."""
+    view = run(loyalty_id="FF0001", points_to_redeem=POINTS, simulate_failure={failing_step: "permanent"})
+
+    assert view["status"] == "FAILED"
+    assert view["failed_step"] == failing_step
+    assert view["error"]["error"] == "SimulatedFailure"
+    assert compensation_names(view) == PERMANENT[failing_step]
+    assert all(entry["status"] == "COMPENSATED" for entry in view["compensations"])
+    failed = next(step for step in view["steps"] if step["name"] == failing_step)
+    assert failed["status"] == "FAILED" and failed["error"]["error"] == "SimulatedFailure"
+    assert_rolled_back(view)
+    described = execution(view["booking_id"])
+    assert described["status"] == "FAILED" and described["error"] == "SimulatedFailure"
+
+
+def test_declined_card_releases_seat_and_refunds_points(aws: Any) -> None:
+    view = run(loyalty_id="FF0001", points_to_redeem=POINTS, payment={"card_token": "tok_decline"})
+    assert view["status"] == "FAILED" and view["failed_step"] == "ChargePayment"
+    assert view["error"]["error"] == "PaymentDeclined"
+    assert compensation_names(view) == ["RefundPoints", "ReleaseSeat"]
+    assert view["payment"]["status"] == "DECLINED"
+    assert_rolled_back(view)
+
+
+def test_insufficient_points_fails_redeem_points(aws: Any) -> None:
+    view = run(loyalty_id="FF0001", points_to_redeem=60_000, cabin="FIRST")
+    assert view["status"] == "FAILED" and view["failed_step"] == "RedeemPoints"
+    assert view["error"]["error"] == "InsufficientPoints"
+    assert compensation_names(view) == ["ReleaseSeat"]
+    assert_rolled_back(view)
+
+
+def test_seat_taken_after_the_api_checked_fails_at_reserve_seat(aws: Any, monkeypatch: Any) -> None:
+    """GIVEN a seat that another booking holds by the time ReserveSeat runs (the API's
+    up-front 409 check passed earlier)
+    WHEN the saga runs
+    THEN ReserveSeat fails with SeatUnavailable, nothing is compensated, and the
+    other booking's hold is untouched."""
+    db.update("seats", db.seat_key("SA101", "4B"), "SET #s = :held, booking_id = :other, hold_expires_at = :far",
+              names={"#s": "status"}, values={":held": "HELD", ":other": "someone-else", ":far": 2**40})
+    monkeypatch.setattr(bookings, "check_bookable", lambda request: None)
+
+    view = run(seat="4B", cabin=None)
+
+    assert view["status"] == "FAILED" and view["failed_step"] == "ReserveSeat"
+    assert view["error"]["error"] == "SeatUnavailable"
+    assert compensation_names(view) == []
+    assert seat("SA101", "4B")["booking_id"] == "someone-else"
+
+
+@pytest.mark.parametrize("failing_step", FORWARD_STEPS)
+def test_transient_failure_is_absorbed_by_retry(aws: Any, failing_step: str) -> None:
+    """GIVEN a step that fails its first attempt only WHEN the saga runs THEN Retry
+    runs it again, the booking is CONFIRMED and nothing was compensated."""
+    view = run(loyalty_id="FF0001", points_to_redeem=POINTS, simulate_failure={failing_step: "transient"})
+    assert view["status"] == "CONFIRMED"
+    assert view["compensations"] == []
+    retried = next(step for step in view["steps"] if step["name"] == failing_step)
+    assert retried["status"] == "SUCCEEDED" and retried["attempts"] == 2
+    assert balance("FF0001") == START_POINTS - POINTS + miles_for(FARE - POINTS)
+
+
+# A timeout may leave the step's effect behind: its own compensation runs too.
+TIMEOUT = {step: [compensation, *PERMANENT[step]] for step, compensation in (
+    ("ReserveSeat", "ReleaseSeat"), ("RedeemPoints", "RefundPoints"), ("ChargePayment", "RefundPayment"),
+    ("AwardMiles", "ReverseMiles"), ("ConfirmBooking", "CancelBooking"),
+)}
+
+
+@pytest.mark.parametrize("failing_step", FORWARD_STEPS)
+def test_timeout_compensates_the_timed_out_step_too(short_timeouts: Any, failing_step: str) -> None:
+    """GIVEN a step that does its work and then hangs past its TimeoutSeconds
+    WHEN the saga runs
+    THEN States.Timeout is caught, the step's own compensation undoes its effect, then
+    the earlier steps are compensated, and every table is back where it started."""
+    view = run(loyalty_id="FF0001", points_to_redeem=POINTS, simulate_failure={failing_step: "timeout"})
+
+    assert view["status"] == "FAILED"
+    assert view["failed_step"] == failing_step
+    assert view["error"]["error"] == "States.Timeout"
+    assert compensation_names(view) == TIMEOUT[failing_step]
+    assert_rolled_back(view)
+    if failing_step == "ChargePayment":
+        assert view["payment"] == {"status": "REFUNDED", "amount": FARE - POINTS}
+    assert execution(view["booking_id"])["error"] == "Timeout"
+
+
+def test_failed_compensation_goes_on_and_needs_attention(aws: Any) -> None:
+    """GIVEN AwardMiles fails and RefundPayment fails even after its retries
+    WHEN the saga compensates
+    THEN RefundPoints and ReleaseSeat still run, the booking is NEEDS_ATTENTION and a
+    dead letter records the compensation and its error."""
+    view = run(loyalty_id="FF0001", points_to_redeem=POINTS,
+               simulate_failure={"AwardMiles": "permanent", "RefundPayment": "permanent"})
+
+    assert view["status"] == "NEEDS_ATTENTION"
+    assert compensation_names(view) == ["RefundPayment", "RefundPoints", "ReleaseSeat"]
+    assert [entry["status"] for entry in view["compensations"]] == ["FAILED", "COMPENSATED", "COMPENSATED"]
+    assert view["compensations"][0]["attempts"] == 6  # the first try + MaxAttempts 5 retries
+    assert view["needs_attention"] == {"failed_step": "AwardMiles", "failed_compensations": ["RefundPayment"]}
+    letters = list(db.scan("dead_letters"))
+    assert [(letter["booking_id"], letter["compensation"], letter["error"]) for letter in letters] == [
+        (view["booking_id"], "RefundPayment", "SimulatedFailure")]
+    assert payment(view["booking_id"])["status"] == "CAPTURED"  # type: ignore[index]
+    assert execution(view["booking_id"])["status"] == "FAILED"
