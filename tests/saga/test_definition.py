@@ -1,0 +1,113 @@
+"""The shape of statemachine.json and cancellation.json: the rules the saga relies on,
+checked statically so a careless edit fails here before it fails in production."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+
+from chalicelib import asl, errors
+from chalicelib.models import COMPENSATION_OF, COMPENSATIONS, FORWARD_STEPS
+
+BOOKING = asl.load("booking")
+CANCELLATION = asl.load("cancellation")
+TRANSIENT = {
+    "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException", "TransientStepError",
+}
+# Where a failure of each step goes when it provably did nothing (previous step's
+# compensation) and when it may have half-happened (its own compensation).
+EXPECTED_CATCH = {
+    "ReserveSeat": ("RecordFailure", "ReleaseSeat"),
+    "RedeemPoints": ("ReleaseSeat", "RefundPoints"),
+    "ChargePayment": ("ShouldRefundPoints", "RefundPayment"),
+    "AwardMiles": ("RefundPayment", "ReverseMiles"),
+    "ConfirmBooking": ("ReverseMiles", "CancelBooking"),
+}
+
+
+def state(definition: dict[str, Any], name: str) -> dict[str, Any]:
+    return definition["States"][name]  # type: ignore[no-any-return]
+
+
+def test_state_names_are_the_step_names() -> None:
+    for name in (*FORWARD_STEPS, *COMPENSATIONS):
+        assert state(BOOKING, name)["Type"] == "Task"
+    assert BOOKING["StartAt"] == "ReserveSeat"
+
+
+@pytest.mark.parametrize("step", FORWARD_STEPS)
+def test_forward_task_retries_transient_errors_and_catches_everything(step: str) -> None:
+    task = state(BOOKING, step)
+    (retry,) = task["Retry"]
+    assert set(retry["ErrorEquals"]) == TRANSIENT
+    assert retry["BackoffRate"] > 1 and retry["MaxAttempts"] >= 2
+    assert task["TimeoutSeconds"] > 0
+    nothing_happened, anything = task["Catch"]
+    assert set(nothing_happened["ErrorEquals"]) == set(errors.NOTHING_HAPPENED_ERRORS)
+    assert anything["ErrorEquals"] == ["States.ALL"]
+    # Both keep the input and record the error where RecordFailure looks for it.
+    assert nothing_happened["ResultPath"] == anything["ResultPath"] == f"$.{step}Error"
+    assert (nothing_happened["Next"], anything["Next"]) == EXPECTED_CATCH[step]
+    assert anything["Next"] == COMPENSATION_OF[step]
+
+
+@pytest.mark.parametrize("definition", [BOOKING, CANCELLATION], ids=["booking", "cancellation"])
+def test_compensations_retry_more_and_never_stop_the_chain(definition: dict[str, Any]) -> None:
+    forward_attempts = state(BOOKING, "ReserveSeat")["Retry"][0]["MaxAttempts"]
+    for name, task in definition["States"].items():
+        if name not in COMPENSATIONS:
+            continue
+        (retry,) = task["Retry"]
+        assert retry["ErrorEquals"] == ["States.ALL"] and retry["MaxAttempts"] > forward_attempts
+        (catch,) = task["Catch"]
+        assert catch["ErrorEquals"] == ["States.ALL"]
+        assert catch["ResultPath"] == f"$.{name}Error"
+        assert catch["Next"] == task["Next"], "a failed compensation must not skip the ones after it"
+
+
+def _walk(definition: dict[str, Any], start: str, choose: str) -> list[str]:
+    """The states visited from ``start`` when each Choice takes branch ``choose``
+    ('points' = the points branch, else Default)."""
+    path, name = [], start
+    while name:
+        path.append(name)
+        current = definition["States"][name]
+        if current["Type"] == "Choice":
+            name = current["Choices"][0]["Next"] if choose == "points" else current["Default"]
+        else:
+            name = current.get("Next")
+    return path
+
+
+def test_compensation_chain_is_the_reverse_of_the_forward_steps() -> None:
+    chain = [name for name in _walk(BOOKING, "CancelBooking", "points") if name in COMPENSATIONS]
+    assert chain == [COMPENSATION_OF[step] for step in reversed(FORWARD_STEPS)]
+    assert _walk(BOOKING, "CancelBooking", "none")[-2:] == ["RecordFailure", "BookingFailed"]
+    assert "RefundPoints" not in _walk(BOOKING, "CancelBooking", "none")
+
+
+def test_cancellation_runs_refunds_then_frees_the_seat() -> None:
+    chain = [name for name in _walk(CANCELLATION, CANCELLATION["StartAt"], "points") if name in COMPENSATIONS]
+    assert chain == ["RefundPayment", "ReverseMiles", "RefundPoints", "ReleaseSeat"]
+
+
+def test_every_error_the_definition_names_is_an_exception_class() -> None:
+    classes = {name for name, value in inspect.getmembers(errors, inspect.isclass)}
+    named = {
+        error
+        for definition in (BOOKING, CANCELLATION)
+        for task in definition["States"].values()
+        for clause in task.get("Retry", []) + task.get("Catch", [])
+        for error in clause["ErrorEquals"]
+        if not error.startswith(("States.", "Lambda."))
+    }
+    assert named <= classes
+
+
+def test_failed_booking_ends_in_fail_with_error_and_cause() -> None:
+    fail = state(BOOKING, "BookingFailed")
+    assert fail["Type"] == "Fail" and fail["ErrorPath"] and fail["CausePath"]
+    assert state(BOOKING, "BookingConfirmed")["Type"] == "Succeed"
