@@ -23,6 +23,7 @@ lint: $(BIN)/activate
 
 # Everything CI checks: lint, types, every test layer (pytest exit 5, no tests, fails).
 test: lint
+	bash scripts/ensure-tools.sh
 	bash scripts/test.sh
 
 clean:

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# System tools the test suite uses beyond the Python venv: Debian's Chromium for the
+# browser tests, and the npm ASL linters. Installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing Debian's chromium for the browser tests"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+if [ -f package-lock.json ] && [ ! -d node_modules ]; then
+  echo "installing the npm ASL linters (npm ci)"
+  npm ci --no-audit --no-fund --silent
+fi
