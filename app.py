@@ -88,7 +88,7 @@ def get_booking(booking_id: str) -> dict[str, Any]:
 
 
 @app.route("/bookings/{booking_id}/cancel", methods=["POST"])
-def cancel_booking(booking_id: str) -> Response:
+def request_cancellation(booking_id: str) -> Response:
     body = api.cancel_booking(booking_id, _request().raw_body)
     return Response(body=body, status_code=202, headers={"Location": f"/bookings/{booking_id}"})
 
@@ -170,7 +170,7 @@ def reverse_miles(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 @app.lambda_function(name="cancel_booking")
-def cancel_booking_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def cancel_booking(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return steps.run("CancelBooking", bookings.cancel_booking, event)
 
 

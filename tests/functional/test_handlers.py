@@ -1,0 +1,156 @@
+"""Each saga Lambda handler invoked directly: success, failure, and replays.
+
+Step Functions retries tasks and Lambda may deliver an invocation twice, so running a
+handler again with the same input must change nothing and return the same result. The
+step log on the booking records every attempt by design; everything else must not move.
+
+How each step is made idempotent (conditional writes, not Powertools' idempotency
+utility, because every effect here is already a single conditional write or a
+transaction keyed by (booking, step), so a separate idempotency table would add a write
+per step and protect nothing more):
+- ReserveSeat: the booking records its seat; a replay finds its own hold.
+- RedeemPoints/AwardMiles/RefundPoints/ReverseMiles: ledger key (booking, kind).
+- ChargePayment/RefundPayment: one payment record per booking + gateway idempotency keys.
+- ConfirmBooking/CancelBooking: conditions on the booking's status.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+
+import app as app_module
+from chalicelib import api, bookings, errors
+from chalicelib.models import BASE_FARES
+from tests.support import balance, booking_body, payment, seat, snapshot
+
+FORWARD = [
+    ("reserve_seat", "reservation"),
+    ("redeem_points", "redemption"),
+    ("charge_payment", "charge"),
+    ("award_miles", "miles"),
+    ("confirm_booking", "confirmation"),
+]
+COMPENSATIONS = ["cancel_booking", "reverse_miles", "refund_payment", "refund_points", "release_seat"]
+LOG_FIELDS = {"steps", "compensations", "updated_at"}
+
+
+def business_state() -> dict[str, Any]:
+    """Every table, minus the step log (which counts attempts on purpose)."""
+    state = snapshot()
+    state["bookings"] = [{key: value for key, value in item.items() if key not in LOG_FIELDS}
+                         for item in state["bookings"]]
+    return state
+
+
+def new_booking(**overrides: Any) -> dict[str, Any]:
+    """A PENDING booking and the execution input the state machine would pass."""
+    request = api.parse_booking_request(booking_body(**overrides), fault_injection_allowed=True)
+    booking, _ = bookings.create_booking(request, correlation_id="corr-test", idempotency_key=None)
+    return bookings.execution_input(booking, request)
+
+
+def invoke(name: str, event: dict[str, Any]) -> dict[str, Any]:
+    handler = getattr(app_module, name)
+    return handler(json.loads(json.dumps(event)), None)  # type: ignore[no-any-return]
+
+
+def test_every_handler_replays_without_a_second_effect(aws: Any) -> None:
+    """GIVEN a booking run step by step through its handlers
+    WHEN each forward step, then each compensation, is invoked three times
+    THEN the second and third runs return the first run's result and change nothing."""
+    event = new_booking(loyalty_id="FF0001", points_to_redeem=1_000, seat="8D", cabin=None)
+    for name, result_key in FORWARD:
+        first = invoke(name, event)
+        after_first = business_state()
+        assert invoke(name, event) == first
+        assert invoke(name, event) == first
+        assert business_state() == after_first, f"{name} changed state when replayed"
+        event[result_key] = first
+    assert bookings.get_booking(event["booking_id"])["status"] == "CONFIRMED"
+    assert seat("SA101", "8D")["status"] == "BOOKED"
+
+    for name in COMPENSATIONS:
+        invoke(name, event)
+        after_first = business_state()
+        invoke(name, event)
+        invoke(name, event)
+        assert business_state() == after_first, f"{name} changed state when replayed"
+    assert seat("SA101", "8D")["status"] == "AVAILABLE"
+    assert balance("FF0001") == 50_000
+    assert payment(event["booking_id"])["status"] == "REFUNDED"  # type: ignore[index]
+
+
+def test_compensations_are_no_ops_when_nothing_happened(aws: Any) -> None:
+    """GIVEN a booking none of whose steps ran WHEN every compensation runs THEN only the
+    payment tombstone is written (so a late charge is refused) and nothing else moves."""
+    event = new_booking(loyalty_id="FF0001", points_to_redeem=1_000)
+    before = business_state()
+    results = {name: invoke(name, event) for name in COMPENSATIONS}
+    after = business_state()
+    assert results["release_seat"]["released"] is None
+    assert results["refund_points"]["points"] == 0
+    assert results["reverse_miles"]["points"] == 0
+    assert results["refund_payment"]["refunded"] == 0
+    assert [item["status"] for item in after["payments"]] == ["VOIDED"]
+    assert {key: value for key, value in after.items() if key != "payments"} == \
+        {key: value for key, value in before.items() if key != "payments"}
+    # A charge after the tombstone is refused, as PaymentVoided (nothing kept).
+    event["reservation"] = {"fare": BASE_FARES["ECONOMY"]}
+    with pytest.raises(errors.PaymentVoided):
+        invoke("charge_payment", event)
+    assert payment(event["booking_id"])["status"] == "VOIDED"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("name", "overrides", "prepare", "error"), [
+    ("reserve_seat", {"seat": "2A", "cabin": None}, "take_2A", errors.SeatUnavailable),
+    ("redeem_points", {"loyalty_id": "FF0001", "points_to_redeem": 60_000, "cabin": "FIRST"}, None,
+     errors.InsufficientPoints),
+    ("charge_payment", {"payment": {"card_token": "tok_decline"}}, None, errors.PaymentDeclined),
+])
+def test_failing_handler_raises_its_error_every_time_and_writes_once(
+    aws: Any, name: str, overrides: dict[str, Any], prepare: str | None, error: type[Exception],
+) -> None:
+    """GIVEN a step bound to fail for a business reason WHEN invoked twice THEN it raises
+    the error the state machine catches by name, and the second run changes nothing."""
+    if prepare == "take_2A":
+        invoke("reserve_seat", new_booking(seat="2A", cabin=None))
+    event = new_booking(**overrides)
+    event["reservation"] = {"fare": BASE_FARES["FIRST" if "FIRST" in json.dumps(overrides) else "ECONOMY"]}
+    with pytest.raises(error):
+        invoke(name, event)
+    after_first = business_state()
+    with pytest.raises(error):
+        invoke(name, event)
+    assert business_state() == after_first
+    log = bookings.get_booking(event["booking_id"])["steps"]
+    step_name = {"reserve_seat": "ReserveSeat", "redeem_points": "RedeemPoints",
+                 "charge_payment": "ChargePayment"}[name]
+    assert log[step_name]["status"] == "FAILED" and log[step_name]["attempts"] == 2
+    assert log[step_name]["error"]["error"] == error.__name__
+
+
+@pytest.mark.parametrize("name", ["redeem_points", "charge_payment", "award_miles"])
+def test_concurrent_duplicate_invocations_have_one_effect(aws: Any, name: str) -> None:
+    """GIVEN the same invocation delivered three times at once (Lambda may do that)
+    THEN there is one debit, one charge, one credit."""
+    event = new_booking(loyalty_id="FF0001", points_to_redeem=1_000)
+    event["reservation"] = invoke("reserve_seat", event)
+    event["redemption"] = {"points_redeemed": 1_000} if name != "redeem_points" else None
+    event["charge"] = {"amount": 11_900} if name == "award_miles" else None
+    results: list[Any] = []
+    threads = [threading.Thread(target=lambda: results.append(invoke(name, event))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 3 and all(result == results[0] for result in results)
+    if name == "redeem_points":
+        assert balance("FF0001") == 50_000 - 1_000
+    if name == "award_miles":
+        assert balance("FF0001") == 50_000 + 119
+    if name == "charge_payment":
+        assert payment(event["booking_id"])["amount"] == 11_900  # type: ignore[index]
