@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib import clock, db, loyalty, payments, seats
-from chalicelib.errors import Conflict, NotFound, SeatHoldLost
+from chalicelib.errors import AlreadyCompensated, Conflict, NotFound, SeatHoldLost
 from chalicelib.logs import logger
 from chalicelib.models import (
     COMPENSATIONS,
@@ -255,7 +255,9 @@ def confirm_booking(step: StepInput) -> dict[str, Any]:
                 "Key": db.booking_key(step.booking_id),
                 "UpdateExpression": "SET #status = :confirmed, ticket_number = :ticket, boarding_pass = :card, "
                                     "confirmed_at = :now, updated_at = :now",
-                "ConditionExpression": "#status = :pending",
+                # CancelBooking leaves a marker when it finds nothing to undo: a
+                # confirmation arriving after it (late, timed out) is refused.
+                "ConditionExpression": "#status = :pending AND attribute_not_exists(confirmation_cancelled_at)",
                 "ExpressionAttributeNames": _STATUS,
                 "ExpressionAttributeValues": {
                     ":confirmed": "CONFIRMED", ":pending": "PENDING", ":ticket": ticket, ":card": card,
@@ -266,7 +268,10 @@ def confirm_booking(step: StepInput) -> dict[str, Any]:
     except db.ConditionFailed as exc:
         if exc.failed[0]:
             raise SeatHoldLost(f"seat {booking['seat']} is no longer held for this booking") from exc
-        raise
+        current = exc.items[1] or {}
+        if current.get("status") == "CONFIRMED":  # a concurrent duplicate confirmed it
+            return {"ticket_number": current["ticket_number"], "boarding_pass": current["boarding_pass"]}
+        raise AlreadyCompensated(f"the booking is {current.get('status')}; CancelBooking ran first") from exc
     logger.info("booking confirmed", extra={"ticket_number": ticket, "seat": booking["seat"]})
     return {"ticket_number": ticket, "boarding_pass": card}
 
@@ -274,8 +279,17 @@ def confirm_booking(step: StepInput) -> dict[str, Any]:
 def cancel_booking(step: StepInput) -> dict[str, Any]:
     """Undo ConfirmBooking: the sale goes back to a hold and the ticket is voided."""
     booking = get_booking(step.booking_id)
-    if booking["status"] != "CONFIRMED" and "ticket_number" not in booking:
-        return {"detail": "nothing to undo: the booking was not confirmed"}
+    if booking["status"] != "CONFIRMED":
+        try:
+            db.update(
+                "bookings", db.booking_key(step.booking_id),
+                "SET confirmation_cancelled_at = if_not_exists(confirmation_cancelled_at, :now)",
+                condition="#status <> :confirmed", names=_STATUS,
+                values={":now": clock.now_iso(), ":confirmed": "CONFIRMED"},
+            )
+            return {"detail": "nothing to undo: the booking was not confirmed"}
+        except db.ConditionFailed:
+            booking = get_booking(step.booking_id)  # confirmed just now: undo it
     db.transact([
         {"Update": {
             "table": "seats",
@@ -290,8 +304,8 @@ def cancel_booking(step: StepInput) -> dict[str, Any]:
         {"Update": {
             "table": "bookings",
             "Key": db.booking_key(step.booking_id),
-            "UpdateExpression": "SET #status = :pending, voided_ticket_number = ticket_number, updated_at = :now "
-                                "REMOVE ticket_number, boarding_pass, confirmed_at",
+            "UpdateExpression": "SET #status = :pending, voided_ticket_number = ticket_number, updated_at = :now, "
+                                "confirmation_cancelled_at = :now REMOVE ticket_number, boarding_pass, confirmed_at",
             "ConditionExpression": "#status = :confirmed",
             "ExpressionAttributeNames": _STATUS,
             "ExpressionAttributeValues": {":pending": "PENDING", ":confirmed": "CONFIRMED", ":now": clock.now_iso()},

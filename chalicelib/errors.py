@@ -38,6 +38,10 @@ class PaymentVoided(BookingError):
     """The payment was compensated before the charge landed; the charge was undone."""
 
 
+class AlreadyCompensated(BookingError):
+    """The step arrived after its own compensation ran (it was late); it did nothing."""
+
+
 class SimulatedFailure(BookingError):
     """A permanent failure injected through ``simulate_failure`` (demo and tests)."""
 
@@ -86,5 +90,6 @@ NOTHING_HAPPENED_ERRORS = (
     "InsufficientPoints",
     "PaymentDeclined",
     "PaymentVoided",
+    "AlreadyCompensated",
     "SimulatedFailure",
 )

@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import clock, db
-from chalicelib.errors import InsufficientPoints, NotFound
+from chalicelib.errors import AlreadyCompensated, InsufficientPoints, NotFound
 from chalicelib.logs import logger
 from chalicelib.models import StepInput, miles_for, points_to_debit
 
 REDEEM, REFUND, AWARD, REVERSE = "REDEEM", "REFUND", "AWARD", "REVERSE"
+REVERSAL_OF = {REDEEM: REFUND, AWARD: REVERSE}
 
 
 def get_account(loyalty_id: str) -> dict[str, Any]:
@@ -30,7 +31,8 @@ def get_account(loyalty_id: str) -> dict[str, Any]:
     if account is None:
         raise NotFound(f"loyalty account {loyalty_id} does not exist", field="loyalty_id")
     ledger = sorted(
-        (item for item in items if item["record"].startswith(db.LEDGER_PREFIX)),
+        # 0-point entries are markers left by compensations with nothing to undo.
+        (item for item in items if item["record"].startswith(db.LEDGER_PREFIX) and item["points"] != 0),
         key=lambda entry: (entry["at"], entry["record"]),
     )
     return {
@@ -57,7 +59,8 @@ def _post(loyalty_id: str, booking_id: str, kind: str, points: int, *, require_b
     """Write a ledger entry of ``points`` (signed) and move the balance by as much.
 
     Returns False when the entry already exists (a replay). Raises InsufficientPoints
-    when ``require_balance`` and the balance would go below zero.
+    when ``require_balance`` and the balance would go below zero, and
+    AlreadyCompensated when a forward posting finds its reversal already written.
     """
     account_condition = "attribute_exists(loyalty_id)"
     values: dict[str, Any] = {":points": points}
@@ -82,11 +85,14 @@ def _post(loyalty_id: str, booking_id: str, kind: str, points: int, *, require_b
                 "ConditionExpression": account_condition,
                 "ExpressionAttributeValues": values,
             }},
+            *_unless_reversed(loyalty_id, booking_id, kind),
         ])
     except db.ConditionFailed as exc:
         entry_exists, account_refused = exc.failed[0], exc.failed[1]
         if entry_exists:
             return False
+        if len(exc.failed) > 2 and exc.failed[2]:
+            raise AlreadyCompensated(f"the {REVERSAL_OF[kind]} of this booking ran first; nothing posted") from exc
         if account_refused and exc.items[1] is None:
             raise NotFound(f"loyalty account {loyalty_id} does not exist") from exc
         balance = (exc.items[1] or {}).get("points_balance")
@@ -97,12 +103,51 @@ def _post(loyalty_id: str, booking_id: str, kind: str, points: int, *, require_b
     return True
 
 
+def _unless_reversed(loyalty_id: str, booking_id: str, kind: str) -> list[dict[str, Any]]:
+    """For a forward posting: a check that its reversal (or the marker a reversal leaves
+    when it found nothing to undo) does not exist yet."""
+    if kind not in REVERSAL_OF:
+        return []
+    return [{"ConditionCheck": {
+        "table": "loyalty",
+        "Key": db.ledger_key(loyalty_id, booking_id, REVERSAL_OF[kind]),
+        "ConditionExpression": "attribute_not_exists(#record)",
+        "ExpressionAttributeNames": {"#record": "record"},
+    }}]
+
+
+def _leave_marker(step: StepInput, original_kind: str, reversal_kind: str) -> bool:
+    """Nothing to undo: write a 0-point reversal so a late forward posting is refused.
+    Returns False when the original appeared meanwhile (then it must be undone)."""
+    assert step.loyalty_id
+    try:
+        db.transact([
+            {"Put": {
+                "table": "loyalty",
+                "Item": {**db.ledger_key(step.loyalty_id, step.booking_id, reversal_kind),
+                         "booking_id": step.booking_id, "kind": reversal_kind, "points": 0, "at": clock.now_iso()},
+                "ConditionExpression": "attribute_not_exists(#record)",
+                "ExpressionAttributeNames": {"#record": "record"},
+            }},
+            {"ConditionCheck": {
+                "table": "loyalty",
+                "Key": db.ledger_key(step.loyalty_id, step.booking_id, original_kind),
+                "ConditionExpression": "attribute_not_exists(#record)",
+                "ExpressionAttributeNames": {"#record": "record"},
+            }},
+        ])
+    except db.ConditionFailed as exc:
+        return not exc.failed[1]
+    return True
+
+
 def _reverse(step: StepInput, original_kind: str, reversal_kind: str) -> dict[str, Any]:
     if not step.loyalty_id:
         return {"points": 0, "detail": "no loyalty account"}
     original = _entry(step.loyalty_id, step.booking_id, original_kind)
-    if original is None:
+    if original is None and _leave_marker(step, original_kind, reversal_kind):
         return {"points": 0, "detail": f"nothing to undo: no {original_kind} entry"}
+    original = original or _entry(step.loyalty_id, step.booking_id, original_kind) or {"points": 0}
     points = -int(original["points"])
     posted = _post(step.loyalty_id, step.booking_id, reversal_kind, points)
     return {"points": points, "replayed": not posted}

@@ -11,7 +11,7 @@ import random
 from typing import Any
 
 from chalicelib import clock, db
-from chalicelib.errors import CabinFull, NotFound, SeatUnavailable
+from chalicelib.errors import AlreadyCompensated, CabinFull, NotFound, SeatUnavailable
 from chalicelib.logs import logger
 from chalicelib.models import BASE_FARES, CABINS, CURRENCY, HOLD_SECONDS, StepInput, cabin_of_seat, seat_sort_key
 
@@ -152,13 +152,16 @@ def _hold(step: StepInput, seat: str) -> dict[str, Any]:
                 "table": "bookings",
                 "Key": db.booking_key(step.booking_id),
                 "UpdateExpression": "SET seat = :seat, cabin = :cabin, fare = :fare, currency = :currency",
-                "ConditionExpression": "attribute_exists(booking_id)",
+                # ReleaseSeat leaves this marker: a ReserveSeat arriving after it is refused.
+                "ConditionExpression": "attribute_exists(booking_id) AND attribute_not_exists(seat_released_at)",
                 "ExpressionAttributeValues": {
                     ":seat": seat, ":cabin": cabin, ":fare": reservation["fare"], ":currency": CURRENCY,
                 },
             }},
         ])
     except db.ConditionFailed as exc:
+        if exc.failed[1]:
+            raise AlreadyCompensated("ReleaseSeat already ran for this booking; no seat is held") from exc
         raise SeatUnavailable(f"seat {seat} on {step.flight_number} is held or booked by another booking") from exc
     logger.info("seat held", extra={"seat": seat, "cabin": cabin, "hold_expires_at": reservation["hold_expires_at"]})
     return reservation
@@ -182,8 +185,17 @@ def _hold_any_in_cabin(step: StepInput, cabin: str) -> dict[str, Any]:
 
 # --- ReleaseSeat -----------------------------------------------------------------
 def release_seat(step: StepInput) -> dict[str, Any]:
-    """Free the seat this booking holds or booked; a no-op when it has none."""
-    booking = db.get("bookings", db.booking_key(step.booking_id)) or {}
+    """Free the seat this booking holds or booked; a no-op when it has none.
+
+    The marker is written first: from then on no hold can be taken for this booking
+    (ReserveSeat checks it in its transaction), and the booking returned names any
+    seat a hold already took."""
+    booking = db.update(
+        "bookings", db.booking_key(step.booking_id),
+        "SET seat_released_at = if_not_exists(seat_released_at, :now)",
+        condition="attribute_exists(booking_id)",
+        values={":now": clock.now_iso()},
+    )
     seat = booking.get("seat")
     if not seat:
         return {"released": None, "detail": "no seat was held"}
