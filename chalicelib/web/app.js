@@ -1,0 +1,768 @@
+// Saga Air demo page: flights and seat map, the booking form, and the saga drawn from
+// its definition and lit from the booking's step log and execution history.
+import { api, ApiError } from "./api.js";
+import { drawMachine, parseCause, stateStatuses } from "./diagram.js";
+
+// The steps that accept simulate_failure (POST /bookings validates the same list).
+const FORWARD_STEPS = ["ReserveSeat", "RedeemPoints", "ChargePayment", "AwardMiles", "ConfirmBooking"];
+const COMPENSATIONS = ["ReleaseSeat", "RefundPoints", "RefundPayment", "ReverseMiles", "CancelBooking"];
+const FAULT_MODES = ["permanent", "transient", "timeout"];
+const TERMINAL = new Set(["CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"]);
+const SEAT_LETTERS_TOP_DOWN = ["F", "E", "D", null, "C", "B", "A"]; // nose on the left: A is port side
+const CABIN_LABEL = { FIRST: "First", BUSINESS: "Business", ECONOMY: "Economy" };
+const SEAT_STATUS = { AVAILABLE: "free", HELD: "held", BOOKED: "booked" };
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
+
+const state = {
+  config: null,
+  machines: null,
+  flights: [],
+  flightNumber: null,
+  flight: null,
+  seats: [],
+  choice: { seat: null, cabin: null },
+  account: null,
+  tracking: null, // {bookingId, token, view, history, diagrams: {kind: drawing}}
+  trackToken: 0,
+};
+
+// --- Helpers ----------------------------------------------------------------------------
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function money(cents, currency = "USD") {
+  return new Intl.NumberFormat("en-US", { style: "currency", currency }).format((cents || 0) / 100);
+}
+
+function whenUtc(iso, { date = true, weekday = true } = {}) {
+  const d = new Date(iso);
+  const opts = { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: "UTC" };
+  if (date) Object.assign(opts, { day: "numeric", month: "short" });
+  if (date && weekday) opts.weekday = "short";
+  return new Intl.DateTimeFormat("en-GB", opts).format(d);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// --- Errors next to their field -----------------------------------------------------------
+function clearErrors(scope = document) {
+  for (const node of $$("[data-error-for]", scope)) node.textContent = "";
+  for (const node of $$(".invalid", scope)) node.classList.remove("invalid");
+  $("#book-error").textContent = "";
+}
+
+function fieldInput(field) {
+  return $(`[name="${CSS.escape(field)}"]`);
+}
+
+function showError(field, message, { fallback = "#book-error" } = {}) {
+  const slot = field ? $(`[data-error-for="${CSS.escape(field)}"]`) : null;
+  const target = slot || $(fallback);
+  target.textContent = slot || !field ? message : `${field}: ${message}`;
+  const input = field && fieldInput(field);
+  if (input) input.classList.add("invalid");
+  (input || target).scrollIntoView({ block: "center", behavior: "smooth" });
+}
+
+function showGlobal(message) {
+  const banner = $("#global-error");
+  banner.textContent = message;
+  banner.hidden = !message;
+}
+
+// --- Flights and the seat map ---------------------------------------------------------------
+async function loadFlights() {
+  const { flights } = await api("/flights");
+  state.flights = flights;
+  renderFlights();
+}
+
+function renderFlights() {
+  const body = $("#flights-body");
+  body.replaceChildren(...state.flights.map((flight) => {
+    const ratio = flight.seats_total ? flight.seats_available / flight.seats_total : 0;
+    return h("tr", {
+      class: flight.flight_number === state.flightNumber ? "selected" : "",
+      "data-flight": flight.flight_number, "data-testid": `flight-${flight.flight_number}`, tabindex: "0",
+      onclick: () => selectFlight(flight.flight_number),
+      onkeydown: (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); selectFlight(flight.flight_number); } },
+    },
+    h("td", { class: "mono strong" }, flight.flight_number),
+    h("td", {}, h("span", { class: "route" }, flight.origin, h("span", { class: "arrow" }, "→"), flight.destination)),
+    h("td", { class: "muted" }, whenUtc(flight.departure, { weekday: false })),
+    h("td", { class: "num" },
+      h("span", { class: "avail", "data-testid": `avail-${flight.flight_number}` }, String(flight.seats_available)),
+      h("span", { class: "meter" }, h("span", { style: `width:${Math.round(ratio * 100)}%` }))));
+  }));
+}
+
+async function selectFlight(flightNumber, { keepChoice = false } = {}) {
+  if (!flightNumber) return;
+  if (flightNumber !== state.flightNumber && !keepChoice) state.choice = { seat: null, cabin: null };
+  state.flightNumber = flightNumber;
+  renderFlights();
+  try {
+    const [flight, seatMap] = await Promise.all([
+      api(`/flights/${encodeURIComponent(flightNumber)}`),
+      api(`/flights/${encodeURIComponent(flightNumber)}/seats`),
+    ]);
+    if (state.flightNumber !== flightNumber) return;
+    state.flight = flight;
+    state.seats = seatMap.seats;
+    // A chosen seat someone else took meanwhile is no longer a choice.
+    const chosen = state.seats.find((seat) => seat.seat === state.choice.seat);
+    if (chosen && chosen.status !== "AVAILABLE") state.choice.seat = null;
+    renderFlightSummary();
+    renderSeatMap();
+    renderChoice();
+  } catch (exc) {
+    showGlobal(`Could not load flight ${flightNumber}: ${exc.message}`);
+  }
+}
+
+function renderFlightSummary() {
+  const flight = state.flight;
+  $("#flight-summary").replaceChildren(
+    h("span", { class: "mono strong" }, flight.flight_number),
+    h("span", { class: "route big" }, flight.origin, h("span", { class: "arrow" }, "→"), flight.destination),
+    h("span", { class: "muted" }, `${whenUtc(flight.departure)} UTC`),
+    h("span", { class: "muted" }, `${flight.seats_available} of ${flight.seats_total} seats free`),
+  );
+  $("#cabin-choices").replaceChildren(...Object.keys(flight.availability).map((cabin) => {
+    const fare = flight.fares[cabin];
+    const free = flight.availability[cabin];
+    return h("button", {
+      type: "button", class: `cabin-btn cabin-${cabin.toLowerCase()}${state.choice.cabin === cabin ? " active" : ""}`,
+      "data-testid": `any-seat-${cabin}`, "data-cabin": cabin, disabled: free === 0,
+      "aria-pressed": state.choice.cabin === cabin ? "true" : "false",
+      onclick: () => chooseCabin(cabin),
+    },
+    h("span", { class: "cabin-name" }, `Any ${CABIN_LABEL[cabin] || cabin} seat`),
+    h("span", { class: "cabin-meta" }, `${money(fare.amount, fare.currency)} · ${free} free`));
+  }));
+}
+
+function renderSeatMap() {
+  const mine = state.tracking && state.tracking.view && state.tracking.view.flight_number === state.flightNumber
+    ? state.tracking.view.seat : null;
+  const rows = new Map();
+  for (const seat of state.seats) {
+    const row = Number.parseInt(seat.seat, 10);
+    if (!rows.has(row)) rows.set(row, { cabin: seat.cabin, seats: {} });
+    rows.get(row).seats[seat.seat.slice(-1)] = seat;
+  }
+  const cabins = [];
+  for (const [row, info] of [...rows.entries()].sort((a, b) => a[0] - b[0])) {
+    let section = cabins[cabins.length - 1];
+    if (!section || section.cabin !== info.cabin) {
+      section = { cabin: info.cabin, rows: [] };
+      cabins.push(section);
+    }
+    section.rows.push([row, info]);
+  }
+  const letters = h("div", { class: "letters" }, ...SEAT_LETTERS_TOP_DOWN.map((letter) => h("span", { class: letter ? "" : "aisle-gap" }, letter || "")));
+  const sections = cabins.map((section) => {
+    const first = section.rows[0][0];
+    const last = section.rows[section.rows.length - 1][0];
+    const free = section.rows.reduce((n, [, info]) => n + Object.values(info.seats).filter((s) => s.status === "AVAILABLE").length, 0);
+    return h("div", { class: `cabin cabin-${section.cabin.toLowerCase()}`, "data-testid": `cabin-${section.cabin}` },
+      h("div", { class: "cabin-label", title: `rows ${first}–${last}` }, h("b", {}, CABIN_LABEL[section.cabin] || section.cabin), h("span", {}, `${free} free`)),
+      h("div", { class: "cabin-rows" }, ...section.rows.map(([row, info]) => h("div", { class: "seat-col" },
+        ...SEAT_LETTERS_TOP_DOWN.map((letter) => {
+          if (!letter) return h("span", { class: "aisle" }, String(row));
+          const seat = info.seats[letter];
+          if (!seat) return h("span", { class: "seat none" });
+          const status = SEAT_STATUS[seat.status] || seat.status.toLowerCase();
+          const selected = state.choice.seat === seat.seat;
+          const isMine = mine === seat.seat && status !== "free";
+          return h("button", {
+            type: "button",
+            class: `seat ${status}${selected ? " selected" : ""}${isMine ? " mine" : ""}`,
+            "data-seat": seat.seat, "data-status": status, "data-cabin": seat.cabin,
+            "data-selected": selected ? "true" : null,
+            disabled: status !== "free",
+            title: `Seat ${seat.seat} · ${CABIN_LABEL[seat.cabin]} · ${status}${isMine ? " (this booking)" : ""}`,
+            "aria-label": `Seat ${seat.seat}, ${seat.cabin.toLowerCase()}, ${status}`,
+            onclick: () => chooseSeat(seat.seat),
+          }, letter);
+        })))));
+  });
+  $("#seatmap").replaceChildren(h("div", { class: "nose" }), letters, ...sections, h("div", { class: "tail" }));
+}
+
+function chooseSeat(seat) {
+  state.choice = state.choice.seat === seat ? { seat: null, cabin: null } : { seat, cabin: null };
+  clearFieldError("seat");
+  clearFieldError("cabin");
+  renderSeatMap();
+  renderFlightSummary();
+  renderChoice();
+}
+
+function chooseCabin(cabin) {
+  state.choice = state.choice.cabin === cabin ? { seat: null, cabin: null } : { seat: null, cabin };
+  clearFieldError("seat");
+  clearFieldError("cabin");
+  renderSeatMap();
+  renderFlightSummary();
+  renderChoice();
+}
+
+function clearFieldError(field) {
+  const slot = $(`[data-error-for="${CSS.escape(field)}"]`);
+  if (slot) slot.textContent = "";
+  const input = fieldInput(field);
+  if (input) input.classList.remove("invalid");
+}
+
+function chosenCabin() {
+  if (state.choice.cabin) return state.choice.cabin;
+  const seat = state.seats.find((s) => s.seat === state.choice.seat);
+  return seat ? seat.cabin : null;
+}
+
+function renderChoice() {
+  const text = $("#choice-text");
+  const { seat, cabin } = state.choice;
+  if (seat) text.replaceChildren("Seat ", h("b", { "data-testid": "chosen-seat" }, seat), ` (${CABIN_LABEL[chosenCabin()]}) on ${state.flightNumber}`);
+  else if (cabin) text.replaceChildren("Any free seat in ", h("b", {}, CABIN_LABEL[cabin]), ` on ${state.flightNumber}: ReserveSeat picks one`);
+  else text.textContent = "No seat chosen: click a free seat, or take any seat in a cabin.";
+  renderPrice();
+}
+
+function renderPrice() {
+  const price = $("#price");
+  const cabin = chosenCabin();
+  if (!state.flight || !cabin) {
+    price.replaceChildren(h("span", { class: "muted" }, "Choose a seat or a cabin to see the fare."));
+    return;
+  }
+  const fare = state.flight.fares[cabin];
+  const points = Number.parseInt($("#points").value, 10) || 0;
+  const discount = Math.min(points, fare.amount); // 100 points = 1 USD = 100 cents
+  price.replaceChildren(
+    h("span", {}, `${CABIN_LABEL[cabin]} fare `, h("b", {}, money(fare.amount, fare.currency))),
+    ...(discount > 0 ? [h("span", {}, ` − ${discount.toLocaleString("en-US")} points `, h("b", {}, money(discount, fare.currency)))] : []),
+    h("span", { class: "due" }, " = you pay ", h("b", { "data-testid": "amount-due" }, money(fare.amount - discount, fare.currency))),
+  );
+}
+
+// --- Loyalty --------------------------------------------------------------------------
+let loyaltyTimer = null;
+
+function scheduleLoyaltyLookup() {
+  clearTimeout(loyaltyTimer);
+  loyaltyTimer = setTimeout(lookupLoyalty, 300);
+}
+
+async function lookupLoyalty() {
+  const input = $("#loyalty-id");
+  const id = input.value.trim().toUpperCase();
+  const out = $("#loyalty-balance");
+  clearFieldError("loyalty_id");
+  state.account = null;
+  if (!id) {
+    out.textContent = "";
+    return;
+  }
+  if (!/^[A-Z0-9]{2,32}$/.test(id)) {
+    out.textContent = "";
+    showError("loyalty_id", "letters and digits only, e.g. FF0001");
+    return;
+  }
+  out.textContent = "Looking up…";
+  try {
+    const account = await api(`/loyalty/${encodeURIComponent(id)}`);
+    if ($("#loyalty-id").value.trim().toUpperCase() !== id) return;
+    state.account = account;
+    out.replaceChildren(h("span", { class: "ok-dot" }), account.name ? `${account.name} · ` : "",
+      h("b", { "data-testid": "points-balance" }, account.points_balance.toLocaleString("en-US")), " points");
+  } catch (exc) {
+    if ($("#loyalty-id").value.trim().toUpperCase() !== id) return;
+    out.textContent = "";
+    const message = exc.status === 404 || exc.status >= 500 && !exc.body.error
+      ? `No loyalty account ${id} could be found${exc.status >= 500 ? ` (${exc.message})` : ""}`
+      : exc.message;
+    showError("loyalty_id", message);
+  }
+}
+
+// --- Failure injection ----------------------------------------------------------------
+function renderFaults() {
+  const row = (name) => h("label", { class: "fault-row", "data-fault": name },
+    h("span", { class: "fault-name" }, name),
+    h("select", {
+      name: `fault.${name}`, "data-testid": `fault-${name}`, "data-step": name,
+      onchange: (event) => event.target.closest(".fault-row").classList.toggle("armed", event.target.value !== ""),
+    },
+    h("option", { value: "" }, "none"), ...FAULT_MODES.map((mode) => h("option", { value: mode }, mode))));
+  $("#faults-forward").replaceChildren(...FORWARD_STEPS.map(row));
+  $("#faults-compensation").replaceChildren(...COMPENSATIONS.map(row));
+}
+
+function chosenFaults(names) {
+  if (!state.config || !state.config.fault_injection) return {};
+  const out = {};
+  for (const select of $$("select[data-step]")) {
+    if (select.value && names.includes(select.dataset.step)) out[select.dataset.step] = select.value;
+  }
+  return out;
+}
+
+// --- Booking ----------------------------------------------------------------------------
+function validate() {
+  // The same rules the API applies, checked first so a typo costs no round trip.
+  const problems = [];
+  const first = $("#first-name").value.trim();
+  const last = $("#last-name").value.trim();
+  const email = $("#email").value.trim();
+  const loyaltyId = $("#loyalty-id").value.trim().toUpperCase();
+  const pointsText = $("#points").value.trim();
+  if (!first) problems.push(["passenger.first_name", "Enter the passenger's first name."]);
+  if (!last) problems.push(["passenger.last_name", "Enter the passenger's last name."]);
+  if (email && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) problems.push(["passenger.email", "This is not an email address."]);
+  if (loyaltyId && !/^[A-Z0-9]{2,32}$/.test(loyaltyId)) problems.push(["loyalty_id", "Letters and digits only, e.g. FF0001."]);
+  let points = 0;
+  if (pointsText) {
+    if (!/^\d+$/.test(pointsText)) problems.push(["points_to_redeem", "Points must be a whole number, 0 or more."]);
+    else points = Number.parseInt(pointsText, 10);
+  }
+  if (points > 0 && !loyaltyId) problems.push(["loyalty_id", "Redeeming points needs a loyalty account."]);
+  if (state.account && points > state.account.points_balance) {
+    problems.push(["points_to_redeem", `The account has only ${state.account.points_balance.toLocaleString("en-US")} points.`]);
+  }
+  if (!state.choice.seat && !state.choice.cabin) problems.push(["seat", "Pick a free seat on the map, or take any seat in a cabin."]);
+  return { problems, points, loyaltyId, first, last, email };
+}
+
+async function book(event) {
+  event.preventDefault();
+  clearErrors();
+  showGlobal("");
+  const { problems, points, loyaltyId, first, last, email } = validate();
+  if (problems.length) {
+    const seen = new Set();
+    for (const [field, message] of problems) {
+      if (seen.has(field)) continue;
+      seen.add(field);
+      const slot = $(`[data-error-for="${CSS.escape(field)}"]`);
+      slot.textContent = message;
+      const input = fieldInput(field);
+      if (input) input.classList.add("invalid");
+    }
+    const firstField = problems[0][0];
+    (fieldInput(firstField) || $(`[data-error-for="${CSS.escape(firstField)}"]`)).scrollIntoView({ block: "center" });
+    return;
+  }
+  const body = {
+    flight_number: state.flightNumber,
+    passenger: { first_name: first, last_name: last, ...(email ? { email } : {}) },
+    payment: { card_token: $('input[name="card"]:checked').value },
+  };
+  if (state.choice.seat) body.seat = state.choice.seat;
+  else body.cabin = state.choice.cabin;
+  if (loyaltyId) body.loyalty_id = loyaltyId;
+  if (points) body.points_to_redeem = points;
+  const faults = chosenFaults([...FORWARD_STEPS, ...COMPENSATIONS]);
+  if (Object.keys(faults).length) body.simulate_failure = faults;
+
+  const button = $("#book");
+  button.disabled = true;
+  button.textContent = "Booking…";
+  try {
+    const created = await api("/bookings", { method: "POST", body });
+    startTracking(created.booking_id, { scroll: true });
+  } catch (exc) {
+    if (exc instanceof ApiError) showError(exc.field, exc.message);
+    else throw exc;
+  } finally {
+    button.disabled = false;
+    button.textContent = "Book";
+  }
+}
+
+// --- Tracking a booking: poll its view and history until it settles ---------------------
+function startTracking(bookingId, { scroll = false } = {}) {
+  state.trackToken += 1;
+  state.tracking = { bookingId, token: state.trackToken, view: null, history: null, diagrams: {}, replaying: false };
+  history.replaceState(null, "", `#booking=${bookingId}`);
+  const saga = $("#saga");
+  saga.hidden = false;
+  $("#diagrams").replaceChildren();
+  $("#timeline").replaceChildren();
+  $("#outcome").replaceChildren(h("p", { class: "muted" }, "Starting the saga…"));
+  $("#saga-booking-id").textContent = bookingId;
+  $("#saga-correlation-id").textContent = "…";
+  setStatus("PENDING");
+  if (scroll) saga.scrollIntoView({ behavior: "smooth", block: "start" });
+  poll(state.tracking);
+}
+
+async function poll(tracking) {
+  const started = Date.now();
+  for (;;) {
+    let view;
+    let hist;
+    try {
+      [view, hist] = await Promise.all([
+        api(`/bookings/${tracking.bookingId}`),
+        api(`/bookings/${tracking.bookingId}/history`),
+      ]);
+    } catch (exc) {
+      if (tracking.token !== state.trackToken) return;
+      $("#outcome").replaceChildren(h("p", { class: "field-error" }, exc.message));
+      setStatus("ERROR");
+      return;
+    }
+    if (tracking.token !== state.trackToken) return;
+    tracking.view = view;
+    tracking.history = hist;
+    renderSaga(tracking);
+    const settled = TERMINAL.has(view.status) && hist.executions.every((execution) => execution.status !== "RUNNING");
+    if (settled) {
+      await refreshAfterSaga(view);
+      return;
+    }
+    await sleep(Date.now() - started < 15000 ? 200 : 1000);
+  }
+}
+
+async function refreshAfterSaga(view) {
+  // The seat may have been released by a compensation: show the map as it is now.
+  const tasks = [loadFlights()];
+  if (view.flight_number === state.flightNumber) tasks.push(selectFlight(state.flightNumber, { keepChoice: true }));
+  else tasks.push(selectFlight(view.flight_number));
+  if (view.loyalty_id && $("#loyalty-id").value.trim().toUpperCase() === view.loyalty_id) tasks.push(lookupLoyalty());
+  await Promise.allSettled(tasks);
+  document.body.dataset.sagaSettled = view.booking_id;
+}
+
+function setStatus(status) {
+  const pill = $("#booking-status");
+  pill.textContent = status;
+  pill.dataset.status = status;
+}
+
+function executionOf(tracking, kind) {
+  return (tracking.history && tracking.history.executions || []).find((execution) => execution.kind === kind) || null;
+}
+
+function renderSaga(tracking) {
+  const { view } = tracking;
+  $("#saga-correlation-id").textContent = view.correlation_id;
+  setStatus(view.status);
+  const kinds = ["booking"];
+  if (executionOf(tracking, "cancellation") || view.status === "CANCELLING" || view.status === "CANCELLED") kinds.push("cancellation");
+  for (const kind of kinds) {
+    if (!tracking.diagrams[kind]) tracking.diagrams[kind] = createDiagram(tracking, kind);
+    if (!tracking.replaying) lightDiagram(tracking, kind);
+  }
+  renderOutcome(tracking);
+  renderTimeline(tracking);
+}
+
+function compensationNames(view) {
+  // What the booking's step log calls a compensation (bookkeeping such as RecordFailure is not one).
+  return new Set([...COMPENSATIONS, ...(view.compensations || []).map((entry) => entry.name)]);
+}
+
+function stepLogFor(view, kind) {
+  const log = {};
+  const entries = kind === "booking" ? [...view.steps, ...view.compensations] : view.compensations;
+  for (const entry of entries) log[entry.name] = entry;
+  return log;
+}
+
+function statusesFor(tracking, kind, events, ended) {
+  const definition = state.machines[kind].definition;
+  const view = tracking.view;
+  // The booking's log is shared by both executions; it only sharpens a state's status
+  // once that execution has ended.
+  return stateStatuses(definition, events, {
+    ended,
+    compensations: compensationNames(view),
+    stepLog: ended ? stepLogFor(view, kind) : {},
+  });
+}
+
+function lightDiagram(tracking, kind) {
+  const execution = executionOf(tracking, kind);
+  const events = execution ? execution.events : [];
+  const ended = execution ? execution.status !== "RUNNING" : false;
+  const entry = tracking.diagrams[kind];
+  entry.drawing.update(statusesFor(tracking, kind, events, ended));
+  entry.figure.dataset.execution = execution ? execution.status : "NOT_STARTED";
+  entry.execStatus.textContent = execution ? execution.status : "not started";
+  entry.execStatus.dataset.status = execution ? execution.status : "PENDING";
+  entry.replay.disabled = !ended;
+}
+
+function createDiagram(tracking, kind) {
+  const machine = state.machines[kind];
+  const replay = h("button", { type: "button", class: "btn btn-ghost btn-small", "data-testid": `replay-${kind}`, disabled: true,
+    onclick: () => replayDiagram(tracking, kind) }, "▶ Replay");
+  const execStatus = h("span", { class: "exec-status" });
+  const body = h("div", { class: "machine-wrap" });
+  const title = kind === "booking" ? "Booking state machine" : "Cancellation state machine";
+  const figure = h("figure", { class: "diagram", "data-testid": `diagram-${kind}`, "data-machine": kind },
+    h("figcaption", {},
+      h("div", {}, h("b", {}, title), " ", execStatus,
+        h("div", { class: "arn mono", title: "GET /statemachines" }, machine.arn)),
+      replay),
+    body);
+  $("#diagrams").append(figure);
+  const drawing = drawMachine(body, machine.definition, {
+    machine: kind, singleLaneTitle: kind === "cancellation" ? "Cancellation path · compensations only" : "Path",
+  });
+  return { figure, drawing, replay, execStatus };
+}
+
+async function replayDiagram(tracking, kind) {
+  const execution = executionOf(tracking, kind);
+  if (!execution || tracking.replaying) return;
+  tracking.replaying = true;
+  const entry = tracking.diagrams[kind];
+  entry.replay.disabled = true;
+  const events = execution.events;
+  const rows = $$(`#timeline [data-kind="${kind}"]`);
+  for (let i = 0; i <= events.length; i += 1) {
+    if (tracking.token !== state.trackToken) return;
+    entry.drawing.update(statusesFor(tracking, kind, events.slice(0, i), false));
+    rows.forEach((row, index) => row.classList.toggle("replay-current", index === i - 1));
+    const type = i > 0 ? events[i - 1].type : "";
+    await sleep(/StateEntered|Failed|TimedOut/.test(type) ? 420 : 110);
+  }
+  rows.forEach((row) => row.classList.remove("replay-current"));
+  tracking.replaying = false;
+  lightDiagram(tracking, kind);
+}
+
+// --- Outcome -------------------------------------------------------------------------------
+function renderOutcome(tracking) {
+  const { view } = tracking;
+  const out = $("#outcome");
+  const parts = [];
+  if (view.status === "CONFIRMED") parts.push(boardingPass(view), confirmedActions(tracking));
+  else if (view.status === "FAILED" || view.status === "NEEDS_ATTENTION") parts.push(failure(view));
+  else if (view.status === "CANCELLED") parts.push(cancelled(view));
+  else parts.push(h("div", { class: "running-note" }, h("span", { class: "spinner" }),
+    view.status === "CANCELLING" ? "Cancelling: the compensations are running…" : "The saga is running…"));
+  parts.push(facts(view));
+  out.replaceChildren(...parts);
+}
+
+function facts(view) {
+  const passenger = view.passenger || {};
+  const row = (label, value, testid) => h("div", {}, h("dt", {}, label), h("dd", testid ? { "data-testid": testid } : {}, value));
+  return h("dl", { class: "facts" },
+    row("Passenger", `${passenger.first_name || ""} ${passenger.last_name || ""}`.trim()),
+    row("Flight", view.flight_number),
+    row("Seat", view.seat ? `${view.seat} · ${CABIN_LABEL[view.cabin] || view.cabin}` : `any ${CABIN_LABEL[view.cabin] || view.cabin || ""}`.trim(), "booking-seat"),
+    row("Fare", view.fare ? money(view.fare, view.currency) : "—"),
+    row("Loyalty", view.loyalty_id ? `${view.loyalty_id} · ${view.points_to_redeem.toLocaleString("en-US")} pts redeemed` : "—"),
+    row("Payment", `${view.payment.status.toLowerCase()} ${view.payment.amount ? money(view.payment.amount, view.currency) : ""}`.trim()),
+    row("Created", `${view.created_at.replace("T", " ").slice(0, 19)} UTC`));
+}
+
+function boardingPass(view) {
+  const pass = view.boarding_pass;
+  return h("article", { class: "boarding-pass", "data-testid": "boarding-pass" },
+    h("div", { class: "bp-main" },
+      h("div", { class: "bp-top" }, h("span", { class: "bp-airline" }, "Saga Air"), h("span", { class: "bp-kind" }, "Boarding pass")),
+      h("div", { class: "bp-route" },
+        h("div", {}, h("span", { class: "bp-code" }, pass.origin), h("small", {}, whenUtc(pass.departure))),
+        h("span", { class: "bp-plane", "aria-hidden": "true" }, "✈"),
+        h("div", {}, h("span", { class: "bp-code" }, pass.destination), h("small", {}, "UTC"))),
+      h("dl", { class: "bp-grid" },
+        h("div", {}, h("dt", {}, "Passenger"), h("dd", { "data-testid": "bp-passenger" }, pass.passenger)),
+        h("div", {}, h("dt", {}, "Flight"), h("dd", {}, pass.flight_number)),
+        h("div", {}, h("dt", {}, "Boarding"), h("dd", {}, whenUtc(pass.boarding_time, { date: false }))),
+        h("div", {}, h("dt", {}, "Ticket"), h("dd", { class: "mono", "data-testid": "bp-ticket" }, pass.ticket_number)),
+        h("div", {}, h("dt", {}, "Paid"), h("dd", {}, money(view.amount_paid, view.currency),
+          view.points_to_redeem ? ` + ${view.points_to_redeem.toLocaleString("en-US")} pts` : "")))),
+    h("div", { class: "bp-stub" },
+      h("dt", {}, "Seat"), h("dd", { class: "bp-seat", "data-testid": "bp-seat" }, pass.seat),
+      h("dt", {}, CABIN_LABEL[pass.cabin] || pass.cabin), h("dd", {}, `Group ${pass.boarding_group}`),
+      h("div", { class: "barcode", "aria-hidden": "true" })));
+}
+
+function confirmedActions(tracking) {
+  const faults = chosenFaults(COMPENSATIONS);
+  const note = Object.keys(faults).length
+    ? `with injected failures: ${Object.entries(faults).map(([k, v]) => `${k} ${v}`).join(", ")}`
+    : "refund, reverse the miles, return the points, free the seat";
+  return h("div", { class: "actions" },
+    h("button", { type: "button", class: "btn btn-danger", "data-testid": "cancel-booking", onclick: () => cancelBooking(tracking) }, "Cancel this booking"),
+    h("span", { class: "muted small" }, note),
+    h("p", { class: "field-error", "data-testid": "cancel-error", id: "cancel-error" }));
+}
+
+function compensationList(view) {
+  if (!view.compensations.length) return h("p", { class: "muted" }, "No compensation was needed: nothing had happened yet.");
+  return h("ol", { class: "comp-list", "data-testid": "compensations" }, ...view.compensations.map((entry) => h("li", {
+    "data-compensation": entry.name, "data-status": entry.status.toLowerCase(),
+  },
+  h("span", { class: `tag tag-${entry.status.toLowerCase()}` }, entry.status.toLowerCase()),
+  h("b", {}, entry.name),
+  entry.attempts > 1 ? h("span", { class: "muted" }, ` · ${entry.attempts} attempts`) : null,
+  entry.result ? h("span", { class: "muted mono small" }, ` ${summarize(entry.result)}`) : null,
+  entry.error ? h("div", { class: "err small" }, `${entry.error.error}: ${entry.error.cause}`) : null)));
+}
+
+function summarize(result) {
+  return Object.entries(result).filter(([, v]) => v !== null && typeof v !== "object")
+    .map(([k, v]) => `${k}=${v}`).join(" ");
+}
+
+function failure(view) {
+  const failedStep = view.failed_step || (view.needs_attention && view.needs_attention.failed_step);
+  const error = view.error || {};
+  return h("div", { class: "failure", "data-testid": "failure" },
+    h("h3", {}, view.status === "NEEDS_ATTENTION" ? "Booking failed, and a compensation failed too" : "Booking failed, everything undone"),
+    h("p", {}, "Failed step: ", h("b", { "data-testid": "failed-step" }, failedStep || "—")),
+    h("p", { class: "err" }, h("b", { "data-testid": "failed-error" }, error.error || "Unknown"), error.cause ? `: ${error.cause}` : ""),
+    view.needs_attention && view.needs_attention.failed_compensations.length
+      ? h("p", { class: "err" }, `Dead-lettered for an operator: ${view.needs_attention.failed_compensations.join(", ")}`) : null,
+    h("h4", {}, "Compensations that ran"),
+    compensationList(view));
+}
+
+function cancelled(view) {
+  return h("div", { class: "cancelled", "data-testid": "cancelled" },
+    h("h3", {}, "Booking cancelled"),
+    h("p", {}, `Seat ${view.seat || "—"} on ${view.flight_number} is free again. Payment ${view.payment.status.toLowerCase()}: ${money(view.payment.amount, view.currency)}.`),
+    h("h4", {}, "Compensations that ran"),
+    compensationList(view));
+}
+
+async function cancelBooking(tracking) {
+  const button = $('[data-testid="cancel-booking"]');
+  button.disabled = true;
+  const faults = chosenFaults(COMPENSATIONS);
+  try {
+    await api(`/bookings/${tracking.bookingId}/cancel`, {
+      method: "POST", body: Object.keys(faults).length ? { simulate_failure: faults } : {},
+    });
+  } catch (exc) {
+    button.disabled = false;
+    $("#cancel-error").textContent = exc.message;
+    return;
+  }
+  startTracking(tracking.bookingId);
+}
+
+// --- Timeline ---------------------------------------------------------------------------
+const EVENT_LABEL = [
+  [/^Execution(Started)$/, "execution started"], [/^Execution(Succeeded)$/, "execution succeeded"],
+  [/^Execution(Failed)$/, "execution failed"], [/^Execution(TimedOut|Aborted)$/, "execution stopped"],
+  [/StateEntered$/, "entered"], [/StateExited$/, "exited"], [/Scheduled$/, "scheduled"], [/Started$/, "started"],
+  [/Succeeded$/, "succeeded"], [/Failed$/, "failed"], [/TimedOut$/, "timed out"],
+];
+
+function eventClass(type) {
+  if (/Failed|TimedOut|Aborted/.test(type)) return "ev-fail";
+  if (/Succeeded/.test(type)) return "ev-ok";
+  if (/StateEntered/.test(type)) return "ev-enter";
+  if (/^Execution/.test(type)) return "ev-exec";
+  return "ev-minor";
+}
+
+function renderTimeline(tracking) {
+  const list = $("#timeline");
+  const executions = tracking.history.executions;
+  const total = executions.reduce((n, execution) => n + execution.events.length, 0);
+  $("#timeline-count").textContent = `${total} events`;
+  const scrolled = list.scrollTop;
+  // The latest execution first (a cancellation above the booking it undoes).
+  const blocks = [...executions].reverse().map((execution) => {
+    const t0 = execution.events.length ? Date.parse(execution.events[0].timestamp) : 0;
+    return h("div", { class: "tl-exec", "data-testid": `timeline-${execution.kind}` },
+      h("div", { class: "tl-head" },
+        h("b", {}, execution.kind === "booking" ? "Booking execution" : "Cancellation execution"),
+        h("span", { class: `exec-status`, "data-status": execution.status }, execution.status),
+        h("span", { class: "muted small" }, `correlation ${tracking.history.correlation_id}`)),
+      h("ol", { class: "tl-events" }, ...execution.events.map((event) => {
+        const label = (EVENT_LABEL.find(([re]) => re.test(event.type)) || [null, event.type])[1];
+        const offset = Date.parse(event.timestamp) - t0;
+        return h("li", { class: `tl-row ${eventClass(event.type)}`, "data-kind": execution.kind, "data-type": event.type, title: event.type },
+          h("span", { class: "tl-time mono" }, `+${offset} ms`),
+          h("span", { class: "tl-state" }, event.state || ""),
+          h("span", { class: "tl-type" }, label,
+            event.attempt ? h("span", { class: event.retry ? "tag tag-retry" : "tag" }, event.retry ? `retry · attempt ${event.attempt}` : `attempt ${event.attempt}`) : null),
+          event.error || event.cause ? h("span", { class: "tl-error" }, h("b", {}, event.error || ""), event.cause ? ` ${parseCause(event.cause)}` : "") : null);
+      })));
+  });
+  list.replaceChildren(...blocks);
+  list.scrollTop = scrolled;
+}
+
+// --- Lookup ---------------------------------------------------------------------------
+async function lookup(event) {
+  event.preventDefault();
+  const input = $("#lookup-id");
+  const id = input.value.trim().toLowerCase();
+  clearFieldError("booking_id");
+  if (!/^[0-9a-f-]{36}$/.test(id)) {
+    showError("booking_id", "A booking id looks like 3f0c…-…: 36 hex digits and dashes.", { fallback: "#global-error" });
+    return;
+  }
+  try {
+    await api(`/bookings/${id}`);
+  } catch (exc) {
+    const message = exc.status === 404 || (exc.status >= 500 && !exc.body.error)
+      ? `No booking ${id} could be found${exc.status >= 500 ? ` (${exc.message})` : ""}` : exc.message;
+    showError("booking_id", message, { fallback: "#global-error" });
+    return;
+  }
+  startTracking(id, { scroll: true });
+}
+
+// --- Start ------------------------------------------------------------------------------
+async function init() {
+  renderFaults();
+  $("#booking-form").addEventListener("submit", book);
+  $("#lookup-form").addEventListener("submit", lookup);
+  $("#loyalty-id").addEventListener("input", (event) => {
+    const upper = event.target.value.toUpperCase();
+    if (upper !== event.target.value) event.target.value = upper;
+    scheduleLoyaltyLookup();
+  });
+  $("#points").addEventListener("input", () => { clearFieldError("points_to_redeem"); renderPrice(); });
+  for (const input of $$("#booking-form input")) input.addEventListener("input", () => clearFieldError(input.name));
+  try {
+    const [config, machines] = await Promise.all([api("/config"), api("/statemachines"), loadFlights()]);
+    state.config = config;
+    state.machines = machines;
+  } catch (exc) {
+    showGlobal(`The API is not answering: ${exc.message}`);
+    $("#stage-badge").textContent = "offline";
+    return;
+  }
+  const badge = $("#stage-badge");
+  badge.textContent = `stage ${state.config.stage}${state.config.fault_injection ? " · fault injection on" : ""}`;
+  badge.dataset.faults = String(state.config.fault_injection);
+  $("#faults-card").hidden = !state.config.fault_injection;
+  document.body.classList.toggle("no-faults", !state.config.fault_injection);
+  const fromHash = /booking=([0-9a-f-]{36})/.exec(location.hash);
+  await selectFlight(state.flights.length ? state.flights[0].flight_number : null);
+  renderChoice();
+  if (fromHash) startTracking(fromHash[1]);
+  document.body.dataset.ready = "true";
+}
+
+init();

@@ -1,0 +1,184 @@
+"""The demo page in a real browser: book, fail and compensate, cancel, bad input.
+
+Each test uses its own flight, so they share one `chalice local` and stay independent.
+Screenshots of the states land in docs/screenshots/ (committed; see its README).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)", allow_module_level=True)
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+
+from playwright.sync_api import expect  # noqa: E402
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SAGA_TIMEOUT = 30_000
+
+
+def choose_flight(page: Any, flight: str) -> None:
+    page.get_by_test_id(f"flight-{flight}").click()
+    expect(page.get_by_test_id("flight-summary")).to_contain_text(flight)
+    expect(page.locator("[data-seat='27F']")).to_be_visible()
+
+
+def book(page: Any) -> str:
+    page.get_by_test_id("book").click()
+    expect(page.get_by_test_id("saga")).to_be_visible()
+    booking_id = page.get_by_test_id("booking-id").inner_text()
+    page.wait_for_function(f"document.body.dataset.sagaSettled === '{booking_id}'", timeout=SAGA_TIMEOUT)
+    return str(booking_id)
+
+
+def state(page: Any, machine: str, name: str) -> Any:
+    return page.locator(f"[data-testid='diagram-{machine}'] [data-state='{name}']")
+
+
+def test_the_diagram_is_drawn_from_the_served_definitions(page: Any, server: str) -> None:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server}/statemachines") as response:
+        machines = json.load(response)
+    choose_flight(page, "SA102")
+    page.get_by_test_id("any-seat-ECONOMY").click()
+    book(page)
+    drawn = page.locator("[data-testid='diagram-booking'] [data-state]")
+    names = sorted(drawn.evaluate_all("nodes => nodes.map(n => n.dataset.state)"))
+    assert names == sorted(machines["booking"]["definition"]["States"])
+
+
+def test_book_a_seat_and_get_a_boarding_pass(page: Any, screenshot: Any) -> None:
+    choose_flight(page, "SA101")
+    page.locator("[data-seat='12A']").click()
+    expect(page.locator("[data-seat='12A']")).to_have_attribute("data-selected", "true")
+    page.get_by_test_id("loyalty-id").fill("FF0001")
+    expect(page.get_by_test_id("loyalty-balance")).to_contain_text("50,000")
+    page.get_by_test_id("points").fill("2500")
+    expect(page.get_by_test_id("amount-due")).to_have_text("$104.00")
+    screenshot(page, "01-choose-seat")
+
+    book(page)
+
+    expect(page.get_by_test_id("booking-status")).to_have_text("CONFIRMED")
+    expect(page.get_by_test_id("boarding-pass")).to_be_visible()
+    expect(page.get_by_test_id("bp-seat")).to_have_text("12A")
+    expect(page.get_by_test_id("bp-passenger")).to_have_text("LOVELACE/ADA")
+    expect(page.get_by_test_id("correlation-id")).not_to_be_empty()
+    for step in ("ReserveSeat", "RedeemPoints", "ChargePayment", "AwardMiles", "ConfirmBooking"):
+        expect(state(page, "booking", step)).to_have_attribute("data-status", "succeeded")
+    expect(state(page, "booking", "BookingConfirmed")).to_have_attribute("data-status", "succeeded")
+    expect(state(page, "booking", "ReleaseSeat")).to_have_attribute("data-status", "skipped")
+    expect(page.locator("[data-seat='12A']")).to_have_attribute("data-status", "booked")
+    expect(page.get_by_test_id("timeline")).to_contain_text("execution succeeded")
+    # The balance shown is re-read after the saga: 50,000 - 2,500 redeemed + miles earned.
+    expect(page.get_by_test_id("points-balance")).not_to_have_text("50,000")
+    screenshot(page, "02-confirmed-boarding-pass")
+
+
+def test_a_failed_charge_is_compensated_and_the_seat_is_free_again(page: Any, screenshot: Any) -> None:
+    choose_flight(page, "SA201")
+    page.locator("[data-seat='3D']").click()
+    expect(page.get_by_test_id("faults")).to_be_visible()
+    page.get_by_test_id("fault-ChargePayment").select_option("permanent")
+
+    book(page)
+
+    expect(page.get_by_test_id("booking-status")).to_have_text("FAILED")
+    expect(state(page, "booking", "ReserveSeat")).to_have_attribute("data-status", "succeeded")
+    expect(state(page, "booking", "ChargePayment")).to_have_attribute("data-status", "failed")
+    expect(state(page, "booking", "ReleaseSeat")).to_have_attribute("data-status", "compensated")
+    expect(state(page, "booking", "AwardMiles")).to_have_attribute("data-status", "skipped")
+    expect(page.get_by_test_id("failed-step")).to_have_text("ChargePayment")
+    expect(page.get_by_test_id("failed-error")).to_have_text("SimulatedFailure")
+    expect(page.locator("[data-compensation='ReleaseSeat']")).to_have_attribute("data-status", "compensated")
+    # The map was re-read after the saga: the released seat is free again.
+    expect(page.locator("[data-seat='3D']")).to_have_attribute("data-status", "free")
+    screenshot(page, "03-failed-compensated")
+
+
+def test_a_transient_failure_is_retried(page: Any) -> None:
+    choose_flight(page, "SA202")
+    page.get_by_test_id("any-seat-FIRST").click()
+    page.get_by_test_id("fault-AwardMiles").select_option("transient")
+
+    book(page)
+
+    expect(page.get_by_test_id("booking-status")).to_have_text("CONFIRMED")
+    expect(state(page, "booking", "AwardMiles")).to_have_attribute("data-status", "retried")
+    expect(state(page, "booking", "AwardMiles")).to_have_attribute("data-attempts", "2")
+    expect(page.get_by_test_id("timeline")).to_contain_text("retry · attempt 2")
+
+
+def test_cancel_a_confirmed_booking(page: Any, screenshot: Any) -> None:
+    choose_flight(page, "SA301")
+    page.locator("[data-seat='1F']").click()
+    booking_id = book(page)
+    expect(page.get_by_test_id("booking-status")).to_have_text("CONFIRMED")
+
+    page.get_by_test_id("cancel-booking").click()
+    expect(page.get_by_test_id("diagram-cancellation")).to_be_visible()
+    page.wait_for_function(
+        "document.body.dataset.sagaSettled && document.querySelector('[data-testid=booking-status]').textContent"
+        " === 'CANCELLED'", timeout=SAGA_TIMEOUT)
+
+    expect(page.get_by_test_id("booking-status")).to_have_text("CANCELLED")
+    for step in ("RefundPayment", "ReverseMiles", "ReleaseSeat"):
+        expect(state(page, "cancellation", step)).to_have_attribute("data-status", "compensated")
+    expect(state(page, "cancellation", "RefundPoints")).to_have_attribute("data-status", "skipped")
+    expect(state(page, "cancellation", "BookingCancelled")).to_have_attribute("data-status", "succeeded")
+    expect(page.get_by_test_id("timeline-cancellation")).to_be_visible()
+    expect(page.locator("[data-seat='1F']")).to_have_attribute("data-status", "free")
+    screenshot(page, "04-cancelled")
+
+    # The same booking, looked up by id on a fresh load, shows the same outcome.
+    page.get_by_test_id("lookup-id").fill(booking_id)
+    page.get_by_test_id("lookup-submit").click()
+    expect(page.get_by_test_id("booking-status")).to_have_text("CANCELLED")
+
+
+def test_a_bad_form_shows_the_message_next_to_the_field(page: Any, screenshot: Any) -> None:
+    choose_flight(page, "SA302")
+    page.get_by_test_id("any-seat-BUSINESS").click()
+    page.get_by_test_id("first-name").fill("")
+    page.get_by_test_id("points").fill("1000")
+
+    page.get_by_test_id("book").click()
+
+    expect(page.get_by_test_id("error-passenger.first_name")).to_contain_text("first name")
+    expect(page.get_by_test_id("error-loyalty_id")).to_contain_text("loyalty account")
+    expect(page.get_by_test_id("first-name")).to_have_class("invalid")
+    expect(page.get_by_test_id("saga")).to_be_hidden()
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "05-form-errors")
+
+    # Fixing the field clears its message.
+    page.get_by_test_id("first-name").fill("Grace")
+    expect(page.get_by_test_id("error-passenger.first_name")).to_be_empty()
+
+
+def test_an_api_error_is_shown_next_to_the_field_it_names(page: Any) -> None:
+    # The page renders whatever 4xx body the API sends: {"error", "message", "field"}.
+    body = '{"error": "Conflict", "message": "seat 4A on SA401 is already taken", "field": "seat"}'
+    page.route("**/bookings", lambda route: route.fulfill(status=409, content_type="application/json", body=body)
+               if route.request.method == "POST" else route.continue_())
+    choose_flight(page, "SA401")
+    page.locator("[data-seat='4A']").click()
+
+    page.get_by_test_id("book").click()
+
+    expect(page.get_by_test_id("error-seat")).to_have_text("seat 4A on SA401 is already taken")
+    expect(page.get_by_test_id("saga")).to_be_hidden()
+
+
+def test_an_unknown_loyalty_account_is_reported_at_its_field(page: Any) -> None:
+    page.get_by_test_id("loyalty-id").fill("FF9999")
+    expect(page.get_by_test_id("error-loyalty_id")).to_contain_text("FF9999")
+    expect(page.get_by_test_id("loyalty-balance")).to_be_empty()
