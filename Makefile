@@ -28,3 +28,24 @@ test: lint
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
+
+# --- Deploy (docs/deploy.md) ------------------------------------------------------------
+# build/<stage>/sam.json + deployment.zip: Chalice's template merged with the resources
+# deploy/resources.py generates (tables, state machines, roles, environment wiring).
+package: $(BIN)/activate
+	mkdir -p build
+	EMBEDDED_AWS=false $(BIN)/python -m deploy.resources --stage $(STAGE) > build/resources-$(STAGE).json
+	rm -rf build/$(STAGE)
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} EMBEDDED_AWS=false \
+		$(BIN)/chalice package --stage $(STAGE) --merge-template build/resources-$(STAGE).json build/$(STAGE)
+
+# Offline: ASL linters (npm), cfn-lint before and after the SAM transform, the deploy
+# rehearsal in moto. Needs no AWS account.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+validate-deploy: $(BIN)/activate node_modules/.package-lock.json
+	$(BIN)/pip install --quiet -r deploy/requirements.txt
+	$(MAKE) package STAGE=dev
+	$(MAKE) package STAGE=prod
+	BIN=$(BIN) STAGES="dev prod" bash deploy/validate.sh

@@ -1,0 +1,368 @@
+"""The packaged stack created in moto's CloudFormation, and run.
+
+What moto cannot do is bridged, nothing else:
+
+* API Gateway resources are left out (moto's CloudFormation cannot create Chalice's
+  RestApi); the API handler is invoked as a Lambda with an API Gateway proxy event.
+* moto's CloudFormation registers the state machines without a usable definition, so
+  each is created again through the Step Functions API, under the same name (so the
+  same ARN the functions' environment holds), with its ``DefinitionSubstitutions``
+  resolved against the stack's resources.
+* Lambda invocations run in process (chalicelib/local/hooks.py), each with exactly
+  the environment moto's CloudFormation resolved for that function.
+* IAM is not enforced by moto: every AWS call a function makes is recorded and then
+  checked against the policies the stack attached to that function's role.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import fnmatch
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from chalicelib import asl, db, saga
+from chalicelib.local import hooks
+from chalicelib.schema import TABLES
+from deploy import outputs as deploy_outputs
+from deploy import resources
+
+STACK_NAME = "booking-saga-dev"
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}}
+# The variables a deployed function gets from its stack; anything else in this
+# process's environment (pytest's local stage) is hidden from it during a call.
+STACK_VARIABLES = {table.env_var for table in TABLES} | {
+    env_var for _, env_var in resources.STATE_MACHINES.values()
+} | {"STAGE", "FAULT_INJECTION_ENABLED"}
+_TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                     "ConditionCheck": "ConditionCheckItem"}
+
+
+def without_api_gateway(template: dict[str, Any]) -> dict[str, Any]:
+    """The template minus API Gateway resources and whatever refers to them."""
+    template = copy.deepcopy(template)
+    dropped = {key for key, value in template["Resources"].items() if value["Type"].startswith("AWS::ApiGateway::")}
+
+    def refers(value: Any) -> bool:
+        text = json.dumps(value)
+        return any(f'"{name}"' in text or f"${{{name}" in text for name in dropped)
+
+    while True:
+        more = {key for key, value in template["Resources"].items() if key not in dropped and refers(value)}
+        if not more:
+            break
+        dropped |= more
+    template["Resources"] = {key: value for key, value in template["Resources"].items() if key not in dropped}
+    template["Outputs"] = {key: value for key, value in template.get("Outputs", {}).items() if not refers(value)}
+    return template
+
+
+# --- IAM -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Call:
+    function: str  # logical id
+    action: str  # IAM action, e.g. dynamodb:GetItem
+    resource: str
+
+
+def _document(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    try:
+        return json.loads(raw)  # type: ignore[no-any-return]
+    except ValueError:
+        return ast.literal_eval(raw)  # type: ignore[no-any-return]  # moto keeps some as Python reprs
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def allows(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
+    return any(
+        statement["Effect"] == "Allow"
+        and any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in _as_list(statement["Action"]))
+        and any(fnmatch.fnmatchcase(resource, pattern) for pattern in _as_list(statement["Resource"]))
+        for statement in statements
+    )
+
+
+def _table_arn(name: str) -> str:
+    return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+
+
+def calls_of(function: str, service: str, operation: str, params: dict[str, Any]) -> list[Call]:
+    """The IAM authorisations an API call needs (those this project's code makes)."""
+    if service == "dynamodb":
+        if operation == "TransactWriteItems":
+            return [Call(function, f"dynamodb:{_TRANSACT_ACTIONS[kind]}", _table_arn(body["TableName"]))
+                    for item in params["TransactItems"] for kind, body in item.items()]
+        if operation == "BatchWriteItem":
+            return [Call(function, "dynamodb:BatchWriteItem", _table_arn(name)) for name in params["RequestItems"]]
+        return [Call(function, f"dynamodb:{operation}", _table_arn(params["TableName"]))]
+    if service == "states":
+        resource = params.get("stateMachineArn") or params.get("executionArn") or "*"
+        return [Call(function, f"states:{operation}", resource)]
+    return [Call(function, f"{service}:{operation}", "*")]
+
+
+class CallRecorder:
+    """Records, per thread, the AWS calls made while a deployed function runs."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._current = threading.local()
+
+    @contextmanager
+    def running(self, function: str) -> Iterator[None]:
+        self._current.function = function
+        try:
+            yield
+        finally:
+            self._current.function = None
+
+    def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        function = getattr(self._current, "function", None)
+        if function is not None:
+            service = model.service_model.signing_name or model.service_model.endpoint_prefix
+            self.calls.extend(calls_of(function, service, model.name, params))
+
+
+# --- The stack ------------------------------------------------------------------------
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class DeployedStack:
+    template: dict[str, Any]  # as created (plain CloudFormation, no API Gateway)
+    physical: dict[str, str]  # logical id -> physical id
+    outputs: dict[str, str]
+    functions: dict[str, dict[str, Any]]  # logical id -> GetFunctionConfiguration
+    recorder: CallRecorder
+    app_module: Any = None
+    invoked: set[str] = field(default_factory=set)
+    _lock: Any = field(default_factory=threading.RLock)
+
+    def environment(self, logical_id: str) -> dict[str, str]:
+        return dict(self.functions[logical_id].get("Environment", {}).get("Variables", {}))
+
+    def role_statements(self, logical_id: str) -> list[dict[str, Any]]:
+        """Every statement of the role the deployed function actually runs as."""
+        iam = boto3.client("iam", region_name=REGION)
+        role = self.functions[logical_id]["Role"].rsplit("/", 1)[-1]
+        documents = [_document(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
+                     for name in iam.list_role_policies(RoleName=role)["PolicyNames"]]
+        for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+            policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+            version = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"])
+            documents.append(_document(version["PolicyVersion"]["Document"]))
+        return [statement for document in documents for statement in _as_list_of_dicts(document["Statement"])]
+
+    # --- running ----------------------------------------------------------------------
+    def handlers(self, app: Any) -> dict[str, Handler]:
+        """Deployed function name -> the app's handler, run with that function's environment."""
+        by_logical_id: dict[str, Handler] = {asl.logical_id(function.name): function
+                                             for function in app.pure_lambda_functions}
+        for source in app.event_sources:  # @app.schedule: the module attribute is Chalice's wrapper
+            by_logical_id[asl.logical_id(source.name)] = getattr(self.app_module, source.handler_string.split(".")[-1])
+        by_logical_id[resources.API_HANDLER] = app
+        return {self.functions[logical_id]["FunctionName"]: self._deployed(logical_id, handler)
+                for logical_id, handler in by_logical_id.items()}
+
+    def _deployed(self, logical_id: str, handler: Handler) -> Handler:
+        environment = self.environment(logical_id)
+
+        def run(event: dict[str, Any], context: Any) -> Any:
+            with self._lock:  # the environment is the process's: one function at a time
+                saved = {name: os.environ.pop(name) for name in STACK_VARIABLES if name in os.environ}
+                os.environ.update(environment)
+                self.invoked.add(logical_id)
+                try:
+                    with self.recorder.running(logical_id):
+                        return handler(event, context)
+                finally:
+                    for name in STACK_VARIABLES:
+                        os.environ.pop(name, None)
+                    os.environ.update(saved)
+
+        return run
+
+    def request(self, app: Any, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """An HTTP request as API Gateway would pass it to the API handler function."""
+        resource_path, parameters = _route(app, path)
+        headers = {"content-type": "application/json", "host": "rehearsal.execute-api.amazonaws.com"}
+        event = {
+            "resource": resource_path, "path": path, "httpMethod": method,
+            "headers": headers, "multiValueHeaders": {key: [value] for key, value in headers.items()},
+            "queryStringParameters": None, "multiValueQueryStringParameters": None,
+            "pathParameters": parameters or None, "stageVariables": None,
+            "requestContext": {"resourcePath": resource_path, "httpMethod": method, "path": f"/api{path}",
+                               "stage": "api", "requestId": str(uuid.uuid4()), "identity": {"sourceIp": "127.0.0.1"}},
+            "body": None if body is None else json.dumps(body), "isBase64Encoded": False,
+        }
+        response = boto3.client("lambda", region_name=REGION).invoke(
+            FunctionName=self.functions[resources.API_HANDLER]["FunctionName"], Payload=json.dumps(event),
+        )
+        payload = json.loads(response["Payload"].read())
+        assert "FunctionError" not in response, f"{method} {path}: {payload}"
+        return int(payload["statusCode"]), json.loads(payload["body"]) if payload.get("body") else None
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        response = boto3.client("lambda", region_name=REGION).invoke(
+            FunctionName=self.functions[logical_id]["FunctionName"], Payload=json.dumps(event),
+        )
+        payload = json.loads(response["Payload"].read())
+        assert "FunctionError" not in response, f"{logical_id}: {payload}"
+        return payload
+
+    def wait_for_executions(self, timeout: float = 30.0) -> None:
+        from moto.stepfunctions.parser.utils import TMP_THREADS
+
+        for thread in list(TMP_THREADS):
+            thread.join(timeout=timeout)
+        TMP_THREADS.clear()
+
+
+def _as_list_of_dicts(value: Any) -> list[dict[str, Any]]:
+    return [value] if isinstance(value, dict) else list(value)
+
+
+def _route(app: Any, path: str) -> tuple[str, dict[str, str]]:
+    parts = path.strip("/").split("/")
+    for pattern in app.routes:
+        pattern_parts = pattern.strip("/").split("/")
+        if len(pattern_parts) != len(parts):
+            continue
+        parameters = {}
+        for expected, actual in zip(pattern_parts, parts, strict=True):
+            if expected.startswith("{") and expected.endswith("}"):
+                parameters[expected[1:-1]] = actual
+            elif expected != actual:
+                break
+        else:
+            return pattern, parameters
+    raise AssertionError(f"no route for {path}")
+
+
+def _create(package_template: dict[str, Any], deployment_zip: bytes, recorder: CallRecorder) -> DeployedStack:
+    template = without_api_gateway(package_template)
+    code = next(resource["Properties"]["Code"] for resource in template["Resources"].values()
+                if resource["Type"] == "AWS::Lambda::Function")
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=code["S3Bucket"])
+    s3.put_object(Bucket=code["S3Bucket"], Key=code["S3Key"], Body=deployment_zip)
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    cloudformation.create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(template),
+                                Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
+    stack = cloudformation.describe_stacks(StackName=STACK_NAME)["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    physical = {
+        summary["LogicalResourceId"]: summary["PhysicalResourceId"]
+        for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=STACK_NAME)
+        for summary in page["StackResourceSummaries"]
+    }
+    lambda_client = boto3.client("lambda", region_name=REGION)
+    functions = {
+        logical_id: lambda_client.get_function_configuration(FunctionName=physical[logical_id])
+        for logical_id, resource in template["Resources"].items() if resource["Type"] == "AWS::Lambda::Function"
+    }
+    deployed = DeployedStack(template, physical, deploy_outputs.stack_outputs(STACK_NAME, cloudformation),
+                             functions, recorder)
+    for logical_id, _ in resources.STATE_MACHINES.values():
+        _recreate_state_machine(deployed, logical_id)
+    return deployed
+
+
+def resolve(deployed: DeployedStack, value: Any) -> str:
+    """A ``Fn::GetAtt [X, Arn]`` of the template, as the stack resolved it."""
+    logical_id, attribute = value["Fn::GetAtt"]
+    assert attribute == "Arn", value
+    resource_type = deployed.template["Resources"][logical_id]["Type"]
+    if resource_type == "AWS::Lambda::Function":
+        return str(deployed.functions[logical_id]["FunctionArn"])
+    if resource_type == "AWS::IAM::Role":
+        iam = boto3.client("iam", region_name=REGION)
+        return str(iam.get_role(RoleName=deployed.physical[logical_id])["Role"]["Arn"])
+    raise AssertionError(f"cannot resolve {value}")
+
+
+def _recreate_state_machine(deployed: DeployedStack, logical_id: str) -> None:
+    properties = deployed.template["Resources"][logical_id]["Properties"]
+    values = {name: resolve(deployed, value) for name, value in properties["DefinitionSubstitutions"].items()}
+    arn = deployed.physical[logical_id]
+    created = saga.client().create_state_machine(
+        name=arn.rsplit(":", 1)[-1],
+        definition=asl.substitute(json.dumps(properties["Definition"]), values),
+        roleArn=resolve(deployed, properties["RoleArn"]),
+        type=properties["StateMachineType"],
+        tracingConfiguration={"enabled": properties["TracingConfiguration"]["Enabled"]},
+    )
+    assert created["stateMachineArn"] == arn
+
+
+@contextmanager
+def deployed_stack(cloudformation_template: dict[str, Any], deployment_zip: bytes, app: Any) -> Iterator[DeployedStack]:
+    """The stack in moto with the app's handlers behind its functions; the process's
+    environment and moto are restored afterwards."""
+    saved_environment = dict(os.environ)
+    for leak in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(leak, None)
+    os.environ.update(AWS_DEFAULT_REGION=REGION, AWS_ACCESS_KEY_ID="rehearsal", AWS_SECRET_ACCESS_KEY="rehearsal")
+    mock = mock_aws(config=MOTO_CONFIG)
+    mock.start()
+    boto3.setup_default_session()
+    recorder = CallRecorder()
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build", recorder)
+    db.reset()
+    saga.reset()
+    deployed = None
+    try:
+        deployed = _create(cloudformation_template, deployment_zip, recorder)
+        import app as app_module
+
+        deployed.app_module = app_module
+        hooks.install(deployed.handlers(app))
+        yield deployed
+    finally:
+        if deployed is not None:
+            deployed.wait_for_executions()
+        hooks.uninstall()
+        mock.stop()
+        db.reset()
+        saga.reset()
+        boto3.DEFAULT_SESSION = None
+        os.environ.clear()
+        os.environ.update(saved_environment)
+
+
+def seeded_environment(deployed: DeployedStack) -> dict[str, str]:
+    """The variables `python -m deploy.outputs` exports, from this stack's outputs."""
+    return deploy_outputs.environment(deployed.outputs)
+
+
+def wait_for(predicate: Callable[[], Any], description: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting after {timeout}s for {description}")
+        time.sleep(0.05)
+
+
+__all__ = ["Call", "DeployedStack", "allows", "deployed_stack"]

@@ -1,0 +1,200 @@
+"""Deploy rehearsal: the packaged dev stack (chalice package + merge template, SAM
+translated offline) created in moto's CloudFormation, then bookings run through the
+stack's own functions, tables and state machines. Proves the names, the environment
+wiring (Ref/GetAtt), the definition substitutions and the IAM policies line up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import app as app_module
+from chalicelib.local import hooks
+from chalicelib.local.seed import seed_demo
+from chalicelib.schema import TABLES
+from deploy import resources
+from tests.deploy.conftest import Package
+from tests.deploy.rehearsal import DeployedStack, allows, deployed_stack, seeded_environment, wait_for
+
+pytestmark = pytest.mark.slow
+TERMINAL = {"CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"}
+APP = app_module.app
+SCHEDULED_EVENT = {
+    "version": "0", "id": "rehearsal", "detail-type": "Scheduled Event", "source": "aws.events",
+    "account": "123456789012", "time": "2030-01-01T00:00:00Z", "region": "us-east-1",
+    "resources": ["arn:aws:events:us-east-1:123456789012:rule/sweep"], "detail": {},
+}
+
+
+@pytest.fixture(scope="module")
+def stack(dev_package: Package) -> Iterator[DeployedStack]:
+    with deployed_stack(dev_package.cloudformation, dev_package.deployment_zip.read_bytes(), APP) as deployed:
+        hooks.scale_retry_waits(0.01)
+        saved = dict(os.environ)
+        os.environ.update(seeded_environment(deployed))  # as docs/deploy.md seeds a real stack
+        try:
+            seed_demo()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        yield deployed
+
+
+def book(stack: DeployedStack, **overrides: Any) -> str:
+    body = {
+        "flight_number": "SA101",
+        "passenger": {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"},
+        "cabin": "ECONOMY",
+        "payment": {"card_token": "tok_visa"},
+        **overrides,
+    }
+    status, response = stack.request(APP, "POST", "/bookings", body)
+    assert status == 202, response
+    return str(response["booking_id"])
+
+
+def settled(stack: DeployedStack, booking_id: str) -> dict[str, Any]:
+    def terminal() -> dict[str, Any] | None:
+        status, view = stack.request(APP, "GET", f"/bookings/{booking_id}")
+        assert status == 200, view
+        return view if view["status"] in TERMINAL else None
+
+    return wait_for(terminal, f"booking {booking_id} to settle")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def outcomes(stack: DeployedStack) -> dict[str, Any]:
+    """Every scenario, run once: the other tests read what happened."""
+    confirmed = book(stack, loyalty_id="FF0001", points_to_redeem=5000)
+    failed = book(stack, seat="12C", simulate_failure={"ChargePayment": "permanent"})
+    stuck = book(stack, simulate_failure={"ChargePayment": "permanent", "ReleaseSeat": "permanent"})
+    result: dict[str, Any] = {
+        "confirmed": settled(stack, confirmed),
+        "failed": settled(stack, failed),
+        "stuck": settled(stack, stuck),
+    }
+    status, cancelling = stack.request(APP, "POST", f"/bookings/{confirmed}/cancel", {})
+    assert status == 202, cancelling
+    result["cancelled"] = settled(stack, confirmed)
+    result["history"] = stack.request(APP, "GET", f"/bookings/{confirmed}/history")
+    result["statemachines"] = stack.request(APP, "GET", "/statemachines")
+    result["flights"] = stack.request(APP, "GET", "/flights")
+    result["dead_letters"] = stack.request(APP, "GET", "/admin/dead-letters")
+    result["invariants"] = stack.request(APP, "GET", "/admin/invariants")
+    result["sweep"] = stack.invoke("SweepExpiredHolds", SCHEDULED_EVENT)
+    stack.wait_for_executions()
+    return result
+
+
+def test_a_booking_confirms_through_the_stack(outcomes: dict[str, Any]) -> None:
+    view = outcomes["confirmed"]
+    assert view["status"] == "CONFIRMED", view
+    assert [step["status"] for step in view["steps"]] == ["SUCCEEDED"] * 5
+
+
+def test_a_permanent_payment_failure_fails_the_booking(outcomes: dict[str, Any]) -> None:
+    view = outcomes["failed"]
+    assert view["status"] == "FAILED", view
+    assert view["failed_step"] == "ChargePayment"
+
+
+def test_a_failed_compensation_is_dead_lettered(outcomes: dict[str, Any]) -> None:
+    assert outcomes["stuck"]["status"] == "NEEDS_ATTENTION", outcomes["stuck"]
+
+
+def test_the_cancellation_machine_runs_from_the_stack(outcomes: dict[str, Any]) -> None:
+    assert outcomes["cancelled"]["status"] == "CANCELLED", outcomes["cancelled"]
+    status, history = outcomes["history"]
+    assert status == 200, history
+    assert [execution["kind"] for execution in history["executions"]] == ["booking", "cancellation"]
+    assert {execution["status"] for execution in history["executions"]} == {"SUCCEEDED"}
+
+
+def test_the_api_reads_the_deployed_definitions_and_tables(outcomes: dict[str, Any]) -> None:
+    status, machines = outcomes["statemachines"]
+    assert status == 200, machines
+    assert machines["booking"]["definition"]["StartAt"] == "ReserveSeat"
+    status, flights = outcomes["flights"]
+    assert status == 200 and len(flights["flights"]) == 10, flights
+
+
+def test_each_function_gets_its_tables_and_chalice_variables_from_the_stack(stack: DeployedStack) -> None:
+    names = {table.env_var: stack.outputs[table.logical_id] for table in TABLES}
+    for logical_id in stack.functions:
+        environment = stack.environment(logical_id)
+        assert environment["STAGE"] == "dev" and environment["FAULT_INJECTION_ENABLED"] == "true"
+        assert environment["POWERTOOLS_SERVICE_NAME"] == "booking-saga"
+        tables = {name: value for name, value in environment.items() if name in names}
+        assert tables and tables == {name: names[name] for name in tables}, logical_id
+    api = stack.environment(resources.API_HANDLER)
+    for logical_id, env_var in resources.STATE_MACHINES.values():
+        assert api[env_var] == stack.physical[logical_id] == stack.outputs[f"{logical_id}Arn"]
+
+
+def test_operator_routes_and_the_sweeper_run_with_their_roles(outcomes: dict[str, Any]) -> None:
+    status, letters = outcomes["dead_letters"]
+    assert status == 200 and letters["dead_letters"], letters
+    assert outcomes["invariants"][0] == 200, outcomes["invariants"]
+    assert outcomes["sweep"]["expired"] == 0, outcomes["sweep"]
+
+
+def test_chalice_functions_all_run_as_generated_roles(dev_package: Package) -> None:
+    for logical_id, resource in dev_package.sam["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            assert resource["Properties"]["Role"] == {"Fn::GetAtt": [f"{logical_id}Role", "Arn"]}, logical_id
+
+
+def test_every_function_ran(outcomes: dict[str, Any], stack: DeployedStack) -> None:
+    # CancelBooking runs only when ConfirmBooking fails with an unexpected error (a
+    # 10 s task timeout): not worth the wait here; its policy is checked statically.
+    assert set(stack.functions) - stack.invoked == {"CancelBooking"}
+
+
+def test_every_call_a_function_made_is_allowed_by_its_role(outcomes: dict[str, Any], stack: DeployedStack) -> None:
+    assert stack.recorder.calls, "no AWS call was recorded"
+    statements = {logical_id: stack.role_statements(logical_id) for logical_id in stack.functions}
+    denied = sorted({f"{call.function}: {call.action} on {call.resource}" for call in stack.recorder.calls
+                     if not allows(statements[call.function], call.action, call.resource)})
+    assert not denied, "calls the deployed roles would refuse:\n" + "\n".join(denied)
+
+
+def test_no_function_may_touch_tables_it_does_not_use(stack: DeployedStack) -> None:
+    table_arns = {table.name: f"arn:aws:dynamodb:us-east-1:123456789012:table/{stack.outputs[table.logical_id]}"
+                  for table in TABLES}
+    for name, access in resources.FUNCTION_ACCESS.items():
+        logical_id = resources.function_logical_id(name)
+        statements = stack.role_statements(logical_id)
+        for table, arn in table_arns.items():
+            allowed = {action for action in ("GetItem", "Query", "Scan", "PutItem", "UpdateItem",
+                                             "ConditionCheckItem", "DeleteItem", "BatchWriteItem", "DeleteTable")
+                       if allows(statements, f"dynamodb:{action}", arn)}
+            assert allowed == {action.split(":")[1] for action in access.get(table, ())}, (logical_id, table)
+
+
+def test_state_machine_roles_invoke_only_their_functions(stack: DeployedStack) -> None:
+    from chalicelib import saga
+
+    iam_client = __import__("boto3").client("iam", region_name="us-east-1")
+    every_function = {configuration["FunctionArn"] for configuration in stack.functions.values()}
+    for logical_id, _ in resources.STATE_MACHINES.values():
+        described = saga.client().describe_state_machine(stateMachineArn=stack.physical[logical_id])
+        tasks = {state["Resource"] for state in json.loads(described["definition"])["States"].values()
+                 if state["Type"] == "Task"}
+        assert tasks <= every_function
+        role = described["roleArn"].rsplit("/", 1)[-1]
+        statements = [statement
+                      for name in iam_client.list_role_policies(RoleName=role)["PolicyNames"]
+                      for statement in _statements(iam_client.get_role_policy(RoleName=role, PolicyName=name))]
+        invocable = {arn for arn in every_function if allows(statements, "lambda:InvokeFunction", arn)}
+        assert invocable == tasks, logical_id
+
+
+def _statements(response: dict[str, Any]) -> list[dict[str, Any]]:
+    from tests.deploy.rehearsal import _as_list_of_dicts, _document
+
+    return _as_list_of_dicts(_document(response["PolicyDocument"])["Statement"])
