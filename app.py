@@ -4,12 +4,14 @@ and compensation. Each handler is a few lines; the work lives in chalicelib/.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
-from chalice import Chalice, Response
+from chalice import Chalice, IAMAuthorizer, Rate, Response
 from chalice.app import Request
 
-from chalicelib import api, bookings, config, loyalty, payments, seats, steps, webpage
+from chalicelib import api, bookings, config, invariants, loyalty, payments, recovery, seats, steps, webpage
 from chalicelib.errors import RequestError
 from chalicelib.logs import bound, logger
 from chalicelib.models import CABINS, SEAT_STATUSES, parse_choice
@@ -30,40 +32,50 @@ def error_response(exc: RequestError) -> Response:
     return Response(body=body, status_code=exc.status)
 
 
-@app.middleware("http")
-def json_errors(event: Any, get_response: Any) -> Response:
-    """Every refused request gets a JSON body with a readable message, and its log
-    lines carry the caller's correlation id."""
-    with bound(correlation_id=(event.headers or {}).get("x-correlation-id"), path=event.path):
-        try:
-            return get_response(event)
-        except RequestError as exc:
-            logger.info("request refused", extra={"status": exc.status, "reason": exc.message})
-            return error_response(exc)
+def route(path: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``app.route``, plus: a RequestError becomes its 4xx JSON response with a readable
+    message (Chalice would turn any other exception into a 500 before middleware sees
+    it), and every log line of the request carries the caller's correlation id."""
+
+    def register(view: Callable[..., Any]) -> Any:
+        @functools.wraps(view)
+        def handle(*args: Any, **kwargs: Any) -> Any:
+            request = _request()
+            headers: Any = request.headers or {}
+            with bound(correlation_id=headers.get("x-correlation-id"), path=request.path):
+                try:
+                    return view(*args, **kwargs)
+                except RequestError as exc:
+                    logger.info("request refused", extra={"status": exc.status, "reason": exc.message})
+                    return error_response(exc)
+
+        return app.route(path, **options)(handle)
+
+    return register
 
 
 # --- Routes -----------------------------------------------------------------------
-@app.route("/health")
+@route("/health")
 def health() -> dict[str, Any]:
     return {"status": "ok"}
 
 
-@app.route("/config")
+@route("/config")
 def stage_config() -> dict[str, Any]:
     return {"stage": config.stage(), "fault_injection": config.fault_injection_enabled()}
 
 
-@app.route("/flights")
+@route("/flights")
 def list_flights() -> dict[str, Any]:
     return {"flights": seats.list_flights()}
 
 
-@app.route("/flights/{flight_number}")
+@route("/flights/{flight_number}")
 def get_flight(flight_number: str) -> dict[str, Any]:
     return seats.flight_details(flight_number)
 
 
-@app.route("/flights/{flight_number}/seats")
+@route("/flights/{flight_number}/seats")
 def get_seats(flight_number: str) -> dict[str, Any]:
     query: Any = _request().query_params or {}
     status = parse_choice(query.get("status"), SEAT_STATUSES, "status")
@@ -72,7 +84,12 @@ def get_seats(flight_number: str) -> dict[str, Any]:
     return {"flight_number": flight_number, "seats": seats.seat_map(flight_number, status=status, cabin=cabin)}
 
 
-@app.route("/bookings", methods=["POST"])
+# The body is parsed (strictly) by chalicelib.api whatever the declared type, so a
+# plain `curl -d` is not refused with Chalice's own 415.
+JSON_BODY = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
+
+
+@route("/bookings", methods=["POST"], content_types=JSON_BODY)
 def create_booking() -> Response:
     request = _request()
     body, created = api.start_booking(request.raw_body, dict(request.headers))
@@ -82,42 +99,71 @@ def create_booking() -> Response:
     return Response(body=body, status_code=202, headers=headers)
 
 
-@app.route("/bookings/{booking_id}")
+@route("/bookings/{booking_id}")
 def get_booking(booking_id: str) -> dict[str, Any]:
     return bookings.view(api.check_booking_id(booking_id))
 
 
-@app.route("/bookings/{booking_id}/cancel", methods=["POST"])
+@route("/bookings/{booking_id}/cancel", methods=["POST"], content_types=JSON_BODY)
 def request_cancellation(booking_id: str) -> Response:
     body = api.cancel_booking(booking_id, _request().raw_body)
     return Response(body=body, status_code=202, headers={"Location": f"/bookings/{booking_id}"})
 
 
-@app.route("/bookings/{booking_id}/history")
+@route("/bookings/{booking_id}/history")
 def booking_history(booking_id: str) -> dict[str, Any]:
     return api.history(booking_id)
 
 
-@app.route("/loyalty/{loyalty_id}")
+@route("/loyalty/{loyalty_id}")
 def get_loyalty(loyalty_id: str) -> dict[str, Any]:
     return loyalty.get_account(loyalty_id)
 
 
+# --- Operators: SigV4-signed requests once deployed (chalice local lets them through) ---
+operator = IAMAuthorizer()
+
+
+@route("/admin/bookings/{booking_id}/recover", methods=["POST"], authorizer=operator)
+def recover_booking(booking_id: str) -> dict[str, Any]:
+    return recovery.recover(api.check_booking_id(booking_id))
+
+
+@route("/admin/dead-letters", authorizer=operator)
+def dead_letters() -> dict[str, Any]:
+    return {"dead_letters": recovery.open_dead_letters()}
+
+
+@route("/admin/invariants", authorizer=operator)
+def check_invariants() -> dict[str, Any]:
+    return invariants.report()
+
+
+@route("/admin/sweep", methods=["POST"], authorizer=operator)
+def sweep_now() -> dict[str, Any]:
+    return recovery.sweep_expired_holds()
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="sweep_expired_holds")
+def sweep_expired_holds(event: Any) -> dict[str, Any]:
+    return recovery.sweep_expired_holds()
+
+
 # --- The demo page ----------------------------------------------------------------------
-@app.route("/")
+@route("/")
 def index() -> Response:
     body, content_type = webpage.asset("index.html")
     return Response(body=body.decode(), status_code=200, headers={"Content-Type": content_type})
 
 
-@app.route("/assets/{name}")
+@route("/assets/{name}")
 def web_asset(name: str) -> Response:
     body, content_type = webpage.asset(name)
     return Response(body=body.decode(), status_code=200,
                     headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
 
 
-@app.route("/statemachines")
+@route("/statemachines")
 def state_machines() -> dict[str, Any]:
     return webpage.state_machines()
 

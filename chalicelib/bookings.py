@@ -357,9 +357,11 @@ def record_failure(step: StepInput) -> dict[str, Any]:
     for compensation, compensation_error in broken.items():
         _dead_letter(step, compensation, compensation_error)
     status = "NEEDS_ATTENTION" if broken else "FAILED"
-    expression = "SET #status = :status, failed_step = :step, #error = :error, updated_at = :now"
+    expression = "SET #status = :status, failed_step = :step, #error = :error, attention_origin = :origin, " \
+                 "updated_at = :now"
     names: dict[str, str] = {**_STATUS, "#error": "error"}
-    values: dict[str, Any] = {":status": status, ":step": failed_step, ":error": error, ":now": clock.now_iso()}
+    values: dict[str, Any] = {":status": status, ":step": failed_step, ":error": error, ":now": clock.now_iso(),
+                              ":origin": "booking"}
     if failed_step:
         # The failed step's own log entry may still say RUNNING (it timed out).
         expression += ", steps.#failed.#status = :failed, steps.#failed.#error = :error, " \
@@ -410,8 +412,8 @@ def record_cancellation(step: StepInput) -> dict[str, Any]:
     status = "NEEDS_ATTENTION" if broken else "CANCELLED"
     db.update(
         "bookings", db.booking_key(step.booking_id),
-        "SET #status = :status, cancelled_at = :now, updated_at = :now",
-        names=_STATUS, values={":status": status, ":now": clock.now_iso()},
+        "SET #status = :status, cancelled_at = :now, updated_at = :now, attention_origin = :origin",
+        names=_STATUS, values={":status": status, ":now": clock.now_iso(), ":origin": "cancellation"},
     )
     logger.info("booking cancelled", extra={"status": status})
     return {"status": status}
@@ -438,6 +440,8 @@ def _entries(log: dict[str, dict[str, Any]], names: tuple[str, ...], *, ran_only
         entries.append(view)
     if ran_only:
         entries.sort(key=lambda item: item["started_at"] or "")
+        for order, entry in enumerate(entries, start=1):
+            entry["order"] = order
     return entries
 
 

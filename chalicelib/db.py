@@ -127,8 +127,9 @@ def _raise_translated(exc: Exception) -> None:
         raise exc
     code = exc.response.get("Error", {}).get("Code", "")
     if code == "ConditionalCheckFailedException":
+        # The resource does not deserialise the item of an error response.
         current = exc.response.get("Item")  # type: ignore[typeddict-item]
-        raise ConditionFailed([plain(current) if current is not None else None]) from exc
+        raise ConditionFailed([_deserialise(current) if isinstance(current, Mapping) else None]) from exc
     if code == "TransactionCanceledException":
         reasons = exc.response.get("CancellationReasons", [])
         if any(reason.get("Code") == "TransactionConflict" for reason in reasons):
@@ -145,12 +146,15 @@ def _raise_translated(exc: Exception) -> None:
 
 def _reason_item(reason: Mapping[str, Any]) -> dict[str, Any] | None:
     item = reason.get("Item")
-    if item is None:
-        return None
+    return _deserialise(item) if item is not None else None
+
+
+def _deserialise(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A raw DynamoDB item ({"S": ...}) as plain Python values."""
     from boto3.dynamodb.types import TypeDeserializer
 
     deserializer = TypeDeserializer()
-    return plain({key: deserializer.deserialize(value) for key, value in item.items()})
+    return plain({key: deserializer.deserialize(value) for key, value in item.items()})  # type: ignore[no-any-return]
 
 
 # --- Operations -------------------------------------------------------------------

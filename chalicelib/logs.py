@@ -17,9 +17,12 @@ logger = Logger(service="booking-saga")
 @contextmanager
 def bound(**keys: object) -> Iterator[None]:
     """Add ``keys`` (booking_id, correlation_id, step...) to every line logged inside."""
+    previous = dict(logger.thread_safe_get_current_keys())
     logger.thread_safe_clear_keys()
     logger.thread_safe_append_keys(**{key: value for key, value in keys.items() if value is not None})
     try:
         yield
     finally:
         logger.thread_safe_clear_keys()
+        if previous:  # nested: an operator's recovery runs steps inside its own context
+            logger.thread_safe_append_keys(**previous)

@@ -13,7 +13,16 @@ from typing import Any
 from chalicelib import clock, db
 from chalicelib.errors import AlreadyCompensated, CabinFull, NotFound, SeatUnavailable
 from chalicelib.logs import logger
-from chalicelib.models import BASE_FARES, CABINS, CURRENCY, HOLD_SECONDS, StepInput, cabin_of_seat, seat_sort_key
+from chalicelib.models import (
+    BASE_FARES,
+    CABINS,
+    CURRENCY,
+    HOLD_SECONDS,
+    StepInput,
+    all_seats,
+    cabin_of_seat,
+    seat_sort_key,
+)
 
 # A seat can be taken when it is free or its hold has expired.
 _TAKEABLE = "(#status = :available OR (#status = :held AND hold_expires_at <= :now))"
@@ -167,9 +176,19 @@ def _hold(step: StepInput, seat: str) -> dict[str, Any]:
     return reservation
 
 
+OPTIMISTIC_TRIES = 3
+
+
 def _hold_any_in_cabin(step: StepInput, cabin: str) -> dict[str, Any]:
-    # Racing buyers would all pick the first free seat; trying candidates in random
-    # order spreads them out, and a lost race just moves on to the next seat.
+    """Racing buyers would all pick the first free seat; random picks spread them out,
+    and a lost race just moves on. A mostly free cabin needs no seat-map read at all
+    (a few blind conditional holds); after misses, read what is really free."""
+    cabin_seats = [seat for seat, seat_cabin in all_seats() if seat_cabin == cabin]
+    for seat in random.sample(cabin_seats, k=min(OPTIMISTIC_TRIES, len(cabin_seats))):
+        try:
+            return _hold(step, seat)
+        except SeatUnavailable:
+            continue
     for _ in range(3):
         candidates = [seat["seat"] for seat in seat_map(step.flight_number, status="AVAILABLE", cabin=cabin)]
         if not candidates:

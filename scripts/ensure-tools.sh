@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System tools the test suite uses beyond the Python venv: Debian's Chromium for the
-# browser tests, and the npm ASL linters. Installs only what is missing.
+# browser tests (the npm linters come from `make validate-deploy`). Installs only
+# what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
@@ -10,9 +11,4 @@ if [ ! -x /usr/bin/chromium ]; then
   echo "installing Debian's chromium for the browser tests"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
-fi
-
-if [ -f package-lock.json ] && [ ! -d node_modules ]; then
-  echo "installing the npm ASL linters (npm ci)"
-  npm ci --no-audit --no-fund --silent
 fi

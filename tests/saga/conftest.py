@@ -53,16 +53,15 @@ def compensation_names(view: dict[str, Any]) -> list[str]:
     return [entry["name"] for entry in view["compensations"]]
 
 
-def with_timeout(seconds: int) -> str:
-    """statemachine.json with every forward task's TimeoutSeconds set to ``seconds``."""
+def with_timeout(step: str, seconds: int) -> str:
+    """statemachine.json with ``step``'s TimeoutSeconds set to ``seconds`` (the others
+    keep theirs, so a slow machine cannot time them out by accident)."""
     definition = asl.load("booking")
-    for state in definition["States"].values():
-        if state["Type"] == "Task" and "TimeoutSeconds" in state:
-            state["TimeoutSeconds"] = seconds
+    definition["States"][step]["TimeoutSeconds"] = seconds
     return json.dumps(definition)
 
 
 @pytest.fixture
-def short_timeouts(aws_factory: Callable[[dict[str, str]], Any]) -> Any:
-    """The stack with 1-second task timeouts (the injected hang lasts 2 s)."""
-    return aws_factory({"booking": with_timeout(1)})
+def short_timeout(aws_factory: Callable[[dict[str, str]], Any]) -> Callable[[str], Any]:
+    """Start the stack with a 1-second timeout on one step (the injected hang lasts 2 s)."""
+    return lambda step: aws_factory({"booking": with_timeout(step, 1)})

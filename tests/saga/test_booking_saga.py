@@ -150,11 +150,12 @@ TIMEOUT = {step: [compensation, *PERMANENT[step]] for step, compensation in (
 
 
 @pytest.mark.parametrize("failing_step", FORWARD_STEPS)
-def test_timeout_compensates_the_timed_out_step_too(short_timeouts: Any, failing_step: str) -> None:
+def test_timeout_compensates_the_timed_out_step_too(short_timeout: Any, failing_step: str) -> None:
     """GIVEN a step that does its work and then hangs past its TimeoutSeconds
     WHEN the saga runs
     THEN States.Timeout is caught, the step's own compensation undoes its effect, then
     the earlier steps are compensated, and every table is back where it started."""
+    short_timeout(failing_step)
     view = run(loyalty_id="FF0001", points_to_redeem=POINTS, simulate_failure={failing_step: "timeout"})
 
     assert view["status"] == "FAILED"

@@ -1,0 +1,133 @@
+"""The invariant checker: scan every table and report each violation of what the saga
+promises. ``python -m chalicelib.invariants`` runs it against the tables the
+environment names; the chaos test and the operator route call ``check()``.
+
+Promises checked:
+- a seat BOOKED has exactly one CONFIRMED (or CANCELLING) booking, the one it names;
+- a CONFIRMED booking's seat is BOOKED for it;
+- money captured and not refunded belongs to a CONFIRMED/CANCELLING booking or to a
+  saga still running; a CONFIRMED booking has captured money;
+- a loyalty balance equals its opening balance plus its ledger;
+- no booking is PENDING or CANCELLING without a running execution.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from chalicelib import api, config, db, saga
+
+OWNING_STATUSES = ("CONFIRMED", "CANCELLING")
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    subject: str
+    detail: str
+
+
+def _running_executions(bookings: list[dict[str, Any]]) -> set[str]:
+    """Booking ids whose booking or cancellation execution is RUNNING."""
+    running = set()
+    for booking in bookings:
+        if booking["status"] not in ("PENDING", "CANCELLING"):
+            continue
+        booking_id = booking["booking_id"]
+        for machine, name in ((config.booking_state_machine_arn(), booking_id),
+                              (config.cancellation_state_machine_arn(), api.cancellation_name(booking_id))):
+            try:
+                if saga.describe(api.execution_arn(machine, name))["status"] == "RUNNING":
+                    running.add(booking_id)
+            except saga.client().exceptions.ExecutionDoesNotExist:
+                continue
+    return running
+
+
+def _seat_rules(seats: list[dict[str, Any]], bookings: dict[str, dict[str, Any]]) -> list[Violation]:
+    violations = []
+    claims: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for booking in bookings.values():
+        if booking["status"] in OWNING_STATUSES:
+            claims[(booking["flight_number"], booking.get("seat", ""))].append(booking["booking_id"])
+    by_key = {(seat["flight_number"], seat["seat"]): seat for seat in seats}
+    for seat in seats:
+        if seat["status"] != "BOOKED":
+            continue
+        key = (seat["flight_number"], seat["seat"])
+        owners = claims.get(key, [])
+        if owners != [seat.get("booking_id")]:
+            violations.append(Violation("booked-seat-owner", f"{key[0]}/{key[1]}",
+                                        f"seat names {seat.get('booking_id')}, confirmed bookings for it: {owners}"))
+    for (flight, seat_id), owners in claims.items():
+        claimed = by_key.get((flight, seat_id)) or {}
+        for owner in owners:
+            if claimed.get("status") != "BOOKED" or claimed.get("booking_id") != owner:
+                violations.append(Violation("confirmed-seat-not-booked", owner,
+                                            f"{flight}/{seat_id} is {claimed.get('status')} for "
+                                            f"{claimed.get('booking_id')}"))
+    return violations
+
+
+def _money_rules(payments: list[dict[str, Any]], bookings: dict[str, dict[str, Any]],
+                 running: set[str]) -> list[Violation]:
+    violations = []
+    captured = {payment["booking_id"] for payment in payments if payment["status"] == "CAPTURED"}
+    for booking_id in captured:
+        booking = bookings.get(booking_id)
+        status = booking["status"] if booking else None
+        if status not in OWNING_STATUSES and booking_id not in running:
+            violations.append(Violation("captured-not-refunded", booking_id, f"money captured, booking is {status}"))
+    for booking in bookings.values():
+        if booking["status"] == "CONFIRMED" and booking["booking_id"] not in captured:
+            violations.append(Violation("confirmed-without-payment", booking["booking_id"], "no captured payment"))
+    return violations
+
+
+def _loyalty_rules(loyalty: list[dict[str, Any]]) -> list[Violation]:
+    violations = []
+    accounts = {item["loyalty_id"]: item for item in loyalty if item["record"] == db.LOYALTY_ACCOUNT}
+    ledger_sums: dict[str, int] = defaultdict(int)
+    for item in loyalty:
+        if item["record"].startswith(db.LEDGER_PREFIX):
+            ledger_sums[item["loyalty_id"]] += int(item["points"])
+    for loyalty_id, account in accounts.items():
+        expected = int(account["opening_balance"]) + ledger_sums[loyalty_id]
+        if int(account["points_balance"]) != expected:
+            violations.append(Violation("loyalty-balance", loyalty_id,
+                                        f"balance {account['points_balance']}, opening + ledger = {expected}"))
+    return violations
+
+
+def check() -> list[Violation]:
+    bookings_list = list(db.scan("bookings"))
+    bookings = {booking["booking_id"]: booking for booking in bookings_list}
+    running = _running_executions(bookings_list)
+    violations = _seat_rules(list(db.scan("seats")), bookings)
+    violations += _money_rules(list(db.scan("payments")), bookings, running)
+    violations += _loyalty_rules(list(db.scan("loyalty")))
+    for booking in bookings_list:
+        if booking["status"] in ("PENDING", "CANCELLING") and booking["booking_id"] not in running:
+            violations.append(Violation("stuck-without-execution", booking["booking_id"],
+                                        f"{booking['status']} with no running execution"))
+    return violations
+
+
+def report() -> dict[str, Any]:
+    violations = check()
+    return {"violations": [asdict(violation) for violation in violations], "count": len(violations)}
+
+
+def main() -> int:
+    result = report()
+    json.dump(result, sys.stdout, indent=2)
+    print()
+    return 1 if result["count"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
