@@ -63,3 +63,46 @@ def payment(booking_id: str) -> dict[str, Any] | None:
 def post_json(client: Any, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
     raw = body if isinstance(body, (str, bytes)) else json.dumps(body)
     return client.http.post(path, body=raw, headers={"content-type": "application/json", **(headers or {})})
+
+
+# --- Added for the HTTP route tests -------------------------------------------------------
+def wait_until(predicate: Any, description: str, timeout: float = 30.0) -> Any:
+    """Poll ``predicate()`` until it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting after {timeout}s for {description}")
+        time.sleep(0.05)
+
+
+def hold_seat(flight_number: str, seat_id: str, booking_id: str, seconds: int) -> None:
+    """Put a hold of ``seconds`` on a seat for ``booking_id``, as ReserveSeat leaves it."""
+    from chalicelib import clock
+
+    db.update(
+        "seats", db.seat_key(flight_number, seat_id),
+        "SET #status = :held, booking_id = :booking, hold_expires_at = :expires, held_at = :now",
+        names={"#status": "status"},
+        values={":held": "HELD", ":booking": booking_id, ":expires": clock.now_epoch() + seconds,
+                ":now": clock.now_epoch()},
+    )
+
+
+def items(table_name: str) -> list[dict[str, Any]]:
+    return list(db.scan(table_name))
+
+
+def executions(kind: str = "booking") -> list[dict[str, Any]]:
+    """Every execution of the booking (or cancellation) state machine."""
+    from chalicelib import config, saga
+
+    arn = config.booking_state_machine_arn() if kind == "booking" else config.cancellation_state_machine_arn()
+    return list(saga.client().list_executions(stateMachineArn=arn, maxResults=1000)["executions"])
+
+
+def entered_states(events: list[dict[str, Any]]) -> list[str]:
+    """The states an execution entered, in order, from a readable history."""
+    return [event["state"] for event in events if event["type"].endswith("StateEntered")]
