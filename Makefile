@@ -52,3 +52,7 @@ validate-deploy: $(BIN)/activate node_modules/.package-lock.json
 	$(MAKE) package STAGE=dev
 	$(MAKE) package STAGE=prod
 	BIN=$(BIN) STAGES="dev prod" DEPLOY_TESTS=$(DEPLOY_TESTS) bash deploy/validate.sh
+
+# Benchmarks (bench/): printed and written to docs/benchmarks.md; never asserted in tests.
+bench: $(BIN)/activate
+	env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN $(BIN)/python -m bench.run

@@ -1,0 +1,179 @@
+"""Shared by the benchmarks: the machine, percentiles, the local stage's environment,
+an embedded stack in this process, and `chalice local` as a subprocess."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+OUT_DIR = PROJECT_DIR / "build" / "bench"
+CHALICE = Path(sys.executable).parent / "chalice"
+TERMINAL = {"CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"}
+FORWARD_STEPS = ("ReserveSeat", "RedeemPoints", "ChargePayment", "AwardMiles", "ConfirmBooking")
+
+
+def machine() -> dict[str, Any]:
+    ram_kb = 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram_kb = int(line.split()[1])
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "ram_gib": round(ram_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env() -> dict[str, str]:
+    """This environment minus AWS_* (no credentials, no profile reach the benchmarks)."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+
+
+def local_stage_env() -> dict[str, str]:
+    config = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
+    env = dict(config.get("environment_variables", {}))
+    env.update(config["stages"]["local"]["environment_variables"])
+    return env
+
+
+def use_local_stage_in_process(log_level: str = "WARNING") -> None:
+    """Set this process up like tests/conftest.py: the local stage's variables, but the
+    embedded stack started by the benchmark itself (EMBEDDED_AWS off)."""
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            del os.environ[key]
+    for key, value in local_stage_env().items():
+        os.environ[key] = value
+    os.environ["EMBEDDED_AWS"] = "false"
+    os.environ["POWERTOOLS_LOG_LEVEL"] = log_level
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "BookingSaga")
+    if str(PROJECT_DIR) not in sys.path:
+        sys.path.insert(0, str(PROJECT_DIR))
+
+
+@contextlib.contextmanager
+def embedded_stack(seed: bool = True) -> Iterator[Any]:
+    """The whole stack in moto in this process (as the tests' ``aws`` fixture)."""
+    use_local_stage_in_process()
+    import app as app_module
+    from chalicelib.local.embedded import EmbeddedAws
+    from chalicelib.local.seed import seed_demo
+
+    aws = EmbeddedAws(app_module.app).start()
+    if seed:
+        seed_demo()
+    try:
+        yield aws
+    finally:
+        wait_for_execution_threads()
+        aws.stop()
+
+
+def wait_for_execution_threads(timeout: float = 30.0) -> None:
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    for thread in list(TMP_THREADS):
+        thread.join(timeout=timeout)
+    TMP_THREADS.clear()
+
+
+@dataclass
+class LocalServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextlib.contextmanager
+def chalice_local(timeout: float = 90.0) -> Iterator[LocalServer]:
+    """`chalice local --stage local` on a free port; stopped (by its pid) on exit."""
+    import requests
+
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = OUT_DIR / f"chalice-local-{port}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(CHALICE), "local", "--stage", "local", "--no-autoreload", "--host", "127.0.0.1",
+             "--port", str(port)],
+            cwd=PROJECT_DIR, env=clean_env(), stdout=sink, stderr=subprocess.STDOUT,
+        )
+    server = LocalServer(process, port, log)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"chalice local exited with {process.returncode}; see {log}")
+            try:
+                if requests.get(f"{server.url}/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"chalice local did not answer within {timeout}s; see {log}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+
+
+def booking_body(flight_number: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "flight_number": flight_number,
+        "passenger": {"first_name": "Bench", "last_name": "Mark"},
+        "cabin": "ECONOMY",
+        "payment": {"card_token": "tok_visa"},
+    }
+    body.update(overrides)
+    return {key: value for key, value in body.items() if value is not None}

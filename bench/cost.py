@@ -1,0 +1,262 @@
+"""Cost per booking, from real executions in the embedded stack: state transitions
+(StateEntered events), Lambda invocations (LambdaFunctionScheduled), DynamoDB request
+units (every call counted by operation and by the function that made it, sized from
+the item as moto stores it), and measured handler durations; then the bill per
+million bookings at the list prices in PRICES.
+
+    python -m bench.cost
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import Counter, defaultdict
+from typing import Any
+
+from bench.common import FORWARD_STEPS, embedded_stack, wait_for_execution_threads
+
+# us-east-1 list prices, taken 2026-11-23 from memory and cross-checked against stored
+# copies of the pricing pages (no live internet here): verify at the URLs before use.
+PRICES = {
+    "sfn_standard_per_transition": 0.025 / 1000,  # https://aws.amazon.com/step-functions/pricing/
+    "sfn_express_per_request": 1.00 / 1_000_000,
+    "sfn_express_per_gb_s": 0.00001667,  # first 1,000 GB-hours/month; 64 MB chunks, 100 ms rounding
+    "lambda_per_request": 0.20 / 1_000_000,  # https://aws.amazon.com/lambda/pricing/ (x86)
+    "lambda_per_gb_s": 0.0000166667,  # 1 ms billing granularity
+    "ddb_per_wru": 0.625 / 1_000_000,  # https://aws.amazon.com/dynamodb/pricing/on-demand/ (Standard class)
+    "ddb_per_rru": 0.125 / 1_000_000,
+}
+PRICE_SOURCES = {
+    "Step Functions": "https://aws.amazon.com/step-functions/pricing/",
+    "Lambda": "https://aws.amazon.com/lambda/pricing/",
+    "DynamoDB on-demand": "https://aws.amazon.com/dynamodb/pricing/on-demand/",
+}
+API = "APIHandler (POST /bookings)"
+
+
+def _size(table: str, key: dict[str, Any]) -> int:
+    """The item's size in bytes as moto computes it (attribute names + values), 0 if absent."""
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    from chalicelib.local.embedded import ACCOUNT_ID
+
+    backend = dynamodb_backends[ACCOUNT_ID]["us-east-1"]
+    moto_table = backend.get_table(table)
+    hash_value = DynamoType(key[moto_table.hash_key_attr])
+    range_value = DynamoType(key[moto_table.range_key_attr]) if moto_table.range_key_attr else None
+    item = moto_table.get_item(hash_value, range_value)
+    return int(item.size()) if item is not None else 0
+
+
+def _partition_size(table: str, hash_attribute_value: dict[str, Any]) -> tuple[int, int]:
+    """(items, bytes) under one partition key: our Queries have no sort-key condition."""
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    from chalicelib.local.embedded import ACCOUNT_ID
+
+    moto_table = dynamodb_backends[ACCOUNT_ID]["us-east-1"].get_table(table)
+    partition = moto_table.items.get(DynamoType(hash_attribute_value))
+    if partition is None:
+        return 0, 0
+    items = list(partition.values()) if isinstance(partition, dict) else [partition]
+    return len(items), sum(int(item.size()) for item in items)
+
+
+def _key_of(table: str, item: dict[str, Any]) -> dict[str, Any]:
+    from moto.dynamodb.models import dynamodb_backends
+
+    from chalicelib.local.embedded import ACCOUNT_ID
+
+    moto_table = dynamodb_backends[ACCOUNT_ID]["us-east-1"].get_table(table)
+    names = [moto_table.hash_key_attr] + ([moto_table.range_key_attr] if moto_table.range_key_attr else [])
+    return {name: item[name] for name in names}
+
+
+def _write_targets(operation: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any], int]]:
+    """(table, key, multiplier) of each item a write request touches."""
+    if operation == "PutItem":
+        return [(body["TableName"], _key_of(body["TableName"], body["Item"]), 1)]
+    if operation in {"UpdateItem", "DeleteItem"}:
+        return [(body["TableName"], body["Key"], 1)]
+    if operation == "TransactWriteItems":
+        targets = []
+        for entry in body["TransactItems"]:
+            ((_kind, op),) = entry.items()
+            key = op["Key"] if "Key" in op else _key_of(op["TableName"], op["Item"])
+            targets.append((op["TableName"], key, 2))  # transactional: 2x
+        return targets
+    return []
+
+
+class DynamoMeter:
+    """Counts every DynamoDB request of the client chalicelib.db uses, by the function
+    that made it (the Lambda being invoked in this thread, else the API handler)."""
+
+    def __init__(self) -> None:
+        self.current = threading.local()
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self.wru: Counter[str] = Counter()
+        self.rru: Counter[str] = Counter()
+        self.writes: list[dict[str, Any]] = []
+        self._pending: dict[int, list[tuple[str, dict[str, Any], int, int]]] = {}
+
+    def who(self) -> str:
+        return getattr(self.current, "name", None) or API
+
+    def install(self) -> None:
+        from chalicelib import db
+
+        events = db.resource().meta.client.meta.events
+        events.register("before-call.dynamodb", self._before)
+        events.register("after-call.dynamodb", self._after)
+
+    def _before(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        body = json.loads(params.get("body") or b"{}")
+        targets = [(table, key, mult, _size(table, key)) for table, key, mult in _write_targets(model.name, body)]
+        self._pending[threading.get_ident()] = targets
+        self.current.body = body
+
+    def _after(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
+        who, operation = self.who(), model.name
+        body = getattr(self.current, "body", {})
+        self.calls[(who, operation)] += 1
+        targets = self._pending.pop(threading.get_ident(), [])
+        if targets:
+            failed = "Error" in parsed
+            for table, key, multiplier, before in targets:
+                after = _size(table, key)
+                units = multiplier * max(1, math.ceil(max(before, after) / 1024))
+                self.wru[who] += units
+                self.writes.append({"function": who, "operation": operation, "table": _logical(table),
+                                    "bytes": max(before, after), "wru": units, "condition_failed": failed})
+        elif operation == "GetItem":
+            table = body["TableName"]
+            self.rru[who] += max(1, math.ceil(_size(table, body["Key"]) / 4096))
+        elif operation == "Query":
+            values = body.get("ExpressionAttributeValues", {})
+            hash_value = next(iter(values.values()))
+            _items, size = _partition_size(body["TableName"], hash_value)
+            self.rru[who] += max(1, math.ceil(size / 4096))
+
+
+def _logical(physical: str) -> str:
+    from chalicelib import config
+    from chalicelib.schema import TABLES
+
+    for table in TABLES:
+        if config.table_name(table.name) == physical:
+            return table.name
+    return physical
+
+
+def _wrap_handlers(meter: DynamoMeter, durations: dict[str, list[float]]) -> None:
+    from chalicelib.local import hooks
+
+    for name, handler in list(hooks._handlers.items()):
+        short = name.rsplit("-", 1)[-1]
+
+        def timed(event: dict[str, Any], context: Any, _handler: Any = handler, _name: str = short) -> Any:
+            meter.current.name = _name
+            started = time.perf_counter()
+            try:
+                return _handler(event, context)
+            finally:
+                durations[_name].append(time.perf_counter() - started)
+                meter.current.name = None
+
+        hooks._handlers[name] = timed
+
+
+SCENARIOS: list[tuple[str, dict[str, Any]]] = [
+    ("happy path (points redeemed)", {"loyalty_id": "FF0001", "points_to_redeem": 1_000}),
+    ("happy path (no loyalty account)", {}),
+    *[(f"permanent failure at {step}", {"loyalty_id": "FF0002", "points_to_redeem": 1_000,
+                                         "simulate_failure": {step: "permanent"}}) for step in FORWARD_STEPS],
+]
+
+
+def _one(meter: DynamoMeter, durations: dict[str, list[float]], extra: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib import api, bookings, config, saga
+
+    meter.calls.clear()
+    meter.wru.clear()
+    meter.rru.clear()
+    meter.writes.clear()
+    durations.clear()
+    body = {"flight_number": "SA101", "cabin": "ECONOMY", "passenger": {"first_name": "Cost", "last_name": "Probe"},
+            "payment": {"card_token": "tok_visa"}, **extra}
+    started = time.perf_counter()
+    response, _ = api.start_booking(json.dumps(body), {})
+    post_s = time.perf_counter() - started
+    wait_for_execution_threads()
+    execution_s = time.perf_counter() - started - post_s
+    booking_id = response["booking_id"]
+    history = saga.raw_history(api.execution_arn(config.booking_state_machine_arn(), booking_id))
+    transitions = sum(1 for event in history if event["type"].endswith("StateEntered"))
+    invocations = sum(1 for event in history if event["type"] == "LambdaFunctionScheduled")
+    view = bookings.view(booking_id)
+    invoked = {name: {"count": len(times), "ms": round(1000 * sum(times) / len(times), 1)}
+               for name, times in durations.items()}
+    return {
+        "status": view["status"],
+        "states_entered": [event["stateEnteredEventDetails"]["name"] for event in history
+                           if "stateEnteredEventDetails" in event],
+        "state_transitions": transitions,
+        "lambda_invocations": invocations,
+        "lambda_ms": {name: entry["ms"] for name, entry in invoked.items()},
+        "lambda_total_ms": round(1000 * sum(sum(times) for times in durations.values()), 1),
+        "post_ms": round(post_s * 1000, 1),
+        "execution_ms": round(execution_s * 1000, 1),
+        "ddb_calls": {f"{who}: {operation}": count for (who, operation), count in sorted(meter.calls.items())},
+        "wru": dict(meter.wru),
+        "rru": dict(meter.rru),
+        "wru_total": sum(meter.wru.values()),
+        "rru_total": sum(meter.rru.values()),
+        "writes": list(meter.writes),
+    }
+
+
+def dollars_per_million(result: dict[str, Any], memory_mb: int, execution_ms: float | None = None) -> dict[str, float]:
+    """Cost of 1,000,000 bookings like ``result``. Lambda: the step functions plus the API
+    handler of POST /bookings, each billed its measured duration (1 ms granularity)."""
+    million = 1_000_000
+    lambda_ms = result["lambda_total_ms"] + result["post_ms"]
+    invocations = result["lambda_invocations"] + 1  # + the API handler
+    gb = memory_mb / 1024
+    lambda_cost = million * (invocations * PRICES["lambda_per_request"]
+                             + gb * lambda_ms / 1000 * PRICES["lambda_per_gb_s"])
+    ddb = million * (result["wru_total"] * PRICES["ddb_per_wru"] + result["rru_total"] * PRICES["ddb_per_rru"])
+    standard = million * result["state_transitions"] * PRICES["sfn_standard_per_transition"]
+    billed_ms = math.ceil((execution_ms if execution_ms is not None else result["execution_ms"]) / 100) * 100
+    express = million * (PRICES["sfn_express_per_request"]
+                         + 64 / 1024 * billed_ms / 1000 * PRICES["sfn_express_per_gb_s"])
+    return {
+        "lambda": round(lambda_cost, 2), "dynamodb": round(ddb, 2),
+        "sfn_standard": round(standard, 2), "sfn_express": round(express, 2),
+        "total_standard": round(lambda_cost + ddb + standard, 2),
+        "total_express": round(lambda_cost + ddb + express, 2),
+    }
+
+
+def measure() -> dict[str, Any]:
+    meter = DynamoMeter()
+    durations: dict[str, list[float]] = defaultdict(list)
+    results: dict[str, Any] = {}
+    with embedded_stack():
+        meter.install()
+        _wrap_handlers(meter, durations)
+        _one(meter, durations, {})  # warm-up
+        for label, extra in SCENARIOS:
+            result = _one(meter, durations, extra)
+            result["per_million_usd"] = {f"{memory} MB": dollars_per_million(result, memory) for memory in (128, 256)}
+            results[label] = result
+    return {"scenarios": results, "prices": PRICES, "price_sources": PRICE_SOURCES}
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(), indent=2, default=str))

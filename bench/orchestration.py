@@ -1,0 +1,123 @@
+"""Orchestration overhead: the five forward steps called directly in sequence (the
+handlers of app.py, with the events the state machine would pass them, as
+tests/functional/test_handlers.py does) against the same booking run by the state
+machine in moto's engine, on the same embedded tables. Then where the time goes:
+cProfile of every thread (bench/sampler.py), split into our code and moto's.
+
+    python -m bench.orchestration
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from typing import Any
+
+from bench.common import embedded_stack, wait_for_execution_threads
+from bench.sampler import ThreadProfiler
+
+FORWARD = [
+    ("reserve_seat", "reservation"),
+    ("redeem_points", "redemption"),
+    ("charge_payment", "charge"),
+    ("award_miles", "miles"),
+    ("confirm_booking", "confirmation"),
+]
+FLIGHTS = ["SA101", "SA102", "SA201", "SA202", "SA301", "SA302", "SA401", "SA402"]
+
+
+def new_booking(index: int) -> tuple[dict[str, Any], Any]:
+    """A PENDING booking and the state machine's input for it (as POST /bookings writes it)."""
+    from chalicelib import bookings
+    from chalicelib.models import parse_booking_request
+
+    body = {"flight_number": FLIGHTS[index % len(FLIGHTS)], "cabin": "ECONOMY",
+            "passenger": {"first_name": "Bench", "last_name": "Mark"}, "payment": {"card_token": "tok_visa"},
+            "loyalty_id": f"FF{index % 10 + 1:04d}", "points_to_redeem": 1_000}
+    request = parse_booking_request(body, fault_injection_allowed=True)
+    booking, _ = bookings.create_booking(request, correlation_id=None, idempotency_key=None)
+    return bookings.execution_input(booking, request), request
+
+
+def run_direct(event: dict[str, Any]) -> float:
+    """The five handlers in sequence; the event travels as JSON between them, as it does
+    through Step Functions (ResultPath adds each result under its key)."""
+    import app as app_module
+
+    started = time.perf_counter()
+    for name, result_key in FORWARD:
+        result = getattr(app_module, name)(json.loads(json.dumps(event)), None)
+        event[result_key] = result
+    return time.perf_counter() - started
+
+
+def run_state_machine(event: dict[str, Any]) -> float:
+    from chalicelib import config, saga
+
+    started = time.perf_counter()
+    saga.start(config.booking_state_machine_arn(), event["booking_id"], event)
+    wait_for_execution_threads()
+    return time.perf_counter() - started
+
+
+def check_confirmed(booking_id: str) -> None:
+    from chalicelib import bookings
+
+    status = bookings.get_booking(booking_id)["status"]
+    if status != "CONFIRMED":
+        raise RuntimeError(f"booking {booking_id} ended {status}, not CONFIRMED")
+
+
+def measure(count: int = 12, profiled: int = 8) -> dict[str, Any]:
+    direct: list[float] = []
+    machine: list[float] = []
+    with embedded_stack():
+        for index in range(3):  # warm-up both paths (first-use imports, caches)
+            event, _ = new_booking(index)
+            run_direct(event)
+            event, _ = new_booking(index)
+            run_state_machine(event)
+        for index in range(count):  # alternate, so drift hits both alike
+            event, _ = new_booking(index)
+            direct.append(run_direct(event))
+            check_confirmed(event["booking_id"])
+            event, _ = new_booking(index)
+            machine.append(run_state_machine(event))
+            check_confirmed(event["booking_id"])
+
+        events = [new_booking(index)[0] for index in range(profiled)]  # setup, not profiled
+        with ThreadProfiler() as direct_profile:
+            for event in events:
+                run_direct(event)
+        events = [new_booking(index)[0] for index in range(profiled)]
+        with ThreadProfiler() as machine_profile:
+            for event in events:
+                run_state_machine(event)
+        sizes = table_sizes()
+    direct_ms = statistics.median(direct) * 1000
+    machine_ms = statistics.median(machine) * 1000
+    return {
+        "bookings": count,
+        "direct_median_ms": round(direct_ms, 1),
+        "state_machine_median_ms": round(machine_ms, 1),
+        "ratio": round(machine_ms / direct_ms, 2),
+        "overhead_ms": round(machine_ms - direct_ms, 1),
+        "profiled_bookings": profiled,
+        "direct_profile": {**direct_profile.layers(), "top": direct_profile.top(12)},
+        "state_machine_profile": {**machine_profile.layers(), "top": machine_profile.top(12),
+                                  "top_cumulative": machine_profile.top(25, sort="cumtime")},
+        "table_items_at_end": sizes,
+    }
+
+
+def table_sizes() -> dict[str, int]:
+    """Items per table: moto copies every table a transaction touches, whole."""
+    from chalicelib import db
+    from chalicelib.schema import TABLES
+
+    return {table.name: sum(1 for _ in db.scan(table.name)) for table in TABLES}
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(), indent=2))

@@ -1,0 +1,55 @@
+"""`make bench`: every benchmark in turn, printed and written to docs/benchmarks.md
+(with the machine and the date) and build/bench/results.json. Nothing is asserted.
+
+    python -m bench.run [--skip e2e,orchestration,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench import coldstart, cost, e2e, inventory, orchestration, report
+from bench.common import OUT_DIR, PROJECT_DIR, machine
+
+PARTS: dict[str, Callable[[], dict[str, Any]]] = {
+    "e2e": e2e.run_all,
+    "orchestration": orchestration.measure,
+    "cost": cost.measure,
+    "coldstart": coldstart.measure,
+    "inventory": inventory.measure,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: " + ", ".join(PARTS))
+    args = parser.parse_args()
+    skip = {name.strip() for name in args.skip.split(",") if name.strip()}
+    results: dict[str, Any] = {"machine": machine(), "load_before": os.getloadavg()}
+    started = time.perf_counter()
+    for name, part in PARTS.items():
+        if name in skip:
+            continue
+        print(f"== {name}", flush=True)
+        part_started = time.perf_counter()
+        results[name] = part()
+        results[name + "_seconds"] = round(time.perf_counter() - part_started, 1)
+        print(f"   {name} done in {results[name + '_seconds']} s", flush=True)
+    results["load_after"] = os.getloadavg()
+    results["total_seconds"] = round(time.perf_counter() - started, 1)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    text = report.render(results)
+    (PROJECT_DIR / "docs").mkdir(exist_ok=True)
+    (PROJECT_DIR / "docs" / "benchmarks.md").write_text(text)
+    print(report.summary(results))
+    print(f"written: docs/benchmarks.md, {(OUT_DIR / 'results.json').relative_to(PROJECT_DIR)}")
+
+
+if __name__ == "__main__":
+    main()
