@@ -69,7 +69,12 @@ def start_booking(raw_body: Any, headers: dict[str, str]) -> tuple[dict[str, Any
     if idempotency_key is not None and not _IDEMPOTENCY_PATTERN.match(idempotency_key):
         raise InvalidRequest("Idempotency-Key must be 1-128 letters, digits or . _ : -", field="Idempotency-Key")
     correlation = correlation_id(headers)
+    known = bookings.known_booking(request, idempotency_key)
+    if known is not None:
+        return {"booking_id": known["booking_id"], "correlation_id": known["correlation_id"],
+                "status": known["status"]}, False
     bookings.check_bookable(request)
+    # create_booking still settles a race between two first requests with one key.
     booking, created = bookings.create_booking(request, correlation_id=correlation, idempotency_key=idempotency_key)
     response = {"booking_id": booking["booking_id"], "correlation_id": booking["correlation_id"],
                 "status": booking["status"]}

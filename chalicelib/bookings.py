@@ -107,6 +107,16 @@ def create_booking(
     return booking, True
 
 
+def known_booking(request: BookingRequest, idempotency_key: str | None) -> dict[str, Any] | None:
+    """The booking an Idempotency-Key already created (same body), else None; Conflict
+    when the key was used with another body. Checked before anything else: the seat the
+    first request asked for is, by now, rightly taken by that very booking."""
+    if not idempotency_key:
+        return None
+    record = db.get("idempotency", db.idempotency_key(idempotency_key))
+    return _replay(request, idempotency_key, record) if record else None
+
+
 def _replay(request: BookingRequest, key: str, record: dict[str, Any] | None) -> dict[str, Any]:
     record = record or db.get("idempotency", db.idempotency_key(key)) or {}
     if record.get("fingerprint") != request_fingerprint(request):

@@ -274,11 +274,6 @@ def test_repeated_idempotency_key_returns_the_same_booking_and_starts_nothing(cl
     assert get_json(client, "/loyalty/FF0004")["points_balance"] == OPENING_POINTS - 500 + (45_900 - 500) // 100
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: chalicelib/api.py start_booking calls bookings.check_bookable() before create_booking() "
-    "looks up the Idempotency-Key, so once the saga has held or booked the requested seat, a retry "
-    "with the same key and body is refused 'seat already taken' (409) instead of returning the booking"
-))
 def test_repeated_idempotency_key_for_a_named_seat_returns_the_same_booking(client: Any) -> None:
     """GIVEN a booking of seat 14B with Idempotency-Key k-seat that is CONFIRMED
     WHEN the client retries the same body with the same key (e.g. its first response was lost)
