@@ -11,7 +11,7 @@ from typing import Any
 from chalice import Chalice, IAMAuthorizer, Rate, Response
 from chalice.app import Request
 
-from chalicelib import api, bookings, config, invariants, loyalty, payments, recovery, seats, steps, webpage
+from chalicelib import api, bookings, config, loyalty, payments, recovery, seats, steps, webpage
 from chalicelib.errors import RequestError
 from chalicelib.logs import bound, logger
 from chalicelib.models import CABINS, SEAT_STATUSES, parse_choice
@@ -120,28 +120,34 @@ def get_loyalty(loyalty_id: str) -> dict[str, Any]:
     return loyalty.get_account(loyalty_id)
 
 
-# --- Operators: SigV4-signed requests once deployed (chalice local lets them through) ---
-operator = IAMAuthorizer()
+# --- Operators ---------------------------------------------------------------------------
+# Deployed, operators invoke the `operator` Lambda (aws lambda invoke --payload
+# '{"action": "recover", "booking_id": "..."}'): its role, not the public API's, holds
+# the permissions to re-run compensations and scan every table. Locally the state
+# lives in the `chalice local` process, so the local stage also serves /admin routes.
+@app.lambda_function(name="operator")
+def operator(event: dict[str, Any], context: Any) -> Any:
+    return recovery.operate(event)
 
 
-@route("/admin/bookings/{booking_id}/recover", methods=["POST"], authorizer=operator)
-def recover_booking(booking_id: str) -> dict[str, Any]:
-    return recovery.recover(api.check_booking_id(booking_id))
+if config.operator_routes_enabled():
+    operator_auth = IAMAuthorizer()
 
+    @route("/admin/bookings/{booking_id}/recover", methods=["POST"], authorizer=operator_auth)
+    def recover_booking(booking_id: str) -> Any:
+        return recovery.operate({"action": "recover", "booking_id": api.check_booking_id(booking_id)})
 
-@route("/admin/dead-letters", authorizer=operator)
-def dead_letters() -> dict[str, Any]:
-    return {"dead_letters": recovery.open_dead_letters()}
+    @route("/admin/dead-letters", authorizer=operator_auth)
+    def dead_letters() -> Any:
+        return recovery.operate({"action": "dead_letters"})
 
+    @route("/admin/invariants", authorizer=operator_auth)
+    def check_invariants() -> Any:
+        return recovery.operate({"action": "invariants"})
 
-@route("/admin/invariants", authorizer=operator)
-def check_invariants() -> dict[str, Any]:
-    return invariants.report()
-
-
-@route("/admin/sweep", methods=["POST"], authorizer=operator)
-def sweep_now() -> dict[str, Any]:
-    return recovery.sweep_expired_holds()
+    @route("/admin/sweep", methods=["POST"], authorizer=operator_auth)
+    def sweep_now() -> Any:
+        return recovery.operate({"action": "sweep"})
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="sweep_expired_holds")

@@ -39,6 +39,13 @@ def fault_injection_enabled() -> bool:
     return _flag("FAULT_INJECTION_ENABLED")
 
 
+def operator_routes_enabled() -> bool:
+    """Whether the /admin routes exist. Only where the embedded backend runs (the state
+    is inside the `chalice local` process); deployed, operators invoke the `operator`
+    Lambda instead, so the public API's role needs none of their permissions."""
+    return _flag("OPERATOR_ROUTES_ENABLED")
+
+
 def embedded_aws_requested() -> bool:
     """Whether this process should run AWS in memory (moto).
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib import bookings, clock, db, loyalty, payments, saga, seats, steps
-from chalicelib.errors import Conflict
+from chalicelib import bookings, clock, db, invariants, loyalty, payments, saga, seats, steps
+from chalicelib.errors import Conflict, InvalidRequest
 from chalicelib.logs import bound, logger
 from chalicelib.models import COMPENSATION_OF, FORWARD_STEPS, StepInput
 
@@ -156,3 +156,21 @@ def sweep_expired_holds(now: int | None = None) -> dict[str, int]:
                 pass  # it finished meanwhile
     logger.info("hold sweep", extra={"expired": len(expired), "released": released, "bookings_failed": failed})
     return {"expired": len(expired), "released": released, "bookings_failed": failed}
+
+
+# --- The operator's entry point --------------------------------------------------------
+OPERATIONS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "recover": lambda event: recover(str(event.get("booking_id", ""))),
+    "dead_letters": lambda event: {"dead_letters": open_dead_letters()},
+    "invariants": lambda event: invariants.report(),
+    "sweep": lambda event: sweep_expired_holds(),
+}
+
+
+def operate(event: dict[str, Any]) -> Any:
+    """``{"action": "recover", "booking_id": ...}`` and friends: what the `operator`
+    Lambda (deployed) and the /admin routes (local) do."""
+    action = event.get("action")
+    if action not in OPERATIONS:
+        raise InvalidRequest(f"action must be one of {', '.join(OPERATIONS)}", field="action")
+    return OPERATIONS[str(action)](event)

@@ -78,17 +78,25 @@ FUNCTION_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
         "loyalty": (GET, PUT, UPDATE, CHECK),
         "payments": (GET, PUT, UPDATE),
     },
-    # The routes: the public ones (chalicelib/api.py, bookings.create_booking/view,
-    # seats, loyalty) and the operators' /admin ones (recovery.py re-runs
-    # compensations, invariants.py scans every table but idempotency).
+    # Invoked by operators (recovery.operate): re-runs compensations, sweeps holds,
+    # scans every table but idempotency for the invariant checker.
+    "operator": {
+        "flights": (SCAN,),
+        "seats": (SCAN, UPDATE),
+        "bookings": (GET, SCAN, UPDATE),
+        "payments": (GET, PUT, UPDATE, SCAN),
+        "loyalty": (GET, PUT, UPDATE, CHECK, SCAN),
+        "dead_letters": (QUERY, SCAN, UPDATE),
+    },
+    # The public routes only (chalicelib/api.py, bookings.create_booking/view, seats,
+    # loyalty): no /admin routes are deployed (config.operator_routes_enabled).
     API_HANDLER: {
         "flights": (GET, SCAN),
-        "seats": (GET, QUERY, SCAN, UPDATE),
-        "bookings": (GET, PUT, UPDATE, SCAN),
+        "seats": (GET, QUERY),
+        "bookings": (GET, PUT, UPDATE),
         "idempotency": (GET, PUT),
-        "payments": (GET, PUT, UPDATE, SCAN),
-        "loyalty": (GET, QUERY, SCAN, PUT, UPDATE, CHECK),
-        "dead_letters": (QUERY, SCAN, UPDATE),
+        "payments": (GET,),
+        "loyalty": (GET, QUERY),
     },
 }
 
@@ -102,6 +110,8 @@ STATE_MACHINE_ACCESS: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]
     },
     # Is a stale booking's saga still running? (recovery._execution_running)
     "sweep_expired_holds": {"booking": ((), ("states:DescribeExecution",))},
+    # The sweep, and the invariant checker's "PENDING without a running execution".
+    "operator": {machine: ((), ("states:DescribeExecution",)) for machine in ("booking", "cancellation")},
 }
 
 # name in asl.DEFINITION_FILES -> (logical id, env var of its ARN)

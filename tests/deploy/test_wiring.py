@@ -14,7 +14,9 @@ from chalicelib.schema import TABLES, TABLES_BY_NAME
 from deploy import resources
 from tests.deploy.conftest import PROJECT_DIR
 
-FUNCTIONS = {function.name for function in app_module.app.pure_lambda_functions}  # the saga's steps
+# The saga's steps; the operator's function is invoked by hand, not by a state machine.
+NOT_IN_STATE_MACHINES = {"operator"}
+FUNCTIONS = {function.name for function in app_module.app.pure_lambda_functions} - NOT_IN_STATE_MACHINES
 ALL_FUNCTIONS = sorted(resources.app_function_names())  # and event sources (@app.schedule)
 DEPLOYED_STAGES = sorted(resources.STAGES)
 # Actions that take no resource ARN: the only ones allowed on Resource "*".
