@@ -325,6 +325,10 @@ def _outputs() -> dict[str, Any]:
             "Value": {"Fn::Sub": "https://${AWS::Region}.console.aws.amazon.com/states/home?region=${AWS::Region}"
                                  f"#/statemachines/view/${{{logical_id}}}"},
         }
+    outputs["OperatorFunction"] = {
+        "Description": "Invoke with {\"action\": \"recover\"|\"dead_letters\"|\"invariants\"|\"sweep\"}",
+        "Value": {"Ref": "Operator"},
+    }
     return outputs
 
 
