@@ -5,6 +5,7 @@ and compensation. Each handler is a few lines; the work lives in chalicelib/.
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -42,12 +43,18 @@ def route(path: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
         def handle(*args: Any, **kwargs: Any) -> Any:
             request = _request()
             headers: Any = request.headers or {}
-            with bound(correlation_id=headers.get("x-correlation-id"), path=request.path):
+            given = headers.get("x-correlation-id")
+            correlation = given if given and api.is_correlation_id(given) else str(uuid.uuid4())
+            with bound(correlation_id=correlation, path=request.path):
                 try:
-                    return view(*args, **kwargs)
+                    response = view(*args, **kwargs)
                 except RequestError as exc:
                     logger.info("request refused", extra={"status": exc.status, "reason": exc.message})
-                    return error_response(exc)
+                    response = error_response(exc)
+            if not isinstance(response, Response):
+                response = Response(body=response)
+            response.headers.setdefault("X-Correlation-Id", correlation)
+            return response
 
         return app.route(path, **options)(handle)
 

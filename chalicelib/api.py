@@ -11,7 +11,7 @@ from typing import Any
 
 from chalicelib import bookings, config, saga
 from chalicelib.errors import InvalidRequest
-from chalicelib.logs import logger
+from chalicelib.logs import bound_value, logger
 from chalicelib.models import COMPENSATIONS, parse_booking_request, parse_simulate_failure
 
 _CORRELATION_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -30,10 +30,16 @@ def parse_json(raw_body: bytes | str | None, *, required: bool = True) -> Any:
         raise InvalidRequest(f"the body is not valid JSON: {exc}") from None
 
 
+def is_correlation_id(value: str) -> bool:
+    return bool(_CORRELATION_PATTERN.match(value))
+
+
 def correlation_id(headers: dict[str, str]) -> str:
+    """The caller's X-Correlation-Id, else the one this request's log lines already
+    carry (the route generated it), else a new one."""
     value = _header(headers, "x-correlation-id")
     if value is None:
-        return str(uuid.uuid4())
+        return bound_value("correlation_id") or str(uuid.uuid4())
     if not _CORRELATION_PATTERN.match(value):
         raise InvalidRequest("X-Correlation-Id must be 1-128 letters, digits or . _ : -", field="X-Correlation-Id")
     return value

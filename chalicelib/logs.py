@@ -26,3 +26,9 @@ def bound(**keys: object) -> Iterator[None]:
         logger.thread_safe_clear_keys()
         if previous:  # nested: an operator's recovery runs steps inside its own context
             logger.thread_safe_append_keys(**previous)
+
+
+def bound_value(key: str) -> str | None:
+    """A key bound to this thread's log lines (the request's correlation id)."""
+    value = logger.thread_safe_get_current_keys().get(key)
+    return str(value) if value is not None else None

@@ -617,3 +617,15 @@ class TestRefusedRequests:
         assert_refused(response, status, "booking")
         assert changed == []
         assert executions("cancellation") == []
+
+
+def test_every_response_carries_a_correlation_id_and_the_booking_keeps_it(client: Any) -> None:
+    """GIVEN a request without X-Correlation-Id WHEN it is answered THEN the response
+    names the id its log lines carried, and a booking it created is stored under it."""
+    refused = client.http.get("/flights/NOPE")
+    assert refused.status_code == 404 and refused.headers["X-Correlation-Id"]
+    response = post_json(client, "/bookings", booking_body())
+    assert response.status_code == 202
+    assert response.headers["X-Correlation-Id"] == response.json_body["correlation_id"]
+    given = client.http.get("/health", headers={"X-Correlation-Id": "trace-42"})
+    assert given.headers["X-Correlation-Id"] == "trace-42"
