@@ -78,7 +78,7 @@ def local_stage_env() -> dict[str, str]:
     return env
 
 
-def use_local_stage_in_process(log_level: str = "WARNING") -> None:
+def use_local_stage_in_process(log_level: str = "ERROR") -> None:
     """Set this process up like tests/conftest.py: the local stage's variables, but the
     embedded stack started by the benchmark itself (EMBEDDED_AWS off)."""
     for key in list(os.environ):
@@ -88,20 +88,24 @@ def use_local_stage_in_process(log_level: str = "WARNING") -> None:
         os.environ[key] = value
     os.environ["EMBEDDED_AWS"] = "false"
     os.environ["POWERTOOLS_LOG_LEVEL"] = log_level
+    import logging
+
+    logging.getLogger("moto").setLevel(logging.CRITICAL)  # each failed execution logs its Fail state
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "BookingSaga")
     if str(PROJECT_DIR) not in sys.path:
         sys.path.insert(0, str(PROJECT_DIR))
 
 
 @contextlib.contextmanager
-def embedded_stack(seed: bool = True) -> Iterator[Any]:
-    """The whole stack in moto in this process (as the tests' ``aws`` fixture)."""
+def embedded_stack(seed: bool = True, definitions: dict[str, str] | None = None) -> Iterator[Any]:
+    """The whole stack in moto in this process (as the tests' ``aws`` fixture);
+    ``definitions`` may replace a state machine's definition text."""
     use_local_stage_in_process()
     import app as app_module
     from chalicelib.local.embedded import EmbeddedAws
     from chalicelib.local.seed import seed_demo
 
-    aws = EmbeddedAws(app_module.app).start()
+    aws = EmbeddedAws(app_module.app, definitions=definitions).start()
     if seed:
         seed_demo()
     try:

@@ -23,14 +23,15 @@ from bench.common import FORWARD_STEPS, TERMINAL, LocalServer, booking_body, cha
 HAPPY_FLIGHTS = ["SA101", "SA102", "SA201", "SA202", "SA301", "SA302", "SA401", "SA402"]
 CONTENTION_FLIGHT = "SA501"
 POLL_SECONDS = 0.01
-LEVELS = ((1, 30), (4, 48), (16, 64))  # (concurrency, bookings)
+LEVELS = ((1, 24), (4, 40), (16, 48))  # (concurrency, bookings)
 
 
 class Client:
     """One requests.Session per thread (connection reuse, as a load generator would)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
         self.base_url = base_url
+        self.timeout = timeout
         self._local = threading.local()
         self.retries = 0  # connection errors retried (reported)
 
@@ -46,7 +47,7 @@ class Client:
         started = time.perf_counter()
         # `chalice local` resets a connection now and then under load; the
         # Idempotency-Key makes resending the POST safe (the replay gets the same booking).
-        response = self._send(session.post, f"{self.base_url}/bookings", json=body, timeout=30,
+        response = self._send(session.post, f"{self.base_url}/bookings", json=body, timeout=self.timeout,
                               headers={"Idempotency-Key": str(uuid.uuid4())})
         accepted = time.perf_counter()
         if response.status_code != 202:
@@ -56,7 +57,7 @@ class Client:
         deadline = started + timeout
         polls = 0
         while True:
-            view = self._send(session.get, f"{self.base_url}/bookings/{booking_id}", timeout=30).json()
+            view = self._send(session.get, f"{self.base_url}/bookings/{booking_id}", timeout=self.timeout).json()
             polls += 1
             if view["status"] in TERMINAL or time.perf_counter() > deadline:
                 break
@@ -75,7 +76,7 @@ class Client:
         for attempt in range(5):
             try:
                 return method(url, **kwargs)  # type: ignore[no-any-return]
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 self.retries += 1
                 if attempt == 4:
                     raise
@@ -125,8 +126,10 @@ def run_level(client: Client, concurrency: int, count: int, mix: str, seed: int 
     return _summary(results, time.perf_counter() - started, concurrency, mix)
 
 
-def contention(client: Client, buyers: int = 100, poll: float = 0.1) -> dict[str, Any]:
-    """``buyers`` threads released together, each buying one FIRST seat on one flight."""
+def contention(base_url: str, buyers: int = 100, poll: float = 0.2) -> dict[str, Any]:
+    """``buyers`` threads released together, each buying one FIRST seat on one flight.
+    A generous client timeout: 100 simultaneous POSTs queue in the one-process server."""
+    client = Client(base_url, timeout=120.0)
     gate = threading.Barrier(buyers)
     body = booking_body(CONTENTION_FLIGHT, cabin="FIRST")
 
@@ -147,6 +150,7 @@ def contention(client: Client, buyers: int = 100, poll: float = 0.1) -> dict[str
         "buyers": buyers,
         "cabin_seats": len(seat_map),
         "sold_seats": sold,
+        "held_seats": sum(1 for seat in seat_map if seat["status"] == "HELD"),
         "confirmed": len(confirmed_seats),
         "distinct_confirmed_seats": len(set(confirmed_seats)),
         "statuses": dict(Counter(result["status"] for result in results)),
@@ -156,6 +160,7 @@ def contention(client: Client, buyers: int = 100, poll: float = 0.1) -> dict[str
         "poll_s": poll,
         "p50_ms": round(percentile([r["total_s"] * 1000 for r in results], 50), 1),
         "p99_ms": round(percentile([r["total_s"] * 1000 for r in results], 99), 1),
+        "connection_retries": client.retries,
     }
 
 
@@ -173,7 +178,7 @@ def run_all(server: LocalServer | None = None) -> dict[str, Any]:
                   f"p50 {result['p50_ms']:7.1f} p95 {result['p95_ms']:7.1f} p99 {result['p99_ms']:7.1f} ms "
                   f"{result['statuses']}", flush=True)
             levels.append(result)
-    crowd = contention(client)
+    crowd = contention(server.url)
     print(f"  contention: {crowd}", flush=True)
     return {"levels": levels, "contention": crowd, "poll_s": POLL_SECONDS, "connection_retries": client.retries}
 

@@ -92,6 +92,8 @@ def render(results: dict[str, Any]) -> str:
     out.append("")
     if "e2e" in results:
         out += _e2e(results["e2e"])
+    if "contention" in results:
+        out += _contention(results["contention"])
     if "orchestration" in results:
         out += _orchestration(results["orchestration"])
     if "cost" in results:
@@ -100,7 +102,43 @@ def render(results: dict[str, Any]) -> str:
         out += _coldstart(results["coldstart"])
     if "inventory" in results:
         out += _inventory(results["inventory"])
+    if "orchestration" in results and "cost" in results:
+        out += _findings(results)
     return "\n".join(out) + "\n"
+
+
+def _findings(results: dict[str, Any]) -> list[str]:
+    layers = results["orchestration"]["state_machine_profile"]["layers"]
+
+    def pct(prefix: str) -> float:
+        return sum(v["pct"] for name, v in layers.items() if name.startswith(prefix))
+
+    happy = results["cost"]["scenarios"]["happy path (points redeemed)"]
+    calls = happy["ddb_calls"]
+    requests_total = sum(calls.values())
+    log_updates = sum(1 for w in happy["writes"] if w["table"] == "bookings" and w["operation"] == "UpdateItem")
+    log_wru = sum(w["wru"] for w in happy["writes"] if w["table"] == "bookings" and w["operation"] == "UpdateItem")
+    return [
+        "## Where the time goes, and what is ours",
+        "",
+        f"- Through the state machine, moto's DynamoDB backend takes {pct('moto DynamoDB')}% of the CPU, the "
+        f"boto3/botocore client {pct('boto3')}%, moto's Step Functions engine and Lambda dispatch "
+        f"{pct('moto Step Functions')}%, and our own code (handlers, chalicelib, Powertools logging, excluding "
+        f"the AWS calls it makes) {pct('our code')}%. The top own-time functions are `copy.deepcopy` and moto's "
+        "`DynamoType.__deepcopy__`: moto's `transact_write_items` (moto/dynamodb/models/__init__.py) deep-copies "
+        "every table a transaction touches, whole, as its rollback copy (the seats table holds 1,620 items and "
+        "the bookings table grows with every booking), and its Query deep-copies its results. That cost is the "
+        "embedded engine's and does not exist on AWS.",
+        f"- What is ours in it is the number and size of requests: a confirmed booking makes {requests_total} "
+        f"DynamoDB requests, of which {log_updates} are step-log updates of the booking "
+        f"(steps.run -> bookings.mark_running / mark_finished), costing {log_wru} of its "
+        f"{happy['wru_total']} WRU because the booking item grows past 1 KB; each returns the whole booking "
+        "(ReturnValues ALL_NEW) that botocore then parses.",
+        "- At concurrency 16 the 10 ms status polling (16 clients, up to 1,600 GET/s offered) competes with "
+        "the sagas for the one Python process of `chalice local` (GIL): throughput falls and latency is mostly "
+        "queueing. It measures the local server, not a deployed stage (use bench/locustfile.py there).",
+        "",
+    ]
 
 
 def _e2e(e2e: dict[str, Any]) -> list[str]:
@@ -127,12 +165,14 @@ def _e2e(e2e: dict[str, Any]) -> list[str]:
         "",
         f"Connection errors retried by the client (same Idempotency-Key): {e2e.get('connection_retries', 0)}.",
         "",
-        "### 3. Contention (`python -m bench.e2e`, last part)",
+        "### 3a. Contention over HTTP (`python -m bench.e2e`, last part)",
         "",
-        f"{c['buyers']} buyers released together (a barrier) for the {c['cabin_seats']} FIRST seats of SA501, "
-        f"each polling every {int(c['poll_s'] * 1000)} ms:",
+        f"{c['buyers']} buyers released together (a barrier) for the {c['cabin_seats']} FIRST seats of SA501 "
+        f"against `chalice local` with the definitions unchanged (TimeoutSeconds 10 per task), each polling "
+        f"every {int(c['poll_s'] * 1000)} ms:",
         "",
-        f"- Seats sold (BOOKED in the seat map afterwards): **{c['sold_seats']}** of {c['cabin_seats']}; "
+        f"- Seats sold (BOOKED in the seat map afterwards): **{c['sold_seats']}** of {c['cabin_seats']} "
+        f"(HELD: {c.get('held_seats', '?')}); "
         f"confirmed bookings {c['confirmed']}, distinct seats among them {c['distinct_confirmed_seats']}",
         f"- Outcomes: {c['statuses']}",
         f"- Failed at (step:error): {c['failed_at']}",
@@ -141,6 +181,23 @@ def _e2e(e2e: dict[str, Any]) -> list[str]:
         "",
     ]
     return out
+
+
+def _contention(c: dict[str, Any]) -> list[str]:
+    return [
+        "### 3b. Contention in process (`python -m bench.contention`)",
+        "",
+        f"{c['buyers']} buyers started together through the domain API (as POST /bookings does) on the embedded "
+        f"stack, for the {c['cabin_seats']} FIRST seats of SA501, with every forward task's TimeoutSeconds raised "
+        f"to {c['task_timeout_s']} s so that queueing in one Python process is not turned into States.Timeout:",
+        "",
+        f"- Seats sold: **{c['sold_seats']}** of {c['cabin_seats']} (HELD afterwards: {c['held_seats']}); "
+        f"confirmed bookings {c['confirmed']}, distinct seats among them {c['distinct_confirmed_seats']}",
+        f"- Outcomes: {c['statuses']}; failed at (step:error): {c['failed_at']}",
+        f"- All 100 POSTs accepted after {c['all_accepted_s']} s; drained (every booking terminal) after "
+        f"**{c['drain_s']} s**",
+        "",
+    ]
 
 
 def _layers(profile: dict[str, Any]) -> list[str]:
@@ -161,6 +218,8 @@ def _orchestration(o: dict[str, Any]) -> list[str]:
         f"- Direct, median per booking: **{_ms(o['direct_median_ms'])} ms**",
         f"- Through the state machine: **{_ms(o['state_machine_median_ms'])} ms**",
         f"- Ratio **{o['ratio']}x**, overhead {_ms(o['overhead_ms'])} ms per booking",
+        f"- What-if, direct with the step log's writes (mark_running / mark_finished) made no-ops: "
+        f"{_ms(o.get('direct_without_step_log_median_ms', float('nan')))} ms (bench only; the code is unchanged)",
         f"- Items in the tables at the end: {o['table_items_at_end']}",
         "",
         f"Where the CPU goes: cProfile of every thread with a per-thread CPU clock (`bench/sampler.py`), "
@@ -173,6 +232,9 @@ def _orchestration(o: dict[str, Any]) -> list[str]:
         "Direct:",
         "",
         *_layers(o["direct_profile"]),
+        "",
+        "Inclusive CPU of the embedded engine's hot spots (state machine run, s): "
+        f"{o['state_machine_profile'].get('hotspots', {})}",
         "",
         "Top functions by own time (state machine run):",
         "",
@@ -217,6 +279,9 @@ def _cost(c: dict[str, Any]) -> list[str]:
         "EXPRESS duration is the moto execution's wall time rounded up to 100 ms at 64 MB.",
         "",
         f"States entered (happy path): {' -> '.join(happy['states_entered'])}",
+        "",
+        "Measured handler durations of the happy path (ms, in process against moto): "
+        f"{happy['lambda_ms']}; POST /bookings {happy['post_ms']} ms; execution {happy['execution_ms']} ms.",
         "",
         "### DynamoDB writes of one confirmed booking",
         "",
@@ -290,5 +355,9 @@ def _inventory(i: dict[str, Any]) -> list[str]:
         f"({i['seed_items_per_s']:,} items/s)",
         f"- One seat map (`chalicelib.seats.seat_map`, one Query of 162 items) with that inventory loaded: "
         f"median **{i['seat_map_median_ms']} ms** of {i['seat_map_reads']} (runs {i['seat_map_runs_ms']})",
+        f"- Profile of 3 seat maps: {i.get('seat_map_profile_cpu_s')} s CPU, of which moto's `Table.query` "
+        f"{i.get('seat_map_moto_query_cpu_s')} s ({i.get('seat_map_moto_backend_pct')}% in moto's DynamoDB "
+        "backend): moto sorts every item of the table (`Table.all_items`, 73,386 seats) on each Query, so "
+        "the read grows with the inventory here; DynamoDB reads one partition.",
         "",
     ]

@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import coldstart, cost, e2e, inventory, orchestration, report
+from bench import coldstart, contention, cost, e2e, inventory, orchestration, report
 from bench.common import OUT_DIR, PROJECT_DIR, machine
 
 PARTS: dict[str, Callable[[], dict[str, Any]]] = {
     "e2e": e2e.run_all,
+    "contention": contention.measure,
     "orchestration": orchestration.measure,
     "cost": cost.measure,
     "coldstart": coldstart.measure,
@@ -28,7 +29,14 @@ PARTS: dict[str, Callable[[], dict[str, Any]]] = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: " + ", ".join(PARTS))
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite docs/benchmarks.md from build/bench/results.json without measuring")
     args = parser.parse_args()
+    if args.render_only:
+        stored = json.loads((OUT_DIR / "results.json").read_text())
+        (PROJECT_DIR / "docs" / "benchmarks.md").write_text(report.render(stored))
+        print(report.summary(stored))
+        return
     skip = {name.strip() for name in args.skip.split(",") if name.strip()}
     results: dict[str, Any] = {"machine": machine(), "load_before": os.getloadavg()}
     started = time.perf_counter()

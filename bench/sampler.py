@@ -117,6 +117,23 @@ class ThreadProfiler:
                              if "boto3/resources" in caller_file or "chalicelib/db.py" in caller_file)
         return total
 
+    def hotspots(self) -> dict[str, float]:
+        """Inclusive CPU seconds of the embedded engine's functions that dominate."""
+        stats = self.stats()
+        raw: dict[Key, Any] = stats.stats  # type: ignore[attr-defined]
+        spots = {
+            "moto transact_write_items (whole-table deepcopy as rollback copy)":
+                self._cumulative(stats, "moto/dynamodb/models/__init__.py", "transact_write_items"),
+            "moto Table.query (sorts every item of the table, deep-copies results)":
+                self._cumulative(stats, "moto/dynamodb/models/table.py", "query"),
+            "moto update_item": self._cumulative(stats, "moto/dynamodb/models/__init__.py", "update_item"),
+            "moto get_item": self._cumulative(stats, "moto/dynamodb/models/__init__.py", "get_item"),
+            "copy.deepcopy (all callers)": self._cumulative(stats, "copy.py", "deepcopy"),
+            "antlr4 (moto's ASL/JSONPath parser), own time":
+                sum(entry[2] for (filename, _, _), entry in raw.items() if "/antlr4/" in filename),
+        }
+        return {name: round(value, 3) for name, value in spots.items()}
+
     def top(self, count: int = 15, sort: str = "tottime") -> list[dict[str, Any]]:
         stats = self.stats()
         raw: dict[Key, Any] = stats.stats  # type: ignore[attr-defined]
