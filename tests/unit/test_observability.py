@@ -88,3 +88,16 @@ def test_saga_duration_from_created_at() -> None:
     assert observability.milliseconds_since(None) == 0.0
     assert observability.milliseconds_since("not a date") == 0.0
     assert observability.milliseconds_since("2000-01-01T00:00:00Z") > 0
+
+
+def test_subsegment_with_the_tracer_outside_lambda_is_harmless(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("aws_xray_sdk")
+    monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED", raising=False)
+    monkeypatch.setenv("EMBEDDED_AWS", "false")
+    observability.reset()
+    try:
+        assert observability.tracer() is not None
+        with observability.subsegment("ReserveSeat", booking_id="b-1"):
+            pass
+    finally:
+        observability.reset()
