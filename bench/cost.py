@@ -1,4 +1,5 @@
-"""Cost per booking, from real executions in the embedded stack: state transitions
+"""Cost per booking, from real executions in the embedded stack (each path run
+REPEATS times: counts from the last run, durations the median): state transitions
 (StateEntered events), Lambda invocations (LambdaFunctionScheduled), DynamoDB request
 units (every call counted by operation and by the function that made it, sized from
 the item as moto stores it), and measured handler durations; then the bill per
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import threading
 import time
 from collections import Counter, defaultdict
@@ -35,6 +37,7 @@ PRICE_SOURCES = {
     "DynamoDB on-demand": "https://aws.amazon.com/dynamodb/pricing/on-demand/",
 }
 API = "APIHandler (POST /bookings)"
+REPEATS = 5
 
 
 def _size(table: str, key: dict[str, Any]) -> int:
@@ -252,7 +255,13 @@ def measure() -> dict[str, Any]:
         _wrap_handlers(meter, durations)
         _one(meter, durations, {})  # warm-up
         for label, extra in SCENARIOS:
-            result = _one(meter, durations, extra)
+            runs = [_one(meter, durations, extra) for _ in range(REPEATS)]
+            result = runs[-1]  # counts are the same every run; durations: the median of the runs
+            result["runs"] = REPEATS
+            result["lambda_ms"] = {name: round(statistics.median(run["lambda_ms"].get(name, 0.0) for run in runs), 1)
+                                   for name in result["lambda_ms"]}
+            for key in ("lambda_total_ms", "post_ms", "execution_ms"):
+                result[key] = round(statistics.median(run[key] for run in runs), 1)
             result["per_million_usd"] = {f"{memory} MB": dollars_per_million(result, memory) for memory in (128, 256)}
             results[label] = result
     return {"scenarios": results, "prices": PRICES, "price_sources": PRICE_SOURCES}

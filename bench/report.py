@@ -107,6 +107,9 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+_TRANSACT = "moto transact_write_items (whole-table deepcopy as rollback copy)"
+
+
 def _findings(results: dict[str, Any]) -> list[str]:
     layers = results["orchestration"]["state_machine_profile"]["layers"]
 
@@ -127,8 +130,10 @@ def _findings(results: dict[str, Any]) -> list[str]:
         f"the AWS calls it makes) {pct('our code')}%. The top own-time functions are `copy.deepcopy` and moto's "
         "`DynamoType.__deepcopy__`: moto's `transact_write_items` (moto/dynamodb/models/__init__.py) deep-copies "
         "every table a transaction touches, whole, as its rollback copy (the seats table holds 1,620 items and "
-        "the bookings table grows with every booking), and its Query deep-copies its results. That cost is the "
-        "embedded engine's and does not exist on AWS.",
+        "the bookings table grows with every booking): "
+        f"{results['orchestration']['state_machine_profile'].get('hotspots', {}).get(_TRANSACT, 'n/a')} s of "
+        f"{results['orchestration']['state_machine_profile']['cpu_s']} s CPU. That cost is the embedded "
+        "engine's and does not exist on AWS.",
         f"- What is ours in it is the number and size of requests: a confirmed booking makes {requests_total} "
         f"DynamoDB requests, of which {log_updates} are step-log updates of the booking "
         f"(steps.run -> bookings.mark_running / mark_finished), costing {log_wru} of its "
@@ -251,7 +256,8 @@ def _cost(c: dict[str, Any]) -> list[str]:
     out = [
         "## 4. Cost per booking (`python -m bench.cost`)",
         "",
-        "One real execution per path in the embedded stack. State transitions = StateEntered events of the "
+        f"Real executions in the embedded stack ({next(iter(c['scenarios'].values())).get('runs', 1)} per path: "
+        "counts from the last, durations their median). State transitions = StateEntered events of the "
         "execution history; Lambda invocations = LambdaFunctionScheduled events (+1 for the API handler of "
         "POST /bookings in the Lambda cost). DynamoDB: every request of chalicelib.db's client counted by "
         "operation and by the function that made it, with the item's size as moto stores it: writes "
