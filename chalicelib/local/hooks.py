@@ -9,11 +9,19 @@
    moto's backend has no lock, so two threads could both pass the same condition; we
    serialise DynamoDB requests, which is what makes "never sold twice" testable here.
 
-tests/unit/test_hooks.py fails loudly if moto moves either target.
+3. DynamoDB transactions: before each TransactWriteItems moto deep-copies every table
+   the transaction touches, to roll back on failure. That is O(table) per transaction
+   (the 1,620-seat table, the ever-growing bookings table) where AWS is O(items), and
+   it made local bookings slower the longer the server ran. We back up only the items
+   the transaction touches and restore those on failure: the same all-or-nothing
+   result, at the cost of the items themselves.
+
+tests/unit/test_hooks.py fails loudly if moto moves any target.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -23,7 +31,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import moto.dynamodb.models as dynamodb_models
 from moto.awslambda.models import LambdaFunction
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -75,6 +86,53 @@ def _serialised_call_action(self: DynamoHandler) -> Any:
         return _originals["dynamodb"](self)
 
 
+class _CopyWithoutTableBackups:
+    """moto.dynamodb.models' ``copy`` module, except that a whole Table is not deep-copied
+    (transact_write_items' backup; ours backs up the touched items instead)."""
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        if isinstance(value, Table):
+            return value
+        return copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+def _touched_items(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> list[tuple[str, Any, Any]]:
+    touched = []
+    for entry in transact_items:
+        for kind, operation in entry.items():
+            table = backend.tables.get(operation.get("TableName"))
+            if table is None:
+                continue
+            if kind == "Put":
+                key_names = [name for name in (table.hash_key_attr, table.range_key_attr) if name]
+                key = {name: operation["Item"][name] for name in key_names if name in operation["Item"]}
+            else:
+                key = operation.get("Key", {})
+            try:
+                current = backend.get_item(table.name, key)
+            except Exception:  # a malformed operation: moto's own validation reports it
+                continue
+            touched.append((table.name, key, copy.deepcopy(current)))
+    return touched
+
+
+def _transact_backing_up_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    touched = _touched_items(self, transact_items)
+    try:
+        _originals["transact"](self, transact_items)
+    except Exception:
+        for table_name, key, before in reversed(touched):
+            if before is None:
+                if self.get_item(table_name, key) is not None:
+                    self.delete_item(table_name, key)
+            else:
+                self.tables[table_name].put_item(before.to_json()["Attributes"])
+        raise
+
+
 def scale_retry_waits(factor: float) -> None:
     """Tests only: moto really sleeps between retries (IntervalSeconds x BackoffRate^n).
     Multiply those sleeps by ``factor`` so a suite exercising retries stays fast; the
@@ -95,6 +153,11 @@ def install(handlers: dict[str, Handler]) -> None:
     if "dynamodb" not in _originals:
         _originals["dynamodb"] = DynamoHandler.call_action
         DynamoHandler.call_action = _serialised_call_action  # type: ignore[method-assign]
+    if "transact" not in _originals:
+        _originals["transact"] = DynamoDBBackend.transact_write_items
+        _originals["copy_module"] = dynamodb_models.copy
+        dynamodb_models.copy = _CopyWithoutTableBackups()  # type: ignore[assignment]
+        DynamoDBBackend.transact_write_items = _transact_backing_up_items  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
@@ -102,4 +165,7 @@ def uninstall() -> None:
         LambdaFunction._invoke_lambda = _originals.pop("lambda")  # type: ignore[method-assign]
     if "dynamodb" in _originals:
         DynamoHandler.call_action = _originals.pop("dynamodb")  # type: ignore[method-assign]
+    if "transact" in _originals:
+        DynamoDBBackend.transact_write_items = _originals.pop("transact")  # type: ignore[method-assign]
+        dynamodb_models.copy = _originals.pop("copy_module")
     _handlers.clear()

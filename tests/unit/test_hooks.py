@@ -27,3 +27,36 @@ def test_dynamodb_requests_go_through_call_action() -> None:
 
 def test_retry_waits_sleep_through_the_time_module() -> None:
     assert "time.sleep(interval_seconds)" in inspect.getsource(retrier_decl)
+
+
+def test_transactions_back_up_whole_tables_through_the_module_copy() -> None:
+    """The hook replaces exactly this backup; if moto changes how it rolls back, re-check."""
+    import moto.dynamodb.models as dynamodb_models
+    from moto.dynamodb.models import DynamoDBBackend
+
+    source = inspect.getsource(DynamoDBBackend.transact_write_items)
+    assert "copy.deepcopy(\n                    self.tables[table_name]" in source
+    assert "self.tables[table_name] = original_table_state[table_name]" in source
+    assert callable(dynamodb_models.copy.deepcopy)
+
+
+def test_a_failed_transaction_still_changes_nothing(aws: object) -> None:
+    """GIVEN a transaction whose first operations would succeed (a new item, an update)
+    and whose last condition fails WHEN it runs on the embedded backend THEN none of it
+    is applied, as on AWS."""
+    import pytest
+
+    from chalicelib import db
+
+    before = db.get("seats", db.seat_key("SA101", "1A"))
+    with pytest.raises(db.ConditionFailed):
+        db.transact([
+            {"Put": {"table": "payments", "Item": {"booking_id": "new", "status": "CAPTURED", "amount": 1}}},
+            {"Update": {"table": "seats", "Key": db.seat_key("SA101", "1A"),
+                        "UpdateExpression": "SET #s = :held", "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": {":held": "HELD"}}},
+            {"ConditionCheck": {"table": "seats", "Key": db.seat_key("SA101", "2A"),
+                                "ConditionExpression": "attribute_not_exists(seat)"}},
+        ])
+    assert db.get("payments", db.payment_key("new")) is None
+    assert db.get("seats", db.seat_key("SA101", "1A")) == before
