@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib import clock, db, loyalty, payments, seats
+from chalicelib import clock, db, loyalty, observability, payments, seats
 from chalicelib.errors import AlreadyCompensated, Conflict, NotFound, SeatHoldLost
 from chalicelib.logs import logger
 from chalicelib.models import (
@@ -173,7 +173,7 @@ def _log_names(log: str, name: str) -> dict[str, str]:
 def mark_running(booking_id: str, log: str, name: str) -> int:
     """Record an attempt of a step; returns the attempt number (1 for the first)."""
     now = clock.now_iso()
-    booking = db.update(
+    updated = db.update(
         "bookings",
         db.booking_key(booking_id),
         "SET #log.#name.#status = :running, #log.#name.started_at = if_not_exists(#log.#name.started_at, :now), "
@@ -182,8 +182,9 @@ def mark_running(booking_id: str, log: str, name: str) -> int:
         condition="attribute_exists(booking_id)",
         names=_log_names(log, name),
         values={":running": "RUNNING", ":now": now, ":one": 1},
+        returning="UPDATED_NEW",  # just the attempt count, not the whole booking
     )
-    return int(booking[log][name]["attempts"])
+    return int(updated[log][name]["attempts"])
 
 
 def mark_finished(booking_id: str, log: str, name: str, status: str, result: dict[str, Any]) -> bool:
@@ -198,6 +199,7 @@ def mark_finished(booking_id: str, log: str, name: str, status: str, result: dic
             condition="#log.#name.#status = :running",
             names={"#log": log, "#name": name, **_STATUS, "#result": "result"},
             values={":status": status, ":now": clock.now_iso(), ":result": result, ":running": "RUNNING"},
+            returning="NONE",
         )
     except db.ConditionFailed:
         logger.warning("step finished after the saga moved on; its result is not recorded")
@@ -213,6 +215,7 @@ def mark_failed(booking_id: str, log: str, name: str, error: str, cause: str) ->
         "updated_at = :now",
         names=_log_names(log, name),
         values={":failed": "FAILED", ":now": clock.now_iso(), ":error": {"error": error, "cause": cause}},
+        returning="NONE",
     )
 
 
@@ -283,6 +286,7 @@ def confirm_booking(step: StepInput) -> dict[str, Any]:
             return {"ticket_number": current["ticket_number"], "boarding_pass": current["boarding_pass"]}
         raise AlreadyCompensated(f"the booking is {current.get('status')}; CancelBooking ran first") from exc
     logger.info("booking confirmed", extra={"ticket_number": ticket, "seat": booking["seat"]})
+    observability.booking_confirmed(observability.milliseconds_since(booking.get("created_at")))
     return {"ticket_number": ticket, "boarding_pass": card}
 
 
@@ -378,8 +382,9 @@ def record_failure(step: StepInput) -> dict[str, Any]:
                       "steps.#failed.finished_at = :now"
         names["#failed"] = failed_step
         values[":failed"] = "FAILED"
-    db.update("bookings", db.booking_key(step.booking_id), expression, names=names, values=values)
+    updated = db.update("bookings", db.booking_key(step.booking_id), expression, names=names, values=values)
     logger.info("booking failed", extra={"status": status, "failed_step": failed_step, "error": error["error"]})
+    observability.booking_failed(failed_step or "unknown", observability.milliseconds_since(updated.get("created_at")))
     # The Fail state reports this error; names starting "States." are reserved there.
     fail_error = error["error"].removeprefix("States.")
     return {"status": status, "failed_step": failed_step, **error, "fail_error": fail_error}
@@ -426,6 +431,8 @@ def record_cancellation(step: StepInput) -> dict[str, Any]:
         names=_STATUS, values={":status": status, ":now": clock.now_iso(), ":origin": "cancellation"},
     )
     logger.info("booking cancelled", extra={"status": status})
+    if status == "CANCELLED":
+        observability.booking_cancelled()
     return {"status": status}
 
 

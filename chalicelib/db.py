@@ -199,9 +199,11 @@ def update(
     condition: str | None = None,
     names: dict[str, str] | None = None,
     values: dict[str, Any] | None = None,
+    returning: str = "ALL_NEW",
 ) -> dict[str, Any]:
-    """Update an item; returns the item as it is afterwards."""
-    kwargs: dict[str, Any] = {"Key": key, "UpdateExpression": expression, "ReturnValues": "ALL_NEW"}
+    """Update an item; returns the item as it is afterwards (``returning``: what
+    DynamoDB sends back: ALL_NEW, UPDATED_NEW or NONE)."""
+    kwargs: dict[str, Any] = {"Key": key, "UpdateExpression": expression, "ReturnValues": returning}
     if condition:
         kwargs["ConditionExpression"] = condition
         kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib import bookings, config
+from chalicelib import bookings, config, observability
 from chalicelib.errors import SimulatedFailure, TransientStepError
 from chalicelib.logs import bound, logger
 from chalicelib.models import COMPENSATIONS, StepInput
@@ -39,12 +39,15 @@ def run(name: str, work: StepFunction, event: dict[str, Any]) -> dict[str, Any]:
         attempt = bookings.mark_running(step.booking_id, log, name)
         logger.info("step started", extra={"attempt": attempt})
         mode = injected_mode(step, name)
+        started = time.perf_counter()
         try:
             _fail_if_asked(name, mode, attempt)
-            result = work(step)
+            with observability.subsegment(name, booking_id=step.booking_id):
+                result = work(step)
         except Exception as exc:
             bookings.mark_failed(step.booking_id, log, name, type(exc).__name__, str(exc))
             logger.warning("step failed", extra={"error": type(exc).__name__, "cause": str(exc)})
+            observability.step_finished(name, "FAILED", (time.perf_counter() - started) * 1000)
             raise
         if mode == "timeout":
             # The effect has happened; now outlast the task's TimeoutSeconds, as a
@@ -54,6 +57,7 @@ def run(name: str, work: StepFunction, event: dict[str, Any]) -> dict[str, Any]:
         status = "COMPENSATED" if log == "compensations" else "SUCCEEDED"
         bookings.mark_finished(step.booking_id, log, name, status, result)
         logger.info("step finished", extra={"status": status})
+        observability.step_finished(name, status, (time.perf_counter() - started) * 1000)
         return result
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from chalicelib import asl, config
 from chalicelib.schema import TABLES, TABLES_BY_NAME
+from deploy.observability import dashboard_and_alarms
 
 API_HANDLER = "APIHandler"  # Chalice's logical id of the function behind the REST API
 
@@ -341,7 +342,10 @@ def build(stage: str, function_names: list[str] | None = None) -> dict[str, Any]
     names = app_function_names() if function_names is None else function_names
     check_access(names)
     return {
-        "Resources": {**_tables(settings), **_state_machines(settings), **_functions(names, settings)},
+        "Resources": {
+            **_tables(settings), **_state_machines(settings), **_functions(names, settings),
+            **dashboard_and_alarms(stage),
+        },
         "Outputs": _outputs(),
     }
 
