@@ -7,16 +7,16 @@ import contextlib
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from chalicelib.local import server
+from chalicelib.local.server import LocalServer
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 OUT_DIR = PROJECT_DIR / "build" / "bench"
@@ -60,15 +60,8 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def clean_env() -> dict[str, str]:
-    """This environment minus AWS_* (no credentials, no profile reach the benchmarks)."""
-    return {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    return server.clean_environment()
 
 
 def local_stage_env() -> dict[str, str]:
@@ -123,53 +116,10 @@ def wait_for_execution_threads(timeout: float = 30.0) -> None:
     TMP_THREADS.clear()
 
 
-@dataclass
-class LocalServer:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-@contextlib.contextmanager
-def chalice_local(timeout: float = 90.0) -> Iterator[LocalServer]:
-    """`chalice local --stage local` on a free port; stopped (by its pid) on exit."""
-    import requests
-
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log = OUT_DIR / f"chalice-local-{port}.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(CHALICE), "local", "--stage", "local", "--no-autoreload", "--host", "127.0.0.1",
-             "--port", str(port)],
-            cwd=PROJECT_DIR, env=clean_env(), stdout=sink, stderr=subprocess.STDOUT,
-        )
-    server = LocalServer(process, port, log)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"chalice local exited with {process.returncode}; see {log}")
-            try:
-                if requests.get(f"{server.url}/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"chalice local did not answer within {timeout}s; see {log}")
-            time.sleep(0.2)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+def chalice_local(timeout: float = 90.0) -> contextlib.AbstractContextManager[LocalServer]:
+    """`chalice local --stage local` on a free port (chalicelib/local/server.py), its
+    output in build/bench/."""
+    return server.chalice_local(OUT_DIR / f"chalice-local-{time.time_ns()}.log", timeout=timeout)
 
 
 def booking_body(flight_number: str, **overrides: Any) -> dict[str, Any]:

@@ -7,90 +7,33 @@ stage config and the embedded backend must provide everything.
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
+import contextlib
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from chalicelib import config
+from chalicelib.local.server import chalice_local
 from chalicelib.models import BASE_FARES
 
 pytestmark = pytest.mark.e2e
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-CHALICE = Path(sys.executable).parent / "chalice"
-START_TIMEOUT = 60.0
 TERMINAL = {"CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"}
 OPENING_POINTS = 50_000
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _server_environment() -> dict[str, str]:
-    """The caller's environment minus every AWS_* key and minus what this test session
-    exported for its in-process stack (stage variables, state machine ARNs)."""
-    stage = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())["stages"]["local"]
-    session_only = {*stage["environment_variables"], config.BOOKING_STATE_MACHINE_ENV,
-                    config.CANCELLATION_STATE_MACHINE_ENV}
-    return {key: value for key, value in os.environ.items()
-            if not key.startswith("AWS_") and key not in session_only}
-
-
-def _output(log: Path) -> str:
-    return log.read_text(errors="replace") if log.exists() else ""
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start `chalice local`, wait for GET /health, yield its base URL; always stop it."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("chalice-local") / "server.log"
-    env = _server_environment()
-    assert not [key for key in env if key.startswith("AWS_")]
-    with log.open("wb") as sink:  # a file, not a pipe: a full pipe would block the server
-        process = subprocess.Popen(
-            [str(CHALICE), "local", "--stage", "local", "--no-autoreload", "--port", str(port)],
-            cwd=PROJECT_DIR, env=env, stdout=sink, stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
+    """`chalice local --stage local` on a free port, with no AWS_* variable; always stopped."""
+    stack = contextlib.ExitStack()
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"chalice local exited with {process.returncode}:\n{_output(log)}")
-            try:
-                if requests.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"chalice local did not answer /health within {START_TIMEOUT:.0f}s:\n{_output(log)}")
-            time.sleep(0.25)
-        yield base
-    finally:
-        _stop(process)
+        running = stack.enter_context(chalice_local(tmp_path_factory.mktemp("chalice-local") / "server.log"))
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    with stack:
+        yield running.url
 
 
 def _get(base: str, path: str) -> Any:
