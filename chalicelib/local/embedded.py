@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import zipfile
 from collections.abc import Callable
@@ -61,6 +62,9 @@ class EmbeddedAws:
             os.environ.setdefault(key, value)
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._mock.start()
+        # moto's engine logs every caught task failure and Fail state as an ERROR with a
+        # repr of its parse tree: expected saga flow, already in the execution history.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         db.reset()
         saga.reset()
         hooks.install(self.handlers())
