@@ -166,6 +166,29 @@ def test_timeout_compensates_the_timed_out_step_too(short_timeout: Any, failing_
     if failing_step == "ChargePayment":
         assert view["payment"] == {"status": "REFUNDED", "amount": FARE - POINTS}
     assert execution(view["booking_id"])["error"] == "Timeout"
+    timed_out = next(step for step in view["steps"] if step["name"] == failing_step)
+    # The pivot is retried on a timeout before it is compensated; the others are not.
+    assert timed_out["attempts"] == (3 if failing_step == "ConfirmBooking" else 1)
+
+
+def test_a_confirmation_that_answers_late_once_is_retried_not_undone(short_timeout: Any, monkeypatch: Any) -> None:
+    """GIVEN ConfirmBooking commits but its first answer comes after TimeoutSeconds
+    WHEN Step Functions retries it
+    THEN the retry finds the commit and returns it: CONFIRMED, nothing compensated."""
+    from chalicelib import steps
+
+    short_timeout("ConfirmBooking")
+    original = steps.injected_mode
+    monkeypatch.setattr(steps, "injected_mode", lambda step, name: "timeout" if (
+        name == "ConfirmBooking" and bookings.get_booking(step.booking_id)["steps"][name].get("attempts", 0) == 1
+    ) else original(step, name))
+
+    view = run()
+
+    assert view["status"] == "CONFIRMED" and view["compensations"] == []
+    confirm = next(step for step in view["steps"] if step["name"] == "ConfirmBooking")
+    assert confirm["attempts"] == 2
+    assert seat("SA101", view["seat"])["status"] == "BOOKED"
 
 
 def test_failed_compensation_goes_on_and_needs_attention(aws: Any) -> None:
