@@ -51,14 +51,6 @@ def check_bookable(request: BookingRequest) -> None:
         raise Conflict(f"seat {request.seat} on {request.flight_number} is already taken", field="seat")
 
 
-def _initial_log(request: BookingRequest) -> dict[str, dict[str, dict[str, Any]]]:
-    steps = {
-        name: {"status": "SKIPPED" if name == "RedeemPoints" and request.points_to_redeem == 0 else "NOT_STARTED"}
-        for name in FORWARD_STEPS
-    }
-    return {"steps": steps, "compensations": {name: {"status": "NOT_STARTED"} for name in COMPENSATIONS}}
-
-
 def create_booking(
     request: BookingRequest, *, correlation_id: str | None, idempotency_key: str | None,
 ) -> tuple[dict[str, Any], bool]:
@@ -80,7 +72,6 @@ def create_booking(
         "simulate_failure": request.simulate_failure,
         "created_at": now,
         "updated_at": now,
-        **_initial_log(request),
     }
     booking = {key: value for key, value in booking.items() if value is not None}
     operations: list[dict[str, Any]] = [{"Put": {
@@ -166,25 +157,22 @@ def mark_not_started(booking_id: str, reason: str) -> None:
 
 
 # --- The step log ---------------------------------------------------------------------
-def _log_names(log: str, name: str) -> dict[str, str]:
-    return {"#log": log, "#name": name, **_STATUS, "#error": "error"}
+_LOG_NAMES = {**_STATUS, "#error": "error"}
 
 
 def mark_running(booking_id: str, log: str, name: str) -> int:
     """Record an attempt of a step; returns the attempt number (1 for the first)."""
     now = clock.now_iso()
     updated = db.update(
-        "bookings",
-        db.booking_key(booking_id),
-        "SET #log.#name.#status = :running, #log.#name.started_at = if_not_exists(#log.#name.started_at, :now), "
-        "#log.#name.attempt_started_at = :now, updated_at = :now "
-        "ADD #log.#name.attempts :one REMOVE #log.#name.finished_at, #log.#name.#error",
-        condition="attribute_exists(booking_id)",
-        names=_log_names(log, name),
+        "step_log",
+        db.step_log_key(booking_id, log, name),
+        "SET #status = :running, started_at = if_not_exists(started_at, :now), attempt_started_at = :now "
+        "ADD attempts :one REMOVE finished_at, #error",
+        names=_LOG_NAMES,
         values={":running": "RUNNING", ":now": now, ":one": 1},
-        returning="UPDATED_NEW",  # just the attempt count, not the whole booking
+        returning="UPDATED_NEW",  # just the attempt count
     )
-    return int(updated[log][name]["attempts"])
+    return int(updated["attempts"])
 
 
 def mark_finished(booking_id: str, log: str, name: str, status: str, result: dict[str, Any]) -> bool:
@@ -192,12 +180,11 @@ def mark_finished(booking_id: str, log: str, name: str, status: str, result: dic
     (it timed out and RecordFailure marked it FAILED): the late result is not kept."""
     try:
         db.update(
-            "bookings",
-            db.booking_key(booking_id),
-            "SET #log.#name.#status = :status, #log.#name.finished_at = :now, #log.#name.#result = :result, "
-            "updated_at = :now",
-            condition="#log.#name.#status = :running",
-            names={"#log": log, "#name": name, **_STATUS, "#result": "result"},
+            "step_log",
+            db.step_log_key(booking_id, log, name),
+            "SET #status = :status, finished_at = :now, #result = :result",
+            condition="#status = :running",
+            names={**_STATUS, "#result": "result"},
             values={":status": status, ":now": clock.now_iso(), ":result": result, ":running": "RUNNING"},
             returning="NONE",
         )
@@ -209,14 +196,23 @@ def mark_finished(booking_id: str, log: str, name: str, status: str, result: dic
 
 def mark_failed(booking_id: str, log: str, name: str, error: str, cause: str) -> None:
     db.update(
-        "bookings",
-        db.booking_key(booking_id),
-        "SET #log.#name.#status = :failed, #log.#name.finished_at = :now, #log.#name.#error = :error, "
-        "updated_at = :now",
-        names=_log_names(log, name),
+        "step_log",
+        db.step_log_key(booking_id, log, name),
+        "SET #status = :failed, finished_at = :now, #error = :error",
+        names=_LOG_NAMES,
         values={":failed": "FAILED", ":now": clock.now_iso(), ":error": {"error": error, "cause": cause}},
         returning="NONE",
     )
+
+
+def step_log(booking_id: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{"steps": {name: entry}, "compensations": {name: entry}}``, in one Query."""
+    log: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in STEP_LOGS}
+    for item in db.query("step_log", KeyConditionExpression="booking_id = :id",
+                         ExpressionAttributeValues={":id": booking_id}):
+        kind, name = item["entry"].split("#", 1)
+        log.setdefault(kind, {})[name] = item
+    return log
 
 
 # --- ConfirmBooking / CancelBooking -------------------------------------------------------
@@ -371,18 +367,16 @@ def record_failure(step: StepInput) -> dict[str, Any]:
     for compensation, compensation_error in broken.items():
         _dead_letter(step, compensation, compensation_error)
     status = "NEEDS_ATTENTION" if broken else "FAILED"
-    expression = "SET #status = :status, failed_step = :step, #error = :error, attention_origin = :origin, " \
-                 "updated_at = :now"
-    names: dict[str, str] = {**_STATUS, "#error": "error"}
-    values: dict[str, Any] = {":status": status, ":step": failed_step, ":error": error, ":now": clock.now_iso(),
-                              ":origin": "booking"}
     if failed_step:
         # The failed step's own log entry may still say RUNNING (it timed out).
-        expression += ", steps.#failed.#status = :failed, steps.#failed.#error = :error, " \
-                      "steps.#failed.finished_at = :now"
-        names["#failed"] = failed_step
-        values[":failed"] = "FAILED"
-    updated = db.update("bookings", db.booking_key(step.booking_id), expression, names=names, values=values)
+        mark_failed(step.booking_id, "steps", failed_step, error["error"], error["cause"])
+    updated = db.update(
+        "bookings", db.booking_key(step.booking_id),
+        "SET #status = :status, failed_step = :step, #error = :error, attention_origin = :origin, updated_at = :now",
+        names={**_STATUS, "#error": "error"},
+        values={":status": status, ":step": failed_step, ":error": error, ":now": clock.now_iso(),
+                ":origin": "booking"},
+    )
     logger.info("booking failed", extra={"status": status, "failed_step": failed_step, "error": error["error"]})
     observability.booking_failed(failed_step or "unknown", observability.milliseconds_since(updated.get("created_at")))
     # The Fail state reports this error; names starting "States." are reserved there.
@@ -437,10 +431,11 @@ def record_cancellation(step: StepInput) -> dict[str, Any]:
 
 
 # --- The API's view ------------------------------------------------------------------------
-def _entries(log: dict[str, dict[str, Any]], names: tuple[str, ...], *, ran_only: bool) -> list[dict[str, Any]]:
+def _entries(log: dict[str, dict[str, Any]], names: tuple[str, ...], *, ran_only: bool,
+             skipped: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     entries = []
     for name in names:
-        entry = log.get(name, {})
+        entry = log.get(name) or {"status": "SKIPPED" if name in skipped else "NOT_STARTED"}
         if ran_only and entry.get("status", "NOT_STARTED") == "NOT_STARTED":
             continue
         view = {
@@ -468,6 +463,7 @@ _PAYMENT_STATUS_VIEW = {"CAPTURED": "CAPTURED", "DECLINED": "DECLINED", "REFUNDE
 def view(booking_id: str) -> dict[str, Any]:
     """``GET /bookings/{id}``: the booking, its payment, its step log."""
     booking = get_booking(booking_id)
+    log = step_log(booking_id)
     payment = payments.get_payment(booking_id) or {}
     payment_status = _PAYMENT_STATUS_VIEW.get(payment.get("status", ""), "NONE")
     captured = payment.get("amount", 0) if payment_status in ("CAPTURED", "REFUNDED") else 0
@@ -486,8 +482,9 @@ def view(booking_id: str) -> dict[str, Any]:
         "currency": booking.get("currency", "USD"),
         "amount_paid": captured if payment_status == "CAPTURED" else 0,
         "payment": {"status": payment_status, "amount": captured},
-        "steps": _entries(booking["steps"], FORWARD_STEPS, ran_only=False),
-        "compensations": _entries(booking["compensations"], COMPENSATIONS, ran_only=True),
+        "steps": _entries(log["steps"], FORWARD_STEPS, ran_only=False,
+                          skipped=("RedeemPoints",) if not booking.get("points_to_redeem") else ()),
+        "compensations": _entries(log["compensations"], COMPENSATIONS, ran_only=True),
         "failed_step": booking.get("failed_step") if status == "FAILED" else None,
         "error": booking.get("error"),
         "ticket_number": booking.get("ticket_number") if status == "CONFIRMED" else None,

@@ -81,6 +81,11 @@ def booking_key(booking_id: str) -> dict[str, str]:
     return {"booking_id": booking_id}
 
 
+def step_log_key(booking_id: str, log: str, name: str) -> dict[str, str]:
+    """``log`` is "steps" or "compensations"; ``name`` the step's state name."""
+    return {"booking_id": booking_id, "entry": f"{log}#{name}"}
+
+
 def payment_key(booking_id: str) -> dict[str, str]:
     return {"booking_id": booking_id}
 

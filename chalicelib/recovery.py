@@ -48,7 +48,8 @@ def _run_compensations(booking: dict[str, Any], names: list[str]) -> dict[str, s
 
 
 def outstanding_compensations(booking: dict[str, Any]) -> list[str]:
-    return [name for name in COMPENSATION_ORDER if booking["compensations"].get(name, {}).get("status") == "FAILED"]
+    log = bookings.step_log(booking["booking_id"])["compensations"]
+    return [name for name in COMPENSATION_ORDER if log.get(name, {}).get("status") == "FAILED"]
 
 
 def recover(booking_id: str) -> dict[str, Any]:
@@ -115,7 +116,8 @@ def _release_expired(seat: dict[str, Any], now: int) -> bool:
 
 def fail_stale_booking(booking: dict[str, Any], reason: str) -> None:
     """A PENDING booking whose saga is gone: undo whatever it did, then FAILED."""
-    running = [name for name in FORWARD_STEPS if booking["steps"].get(name, {}).get("status") == "RUNNING"]
+    log = bookings.step_log(booking["booking_id"])["steps"]
+    running = [name for name in FORWARD_STEPS if log.get(name, {}).get("status") == "RUNNING"]
     with bound(booking_id=booking["booking_id"], correlation_id=booking["correlation_id"], step="Sweeper"):
         failures = _run_compensations(booking, COMPENSATION_ORDER)
         status = "NEEDS_ATTENTION" if failures else "FAILED"

@@ -56,24 +56,25 @@ GET, QUERY, SCAN, PUT, UPDATE, CHECK = (
 # What each function does to which table (chalicelib/*.py; TransactWriteItems needs
 # the action of each of its items: Put, Update, ConditionCheck). The deploy rehearsal
 # (tests/deploy/test_rehearsal.py) records every call and fails on one not listed.
-# Every saga step writes its own entry of the booking's step log (steps.run ->
-# bookings.mark_running/finished/failed: UpdateItem).
+# Every saga step writes its own entry of the step log (steps.run ->
+# bookings.mark_running/finished/failed: UpdateItem on the step_log table).
 FUNCTION_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
-    "reserve_seat": {"bookings": (GET, UPDATE), "seats": (GET, QUERY, UPDATE)},
-    "release_seat": {"bookings": (GET, UPDATE), "seats": (UPDATE,)},
-    "redeem_points": {"bookings": (UPDATE,), "loyalty": (GET, PUT, UPDATE, CHECK)},
-    "refund_points": {"bookings": (UPDATE,), "loyalty": (GET, PUT, UPDATE, CHECK)},
-    "award_miles": {"bookings": (UPDATE,), "loyalty": (GET, PUT, UPDATE, CHECK)},
-    "reverse_miles": {"bookings": (UPDATE,), "loyalty": (GET, PUT, UPDATE, CHECK)},
-    "charge_payment": {"bookings": (UPDATE,), "payments": (GET, PUT)},
-    "refund_payment": {"bookings": (UPDATE,), "payments": (GET, PUT, UPDATE)},
-    "confirm_booking": {"bookings": (GET, UPDATE), "flights": (GET,), "seats": (UPDATE,)},
-    "cancel_booking": {"bookings": (GET, UPDATE), "seats": (UPDATE,)},
-    "record_failure": {"bookings": (UPDATE,), "dead_letters": (PUT,)},
+    "reserve_seat": {"step_log": (UPDATE,), "bookings": (GET, UPDATE), "seats": (GET, QUERY, UPDATE)},
+    "release_seat": {"step_log": (UPDATE,), "bookings": (UPDATE,), "seats": (UPDATE,)},
+    "redeem_points": {"step_log": (UPDATE,), "loyalty": (GET, PUT, UPDATE, CHECK)},
+    "refund_points": {"step_log": (UPDATE,), "loyalty": (GET, PUT, UPDATE, CHECK)},
+    "award_miles": {"step_log": (UPDATE,), "loyalty": (GET, PUT, UPDATE, CHECK)},
+    "reverse_miles": {"step_log": (UPDATE,), "loyalty": (GET, PUT, UPDATE, CHECK)},
+    "charge_payment": {"step_log": (UPDATE,), "payments": (GET, PUT)},
+    "refund_payment": {"step_log": (UPDATE,), "payments": (GET, PUT, UPDATE)},
+    "confirm_booking": {"step_log": (UPDATE,), "bookings": (GET, UPDATE), "flights": (GET,), "seats": (UPDATE,)},
+    "cancel_booking": {"step_log": (UPDATE,), "bookings": (GET, UPDATE), "seats": (UPDATE,)},
+    "record_failure": {"bookings": (UPDATE,), "step_log": (UPDATE,), "dead_letters": (PUT,)},
     "record_cancellation": {"bookings": (UPDATE,), "dead_letters": (PUT,)},
     # @app.schedule: releases expired holds and runs the compensations of stale
     # bookings in process (chalicelib/recovery.py).
     "sweep_expired_holds": {
+        "step_log": (QUERY, UPDATE),
         "seats": (SCAN, UPDATE),
         "bookings": (GET, UPDATE),
         "loyalty": (GET, PUT, UPDATE, CHECK),
@@ -82,6 +83,7 @@ FUNCTION_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
     # Invoked by operators (recovery.operate): re-runs compensations, sweeps holds,
     # scans every table but idempotency for the invariant checker.
     "operator": {
+        "step_log": (QUERY, UPDATE),
         "flights": (SCAN,),
         "seats": (SCAN, UPDATE),
         "bookings": (GET, SCAN, UPDATE),
@@ -95,6 +97,7 @@ FUNCTION_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
         "flights": (GET, SCAN),
         "seats": (GET, QUERY),
         "bookings": (GET, PUT, UPDATE),
+        "step_log": (QUERY,),
         "idempotency": (GET, PUT),
         "payments": (GET,),
         "loyalty": (GET, QUERY),

@@ -180,7 +180,7 @@ def test_a_confirmation_that_answers_late_once_is_retried_not_undone(short_timeo
     short_timeout("ConfirmBooking")
     original = steps.injected_mode
     monkeypatch.setattr(steps, "injected_mode", lambda step, name: "timeout" if (
-        name == "ConfirmBooking" and bookings.get_booking(step.booking_id)["steps"][name].get("attempts", 0) == 1
+        name == "ConfirmBooking" and bookings.step_log(step.booking_id)["steps"][name].get("attempts", 0) == 1
     ) else original(step, name))
 
     view = run()
