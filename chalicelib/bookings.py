@@ -183,7 +183,8 @@ def mark_finished(booking_id: str, log: str, name: str, status: str, result: dic
             "step_log",
             db.step_log_key(booking_id, log, name),
             "SET #status = :status, finished_at = :now, #result = :result",
-            condition="#status = :running",
+            # RUNNING, or already this outcome (ConfirmBooking records its own atomically).
+            condition="#status = :running OR #status = :status",
             names={**_STATUS, "#result": "result"},
             values={":status": status, ":now": clock.now_iso(), ":result": result, ":running": "RUNNING"},
             returning="NONE",
@@ -272,6 +273,16 @@ def confirm_booking(step: StepInput) -> dict[str, Any]:
                     ":confirmed": "CONFIRMED", ":pending": "PENDING", ":ticket": ticket, ":card": card,
                     ":now": clock.now_iso(),
                 },
+            }},
+            # The step's own outcome in the same transaction: nobody can read the booking
+            # CONFIRMED while its ConfirmBooking step still says RUNNING.
+            {"Update": {
+                "table": "step_log",
+                "Key": db.step_log_key(step.booking_id, "steps", "ConfirmBooking"),
+                "UpdateExpression": "SET #status = :succeeded, finished_at = :now, #result = :result",
+                "ExpressionAttributeNames": {**_STATUS, "#result": "result"},
+                "ExpressionAttributeValues": {":succeeded": "SUCCEEDED", ":now": clock.now_iso(),
+                                              ":result": {"ticket_number": ticket, "boarding_pass": card}},
             }},
         ])
     except db.ConditionFailed as exc:
