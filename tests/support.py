@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from chalicelib import bookings, db
@@ -106,3 +108,19 @@ def executions(kind: str = "booking") -> list[dict[str, Any]]:
 def entered_states(events: list[dict[str, Any]]) -> list[str]:
     """The states an execution entered, in order, from a readable history."""
     return [event["state"] for event in events if event["type"].endswith("StateEntered")]
+
+
+def local_server(tmp_path_factory: Any) -> Iterator[str]:
+    """For a fixture: `chalice local --stage local` on a free port (no AWS_* variable),
+    its base URL yielded; the test fails with the server's output if it cannot start."""
+    import pytest
+
+    from chalicelib.local.server import chalice_local
+
+    stack = contextlib.ExitStack()
+    try:
+        running = stack.enter_context(chalice_local(tmp_path_factory.mktemp("chalice-local") / "server.log"))
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    with stack:
+        yield running.url

@@ -6,7 +6,6 @@ CI installs both (see docs/screenshots/README.md).
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.local.server import chalice_local
+from tests.support import local_server
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 SCREENSHOTS = PROJECT_DIR / "docs" / "screenshots"
@@ -28,13 +27,7 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`chalice local --stage local` on a free port, with no AWS_* variable; always stopped."""
-    stack = contextlib.ExitStack()
-    try:
-        running = stack.enter_context(chalice_local(tmp_path_factory.mktemp("chalice-local") / "server.log"))
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    with stack:
-        yield running.url
+    yield from local_server(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

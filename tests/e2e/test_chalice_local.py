@@ -7,7 +7,6 @@ stage config and the embedded backend must provide everything.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,8 +14,8 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib.local.server import chalice_local
 from chalicelib.models import BASE_FARES
+from tests.support import local_server
 
 pytestmark = pytest.mark.e2e
 
@@ -27,13 +26,7 @@ OPENING_POINTS = 50_000
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`chalice local --stage local` on a free port, with no AWS_* variable; always stopped."""
-    stack = contextlib.ExitStack()
-    try:
-        running = stack.enter_context(chalice_local(tmp_path_factory.mktemp("chalice-local") / "server.log"))
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    with stack:
-        yield running.url
+    yield from local_server(tmp_path_factory)
 
 
 def _get(base: str, path: str) -> Any:
