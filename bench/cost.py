@@ -184,7 +184,7 @@ SCENARIOS: list[tuple[str, dict[str, Any]]] = [
 
 
 def _one(meter: DynamoMeter, durations: dict[str, list[float]], extra: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib import api, bookings, config, saga
+    from chalicelib import api, bookings, saga
 
     meter.calls.clear()
     meter.wru.clear()
@@ -199,7 +199,7 @@ def _one(meter: DynamoMeter, durations: dict[str, list[float]], extra: dict[str,
     wait_for_execution_threads()
     execution_s = time.perf_counter() - started - post_s
     booking_id = response["booking_id"]
-    history = saga.raw_history(api.execution_arn(config.booking_state_machine_arn(), booking_id))
+    history = saga.raw_history(saga.execution_arn(booking_id))
     transitions = sum(1 for event in history if event["type"].endswith("StateEntered"))
     invocations = sum(1 for event in history if event["type"] == "LambdaFunctionScheduled")
     view = bookings.view(booking_id)

@@ -53,10 +53,10 @@ def run_direct(event: dict[str, Any]) -> float:
 
 
 def run_state_machine(event: dict[str, Any]) -> float:
-    from chalicelib import config, saga
+    from chalicelib import saga
 
     started = time.perf_counter()
-    saga.start(config.booking_state_machine_arn(), event["booking_id"], event)
+    saga.start(event["booking_id"], saga.BOOKING, event)
     wait_for_execution_threads()
     return time.perf_counter() - started
 

@@ -58,15 +58,6 @@ def check_booking_id(booking_id: str) -> str:
     return booking_id
 
 
-def execution_arn(state_machine_arn: str, name: str) -> str:
-    """Executions are named after the booking, so their ARN is known without storing it."""
-    return f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
-
-
-def cancellation_name(booking_id: str) -> str:
-    return f"{booking_id}-cancel"
-
-
 def start_booking(raw_body: Any, headers: dict[str, str]) -> tuple[dict[str, Any], bool]:
     """``POST /bookings``: returns (response body, whether this call created it)."""
     body = parse_json(raw_body)
@@ -87,8 +78,7 @@ def start_booking(raw_body: Any, headers: dict[str, str]) -> tuple[dict[str, Any
     if not created:
         return response, False
     try:
-        saga.start(config.booking_state_machine_arn(), booking["booking_id"],
-                   bookings.execution_input(booking, request))
+        saga.start(booking["booking_id"], saga.BOOKING, bookings.execution_input(booking, request))
     except Exception as exc:
         logger.exception("could not start the saga", extra={"booking_id": booking["booking_id"]})
         bookings.mark_not_started(booking["booking_id"], f"{type(exc).__name__}: {exc}")
@@ -108,8 +98,7 @@ def cancel_booking(booking_id: str, raw_body: Any) -> dict[str, Any]:
         raise InvalidRequest(f"a cancellation runs only compensations, not {', '.join(forward)}",
                              field="simulate_failure")
     booking = bookings.begin_cancellation(booking_id)
-    saga.start(config.cancellation_state_machine_arn(), cancellation_name(booking_id),
-               {**bookings.cancellation_input(booking), "simulate_failure": simulate})
+    saga.start(booking_id, saga.CANCELLATION, {**bookings.cancellation_input(booking), "simulate_failure": simulate})
     return {"booking_id": booking_id, "correlation_id": booking["correlation_id"], "status": "CANCELLING"}
 
 
@@ -118,15 +107,11 @@ def history(booking_id: str) -> dict[str, Any]:
     check_booking_id(booking_id)
     booking = bookings.get_booking(booking_id)
     executions = []
-    for kind, arn_of_machine, name in (
-        ("booking", config.booking_state_machine_arn(), booking_id),
-        ("cancellation", config.cancellation_state_machine_arn(), cancellation_name(booking_id)),
-    ):
-        arn = execution_arn(arn_of_machine, name)
-        try:
-            described = saga.describe(arn)
-        except saga.client().exceptions.ExecutionDoesNotExist:
+    for kind in saga.KINDS:
+        described = saga.describe(booking_id, kind)
+        if described is None:
             continue
+        arn = described["executionArn"]
         executions.append({
             "kind": kind,
             "execution_arn": arn,

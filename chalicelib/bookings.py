@@ -138,13 +138,6 @@ def get_booking(booking_id: str) -> dict[str, Any]:
     return booking
 
 
-def set_execution(booking_id: str, attribute: str, execution_arn: str) -> None:
-    db.update(
-        "bookings", db.booking_key(booking_id), f"SET {attribute} = :arn",
-        values={":arn": execution_arn},
-    )
-
-
 def mark_not_started(booking_id: str, reason: str) -> None:
     """The execution could not be started: the booking must not stay PENDING forever."""
     db.update(

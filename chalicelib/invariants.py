@@ -19,7 +19,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from chalicelib import api, config, db, saga
+from chalicelib import db, saga
 
 OWNING_STATUSES = ("CONFIRMED", "CANCELLING")
 
@@ -33,19 +33,12 @@ class Violation:
 
 def _running_executions(bookings: list[dict[str, Any]]) -> set[str]:
     """Booking ids whose booking or cancellation execution is RUNNING."""
-    running = set()
-    for booking in bookings:
-        if booking["status"] not in ("PENDING", "CANCELLING"):
-            continue
-        booking_id = booking["booking_id"]
-        for machine, name in ((config.booking_state_machine_arn(), booking_id),
-                              (config.cancellation_state_machine_arn(), api.cancellation_name(booking_id))):
-            try:
-                if saga.describe(api.execution_arn(machine, name))["status"] == "RUNNING":
-                    running.add(booking_id)
-            except saga.client().exceptions.ExecutionDoesNotExist:
-                continue
-    return running
+    return {
+        booking["booking_id"]
+        for booking in bookings
+        if booking["status"] in ("PENDING", "CANCELLING")
+        and any(saga.is_running(booking["booking_id"], kind) for kind in saga.KINDS)
+    }
 
 
 def _seat_rules(seats: list[dict[str, Any]], bookings: dict[str, dict[str, Any]]) -> list[Violation]:

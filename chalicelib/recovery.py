@@ -90,16 +90,6 @@ def open_dead_letters() -> list[dict[str, Any]]:
 
 
 # --- The hold sweeper -------------------------------------------------------------------
-def _execution_running(booking_id: str) -> bool:
-    from chalicelib import api, config
-
-    arn = api.execution_arn(config.booking_state_machine_arn(), booking_id)
-    try:
-        return bool(saga.describe(arn)["status"] == "RUNNING")
-    except saga.client().exceptions.ExecutionDoesNotExist:
-        return False
-
-
 def _release_expired(seat: dict[str, Any], now: int) -> bool:
     try:
         db.update(
@@ -150,7 +140,7 @@ def sweep_expired_holds(now: int | None = None) -> dict[str, int]:
             continue
         released += 1
         booking = db.get("bookings", db.booking_key(seat["booking_id"]))
-        if booking and booking["status"] == "PENDING" and not _execution_running(booking["booking_id"]):
+        if booking and booking["status"] == "PENDING" and not saga.is_running(booking["booking_id"]):
             try:
                 fail_stale_booking(booking, f"the hold on {seat['seat']} expired and its saga is no longer running")
                 failed += 1

@@ -28,16 +28,45 @@ def reset() -> None:
         _client = None
 
 
-def start(state_machine_arn: str, name: str, execution_input: dict[str, Any]) -> str:
-    """Start an execution named ``name`` (the booking id: at most one per name)."""
+# A booking has at most two executions, named after it: the booking saga and, once it
+# is cancelled, the cancellation saga. Their ARNs are derived, never stored.
+BOOKING, CANCELLATION = "booking", "cancellation"
+KINDS = (BOOKING, CANCELLATION)
+
+
+def state_machine_arn(kind: str) -> str:
+    return config.booking_state_machine_arn() if kind == BOOKING else config.cancellation_state_machine_arn()
+
+
+def execution_name(booking_id: str, kind: str = BOOKING) -> str:
+    return booking_id if kind == BOOKING else f"{booking_id}-cancel"
+
+
+def execution_arn(booking_id: str, kind: str = BOOKING) -> str:
+    machine = state_machine_arn(kind)
+    return f"{machine.replace(':stateMachine:', ':execution:')}:{execution_name(booking_id, kind)}"
+
+
+def start(booking_id: str, kind: str, execution_input: dict[str, Any]) -> str:
+    """Start the booking's execution of ``kind`` (names are unique: at most one each)."""
     response = client().start_execution(
-        stateMachineArn=state_machine_arn, name=name, input=json.dumps(execution_input),
+        stateMachineArn=state_machine_arn(kind), name=execution_name(booking_id, kind),
+        input=json.dumps(execution_input),
     )
     return str(response["executionArn"])
 
 
-def describe(execution_arn: str) -> dict[str, Any]:
-    return client().describe_execution(executionArn=execution_arn)  # type: ignore[no-any-return]
+def describe(booking_id: str, kind: str = BOOKING) -> dict[str, Any] | None:
+    """The booking's execution of ``kind``, or None when there is none."""
+    try:
+        return client().describe_execution(executionArn=execution_arn(booking_id, kind))  # type: ignore[no-any-return]
+    except client().exceptions.ExecutionDoesNotExist:
+        return None
+
+
+def is_running(booking_id: str, kind: str = BOOKING) -> bool:
+    described = describe(booking_id, kind)
+    return described is not None and described["status"] == "RUNNING"
 
 
 def raw_history(execution_arn: str) -> list[dict[str, Any]]:

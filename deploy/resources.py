@@ -112,7 +112,7 @@ STATE_MACHINE_ACCESS: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]
                   ("states:DescribeExecution", "states:GetExecutionHistory"))
         for machine in ("booking", "cancellation")
     },
-    # Is a stale booking's saga still running? (recovery._execution_running)
+    # Is a stale booking's saga still running? (saga.is_running)
     "sweep_expired_holds": {"booking": ((), ("states:DescribeExecution",))},
     # The sweep, and the invariant checker's "PENDING without a running execution".
     "operator": {machine: ((), ("states:DescribeExecution",)) for machine in ("booking", "cancellation")},

@@ -22,7 +22,6 @@ import fnmatch
 import json
 import os
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -352,17 +351,6 @@ def deployed_stack(cloudformation_template: dict[str, Any], deployment_zip: byte
 def seeded_environment(deployed: DeployedStack) -> dict[str, str]:
     """The variables `python -m deploy.outputs` exports, from this stack's outputs."""
     return deploy_outputs.environment(deployed.outputs)
-
-
-def wait_for(predicate: Callable[[], Any], description: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still waiting after {timeout}s for {description}")
-        time.sleep(0.05)
 
 
 __all__ = ["Call", "DeployedStack", "allows", "deployed_stack"]

@@ -19,7 +19,8 @@ from chalicelib.local.seed import seed_demo
 from chalicelib.schema import TABLES
 from deploy import resources
 from tests.deploy.conftest import Package
-from tests.deploy.rehearsal import DeployedStack, allows, deployed_stack, seeded_environment, wait_for
+from tests.deploy.rehearsal import DeployedStack, allows, deployed_stack, seeded_environment
+from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
 TERMINAL = {"CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"}
@@ -64,7 +65,7 @@ def settled(stack: DeployedStack, booking_id: str) -> dict[str, Any]:
         assert status == 200, view
         return view if view["status"] in TERMINAL else None
 
-    return wait_for(terminal, f"booking {booking_id} to settle")  # type: ignore[no-any-return]
+    return wait_until(terminal, f"booking {booking_id} to settle")  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import api, asl, config, saga
+from chalicelib import api, asl, saga
 from tests.support import booking_body, wait_for_status
 
 START_POINTS = 50_000
@@ -33,19 +33,17 @@ def run(**overrides: Any) -> dict[str, Any]:
 def execution(booking_id: str, kind: str = "booking", timeout: float = 10.0) -> dict[str, Any]:
     """The execution once it has stopped (its last state may end it just after the
     booking reached its terminal status)."""
-    machine = config.booking_state_machine_arn() if kind == "booking" else config.cancellation_state_machine_arn()
-    name = booking_id if kind == "booking" else api.cancellation_name(booking_id)
     deadline = time.monotonic() + timeout
     while True:
-        described = saga.describe(api.execution_arn(machine, name))
+        described = saga.describe(booking_id, kind)
+        assert described is not None, f"no {kind} execution for {booking_id}"
         if described["status"] != "RUNNING" or time.monotonic() > deadline:
-            return described  # type: ignore[no-any-return]
+            return described
         time.sleep(0.02)
 
 
 def states_entered(booking_id: str) -> list[str]:
-    arn = api.execution_arn(config.booking_state_machine_arn(), booking_id)
-    return [event["stateEnteredEventDetails"]["name"] for event in saga.raw_history(arn)
+    return [event["stateEnteredEventDetails"]["name"] for event in saga.raw_history(saga.execution_arn(booking_id))
             if "stateEnteredEventDetails" in event]
 
 
