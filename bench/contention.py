@@ -26,7 +26,7 @@ TASK_TIMEOUT_SECONDS = 600
 
 
 def patient_definition() -> str:
-    from chalicelib import asl
+    from deploy import asl
 
     definition = asl.load("booking")
     for state in definition["States"].values():

@@ -8,41 +8,48 @@ means changing the state machine too (tests/saga/test_definition.py checks).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BookingError(Exception):
     """Base class of every error raised on purpose by this project."""
 
 
 # --- Business outcomes: the step did nothing, so only earlier steps need undoing.
-class SeatUnavailable(BookingError):
+class ChangedNothing(BookingError):
+    """Base of the errors that prove the failed step changed nothing. The booking saga
+    routes them to the compensation of the *previous* step (never raised itself)."""
+
+
+class SeatUnavailable(ChangedNothing):
     """The seat is held (unexpired) or booked by another booking."""
 
 
-class CabinFull(BookingError):
+class CabinFull(ChangedNothing):
     """No free seat is left in the requested cabin."""
 
 
-class SeatHoldLost(BookingError):
+class SeatHoldLost(ChangedNothing):
     """The hold expired and another booking took the seat before confirmation."""
 
 
-class InsufficientPoints(BookingError):
+class InsufficientPoints(ChangedNothing):
     """The loyalty account has fewer points than the booking redeems."""
 
 
-class PaymentDeclined(BookingError):
+class PaymentDeclined(ChangedNothing):
     """The payment gateway declined the card."""
 
 
-class PaymentVoided(BookingError):
+class PaymentVoided(ChangedNothing):
     """The payment was compensated before the charge landed; the charge was undone."""
 
 
-class AlreadyCompensated(BookingError):
+class AlreadyCompensated(ChangedNothing):
     """The step arrived after its own compensation ran (it was late); it did nothing."""
 
 
-class SimulatedFailure(BookingError):
+class SimulatedFailure(ChangedNothing):
     """A permanent failure injected through ``simulate_failure`` (demo and tests)."""
 
 
@@ -79,17 +86,37 @@ class Conflict(RequestError):
     status = 409
 
 
-#: Errors after which the failed step provably changed nothing. statemachine.json
-#: routes these to the compensation of the *previous* step; anything else (a timeout,
-#: a crash, an exhausted retry) also compensates the failed step itself, because its
-#: effect may have happened.
-NOTHING_HAPPENED_ERRORS = (
-    "SeatUnavailable",
-    "CabinFull",
-    "SeatHoldLost",
-    "InsufficientPoints",
-    "PaymentDeclined",
-    "PaymentVoided",
-    "AlreadyCompensated",
-    "SimulatedFailure",
-)
+# --- Storage outcomes: raised by db.py, handled by the service that made the write.
+class ConditionFailed(BookingError):
+    """A condition expression was false.
+
+    ``current`` holds the items as DynamoDB returned them when the condition failed,
+    by label: the part names of a transaction (``db.transact(seat=..., booking=...)``),
+    or ``"item"`` for a single write. ``failed`` names the parts whose condition was
+    false. Callers ask by name (``exc.failed_on("booking")``), never by position.
+    """
+
+    SINGLE = "item"
+
+    def __init__(self, current: dict[str, dict[str, Any] | None], failed: frozenset[str]) -> None:
+        super().__init__(f"condition failed: {', '.join(sorted(failed)) or 'unknown part'}")
+        self.current = current
+        self.failed = failed
+
+    @property
+    def item(self) -> dict[str, Any] | None:
+        """The item of a single write, as it was (None when it did not exist)."""
+        return self.current.get(self.SINGLE)
+
+    def failed_on(self, label: str) -> bool:
+        return label in self.failed
+
+    def current_of(self, label: str) -> dict[str, Any] | None:
+        return self.current.get(label)
+
+
+#: The names of the errors after which the failed step provably changed nothing.
+#: statemachine.json routes these to the compensation of the *previous* step; anything
+#: else (a timeout, a crash, an exhausted retry) also compensates the failed step
+#: itself, because its effect may have happened.
+NOTHING_HAPPENED_ERRORS = tuple(error.__name__ for error in ChangedNothing.__subclasses__())

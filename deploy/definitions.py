@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from chalicelib import asl
+from deploy import asl
 
 DUMMY_ARN = "arn:aws:lambda:us-east-1:123456789012:function:booking-saga-lint-{name}"
 

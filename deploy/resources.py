@@ -26,8 +26,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import asl, config
+from chalicelib import config
 from chalicelib.schema import TABLES, TABLES_BY_NAME
+from deploy import asl
 from deploy.observability import dashboard_and_alarms
 
 API_HANDLER = "APIHandler"  # Chalice's logical id of the function behind the REST API

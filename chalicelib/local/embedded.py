@@ -16,9 +16,10 @@ from typing import Any
 
 from moto import mock_aws
 
-from chalicelib import asl, config, db, saga
+from chalicelib import config, db, saga
 from chalicelib.local import hooks
 from chalicelib.schema import TABLES
+from deploy import asl
 
 ACCOUNT_ID = "123456789012"
 # Lambda stays on moto's Docker backend on purpose: its _invoke_lambda is the hook we

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chalicelib import config
-from chalicelib.asl import PROJECT_DIR
+from deploy.asl import PROJECT_DIR
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,11 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from chalicelib import asl, db, saga
+from chalicelib import db, saga
 from chalicelib.local import hooks
 from chalicelib.schema import TABLES
+from deploy import asl, resources
 from deploy import outputs as deploy_outputs
-from deploy import resources
 
 STACK_NAME = "booking-saga-dev"
 REGION = "us-east-1"

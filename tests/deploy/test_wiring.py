@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 import app as app_module
-from chalicelib import asl
 from chalicelib.schema import TABLES, TABLES_BY_NAME
-from deploy import resources
+from deploy import asl, resources
 from tests.deploy.conftest import PROJECT_DIR
 
 # The saga's steps; the operator's function is invoked by hand, not by a state machine.

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib import api, asl, saga
+from chalicelib import api, saga
+from deploy import asl
 from tests.support import booking_body, wait_for_status
 
 START_POINTS = 50_000

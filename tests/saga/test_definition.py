@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import asl, errors
+from chalicelib import errors
 from chalicelib.models import COMPENSATION_OF, COMPENSATIONS, FORWARD_STEPS
+from deploy import asl, statemachines
 
 BOOKING = asl.load("booking")
 CANCELLATION = asl.load("cancellation")
@@ -113,3 +114,11 @@ def test_failed_booking_ends_in_fail_with_error_and_cause() -> None:
     fail = state(BOOKING, "BookingFailed")
     assert fail["Type"] == "Fail" and fail["ErrorPath"] and fail["CausePath"]
     assert state(BOOKING, "BookingConfirmed")["Type"] == "Succeed"
+
+
+def test_committed_definitions_are_what_the_generator_writes() -> None:
+    """statemachine.json and cancellation.json are generated from chalicelib/vocabulary.py:
+    an edit to either file by hand, or to the vocabulary without regenerating, fails here
+    (python -m deploy.statemachines rewrites them)."""
+    for name in statemachines.GENERATORS:
+        assert asl.text(name) == statemachines.render(name), f"{name}: run python -m deploy.statemachines"

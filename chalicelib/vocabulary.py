@@ -1,0 +1,221 @@
+"""The saga's vocabulary, defined once: its steps in order, the compensation of each,
+the pivot, where each result lands in the execution state, the errors that prove a
+step changed nothing, and the statuses of a booking and of its records.
+
+Everything else derives from here or is checked against it by a test:
+
+* statemachine.json and cancellation.json are generated from it
+  (``python -m deploy.statemachines``) and committed; a test fails when they differ;
+* app.py's handlers (tests/unit/test_vocabulary.py ties each to its entry here);
+* the step runner, the step log, recovery, metrics dimensions and the alarms;
+* the demo page, which gets it from ``GET /config``.
+
+Naming: a task's ASL state, its step-log entry and its ``simulate_failure`` key are
+its ``name`` (``ReserveSeat``); its Lambda function and its domain function are
+``function`` (``reserve_seat``), defined in ``chalicelib/<service>.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from chalicelib.errors import NOTHING_HAPPENED_ERRORS, TransientStepError
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+@dataclass(frozen=True)
+class Task:
+    """A Lambda task of a state machine."""
+
+    name: str  # ASL state name, step-log entry, simulate_failure key
+    service: str  # chalicelib/<service>.py holds the domain function
+    summary: str  # the state's Comment in the ASL
+
+    @property
+    def function(self) -> str:
+        """The Lambda function and the domain function: ``ReserveSeat`` -> ``reserve_seat``."""
+        return _snake(self.name)
+
+    @property
+    def error_key(self) -> str:
+        """Where a Catch records this task's error in the execution state."""
+        return f"{self.name}Error"
+
+
+@dataclass(frozen=True)
+class Compensation(Task):
+    """Undoes a forward step; a no-op (leaving a marker) when there is nothing to undo."""
+
+    @property
+    def result_key(self) -> str:
+        return f"{self.name}Result"
+
+
+@dataclass(frozen=True)
+class Step(Task):
+    """A forward step of the booking saga."""
+
+    result_key: str  # ResultPath: later steps read the result under this key
+    compensation: Compensation
+    # The step (and its compensation) runs only when this execution-input field is > 0.
+    runs_if_positive: str | None = None
+    # The pivot: once it commits the booking is sold. An unknown outcome (a timeout) is
+    # retried to find out before anything is compensated.
+    pivot: bool = False
+
+
+@dataclass(frozen=True)
+class Bookkeeping(Task):
+    """Records how a saga ended; not a step, writes no step-log entry."""
+
+    result_key: str
+
+
+# --- The booking saga ------------------------------------------------------------------
+RELEASE_SEAT = Compensation("ReleaseSeat", "seats", "Undo ReserveSeat: free the seat this booking holds or bought.")
+REFUND_POINTS = Compensation("RefundPoints", "loyalty", "Undo RedeemPoints: credit back the points it debited.")
+REFUND_PAYMENT = Compensation(
+    "RefundPayment", "payments",
+    "Undo ChargePayment: refund the charge; with no charge, leave a tombstone so a late one is refused.",
+)
+REVERSE_MILES = Compensation("ReverseMiles", "loyalty", "Undo AwardMiles: take back the miles it credited.")
+CANCEL_BOOKING = Compensation(
+    "CancelBooking", "bookings", "Undo ConfirmBooking: void the ticket and turn the sale back into a hold.",
+)
+
+RESERVE_SEAT = Step(
+    "ReserveSeat", "seats", "Hold the requested seat, or any free seat of the cabin, for 15 minutes.",
+    result_key="reservation", compensation=RELEASE_SEAT,
+)
+REDEEM_POINTS = Step(
+    "RedeemPoints", "loyalty", "Debit the loyalty account: 100 points = 1 unit of currency off the fare.",
+    result_key="redemption", compensation=REFUND_POINTS, runs_if_positive="points_to_redeem",
+)
+CHARGE_PAYMENT = Step(
+    "ChargePayment", "payments", "Charge the fare after discount through the payment gateway.",
+    result_key="charge", compensation=REFUND_PAYMENT,
+)
+AWARD_MILES = Step(
+    "AwardMiles", "loyalty", "Credit 1 mile per currency unit paid to the loyalty account, if any.",
+    result_key="miles", compensation=REVERSE_MILES,
+)
+CONFIRM_BOOKING = Step(
+    "ConfirmBooking", "bookings",
+    "Sell the seat, issue the ticket and the boarding pass. This is the saga's pivot: once it commits the "
+    "booking is sold, and a timeout says nothing about whether it did, so it is retried (it is idempotent: a "
+    "retry after a commit returns the confirmation) before anything is compensated.",
+    result_key="confirmation", compensation=CANCEL_BOOKING, pivot=True,
+)
+
+#: The forward steps in the order they run; a failure compensates in reverse order.
+BOOKING_STEPS: tuple[Step, ...] = (RESERVE_SEAT, REDEEM_POINTS, CHARGE_PAYMENT, AWARD_MILES, CONFIRM_BOOKING)
+#: The compensations in the order the booking saga runs them.
+COMPENSATION_ORDER: tuple[Compensation, ...] = tuple(step.compensation for step in reversed(BOOKING_STEPS))
+#: Cancelling a confirmed booking: the money goes back first, the seat is freed last.
+#: (No CancelBooking: the booking ends CANCELLED, not back at PENDING.)
+CANCELLATION_STEPS: tuple[Compensation, ...] = (REFUND_PAYMENT, REVERSE_MILES, REFUND_POINTS, RELEASE_SEAT)
+
+RECORD_FAILURE = Bookkeeping(
+    "RecordFailure", "outcomes",
+    "Mark the booking FAILED, or NEEDS_ATTENTION and dead-letter the compensations that failed.",
+    result_key="failure",
+)
+RECORD_CANCELLATION = Bookkeeping(
+    "RecordCancellation", "outcomes",
+    "Mark the booking CANCELLED, or NEEDS_ATTENTION and dead-letter the compensations that failed.",
+    result_key="outcome",
+)
+BOOKKEEPING: tuple[Bookkeeping, ...] = (RECORD_FAILURE, RECORD_CANCELLATION)
+
+PIVOT: Step = next(step for step in BOOKING_STEPS if step.pivot)
+STEP_NAMES = tuple(step.name for step in BOOKING_STEPS)
+COMPENSATION_NAMES = tuple(compensation.name for compensation in COMPENSATION_ORDER)
+TASKS: dict[str, Task] = {task.name: task for task in (*BOOKING_STEPS, *COMPENSATION_ORDER, *BOOKKEEPING)}
+STEP_OF_COMPENSATION: dict[str, Step] = {step.compensation.name: step for step in BOOKING_STEPS}
+
+
+def is_compensation(name: str) -> bool:
+    return name in STEP_OF_COMPENSATION
+
+
+# --- Errors ----------------------------------------------------------------------------
+#: Errors worth retrying: the Lambda service's own, and ours (throttling, conflicts).
+RETRYABLE_ERRORS = (
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    TransientStepError.__name__,
+)
+#: Errors after which the failed step provably changed nothing (the subclasses of
+#: errors.ChangedNothing): only the steps before it are compensated.
+NOTHING_HAPPENED = NOTHING_HAPPENED_ERRORS
+
+#: What ``simulate_failure`` can ask of a step or compensation.
+FAILURE_MODES = ("permanent", "transient", "timeout")
+
+
+# --- Statuses --------------------------------------------------------------------------
+class BookingStatus(StrEnum):
+    PENDING = "PENDING"  # the booking saga is running
+    CONFIRMED = "CONFIRMED"  # ticketed
+    FAILED = "FAILED"  # every completed step was undone
+    CANCELLING = "CANCELLING"  # the cancellation saga is running
+    CANCELLED = "CANCELLED"
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"  # a compensation failed: an operator recovers it
+
+
+#: No saga is running for a booking in these statuses: what a caller polls for.
+TERMINAL_STATUSES = frozenset({
+    BookingStatus.CONFIRMED, BookingStatus.FAILED, BookingStatus.CANCELLED, BookingStatus.NEEDS_ATTENTION,
+})
+#: The statuses in which a booking owns its seat and its money.
+OWNING_STATUSES = frozenset({BookingStatus.CONFIRMED, BookingStatus.CANCELLING})
+
+
+class StepStatus(StrEnum):
+    """A step-log entry: RUNNING, then SUCCEEDED (a step), COMPENSATED (a compensation) or FAILED."""
+
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    COMPENSATED = "COMPENSATED"
+    FAILED = "FAILED"
+    NOT_STARTED = "NOT_STARTED"  # only in the API's view
+    SKIPPED = "SKIPPED"  # only in the API's view: a step whose condition was false
+
+
+class SeatStatus(StrEnum):
+    AVAILABLE = "AVAILABLE"
+    HELD = "HELD"  # by a booking, until hold_expires_at
+    BOOKED = "BOOKED"
+
+
+class PaymentStatus(StrEnum):
+    CAPTURED = "CAPTURED"
+    DECLINED = "DECLINED"
+    REFUNDED = "REFUNDED"
+    VOIDED = "VOIDED"  # RefundPayment found no charge: a charge landing later is refused
+    NONE = "NONE"  # only in the API's view: nothing was charged
+
+
+def describe() -> dict[str, Any]:
+    """The vocabulary as JSON, for the demo page (``GET /config``)."""
+    return {
+        "steps": [
+            {"name": step.name, "compensation": step.compensation.name, "result_key": step.result_key,
+             "pivot": step.pivot, "runs_if_positive": step.runs_if_positive}
+            for step in BOOKING_STEPS
+        ],
+        "compensation_order": list(COMPENSATION_NAMES),
+        "cancellation_steps": [compensation.name for compensation in CANCELLATION_STEPS],
+        "failure_modes": list(FAILURE_MODES),
+        "booking_statuses": [status.value for status in BookingStatus],
+        "terminal_statuses": sorted(TERMINAL_STATUSES),
+        "seat_statuses": [status.value for status in SeatStatus],
+    }

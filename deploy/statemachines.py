@@ -1,0 +1,235 @@
+"""Generate statemachine.json and cancellation.json from the saga's vocabulary
+(chalicelib/vocabulary.py). The generated files are committed: they are what a learner
+opens and what the Step Functions console shows; tests/saga/test_definition.py fails
+when a committed file differs from what this writes.
+
+    python -m deploy.statemachines           # rewrite both files
+    python -m deploy.statemachines --check   # exit 1 if either is out of date
+
+The policy is the same for every task, so it is written once here:
+
+* a forward step retries the retryable errors with backoff and jitter; the pivot
+  also retries a timeout, since its commit may have happened and a retry finds out;
+* a forward step has two Catch clauses, both recording the error under
+  ``$.<Step>Error``: an error that proves the step changed nothing goes to the
+  compensation of the previous step, anything else to the step's own compensation;
+* a compensation retries everything more often than a forward step, and when it still
+  fails the chain goes on (its Catch and its Next are the same state);
+* a step that runs only under a condition (RedeemPoints) sits behind a Choice, and so
+  does its compensation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from chalicelib.vocabulary import (
+    BOOKING_STEPS,
+    CANCELLATION_STEPS,
+    COMPENSATION_ORDER,
+    NOTHING_HAPPENED,
+    RECORD_CANCELLATION,
+    RECORD_FAILURE,
+    RETRYABLE_ERRORS,
+    BookingStatus,
+    Bookkeeping,
+    Compensation,
+    Step,
+    Task,
+)
+from deploy import asl
+
+TIMEOUT_SECONDS = 10
+FORWARD_RETRY = {
+    "ErrorEquals": list(RETRYABLE_ERRORS),
+    "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2.0, "JitterStrategy": "FULL",
+}
+PIVOT_TIMEOUT_RETRY = {"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2.0}
+COMPENSATION_RETRY = {
+    "ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 5, "BackoffRate": 2.0, "MaxDelaySeconds": 8,
+}
+
+# The states that end the executions (not tasks, so not in the vocabulary).
+BOOKING_CONFIRMED, BOOKING_FAILED, BOOKKEEPING_FAILED = "BookingConfirmed", "BookingFailed", "BookkeepingFailed"
+CANCELLATION_OUTCOME, BOOKING_CANCELLED = "CancellationOutcome", "BookingCancelled"
+CANCELLATION_NEEDS_ATTENTION = "CancellationNeedsAttention"
+
+
+def _task(task: Task, result_key: str, *, retry: list[dict[str, Any]], catch: list[dict[str, Any]] | None,
+          next_state: str) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "Type": "Task",
+        "Comment": task.summary,
+        "Resource": "${" + asl.placeholder_for(task.function) + "}",
+        "ResultPath": f"$.{result_key}",
+        "TimeoutSeconds": TIMEOUT_SECONDS,
+        "Retry": retry,
+    }
+    if catch:
+        state["Catch"] = catch
+    state["Next"] = next_state
+    return state
+
+
+def _choice_name(task: Task) -> str:
+    return f"Should{task.name}"
+
+
+def _choice(task: Task, condition: str, *, otherwise: str, why: str) -> dict[str, Any]:
+    return {
+        "Type": "Choice",
+        "Comment": why,
+        "Choices": [{"Variable": f"$.{condition}", "NumericGreaterThan": 0, "Next": task.name}],
+        "Default": otherwise,
+    }
+
+
+def _step_of(compensation: Compensation) -> Step:
+    return next(step for step in BOOKING_STEPS if step.compensation == compensation)
+
+
+def _compensation_chain(chain: tuple[Compensation, ...], end: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The states of the compensations of ``chain`` in order, each continuing to the
+    next whatever happens, then ``end``; and the state that enters each compensation
+    (its Choice when it is conditional)."""
+    entries: dict[str, str] = {}
+    built: list[tuple[str, dict[str, Any]]] = []
+    next_state = end
+    for compensation in reversed(chain):
+        catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.{compensation.error_key}", "Next": next_state}]
+        built.append((compensation.name, _task(compensation, compensation.result_key, retry=[COMPENSATION_RETRY],
+                                               catch=catch, next_state=next_state)))
+        step = _step_of(compensation)
+        entries[compensation.name] = compensation.name
+        if step.runs_if_positive:
+            why = f"{compensation.name} runs only when {step.name} could have run."
+            built.append((_choice_name(compensation),
+                          _choice(compensation, step.runs_if_positive, otherwise=next_state, why=why)))
+            entries[compensation.name] = _choice_name(compensation)
+        next_state = entries[compensation.name]
+    return dict(reversed(built)), entries
+
+
+def _entry_of(step: Step) -> str:
+    return _choice_name(step) if step.runs_if_positive else step.name
+
+
+def _after(index: int) -> str:
+    """The state that follows the forward step at ``index`` (and its Choice's Default)."""
+    return _entry_of(BOOKING_STEPS[index + 1]) if index + 1 < len(BOOKING_STEPS) else BOOKING_CONFIRMED
+
+
+def _forward_steps(compensation_entries: dict[str, str]) -> dict[str, Any]:
+    states: dict[str, Any] = {}
+    for index, step in enumerate(BOOKING_STEPS):
+        if step.runs_if_positive:
+            states[_choice_name(step)] = _choice(
+                step, step.runs_if_positive, otherwise=_after(index),
+                why=f"{step.name} runs only when the booking's {step.runs_if_positive} > 0.",
+            )
+        previous = BOOKING_STEPS[index - 1] if index else None
+        catch = [
+            {"ErrorEquals": list(NOTHING_HAPPENED), "ResultPath": f"$.{step.error_key}",
+             "Next": compensation_entries[previous.compensation.name] if previous else RECORD_FAILURE.name},
+            {"ErrorEquals": ["States.ALL"], "ResultPath": f"$.{step.error_key}", "Next": step.compensation.name},
+        ]
+        retry = [FORWARD_RETRY, PIVOT_TIMEOUT_RETRY] if step.pivot else [FORWARD_RETRY]
+        states[step.name] = _task(step, step.result_key, retry=retry, catch=catch, next_state=_after(index))
+    return states
+
+
+def _bookkeeping(task: Bookkeeping, *, next_state: str, on_error: str | None) -> dict[str, Any]:
+    catch = None
+    if on_error:
+        catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.{task.error_key}", "Next": on_error}]
+    return _task(task, task.result_key, retry=[COMPENSATION_RETRY], catch=catch, next_state=next_state)
+
+
+def booking_definition() -> dict[str, Any]:
+    compensations, entries = _compensation_chain(COMPENSATION_ORDER, RECORD_FAILURE.name)
+    states = {
+        **_forward_steps(entries),
+        BOOKING_CONFIRMED: {"Type": "Succeed"},
+        **compensations,
+        RECORD_FAILURE.name: _bookkeeping(RECORD_FAILURE, next_state=BOOKING_FAILED, on_error=BOOKKEEPING_FAILED),
+        BOOKING_FAILED: {
+            "Type": "Fail",
+            "Comment": "Error and Cause of the forward step that failed (States.Timeout is reported as Timeout: "
+                       "the States. prefix is reserved).",
+            "ErrorPath": f"$.{RECORD_FAILURE.result_key}.fail_error",
+            "CausePath": f"$.{RECORD_FAILURE.result_key}.cause",
+        },
+        BOOKKEEPING_FAILED: {
+            "Type": "Fail",
+            "Error": f"{RECORD_FAILURE.name}Failed",
+            "Cause": "The compensations ran but the booking could not be marked failed; the invariant checker "
+                     "reports it.",
+        },
+    }
+    names = ", ".join(step.name + (" (optional)" if step.runs_if_positive else "") for step in BOOKING_STEPS)
+    return {
+        "Comment": f"Airline booking saga: {names}. A failure runs the compensations of the steps before it in "
+                   "reverse order, and the failed step's own compensation unless its error proves it changed "
+                   "nothing. Generated from chalicelib/vocabulary.py by deploy/statemachines.py.",
+        "StartAt": _entry_of(BOOKING_STEPS[0]),
+        "States": states,
+    }
+
+
+def cancellation_definition() -> dict[str, Any]:
+    states, entries = _compensation_chain(CANCELLATION_STEPS, RECORD_CANCELLATION.name)
+    states[RECORD_CANCELLATION.name] = _bookkeeping(RECORD_CANCELLATION, next_state=CANCELLATION_OUTCOME,
+                                                    on_error=None)
+    states[CANCELLATION_OUTCOME] = {
+        "Type": "Choice",
+        "Choices": [{"Variable": f"$.{RECORD_CANCELLATION.result_key}.status", "StringEquals": BookingStatus.CANCELLED,
+                     "Next": BOOKING_CANCELLED}],
+        "Default": CANCELLATION_NEEDS_ATTENTION,
+    }
+    states[BOOKING_CANCELLED] = {"Type": "Succeed"}
+    states[CANCELLATION_NEEDS_ATTENTION] = {
+        "Type": "Fail",
+        "Error": "CompensationFailed",
+        "Cause": "A compensation failed after its retries; see the dead letters of this booking.",
+    }
+    chain = ", ".join(compensation.name for compensation in CANCELLATION_STEPS)
+    return {
+        "Comment": f"Cancel a confirmed booking: {chain}; then record the outcome. Generated from "
+                   "chalicelib/vocabulary.py by deploy/statemachines.py.",
+        "StartAt": entries[CANCELLATION_STEPS[0].name],
+        "States": states,
+    }
+
+
+GENERATORS = {"booking": booking_definition, "cancellation": cancellation_definition}
+
+
+def render(name: str) -> str:
+    return json.dumps(GENERATORS[name](), indent=2, ensure_ascii=False) + "\n"
+
+
+def out_of_date() -> list[str]:
+    return [name for name in GENERATORS if asl.text(name) != render(name)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="exit 1 if a committed file is out of date")
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = out_of_date()
+        for name in stale:
+            print(f"{asl.DEFINITION_FILES[name].name} is out of date: run python -m deploy.statemachines",
+                  file=sys.stderr)
+        return 1 if stale else 0
+    for name in GENERATORS:
+        asl.DEFINITION_FILES[name].write_text(render(name))
+        print(asl.DEFINITION_FILES[name])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
