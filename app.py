@@ -12,10 +12,36 @@ from typing import Any
 from chalice import Chalice, IAMAuthorizer, Rate, Response
 from chalice.app import Request
 
-from chalicelib import api, bookings, config, loyalty, payments, recovery, seats, steps, webpage
+from chalicelib import (
+    api,
+    booking_view,
+    bookings,
+    config,
+    loyalty,
+    outcomes,
+    payments,
+    recovery,
+    seats,
+    steps,
+    webpage,
+)
 from chalicelib.errors import RequestError
 from chalicelib.logs import bound, logger
 from chalicelib.models import CABINS, SEAT_STATUSES, parse_choice
+from chalicelib.vocabulary import (
+    AWARD_MILES,
+    CANCEL_BOOKING,
+    CHARGE_PAYMENT,
+    CONFIRM_BOOKING,
+    RECORD_CANCELLATION,
+    RECORD_FAILURE,
+    REDEEM_POINTS,
+    REFUND_PAYMENT,
+    REFUND_POINTS,
+    RELEASE_SEAT,
+    RESERVE_SEAT,
+    REVERSE_MILES,
+)
 
 app = Chalice(app_name="booking-saga")
 
@@ -108,7 +134,7 @@ def create_booking() -> Response:
 
 @route("/bookings/{booking_id}")
 def get_booking(booking_id: str) -> dict[str, Any]:
-    return bookings.view(api.check_booking_id(booking_id))
+    return booking_view.view(api.check_booking_id(booking_id))
 
 
 @route("/bookings/{booking_id}/cancel", methods=["POST"], content_types=JSON_BODY)
@@ -181,67 +207,68 @@ def state_machines() -> dict[str, Any]:
     return webpage.state_machines()
 
 
-# --- Saga steps: one Lambda each, named as in statemachine.json ---------------------------
+# --- Saga steps: one Lambda each. Its name, its domain function's and its vocabulary entry's
+# agree (chalicelib/vocabulary.py; tests/unit/test_vocabulary.py checks) ---------------------
 @app.lambda_function(name="reserve_seat")
 def reserve_seat(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return steps.run("ReserveSeat", seats.reserve_seat, event)
+    return steps.run(RESERVE_SEAT, seats.reserve_seat, event)
 
 
 @app.lambda_function(name="redeem_points")
 def redeem_points(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return steps.run("RedeemPoints", loyalty.redeem_points, event)
+    return steps.run(REDEEM_POINTS, loyalty.redeem_points, event)
 
 
 @app.lambda_function(name="charge_payment")
 def charge_payment(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return steps.run("ChargePayment", payments.charge_payment, event)
+    return steps.run(CHARGE_PAYMENT, payments.charge_payment, event)
 
 
 @app.lambda_function(name="award_miles")
 def award_miles(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return steps.run("AwardMiles", loyalty.award_miles, event)
+    return steps.run(AWARD_MILES, loyalty.award_miles, event)
 
 
 @app.lambda_function(name="confirm_booking")
 def confirm_booking(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return steps.run("ConfirmBooking", bookings.confirm_booking, event)
+    return steps.run(CONFIRM_BOOKING, bookings.confirm_booking, event)
 
 
 # --- Compensations ---------------------------------------------------------------------
 @app.lambda_function(name="release_seat")
 def release_seat(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return steps.run("ReleaseSeat", seats.release_seat, event)
+    return steps.run(RELEASE_SEAT, seats.release_seat, event)
 
 
 @app.lambda_function(name="refund_points")
 def refund_points(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return steps.run("RefundPoints", loyalty.refund_points, event)
+    return steps.run(REFUND_POINTS, loyalty.refund_points, event)
 
 
 @app.lambda_function(name="refund_payment")
 def refund_payment(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return steps.run("RefundPayment", payments.refund_payment, event)
+    return steps.run(REFUND_PAYMENT, payments.refund_payment, event)
 
 
 @app.lambda_function(name="reverse_miles")
 def reverse_miles(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return steps.run("ReverseMiles", loyalty.reverse_miles, event)
+    return steps.run(REVERSE_MILES, loyalty.reverse_miles, event)
 
 
 @app.lambda_function(name="cancel_booking")
 def cancel_booking(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return steps.run("CancelBooking", bookings.cancel_booking, event)
+    return steps.run(CANCEL_BOOKING, bookings.cancel_booking, event)
 
 
 # --- Terminal bookkeeping ----------------------------------------------------------------
 @app.lambda_function(name="record_failure")
 def record_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return steps.run_bookkeeping("RecordFailure", bookings.record_failure, event)
+    return steps.run_bookkeeping(RECORD_FAILURE, outcomes.record_failure, event)
 
 
 @app.lambda_function(name="record_cancellation")
 def record_cancellation(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return steps.run_bookkeeping("RecordCancellation", bookings.record_cancellation, event)
+    return steps.run_bookkeeping(RECORD_CANCELLATION, outcomes.record_cancellation, event)
 
 
 # `chalice local --stage local`: stand the stack up in memory. Last, so every

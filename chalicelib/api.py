@@ -9,10 +9,18 @@ import re
 import uuid
 from typing import Any
 
-from chalicelib import bookings, config, saga
-from chalicelib.errors import InvalidRequest
+from chalicelib import booking_record, config, loyalty, saga, seats
+from chalicelib.errors import Conflict, InvalidRequest, NotFound
 from chalicelib.logs import bound_value, logger
-from chalicelib.models import COMPENSATIONS, parse_booking_request, parse_simulate_failure
+from chalicelib.models import (
+    COMPENSATIONS,
+    BookingRequest,
+    cancellation_input,
+    execution_input,
+    parse_booking_request,
+    parse_simulate_failure,
+)
+from chalicelib.vocabulary import BookingStatus
 
 _CORRELATION_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _IDEMPOTENCY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -58,6 +66,15 @@ def check_booking_id(booking_id: str) -> str:
     return booking_id
 
 
+def check_bookable(request: BookingRequest) -> None:
+    """Refuse up front what would only fail later: unknown flight or account, taken seat."""
+    seats.get_flight(request.flight_number)
+    if request.loyalty_id and not loyalty.account_exists(request.loyalty_id):
+        raise NotFound(f"loyalty account {request.loyalty_id} does not exist", field="loyalty_id")
+    if request.seat and not seats.seat_is_takeable(request.flight_number, request.seat):
+        raise Conflict(f"seat {request.seat} on {request.flight_number} is already taken", field="seat")
+
+
 def start_booking(raw_body: Any, headers: dict[str, str]) -> tuple[dict[str, Any], bool]:
     """``POST /bookings``: returns (response body, whether this call created it)."""
     body = parse_json(raw_body)
@@ -66,22 +83,22 @@ def start_booking(raw_body: Any, headers: dict[str, str]) -> tuple[dict[str, Any
     if idempotency_key is not None and not _IDEMPOTENCY_PATTERN.match(idempotency_key):
         raise InvalidRequest("Idempotency-Key must be 1-128 letters, digits or . _ : -", field="Idempotency-Key")
     correlation = correlation_id(headers)
-    known = bookings.known_booking(request, idempotency_key)
+    known = booking_record.known(request, idempotency_key)
     if known is not None:
         return {"booking_id": known["booking_id"], "correlation_id": known["correlation_id"],
                 "status": known["status"]}, False
-    bookings.check_bookable(request)
-    # create_booking still settles a race between two first requests with one key.
-    booking, created = bookings.create_booking(request, correlation_id=correlation, idempotency_key=idempotency_key)
+    check_bookable(request)
+    # create() still settles a race between two first requests with one key.
+    booking, created = booking_record.create(request, correlation_id=correlation, idempotency_key=idempotency_key)
     response = {"booking_id": booking["booking_id"], "correlation_id": booking["correlation_id"],
                 "status": booking["status"]}
     if not created:
         return response, False
     try:
-        saga.start(booking["booking_id"], saga.BOOKING, bookings.execution_input(booking, request))
+        saga.start(booking["booking_id"], saga.BOOKING, execution_input(booking, request))
     except Exception as exc:
         logger.exception("could not start the saga", extra={"booking_id": booking["booking_id"]})
-        bookings.mark_not_started(booking["booking_id"], f"{type(exc).__name__}: {exc}")
+        booking_record.mark_not_started(booking["booking_id"], f"{type(exc).__name__}: {exc}")
         raise
     return response, True
 
@@ -97,15 +114,15 @@ def cancel_booking(booking_id: str, raw_body: Any) -> dict[str, Any]:
     if forward:
         raise InvalidRequest(f"a cancellation runs only compensations, not {', '.join(forward)}",
                              field="simulate_failure")
-    booking = bookings.begin_cancellation(booking_id)
-    saga.start(booking_id, saga.CANCELLATION, {**bookings.cancellation_input(booking), "simulate_failure": simulate})
-    return {"booking_id": booking_id, "correlation_id": booking["correlation_id"], "status": "CANCELLING"}
+    booking = booking_record.begin_cancellation(booking_id)
+    saga.start(booking_id, saga.CANCELLATION, cancellation_input(booking, simulate))
+    return {"booking_id": booking_id, "correlation_id": booking["correlation_id"], "status": BookingStatus.CANCELLING}
 
 
 def history(booking_id: str) -> dict[str, Any]:
     """``GET /bookings/{id}/history``: the booking's executions, event by event."""
     check_booking_id(booking_id)
-    booking = bookings.get_booking(booking_id)
+    booking = booking_record.get(booking_id)
     executions = []
     for kind in saga.KINDS:
         described = saga.describe(booking_id, kind)

@@ -8,16 +8,14 @@ get plain Python values (ints, not Decimals) back.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from chalicelib import config
-from chalicelib.errors import TransientStepError
-
-_lock = threading.Lock()
-_resource: Any = None
+from chalicelib.aws import Lazy
+from chalicelib.errors import ConditionFailed, TransientStepError
 
 # Error codes after which the same request may well succeed: Retry clauses in
 # statemachine.json retry TransientStepError.
@@ -32,36 +30,16 @@ _TRANSIENT_CODES = {
 }
 
 
-class ConditionFailed(Exception):
-    """A condition expression was false. ``items`` holds the current item(s), when known."""
+def _build_resource() -> Any:
+    import boto3
 
-    def __init__(self, items: list[dict[str, Any] | None], failed: list[bool] | None = None) -> None:
-        super().__init__("condition failed")
-        self.items = items
-        # For a transaction: which of its operations had a false condition.
-        self.failed = failed if failed is not None else [True] * len(items)
-
-    @property
-    def item(self) -> dict[str, Any] | None:
-        return self.items[0] if self.items else None
+    return boto3.resource("dynamodb", region_name=config.region())
 
 
-def resource() -> Any:
-    """The DynamoDB resource; boto3 is imported here, on first use (most of a cold start)."""
-    global _resource
-    with _lock:
-        if _resource is None:
-            import boto3
-
-            _resource = boto3.resource("dynamodb", region_name=config.region())
-        return _resource
-
-
-def reset() -> None:
-    """Forget the resource (tests and the embedded backend: after moto restarts)."""
-    global _resource
-    with _lock:
-        _resource = None
+#: The DynamoDB resource, made on first use.
+resource = Lazy(_build_resource)
+#: Forget the resource (tests and the embedded backend: after moto restarts).
+reset = resource.reset
 
 
 def table(name: str) -> Any:
@@ -125,7 +103,9 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _raise_translated(exc: Exception) -> None:
+def _raise_translated(exc: Exception, labels: tuple[str, ...] = (ConditionFailed.SINGLE,)) -> None:
+    """Raise ``exc`` as this project's error. ``labels`` name the parts of a
+    transaction in order: DynamoDB reports failures by position, callers ask by name."""
     from botocore.exceptions import ClientError
 
     if not isinstance(exc, ClientError):
@@ -134,15 +114,17 @@ def _raise_translated(exc: Exception) -> None:
     if code == "ConditionalCheckFailedException":
         # The resource does not deserialise the item of an error response.
         current = exc.response.get("Item")  # type: ignore[typeddict-item]
-        raise ConditionFailed([_deserialise(current) if isinstance(current, Mapping) else None]) from exc
+        item = _deserialise(current) if isinstance(current, Mapping) else None
+        raise ConditionFailed({ConditionFailed.SINGLE: item}, frozenset({ConditionFailed.SINGLE})) from exc
     if code == "TransactionCanceledException":
         reasons = exc.response.get("CancellationReasons", [])
         if any(reason.get("Code") == "TransactionConflict" for reason in reasons):
             raise TransientStepError(f"DynamoDB transaction conflict: {exc}") from exc
         if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
             raise ConditionFailed(
-                [_reason_item(reason) for reason in reasons],
-                [reason.get("Code") == "ConditionalCheckFailed" for reason in reasons],
+                {label: _reason_item(reason) for label, reason in zip(labels, reasons, strict=False)},
+                frozenset(label for label, reason in zip(labels, reasons, strict=False)
+                          if reason.get("Code") == "ConditionalCheckFailed"),
             ) from exc
     if code in _TRANSIENT_CODES:
         raise TransientStepError(f"DynamoDB {code}: {exc}") from exc
@@ -165,7 +147,7 @@ def _deserialise(item: Mapping[str, Any]) -> dict[str, Any]:
 # --- Operations -------------------------------------------------------------------
 def get(table_name: str, key: dict[str, str]) -> dict[str, Any] | None:
     try:
-        response = table(table_name).get_item(Key=key, ConsistentRead=True)
+        response = _client().get_item(TableName=config.table_name(table_name), Key=key, ConsistentRead=True)
     except Exception as exc:
         _raise_translated(exc)
         raise
@@ -173,72 +155,104 @@ def get(table_name: str, key: dict[str, str]) -> dict[str, Any] | None:
     return plain(item) if item is not None else None
 
 
-def put(
-    table_name: str,
-    item: dict[str, Any],
-    *,
-    condition: str | None = None,
-    names: dict[str, str] | None = None,
-    values: dict[str, Any] | None = None,
-) -> None:
-    kwargs: dict[str, Any] = {"Item": item}
-    if condition:
-        kwargs["ConditionExpression"] = condition
-        kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-    if names:
-        kwargs["ExpressionAttributeNames"] = names
-    if values:
-        kwargs["ExpressionAttributeValues"] = values
+# --- Writes: one shape for a single write and for a part of a transaction ---------
+# ``condition`` is a ConditionExpression; ``names`` and ``values`` its (and the update
+# expression's) placeholders. A false condition raises ConditionFailed carrying the item
+# as it was (ReturnValuesOnConditionCheckFailure), so callers need no read first.
+@dataclass(frozen=True)
+class Put:
+    table: str
+    item: dict[str, Any]
+    condition: str | None = None
+    names: dict[str, str] | None = None
+    values: dict[str, Any] | None = None
+    kind: ClassVar[str] = "Put"
+
+    def fields(self) -> dict[str, Any]:
+        return {"Item": self.item}
+
+
+@dataclass(frozen=True)
+class Update:
+    table: str
+    key: dict[str, str]
+    expression: str
+    condition: str | None = None
+    names: dict[str, str] | None = None
+    values: dict[str, Any] | None = None
+    kind: ClassVar[str] = "Update"
+
+    def fields(self) -> dict[str, Any]:
+        return {"Key": self.key, "UpdateExpression": self.expression}
+
+
+@dataclass(frozen=True)
+class Check:
+    """A condition on an item that a transaction does not write."""
+
+    table: str
+    key: dict[str, str]
+    condition: str
+    names: dict[str, str] | None = None
+    values: dict[str, Any] | None = None
+    kind: ClassVar[str] = "ConditionCheck"
+
+    def fields(self) -> dict[str, Any]:
+        return {"Key": self.key}
+
+
+Write = Put | Update | Check
+
+
+def _request(write: Write) -> dict[str, Any]:
+    request = {"TableName": config.table_name(write.table), **write.fields()}
+    if write.condition:
+        request["ConditionExpression"] = write.condition
+        request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    if write.names:
+        request["ExpressionAttributeNames"] = write.names
+    if write.values:
+        request["ExpressionAttributeValues"] = write.values
+    return request
+
+
+def _client() -> Any:
+    # The resource's own client: it converts between Python values and DynamoDB's.
+    return resource().meta.client
+
+
+def put(table_name: str, item: dict[str, Any], *, condition: str | None = None,
+        names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
     try:
-        table(table_name).put_item(**kwargs)
+        _client().put_item(**_request(Put(table_name, item, condition, names, values)))
     except Exception as exc:
         _raise_translated(exc)
         raise
 
 
-def update(
-    table_name: str,
-    key: dict[str, str],
-    expression: str,
-    *,
-    condition: str | None = None,
-    names: dict[str, str] | None = None,
-    values: dict[str, Any] | None = None,
-    returning: str = "ALL_NEW",
-) -> dict[str, Any]:
-    """Update an item; returns the item as it is afterwards (``returning``: what
-    DynamoDB sends back: ALL_NEW, UPDATED_NEW or NONE)."""
-    kwargs: dict[str, Any] = {"Key": key, "UpdateExpression": expression, "ReturnValues": returning}
-    if condition:
-        kwargs["ConditionExpression"] = condition
-        kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-    if names:
-        kwargs["ExpressionAttributeNames"] = names
-    if values:
-        kwargs["ExpressionAttributeValues"] = values
+def update(table_name: str, key: dict[str, str], expression: str, *, condition: str | None = None,
+           names: dict[str, str] | None = None, values: dict[str, Any] | None = None,
+           returning: str = "ALL_NEW") -> dict[str, Any]:
+    """Update an item; returns what DynamoDB sends back (``returning``: ALL_NEW,
+    UPDATED_NEW or NONE)."""
+    write = Update(table_name, key, expression, condition, names, values)
     try:
-        response = table(table_name).update_item(**kwargs)
+        response = _client().update_item(**_request(write), ReturnValues=returning)
     except Exception as exc:
         _raise_translated(exc)
         raise
     return plain(response.get("Attributes", {}))  # type: ignore[no-any-return]
 
 
-def transact(operations: list[dict[str, Any]]) -> None:
-    """All-or-nothing writes. Each operation is ``{"Put"|"Update"|"ConditionCheck": {...}}``
-    with a logical ``table`` instead of ``TableName``."""
-    items = []
-    for operation in operations:
-        ((kind, body),) = operation.items()
-        body = dict(body)
-        body["TableName"] = config.table_name(body.pop("table"))
-        if "ConditionExpression" in body:
-            body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        items.append({kind: body})
+def transact(**parts: Write) -> None:
+    """All-or-nothing writes, each part named: ``transact(seat=Update(...), booking=Update(...))``.
+    A false condition raises ConditionFailed naming the failed parts."""
+    labels = tuple(parts)
+    items = [{write.kind: _request(write)} for write in parts.values()]
     try:
-        resource().meta.client.transact_write_items(TransactItems=items)
+        _client().transact_write_items(TransactItems=items)
     except Exception as exc:
-        _raise_translated(exc)
+        _raise_translated(exc, labels)
         raise
 
 

@@ -20,8 +20,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from chalicelib import db, saga
+from chalicelib.vocabulary import OWNING_STATUSES, BookingStatus, PaymentStatus, SeatStatus
 
-OWNING_STATUSES = ("CONFIRMED", "CANCELLING")
+# A saga may still be running for a booking in these statuses.
+_IN_FLIGHT = (BookingStatus.PENDING, BookingStatus.CANCELLING)
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ def _running_executions(bookings: list[dict[str, Any]]) -> set[str]:
     return {
         booking["booking_id"]
         for booking in bookings
-        if booking["status"] in ("PENDING", "CANCELLING")
+        if booking["status"] in _IN_FLIGHT
         and any(saga.is_running(booking["booking_id"], kind) for kind in saga.KINDS)
     }
 
@@ -49,7 +51,7 @@ def _seat_rules(seats: list[dict[str, Any]], bookings: dict[str, dict[str, Any]]
             claims[(booking["flight_number"], booking.get("seat", ""))].append(booking["booking_id"])
     by_key = {(seat["flight_number"], seat["seat"]): seat for seat in seats}
     for seat in seats:
-        if seat["status"] != "BOOKED":
+        if seat["status"] != SeatStatus.BOOKED:
             continue
         key = (seat["flight_number"], seat["seat"])
         owners = claims.get(key, [])
@@ -59,7 +61,7 @@ def _seat_rules(seats: list[dict[str, Any]], bookings: dict[str, dict[str, Any]]
     for (flight, seat_id), owners in claims.items():
         claimed = by_key.get((flight, seat_id)) or {}
         for owner in owners:
-            if claimed.get("status") != "BOOKED" or claimed.get("booking_id") != owner:
+            if claimed.get("status") != SeatStatus.BOOKED or claimed.get("booking_id") != owner:
                 violations.append(Violation("confirmed-seat-not-booked", owner,
                                             f"{flight}/{seat_id} is {claimed.get('status')} for "
                                             f"{claimed.get('booking_id')}"))
@@ -69,14 +71,14 @@ def _seat_rules(seats: list[dict[str, Any]], bookings: dict[str, dict[str, Any]]
 def _money_rules(payments: list[dict[str, Any]], bookings: dict[str, dict[str, Any]],
                  running: set[str]) -> list[Violation]:
     violations = []
-    captured = {payment["booking_id"] for payment in payments if payment["status"] == "CAPTURED"}
+    captured = {payment["booking_id"] for payment in payments if payment["status"] == PaymentStatus.CAPTURED}
     for booking_id in captured:
         booking = bookings.get(booking_id)
         status = booking["status"] if booking else None
         if status not in OWNING_STATUSES and booking_id not in running:
             violations.append(Violation("captured-not-refunded", booking_id, f"money captured, booking is {status}"))
     for booking in bookings.values():
-        if booking["status"] == "CONFIRMED" and booking["booking_id"] not in captured:
+        if booking["status"] == BookingStatus.CONFIRMED and booking["booking_id"] not in captured:
             violations.append(Violation("confirmed-without-payment", booking["booking_id"], "no captured payment"))
     return violations
 
@@ -104,7 +106,7 @@ def check() -> list[Violation]:
     violations += _money_rules(list(db.scan("payments")), bookings, running)
     violations += _loyalty_rules(list(db.scan("loyalty")))
     for booking in bookings_list:
-        if booking["status"] in ("PENDING", "CANCELLING") and booking["booking_id"] not in running:
+        if booking["status"] in _IN_FLIGHT and booking["booking_id"] not in running:
             violations.append(Violation("stuck-without-execution", booking["booking_id"],
                                         f"{booking['status']} with no running execution"))
     return violations

@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import clock, db
-from chalicelib.errors import AlreadyCompensated, InsufficientPoints, NotFound
+from chalicelib.errors import AlreadyCompensated, ConditionFailed, InsufficientPoints, NotFound
 from chalicelib.logs import logger
 from chalicelib.models import StepInput, miles_for, points_to_debit
+from chalicelib.vocabulary import CHARGE_PAYMENT, RESERVE_SEAT
 
 REDEEM, REFUND, AWARD, REVERSE = "REDEEM", "REFUND", "AWARD", "REVERSE"
 REVERSAL_OF = {REDEEM: REFUND, AWARD: REVERSE}
@@ -67,53 +68,47 @@ def _post(loyalty_id: str, booking_id: str, kind: str, points: int, *, require_b
     if require_balance:
         account_condition += " AND points_balance >= :needed"
         values[":needed"] = -points
+    parts: dict[str, db.Write] = {
+        "entry": _new_entry(loyalty_id, booking_id, kind, points),
+        "account": db.Update(
+            "loyalty", db.loyalty_account_key(loyalty_id), "SET points_balance = points_balance + :points",
+            condition=account_condition, values=values,
+        ),
+    }
+    if kind in REVERSAL_OF:
+        # A forward posting: its reversal (or the marker a reversal leaves when it found
+        # nothing to undo) must not exist yet.
+        parts["not_reversed"] = _no_entry(loyalty_id, booking_id, REVERSAL_OF[kind])
     try:
-        db.transact([
-            {"Put": {
-                "table": "loyalty",
-                "Item": {
-                    **db.ledger_key(loyalty_id, booking_id, kind),
-                    "booking_id": booking_id, "kind": kind, "points": points, "at": clock.now_iso(),
-                },
-                "ConditionExpression": "attribute_not_exists(#record)",
-                "ExpressionAttributeNames": {"#record": "record"},
-            }},
-            {"Update": {
-                "table": "loyalty",
-                "Key": db.loyalty_account_key(loyalty_id),
-                "UpdateExpression": "SET points_balance = points_balance + :points",
-                "ConditionExpression": account_condition,
-                "ExpressionAttributeValues": values,
-            }},
-            *_unless_reversed(loyalty_id, booking_id, kind),
-        ])
-    except db.ConditionFailed as exc:
-        entry_exists, account_refused = exc.failed[0], exc.failed[1]
-        if entry_exists:
+        db.transact(**parts)
+    except ConditionFailed as exc:
+        if exc.failed_on("entry"):
             return False
-        if len(exc.failed) > 2 and exc.failed[2]:
+        if exc.failed_on("not_reversed"):
             raise AlreadyCompensated(f"the {REVERSAL_OF[kind]} of this booking ran first; nothing posted") from exc
-        if account_refused and exc.items[1] is None:
+        account = exc.current_of("account")
+        if account is None:
             raise NotFound(f"loyalty account {loyalty_id} does not exist") from exc
-        balance = (exc.items[1] or {}).get("points_balance")
         raise InsufficientPoints(
-            f"loyalty account {loyalty_id} has {balance} points, {-points} needed"
+            f"loyalty account {loyalty_id} has {account.get('points_balance')} points, {-points} needed"
         ) from exc
     logger.info("loyalty posting", extra={"loyalty_id": loyalty_id, "kind": kind, "points": points})
     return True
 
 
-def _unless_reversed(loyalty_id: str, booking_id: str, kind: str) -> list[dict[str, Any]]:
-    """For a forward posting: a check that its reversal (or the marker a reversal leaves
-    when it found nothing to undo) does not exist yet."""
-    if kind not in REVERSAL_OF:
-        return []
-    return [{"ConditionCheck": {
-        "table": "loyalty",
-        "Key": db.ledger_key(loyalty_id, booking_id, REVERSAL_OF[kind]),
-        "ConditionExpression": "attribute_not_exists(#record)",
-        "ExpressionAttributeNames": {"#record": "record"},
-    }}]
+def _new_entry(loyalty_id: str, booking_id: str, kind: str, points: int) -> db.Put:
+    """A ledger entry; the key (booking, kind) makes a second one impossible."""
+    return db.Put(
+        "loyalty",
+        {**db.ledger_key(loyalty_id, booking_id, kind), "booking_id": booking_id, "kind": kind, "points": points,
+         "at": clock.now_iso()},
+        condition="attribute_not_exists(#record)", names={"#record": "record"},
+    )
+
+
+def _no_entry(loyalty_id: str, booking_id: str, kind: str) -> db.Check:
+    return db.Check("loyalty", db.ledger_key(loyalty_id, booking_id, kind),
+                    condition="attribute_not_exists(#record)", names={"#record": "record"})
 
 
 def _leave_marker(step: StepInput, original_kind: str, reversal_kind: str) -> bool:
@@ -121,23 +116,12 @@ def _leave_marker(step: StepInput, original_kind: str, reversal_kind: str) -> bo
     Returns False when the original appeared meanwhile (then it must be undone)."""
     assert step.loyalty_id
     try:
-        db.transact([
-            {"Put": {
-                "table": "loyalty",
-                "Item": {**db.ledger_key(step.loyalty_id, step.booking_id, reversal_kind),
-                         "booking_id": step.booking_id, "kind": reversal_kind, "points": 0, "at": clock.now_iso()},
-                "ConditionExpression": "attribute_not_exists(#record)",
-                "ExpressionAttributeNames": {"#record": "record"},
-            }},
-            {"ConditionCheck": {
-                "table": "loyalty",
-                "Key": db.ledger_key(step.loyalty_id, step.booking_id, original_kind),
-                "ConditionExpression": "attribute_not_exists(#record)",
-                "ExpressionAttributeNames": {"#record": "record"},
-            }},
-        ])
-    except db.ConditionFailed as exc:
-        return not exc.failed[1]
+        db.transact(
+            marker=_new_entry(step.loyalty_id, step.booking_id, reversal_kind, 0),
+            original_absent=_no_entry(step.loyalty_id, step.booking_id, original_kind),
+        )
+    except ConditionFailed as exc:
+        return not exc.failed_on("original_absent")
     return True
 
 
@@ -156,7 +140,7 @@ def _reverse(step: StepInput, original_kind: str, reversal_kind: str) -> dict[st
 # --- RedeemPoints / RefundPoints ---------------------------------------------------
 def redeem_points(step: StepInput) -> dict[str, Any]:
     """Debit the points the booking redeems (never more than the fare needs)."""
-    fare = int((step.reservation or {}).get("fare", 0))
+    fare = int(step.result_of(RESERVE_SEAT).get("fare", 0))
     points = points_to_debit(step.points_to_redeem, fare)
     if not step.loyalty_id or points <= 0:
         return {"points_redeemed": 0}
@@ -177,7 +161,7 @@ def award_miles(step: StepInput) -> dict[str, Any]:
     """Credit miles for the amount paid; a no-op without a loyalty account."""
     if not step.loyalty_id:
         return {"miles_awarded": 0, "detail": "no loyalty account"}
-    miles = miles_for(int((step.charge or {}).get("amount", 0)))
+    miles = miles_for(int(step.result_of(CHARGE_PAYMENT).get("amount", 0)))
     if miles <= 0:
         return {"miles_awarded": 0}
     existing = _entry(step.loyalty_id, step.booking_id, AWARD)

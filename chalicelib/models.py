@@ -1,5 +1,5 @@
 """The rules of the domain that need no I/O: cabins and seats, fares, points and
-miles arithmetic, step names, and the parsed shapes of requests and step inputs.
+miles arithmetic, and the parsed shapes of requests, execution inputs and step inputs.
 
 Money is integer minor units (cents) everywhere; there is no float in this module.
 """
@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from chalicelib.errors import InvalidRequest
+from chalicelib.vocabulary import BOOKING_STEPS, COMPENSATION_NAMES, FAILURE_MODES, STEP_NAMES, TASKS, SeatStatus, Step
 
 # --- Aircraft -------------------------------------------------------------------
 ROWS = range(1, 28)
@@ -21,7 +22,6 @@ CABIN_ROWS = {
     "ECONOMY": range(6, 28),
 }
 CABINS = tuple(CABIN_ROWS)
-SEAT_STATUSES = ("AVAILABLE", "HELD", "BOOKED")
 HOLD_SECONDS = 15 * 60
 
 # --- Money ----------------------------------------------------------------------
@@ -31,19 +31,9 @@ POINTS_PER_CURRENCY_UNIT = 100  # 100 points = 1 unit of currency off the fare
 MILES_PER_CURRENCY_UNIT = 1  # miles earned per whole unit of currency paid
 BASE_FARES = {"FIRST": 89_900, "BUSINESS": 45_900, "ECONOMY": 12_900}
 
-# --- The saga ---------------------------------------------------------------------
-FORWARD_STEPS = ("ReserveSeat", "RedeemPoints", "ChargePayment", "AwardMiles", "ConfirmBooking")
-COMPENSATION_OF = {
-    "ReserveSeat": "ReleaseSeat",
-    "RedeemPoints": "RefundPoints",
-    "ChargePayment": "RefundPayment",
-    "AwardMiles": "ReverseMiles",
-    "ConfirmBooking": "CancelBooking",
-}
-COMPENSATIONS = tuple(COMPENSATION_OF.values())
-STEP_UNDONE_BY = {compensation: step for step, compensation in COMPENSATION_OF.items()}
-FAILURE_MODES = ("permanent", "transient", "timeout")
-BOOKING_STATUSES = ("PENDING", "CONFIRMED", "FAILED", "CANCELLING", "CANCELLED", "NEEDS_ATTENTION")
+# Names the request parsing below still uses; the saga's vocabulary is chalicelib/vocabulary.py.
+FORWARD_STEPS, COMPENSATIONS = STEP_NAMES, COMPENSATION_NAMES
+SEAT_STATUSES = tuple(SeatStatus)
 
 _SEAT_PATTERN = re.compile(r"^([0-9]{1,2})([A-Z])$")
 _FLIGHT_PATTERN = re.compile(r"^[A-Z0-9]{2,8}$")
@@ -310,9 +300,8 @@ def parse_choice(value: str | None, allowed: tuple[str, ...], name: str) -> str 
 class StepInput:
     """What every saga Lambda receives: the execution input plus earlier results.
 
-    Results travel in the execution state under fixed keys (``reservation``,
-    ``redemption``, ``charge``, ``miles``, ``confirmation``), as the ResultPaths of
-    statemachine.json put them; a Catch records an error under ``<State>Error``.
+    Each step's result travels in the execution state under its ``result_key`` (the
+    ResultPath of statemachine.json); a Catch records an error under ``<Task>Error``.
     """
 
     booking_id: str
@@ -324,18 +313,15 @@ class StepInput:
     points_to_redeem: int = 0
     card_token: str | None = None
     simulate_failure: dict[str, str] = field(default_factory=dict)
-    reservation: dict[str, Any] | None = None
-    redemption: dict[str, Any] | None = None
-    charge: dict[str, Any] | None = None
-    errors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # by step name
+    errors: dict[str, dict[str, Any]] = field(default_factory=dict)  # by task name
+
+    def result_of(self, step: Step) -> dict[str, Any]:
+        """What ``step`` returned, or {} when it has not run (or was skipped)."""
+        return self.results.get(step.name) or {}
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> StepInput:
-        errors = {
-            key[: -len("Error")]: value
-            for key, value in event.items()
-            if key.endswith("Error") and isinstance(value, dict)
-        }
         return cls(
             booking_id=event["booking_id"],
             correlation_id=event.get("correlation_id") or event["booking_id"],
@@ -346,8 +332,38 @@ class StepInput:
             points_to_redeem=int(event.get("points_to_redeem") or 0),
             card_token=(event.get("payment") or {}).get("card_token"),
             simulate_failure=dict(event.get("simulate_failure") or {}),
-            reservation=event.get("reservation"),
-            redemption=event.get("redemption"),
-            charge=event.get("charge"),
-            errors=errors,
+            results={step.name: event[step.result_key] for step in BOOKING_STEPS
+                     if isinstance(event.get(step.result_key), dict)},
+            errors={task.name: event[task.error_key] for task in TASKS.values()
+                    if isinstance(event.get(task.error_key), dict)},
         )
+
+
+def execution_input(booking: dict[str, Any], request: BookingRequest) -> dict[str, Any]:
+    """The booking saga's input. The passenger stays out of it (and out of the
+    execution history); ConfirmBooking reads it from the booking."""
+    return {
+        "booking_id": booking["booking_id"],
+        "correlation_id": booking["correlation_id"],
+        "flight_number": request.flight_number,
+        "seat": request.seat,
+        "cabin": request.requested_cabin,
+        "loyalty_id": request.loyalty_id,
+        "points_to_redeem": request.points_to_redeem,
+        "payment": {"card_token": request.card_token},
+        "simulate_failure": request.simulate_failure,
+    }
+
+
+def cancellation_input(booking: dict[str, Any], simulate_failure: dict[str, str] | None = None) -> dict[str, Any]:
+    """The cancellation saga's input (and recovery's: a step event rebuilt from the booking)."""
+    return {
+        "booking_id": booking["booking_id"],
+        "correlation_id": booking["correlation_id"],
+        "flight_number": booking["flight_number"],
+        "seat": booking.get("seat"),
+        "cabin": booking.get("cabin"),
+        "loyalty_id": booking.get("loyalty_id"),
+        "points_to_redeem": booking.get("points_to_redeem", 0),
+        "simulate_failure": simulate_failure or {},
+    }

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from chalicelib import config
-from chalicelib.models import COMPENSATIONS
+from chalicelib.vocabulary import BookingStatus, StepStatus, is_compensation
 
 NAMESPACE = "BookingSaga"
 SERVICE = "booking-saga"
@@ -63,8 +63,8 @@ def emit(name: str, unit: str, value: float, **dimensions: str) -> None:
 def step_finished(name: str, status: str, duration_ms: float) -> None:
     """Every step and compensation, after it ran (status SUCCEEDED, COMPENSATED or FAILED)."""
     emit("StepDuration", "Milliseconds", duration_ms, step=name, status=status)
-    if name in COMPENSATIONS:
-        if status == "FAILED":
+    if is_compensation(name):
+        if status == StepStatus.FAILED:
             compensation_failed(name)
         else:
             emit("CompensationsRun", "Count", 1, compensation=name)
@@ -72,12 +72,12 @@ def step_finished(name: str, status: str, duration_ms: float) -> None:
 
 def booking_confirmed(duration_ms: float) -> None:
     emit("BookingsConfirmed", "Count", 1)
-    emit("SagaDuration", "Milliseconds", duration_ms, outcome="CONFIRMED")
+    emit("SagaDuration", "Milliseconds", duration_ms, outcome=BookingStatus.CONFIRMED)
 
 
 def booking_failed(failed_step: str, duration_ms: float) -> None:
     emit("BookingsFailed", "Count", 1, failed_step=failed_step or "unknown")
-    emit("SagaDuration", "Milliseconds", duration_ms, outcome="FAILED")
+    emit("SagaDuration", "Milliseconds", duration_ms, outcome=BookingStatus.FAILED)
 
 
 def booking_cancelled() -> None:

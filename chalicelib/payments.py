@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chalicelib import clock, db
-from chalicelib.errors import PaymentDeclined, PaymentVoided
+from chalicelib.errors import ConditionFailed, PaymentDeclined, PaymentVoided
 from chalicelib.logs import logger
 from chalicelib.models import CURRENCY, StepInput, amount_due
+from chalicelib.vocabulary import REDEEM_POINTS, RESERVE_SEAT, PaymentStatus
 
 DECLINING_TOKEN = "tok_decline"
 
@@ -73,7 +74,7 @@ def get_payment(booking_id: str) -> dict[str, Any] | None:
     return db.get("payments", db.payment_key(booking_id))
 
 
-def _record(booking_id: str, status: str, amount: int, **extra: Any) -> None:
+def _record(booking_id: str, status: PaymentStatus, amount: int, **extra: Any) -> None:
     """Create the booking's payment record; ConditionFailed if one exists."""
     db.put(
         "payments",
@@ -87,9 +88,9 @@ def _record(booking_id: str, status: str, amount: int, **extra: Any) -> None:
 
 def _outcome_of(payment: dict[str, Any]) -> dict[str, Any]:
     status = payment["status"]
-    if status == "CAPTURED":
-        return {"status": "CAPTURED", "amount": payment["amount"], "charge_id": payment.get("charge_id")}
-    if status == "DECLINED":
+    if status == PaymentStatus.CAPTURED:
+        return _captured(payment["amount"], payment.get("charge_id"))
+    if status == PaymentStatus.DECLINED:
         raise PaymentDeclined("the card was declined")
     raise PaymentVoided(f"the payment was {status.lower()} by a compensation before the charge")
 
@@ -99,30 +100,34 @@ def charge_payment(step: StepInput) -> dict[str, Any]:
     existing = get_payment(step.booking_id)
     if existing is not None:
         return _outcome_of(existing)  # a replay returns what the first run decided
-    fare = int((step.reservation or {}).get("fare", 0))
-    points_redeemed = int((step.redemption or {}).get("points_redeemed", 0))
+    fare = int(step.result_of(RESERVE_SEAT).get("fare", 0))
+    points_redeemed = int(step.result_of(REDEEM_POINTS).get("points_redeemed", 0))
     amount = amount_due(fare, points_redeemed)
     if amount == 0:
-        _record(step.booking_id, "CAPTURED", 0)
-        return {"status": "CAPTURED", "amount": 0, "charge_id": None}
+        _record(step.booking_id, PaymentStatus.CAPTURED, 0)
+        return _captured(0, None)
     result = gateway().charge(
         amount=amount, currency=CURRENCY, card_token=step.card_token or "", idempotency_key=step.booking_id,
     )
-    status = "CAPTURED" if result.approved else "DECLINED"
+    status = PaymentStatus.CAPTURED if result.approved else PaymentStatus.DECLINED
     try:
         _record(step.booking_id, status, amount, charge_id=result.reference)
-    except db.ConditionFailed:
+    except ConditionFailed:
         return _settle_race(step.booking_id, result, amount)
-    logger.info("payment " + status.lower(), extra={"amount": amount, "currency": CURRENCY})
+    logger.info(f"payment {status.lower()}", extra={"amount": amount, "currency": CURRENCY})
     if not result.approved:
         raise PaymentDeclined(f"the card was declined: {result.reason}")
-    return {"status": "CAPTURED", "amount": amount, "charge_id": result.reference}
+    return _captured(amount, result.reference)
+
+
+def _captured(amount: int, charge_id: str | None) -> dict[str, Any]:
+    return {"status": PaymentStatus.CAPTURED, "amount": amount, "charge_id": charge_id}
 
 
 def _settle_race(booking_id: str, result: GatewayResult, amount: int) -> dict[str, Any]:
     """Someone wrote the record first: a duplicate run (same charge) or RefundPayment's tombstone."""
     current = get_payment(booking_id) or {}
-    if current.get("status") == "VOIDED" and result.approved and result.reference:
+    if current.get("status") == PaymentStatus.VOIDED and result.approved and result.reference:
         gateway().refund(charge_id=result.reference, amount=amount, idempotency_key=f"{booking_id}:void")
         logger.warning("charge landed after compensation; refunded at once", extra={"amount": amount})
     return _outcome_of(current)
@@ -133,11 +138,11 @@ def refund_payment(step: StepInput) -> dict[str, Any]:
     payment = get_payment(step.booking_id)
     if payment is None:
         try:
-            _record(step.booking_id, "VOIDED", 0)
+            _record(step.booking_id, PaymentStatus.VOIDED, 0)
             return {"refunded": 0, "detail": "nothing to undo: no charge; later charges are refused"}
-        except db.ConditionFailed:
+        except ConditionFailed:
             payment = get_payment(step.booking_id) or {}  # a charge landed just now
-    if payment.get("status") != "CAPTURED":
+    if payment.get("status") != PaymentStatus.CAPTURED:
         return {"refunded": 0, "detail": f"nothing to undo: payment is {payment.get('status')}"}
     amount = int(payment["amount"])
     refund = None
@@ -153,11 +158,11 @@ def refund_payment(step: StepInput) -> dict[str, Any]:
             condition="#status = :captured",
             names={"#status": "status"},
             values={
-                ":refunded": "REFUNDED", ":captured": "CAPTURED",
+                ":refunded": PaymentStatus.REFUNDED, ":captured": PaymentStatus.CAPTURED,
                 ":refund": refund.reference if refund else None, ":now": clock.now_iso(),
             },
         )
-    except db.ConditionFailed:
+    except ConditionFailed:
         return {"refunded": 0, "detail": "already refunded"}
     logger.info("payment refunded", extra={"amount": amount})
     return {"refunded": amount}

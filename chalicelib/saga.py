@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 from chalicelib import config
-
-_lock = threading.Lock()
-_client: Any = None
-
-
-def client() -> Any:
-    global _client
-    with _lock:
-        if _client is None:
-            import boto3
-
-            _client = boto3.client("stepfunctions", region_name=config.region())
-        return _client
+from chalicelib.aws import Lazy
+from chalicelib.vocabulary import ExecutionStatus
 
 
-def reset() -> None:
-    global _client
-    with _lock:
-        _client = None
+def _build_client() -> Any:
+    import boto3
+
+    return boto3.client("stepfunctions", region_name=config.region())
+
+
+#: The Step Functions client, made on first use.
+client = Lazy(_build_client)
+reset = client.reset
 
 
 # A booking has at most two executions, named after it: the booking saga and, once it
@@ -66,7 +59,7 @@ def describe(booking_id: str, kind: str = BOOKING) -> dict[str, Any] | None:
 
 def is_running(booking_id: str, kind: str = BOOKING) -> bool:
     described = describe(booking_id, kind)
-    return described is not None and described["status"] == "RUNNING"
+    return described is not None and described["status"] == ExecutionStatus.RUNNING
 
 
 def raw_history(execution_arn: str) -> list[dict[str, Any]]:

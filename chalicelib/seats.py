@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from chalicelib import clock, db
-from chalicelib.errors import AlreadyCompensated, CabinFull, NotFound, SeatUnavailable
+from chalicelib import booking_record, clock, db
+from chalicelib.errors import AlreadyCompensated, CabinFull, ConditionFailed, NotFound, SeatUnavailable
 from chalicelib.logs import logger
 from chalicelib.models import (
     BASE_FARES,
@@ -23,20 +23,22 @@ from chalicelib.models import (
     cabin_of_seat,
     seat_sort_key,
 )
+from chalicelib.vocabulary import SeatStatus
 
 # A seat can be taken when it is free or its hold has expired.
 _TAKEABLE = "(#status = :available OR (#status = :held AND hold_expires_at <= :now))"
+_FREE = "SET #status = :available REMOVE booking_id, hold_expires_at, held_at"
 _STATUS_NAMES = {"#status": "status"}
 
 
 def _takeable_values(now: int) -> dict[str, Any]:
-    return {":available": "AVAILABLE", ":held": "HELD", ":now": now}
+    return {":available": SeatStatus.AVAILABLE, ":held": SeatStatus.HELD, ":now": now}
 
 
 def effective_status(seat: dict[str, Any], now: int) -> str:
     """An expired hold shows as AVAILABLE."""
-    if seat["status"] == "HELD" and int(seat.get("hold_expires_at", 0)) <= now:
-        return "AVAILABLE"
+    if seat["status"] == SeatStatus.HELD and int(seat.get("hold_expires_at", 0)) <= now:
+        return SeatStatus.AVAILABLE
     return str(seat["status"])
 
 
@@ -61,7 +63,7 @@ def flight_summary(flight: dict[str, Any], seats: list[dict[str, Any]] | None = 
         "destination": flight["destination"],
         "departure": flight["departure"],
         "seats_total": len(seats),
-        "seats_available": sum(1 for seat in seats if seat["status"] == "AVAILABLE"),
+        "seats_available": sum(1 for seat in seats if seat["status"] == SeatStatus.AVAILABLE),
     }
 
 
@@ -70,7 +72,7 @@ def flight_details(flight_number: str) -> dict[str, Any]:
     seats = seat_map(flight_number)
     details = flight_summary(flight, seats)
     details["availability"] = {
-        cabin: sum(1 for seat in seats if seat["cabin"] == cabin and seat["status"] == "AVAILABLE")
+        cabin: sum(1 for seat in seats if seat["cabin"] == cabin and seat["status"] == SeatStatus.AVAILABLE)
         for cabin in CABINS
     }
     details["fares"] = {cabin: {"amount": BASE_FARES[cabin], "currency": CURRENCY} for cabin in CABINS}
@@ -101,7 +103,7 @@ def seat_map(flight_number: str, *, status: str | None = None, cabin: str | None
 
 def seat_is_takeable(flight_number: str, seat: str) -> bool:
     item = db.get("seats", db.seat_key(flight_number, seat))
-    return item is not None and effective_status(item, clock.now_epoch()) == "AVAILABLE"
+    return item is not None and effective_status(item, clock.now_epoch()) == SeatStatus.AVAILABLE
 
 
 # --- ReserveSeat --------------------------------------------------------------------
@@ -117,7 +119,7 @@ def reserve_seat(step: StepInput) -> dict[str, Any]:
 
 def _existing_hold(step: StepInput) -> dict[str, Any] | None:
     """A replay finds the hold its first run took (the booking records the seat)."""
-    booking = db.get("bookings", db.booking_key(step.booking_id)) or {}
+    booking = booking_record.find(step.booking_id) or {}
     seat = booking.get("seat")
     if not seat:
         return None
@@ -144,32 +146,20 @@ def _hold(step: StepInput, seat: str) -> dict[str, Any]:
     try:
         # The hold and the booking's note of it land together, so ReleaseSeat can
         # always find the seat even when ReserveSeat timed out after writing.
-        db.transact([
-            {"Update": {
-                "table": "seats",
-                "Key": db.seat_key(step.flight_number, seat),
-                "UpdateExpression": "SET #status = :held_new, booking_id = :booking, "
-                                    "hold_expires_at = :expires, held_at = :now",
-                "ConditionExpression": f"attribute_exists(seat) AND {_TAKEABLE}",
-                "ExpressionAttributeNames": _STATUS_NAMES,
-                "ExpressionAttributeValues": {
-                    **_takeable_values(now), ":held_new": "HELD", ":booking": step.booking_id,
-                    ":expires": reservation["hold_expires_at"],
-                },
-            }},
-            {"Update": {
-                "table": "bookings",
-                "Key": db.booking_key(step.booking_id),
-                "UpdateExpression": "SET seat = :seat, cabin = :cabin, fare = :fare, currency = :currency",
-                # ReleaseSeat leaves this marker: a ReserveSeat arriving after it is refused.
-                "ConditionExpression": "attribute_exists(booking_id) AND attribute_not_exists(seat_released_at)",
-                "ExpressionAttributeValues": {
-                    ":seat": seat, ":cabin": cabin, ":fare": reservation["fare"], ":currency": CURRENCY,
-                },
-            }},
-        ])
-    except db.ConditionFailed as exc:
-        if exc.failed[1]:
+        db.transact(
+            seat=db.Update(
+                "seats", db.seat_key(step.flight_number, seat),
+                "SET #status = :held_new, booking_id = :booking, hold_expires_at = :expires, held_at = :now",
+                condition=f"attribute_exists(seat) AND {_TAKEABLE}",
+                names=_STATUS_NAMES,
+                values={**_takeable_values(now), ":held_new": SeatStatus.HELD, ":booking": step.booking_id,
+                        ":expires": reservation["hold_expires_at"]},
+            ),
+            booking=booking_record.seat_note(step.booking_id, seat=seat, cabin=cabin, fare=reservation["fare"],
+                                             currency=CURRENCY),
+        )
+    except ConditionFailed as exc:
+        if exc.failed_on("booking"):
             raise AlreadyCompensated("ReleaseSeat already ran for this booking; no seat is held") from exc
         raise SeatUnavailable(f"seat {seat} on {step.flight_number} is held or booked by another booking") from exc
     logger.info("seat held", extra={"seat": seat, "cabin": cabin, "hold_expires_at": reservation["hold_expires_at"]})
@@ -190,7 +180,7 @@ def _hold_any_in_cabin(step: StepInput, cabin: str) -> dict[str, Any]:
         except SeatUnavailable:
             continue
     for _ in range(3):
-        candidates = [seat["seat"] for seat in seat_map(step.flight_number, status="AVAILABLE", cabin=cabin)]
+        candidates = [seat["seat"] for seat in seat_map(step.flight_number, status=SeatStatus.AVAILABLE, cabin=cabin)]
         if not candidates:
             break
         random.shuffle(candidates)
@@ -206,28 +196,67 @@ def _hold_any_in_cabin(step: StepInput, cabin: str) -> dict[str, Any]:
 def release_seat(step: StepInput) -> dict[str, Any]:
     """Free the seat this booking holds or booked; a no-op when it has none.
 
-    The marker is written first: from then on no hold can be taken for this booking
-    (ReserveSeat checks it in its transaction), and the booking returned names any
-    seat a hold already took."""
-    booking = db.update(
-        "bookings", db.booking_key(step.booking_id),
-        "SET seat_released_at = if_not_exists(seat_released_at, :now)",
-        condition="attribute_exists(booking_id)",
-        values={":now": clock.now_iso()},
-    )
+    The booking's marker is written first: from then on no hold can be taken for this
+    booking (ReserveSeat checks it in its transaction), and the booking returned names
+    any seat a hold already took."""
+    booking = booking_record.mark_seat_released(step.booking_id)
     seat = booking.get("seat")
     if not seat:
         return {"released": None, "detail": "no seat was held"}
     try:
-        db.update(
-            "seats",
-            db.seat_key(step.flight_number, seat),
-            "SET #status = :available REMOVE booking_id, hold_expires_at, held_at",
-            condition="booking_id = :booking",
-            names=_STATUS_NAMES,
-            values={":available": "AVAILABLE", ":booking": step.booking_id},
-        )
-    except db.ConditionFailed:
+        db.update("seats", db.seat_key(step.flight_number, seat), _FREE, condition="booking_id = :booking",
+                  names=_STATUS_NAMES, values={":available": SeatStatus.AVAILABLE, ":booking": step.booking_id})
+    except ConditionFailed:
         return {"released": None, "detail": f"seat {seat} is no longer this booking's"}
     logger.info("seat released", extra={"seat": seat})
     return {"released": seat}
+
+
+# --- What other services do to a seat --------------------------------------------------
+def sale(flight_number: str, seat: str, booking_id: str) -> db.Update:
+    """ConfirmBooking's part: the booking's hold (even expired, as long as nobody else
+    took the seat) becomes a sale."""
+    return db.Update(
+        "seats", db.seat_key(flight_number, seat),
+        "SET #status = :booked REMOVE hold_expires_at",
+        condition="booking_id = :booking",
+        names=_STATUS_NAMES, values={":booked": SeatStatus.BOOKED, ":booking": booking_id},
+    )
+
+
+def unsale(flight_number: str, seat: str, booking_id: str) -> db.Update:
+    """CancelBooking's part: the sale goes back to a hold that has already expired, so
+    ReleaseSeat (next in the chain) or the sweeper frees it."""
+    return db.Update(
+        "seats", db.seat_key(flight_number, seat),
+        "SET #status = :held, hold_expires_at = :now_epoch",
+        condition="booking_id = :booking AND #status = :booked",
+        names=_STATUS_NAMES,
+        values={":held": SeatStatus.HELD, ":booked": SeatStatus.BOOKED, ":booking": booking_id,
+                ":now_epoch": clock.now_epoch()},
+    )
+
+
+def expired_holds(now: int) -> list[dict[str, Any]]:
+    return list(db.scan(
+        "seats",
+        FilterExpression="#status = :held AND hold_expires_at <= :now",
+        ExpressionAttributeNames=_STATUS_NAMES,
+        ExpressionAttributeValues={":held": SeatStatus.HELD, ":now": now},
+    ))
+
+
+def release_expired_hold(seat: dict[str, Any], now: int) -> bool:
+    """The sweeper: free a hold that expired; False when it was confirmed, released or
+    re-held meanwhile."""
+    try:
+        db.update(
+            "seats", db.seat_key(seat["flight_number"], seat["seat"]), _FREE,
+            condition="#status = :held AND booking_id = :booking AND hold_expires_at <= :now",
+            names=_STATUS_NAMES,
+            values={":available": SeatStatus.AVAILABLE, ":held": SeatStatus.HELD, ":booking": seat["booking_id"],
+                    ":now": now},
+        )
+    except ConditionFailed:
+        return False
+    return True

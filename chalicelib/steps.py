@@ -9,10 +9,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib import bookings, config, observability
+from chalicelib import config, observability, step_log
 from chalicelib.errors import SimulatedFailure, TransientStepError
 from chalicelib.logs import bound, logger
-from chalicelib.models import COMPENSATIONS, StepInput
+from chalicelib.models import StepInput
+from chalicelib.vocabulary import Bookkeeping, Compensation, Step, StepStatus
 
 StepFunction = Callable[[StepInput], dict[str, Any]]
 
@@ -31,12 +32,12 @@ def _fail_if_asked(name: str, mode: str | None, attempt: int) -> None:
         raise TransientStepError(f"{name} failed on purpose, first attempt only (simulate_failure: transient)")
 
 
-def run(name: str, work: StepFunction, event: dict[str, Any]) -> dict[str, Any]:
-    """Run one saga step or compensation named ``name`` on ``event``."""
+def run(task: Step | Compensation, work: StepFunction, event: dict[str, Any]) -> dict[str, Any]:
+    """Run one saga step or compensation on ``event``, recording it in the step log."""
     step = StepInput.from_event(event)
-    log = "compensations" if name in COMPENSATIONS else "steps"
+    name = task.name
     with bound(booking_id=step.booking_id, correlation_id=step.correlation_id, step=name):
-        attempt = bookings.mark_running(step.booking_id, log, name)
+        attempt = step_log.mark_running(step.booking_id, name)
         logger.info("step started", extra={"attempt": attempt})
         mode = injected_mode(step, name)
         started = time.perf_counter()
@@ -45,24 +46,24 @@ def run(name: str, work: StepFunction, event: dict[str, Any]) -> dict[str, Any]:
             with observability.subsegment(name, booking_id=step.booking_id):
                 result = work(step)
         except Exception as exc:
-            bookings.mark_failed(step.booking_id, log, name, type(exc).__name__, str(exc))
+            step_log.mark_failed(step.booking_id, name, type(exc).__name__, str(exc))
             logger.warning("step failed", extra={"error": type(exc).__name__, "cause": str(exc)})
-            observability.step_finished(name, "FAILED", (time.perf_counter() - started) * 1000)
+            observability.step_finished(name, StepStatus.FAILED, (time.perf_counter() - started) * 1000)
             raise
         if mode == "timeout":
             # The effect has happened; now outlast the task's TimeoutSeconds, as a
             # gateway call that hangs would. The saga must compensate this step too.
             logger.warning("simulating a hang", extra={"seconds": config.simulated_hang_seconds()})
             time.sleep(config.simulated_hang_seconds())
-        status = "COMPENSATED" if log == "compensations" else "SUCCEEDED"
-        bookings.mark_finished(step.booking_id, log, name, status, result)
+        step_log.mark_finished(step.booking_id, name, result)
+        status = step_log.finished_status(name)
         logger.info("step finished", extra={"status": status})
         observability.step_finished(name, status, (time.perf_counter() - started) * 1000)
         return result
 
 
-def run_bookkeeping(name: str, work: StepFunction, event: dict[str, Any]) -> dict[str, Any]:
+def run_bookkeeping(task: Bookkeeping, work: StepFunction, event: dict[str, Any]) -> dict[str, Any]:
     """RecordFailure / RecordCancellation: logged with the booking's ids, no step log entry."""
     step = StepInput.from_event(event)
-    with bound(booking_id=step.booking_id, correlation_id=step.correlation_id, step=name):
+    with bound(booking_id=step.booking_id, correlation_id=step.correlation_id, step=task.name):
         return work(step)

@@ -204,6 +204,16 @@ class PaymentStatus(StrEnum):
     NONE = "NONE"  # only in the API's view: nothing was charged
 
 
+class ExecutionStatus(StrEnum):
+    """Step Functions' own status of an execution (DescribeExecution)."""
+
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    ABORTED = "ABORTED"
+
+
 def describe() -> dict[str, Any]:
     """The vocabulary as JSON, for the demo page (``GET /config``)."""
     return {

@@ -12,10 +12,9 @@ import json
 import sys
 from typing import Any
 
-NAMESPACE = "BookingSaga"
-SERVICE = "booking-saga"
-FORWARD_STEPS = ("ReserveSeat", "RedeemPoints", "ChargePayment", "AwardMiles", "ConfirmBooking")
-COMPENSATIONS = ("CancelBooking", "ReverseMiles", "RefundPayment", "RefundPoints", "ReleaseSeat")
+from chalicelib.observability import NAMESPACE, SERVICE
+from chalicelib.vocabulary import COMPENSATION_NAMES, STEP_NAMES, BookingStatus, StepStatus
+
 STATE_MACHINE = "BookingStateMachine"  # logical id in deploy/resources.py
 
 
@@ -42,15 +41,15 @@ def dashboard_body(stage: str) -> dict[str, Any]:
     outcomes = [_metric("BookingsConfirmed", stage, label="confirmed"),
                 _metric("BookingsCancelled", stage, label="cancelled")]
     outcomes += [_metric("BookingsFailed", stage, label=f"failed at {step}", failed_step=step)
-                 for step in FORWARD_STEPS]
+                 for step in STEP_NAMES]
     durations = [_metric("SagaDuration", stage, stat=stat, label=f"{outcome} {stat}", outcome=outcome)
-                 for outcome in ("CONFIRMED", "FAILED") for stat in ("p50", "p99")]
-    steps = [_metric("StepDuration", stage, stat="p99", label=step, step=step, status="SUCCEEDED")
-             for step in FORWARD_STEPS]
+                 for outcome in (BookingStatus.CONFIRMED, BookingStatus.FAILED) for stat in ("p50", "p99")]
+    steps = [_metric("StepDuration", stage, stat="p99", label=step, step=step, status=StepStatus.SUCCEEDED)
+             for step in STEP_NAMES]
     compensations = [_metric("CompensationsRun", stage, label=f"{name} run", compensation=name)
-                     for name in COMPENSATIONS]
+                     for name in COMPENSATION_NAMES]
     compensations += [_metric("CompensationsFailed", stage, label=f"{name} failed", compensation=name)
-                      for name in COMPENSATIONS]
+                      for name in COMPENSATION_NAMES]
     executions = [["AWS/States", metric, "StateMachineArn", "${" + STATE_MACHINE + "}", {"stat": "Sum"}]
                   for metric in ("ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed",
                                  "ExecutionsTimedOut")]
@@ -101,7 +100,7 @@ def dashboard_and_alarms(stage: str) -> dict[str, Any]:
             },
         },
     }
-    for name in COMPENSATIONS:
+    for name in COMPENSATION_NAMES:
         resources[f"{name}FailedAlarm"] = _alarm(
             stage, f"{name}-failed",
             f"{name} failed on {stage}: check the booking's step log and the dead letters table.",

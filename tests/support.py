@@ -8,10 +8,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from chalicelib import bookings, db
+from chalicelib import booking_view, db
 from chalicelib.schema import TABLES
-
-TERMINAL = {"CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"}
+from chalicelib.vocabulary import TERMINAL_STATUSES
 
 
 def booking_body(**overrides: Any) -> dict[str, Any]:
@@ -27,10 +26,10 @@ def booking_body(**overrides: Any) -> dict[str, Any]:
 
 def wait_for_status(booking_id: str, statuses: set[str] | None = None, timeout: float = 30.0) -> dict[str, Any]:
     """Poll the booking until its status is in ``statuses`` (default: terminal)."""
-    wanted = statuses or TERMINAL
+    wanted = statuses or TERMINAL_STATUSES
     deadline = time.monotonic() + timeout
     while True:
-        view = bookings.view(booking_id)
+        view = booking_view.view(booking_id)
         if view["status"] in wanted:
             return view
         if time.monotonic() > deadline:

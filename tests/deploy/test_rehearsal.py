@@ -17,13 +17,13 @@ import app as app_module
 from chalicelib.local import hooks
 from chalicelib.local.seed import seed_demo
 from chalicelib.schema import TABLES
+from chalicelib.vocabulary import TERMINAL_STATUSES
 from deploy import resources
 from tests.deploy.conftest import Package
 from tests.deploy.rehearsal import DeployedStack, allows, deployed_stack, seeded_environment
 from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
-TERMINAL = {"CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"}
 APP = app_module.app
 SCHEDULED_EVENT = {
     "version": "0", "id": "rehearsal", "detail-type": "Scheduled Event", "source": "aws.events",
@@ -63,7 +63,7 @@ def settled(stack: DeployedStack, booking_id: str) -> dict[str, Any]:
     def terminal() -> dict[str, Any] | None:
         status, view = stack.request(APP, "GET", f"/bookings/{booking_id}")
         assert status == 200, view
-        return view if view["status"] in TERMINAL else None
+        return view if view["status"] in TERMINAL_STATUSES else None
 
     return wait_until(terminal, f"booking {booking_id} to settle")  # type: ignore[no-any-return]
 

@@ -15,11 +15,11 @@ import pytest
 import requests
 
 from chalicelib.models import BASE_FARES
+from chalicelib.vocabulary import TERMINAL_STATUSES
 from tests.support import local_server
 
 pytestmark = pytest.mark.e2e
 
-TERMINAL = {"CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"}
 OPENING_POINTS = 50_000
 
 
@@ -54,7 +54,7 @@ def _wait(base: str, booking_id: str, timeout: float = 30.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         booking = _get(base, f"/bookings/{booking_id}")
-        if booking["status"] in TERMINAL:
+        if booking["status"] in TERMINAL_STATUSES:
             return dict(booking)
         assert time.monotonic() < deadline, f"booking still {booking['status']} after {timeout}s: {booking}"
         time.sleep(0.1)

@@ -23,18 +23,16 @@ from typing import Any
 import pytest
 
 import app as app_module
-from chalicelib import api, bookings, errors
-from chalicelib.models import BASE_FARES
+from chalicelib import api, booking_record, errors, step_log
+from chalicelib.models import BASE_FARES, execution_input
+from chalicelib.vocabulary import BOOKING_STEPS, COMPENSATION_ORDER
 from tests.support import balance, booking_body, payment, seat, snapshot
 
-FORWARD = [
-    ("reserve_seat", "reservation"),
-    ("redeem_points", "redemption"),
-    ("charge_payment", "charge"),
-    ("award_miles", "miles"),
-    ("confirm_booking", "confirmation"),
-]
-COMPENSATIONS = ["cancel_booking", "reverse_miles", "refund_payment", "refund_points", "release_seat"]
+# Every handler, by its Lambda name, in the order the saga runs them.
+FORWARD = [(step.function, step.result_key) for step in BOOKING_STEPS]
+COMPENSATIONS = [compensation.function for compensation in COMPENSATION_ORDER]
+
+
 def business_state() -> dict[str, Any]:
     """Every table, minus the step log (which counts attempts on purpose)."""
     state = snapshot()
@@ -47,8 +45,8 @@ def business_state() -> dict[str, Any]:
 def new_booking(**overrides: Any) -> dict[str, Any]:
     """A PENDING booking and the execution input the state machine would pass."""
     request = api.parse_booking_request(booking_body(**overrides), fault_injection_allowed=True)
-    booking, _ = bookings.create_booking(request, correlation_id="corr-test", idempotency_key=None)
-    return bookings.execution_input(booking, request)
+    booking, _ = booking_record.create(request, correlation_id="corr-test", idempotency_key=None)
+    return execution_input(booking, request)
 
 
 def invoke(name: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +66,7 @@ def test_every_handler_replays_without_a_second_effect(aws: Any) -> None:
         assert invoke(name, event) == first
         assert business_state() == after_first, f"{name} changed state when replayed"
         event[result_key] = first
-    assert bookings.get_booking(event["booking_id"])["status"] == "CONFIRMED"
+    assert booking_record.get(event["booking_id"])["status"] == "CONFIRMED"
     assert seat("SA101", "8D")["status"] == "BOOKED"
 
     for name in COMPENSATIONS:
@@ -137,7 +135,7 @@ def test_failing_handler_raises_its_error_every_time_and_writes_once(
     with pytest.raises(error):
         invoke(name, event)
     assert business_state() == after_first
-    log = bookings.step_log(event["booking_id"])["steps"]
+    log = step_log.read(event["booking_id"])["steps"]
     step_name = {"reserve_seat": "ReserveSeat", "redeem_points": "RedeemPoints",
                  "charge_payment": "ChargePayment"}[name]
     assert log[step_name]["status"] == "FAILED" and log[step_name]["attempts"] == 2

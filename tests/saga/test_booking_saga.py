@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import bookings, db
-from chalicelib.models import BASE_FARES, FORWARD_STEPS, miles_for
+from chalicelib import api, db, step_log
+from chalicelib.models import BASE_FARES, miles_for
+from chalicelib.vocabulary import STEP_NAMES
 from tests.saga.conftest import START_POINTS, compensation_names, execution, run, states_entered
 from tests.support import balance, payment, seat
 
@@ -75,7 +76,7 @@ PERMANENT = {
 }
 
 
-@pytest.mark.parametrize("failing_step", FORWARD_STEPS)
+@pytest.mark.parametrize("failing_step", STEP_NAMES)
 def test_permanent_failure_compensates_the_completed_steps_in_reverse(aws: Any, failing_step: str) -> None:
     """GIVEN a permanent failure injected at one step
     WHEN the saga runs
@@ -120,7 +121,7 @@ def test_seat_taken_after_the_api_checked_fails_at_reserve_seat(aws: Any, monkey
     other booking's hold is untouched."""
     db.update("seats", db.seat_key("SA101", "4B"), "SET #s = :held, booking_id = :other, hold_expires_at = :far",
               names={"#s": "status"}, values={":held": "HELD", ":other": "someone-else", ":far": 2**40})
-    monkeypatch.setattr(bookings, "check_bookable", lambda request: None)
+    monkeypatch.setattr(api, "check_bookable", lambda request: None)
 
     view = run(seat="4B", cabin=None)
 
@@ -130,7 +131,7 @@ def test_seat_taken_after_the_api_checked_fails_at_reserve_seat(aws: Any, monkey
     assert seat("SA101", "4B")["booking_id"] == "someone-else"
 
 
-@pytest.mark.parametrize("failing_step", FORWARD_STEPS)
+@pytest.mark.parametrize("failing_step", STEP_NAMES)
 def test_transient_failure_is_absorbed_by_retry(aws: Any, failing_step: str) -> None:
     """GIVEN a step that fails its first attempt only WHEN the saga runs THEN Retry
     runs it again, the booking is CONFIRMED and nothing was compensated."""
@@ -149,7 +150,7 @@ TIMEOUT = {step: [compensation, *PERMANENT[step]] for step, compensation in (
 )}
 
 
-@pytest.mark.parametrize("failing_step", FORWARD_STEPS)
+@pytest.mark.parametrize("failing_step", STEP_NAMES)
 def test_timeout_compensates_the_timed_out_step_too(short_timeout: Any, failing_step: str) -> None:
     """GIVEN a step that does its work and then hangs past its TimeoutSeconds
     WHEN the saga runs
@@ -180,7 +181,7 @@ def test_a_confirmation_that_answers_late_once_is_retried_not_undone(short_timeo
     short_timeout("ConfirmBooking")
     original = steps.injected_mode
     monkeypatch.setattr(steps, "injected_mode", lambda step, name: "timeout" if (
-        name == "ConfirmBooking" and bookings.step_log(step.booking_id)["steps"][name].get("attempts", 0) == 1
+        name == "ConfirmBooking" and step_log.read(step.booking_id)["steps"][name].get("attempts", 0) == 1
     ) else original(step, name))
 
     view = run()

@@ -16,11 +16,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from chalicelib import api, bookings, db, invariants, recovery
+from chalicelib import api, booking_view, db, dead_letters, invariants, recovery
 from chalicelib.errors import Conflict
-from chalicelib.models import COMPENSATIONS, FORWARD_STEPS
+from chalicelib.vocabulary import CANCELLATION_STEPS, COMPENSATION_NAMES, STEP_NAMES
 from tests.saga.conftest import execution
 from tests.support import booking_body, wait_for_status
+
+CANCELLABLE = [compensation.name for compensation in CANCELLATION_STEPS]
 
 SEED = int(os.environ.get("CHAOS_SEED", "20261123"))
 SAGAS = int(os.environ.get("CHAOS_SAGAS", "280"))  # ~25% are refused up front (409): not sagas
@@ -43,7 +45,7 @@ def random_booking(rng: random.Random) -> dict[str, Any]:
         body["payment"] = {"card_token": "tok_decline"}
     failures: dict[str, str] = {}
     for _ in range(rng.choice([0, 0, 1, 1, 2])):
-        target = rng.choice(FORWARD_STEPS + COMPENSATIONS)
+        target = rng.choice(STEP_NAMES + COMPENSATION_NAMES)
         failures[target] = rng.choices(["permanent", "transient"], weights=[3, 2])[0]
     if failures:
         body["simulate_failure"] = failures
@@ -86,27 +88,27 @@ def test_chaos_keeps_every_invariant(aws: Any) -> None:
     assert len(booking_ids) >= 200 or SAGAS < 280, f"only {len(booking_ids)} sagas started"
 
     # Cancel a random third of the confirmed ones, some with failing compensations.
-    confirmed = [booking_id for booking_id in booking_ids if bookings.view(booking_id)["status"] == "CONFIRMED"]
+    confirmed = [booking_id for booking_id in booking_ids if booking_view.view(booking_id)["status"] == "CONFIRMED"]
     cancelled = rng.sample(confirmed, k=len(confirmed) // 3)
     for booking_id in cancelled:
-        failure = {rng.choice(COMPENSATIONS[1:]): rng.choice(["permanent", "transient"])} if rng.random() < 0.3 else {}
+        failure = {rng.choice(CANCELLABLE): rng.choice(["permanent", "transient"])} if rng.random() < 0.3 else {}
         api.cancel_booking(booking_id, json.dumps({"simulate_failure": failure}))
     settle(cancelled, deadline, "cancellation")
 
     # The operator re-runs what failed for good.
     attention = [booking_id for booking_id in booking_ids
-                 if bookings.view(booking_id)["status"] == "NEEDS_ATTENTION"]
+                 if booking_view.view(booking_id)["status"] == "NEEDS_ATTENTION"]
     for booking_id in attention:
         assert recovery.recover(booking_id)["still_failing"] == {}
 
-    views = [bookings.view(booking_id) for booking_id in booking_ids]
+    views = [booking_view.view(booking_id) for booking_id in booking_ids]
     statuses = Counter(view["status"] for view in views)
     assert set(statuses) <= {"CONFIRMED", "FAILED", "CANCELLED"}, statuses
     assert invariants.check() == []
     booked = [seat for seat in db.scan("seats") if seat["status"] == "BOOKED"]
     assert len(booked) == statuses["CONFIRMED"]
     assert len({(seat["flight_number"], seat["seat"]) for seat in booked}) == len(booked)
-    assert recovery.open_dead_letters() == []
+    assert dead_letters.open_letters() == []
 
     failed_at = Counter(view["failed_step"] for view in views if view["status"] == "FAILED")
     errors = Counter(view["error"]["error"] for view in views if view["status"] == "FAILED")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chalicelib import errors
-from chalicelib.models import COMPENSATION_OF, COMPENSATIONS, FORWARD_STEPS
+from chalicelib.vocabulary import COMPENSATION_NAMES, STEP_NAMES, STEP_OF_COMPENSATION
 from deploy import asl, statemachines
 
 BOOKING = asl.load("booking")
@@ -34,12 +34,12 @@ def state(definition: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_state_names_are_the_step_names() -> None:
-    for name in (*FORWARD_STEPS, *COMPENSATIONS):
+    for name in (*STEP_NAMES, *COMPENSATION_NAMES):
         assert state(BOOKING, name)["Type"] == "Task"
     assert BOOKING["StartAt"] == "ReserveSeat"
 
 
-@pytest.mark.parametrize("step", FORWARD_STEPS)
+@pytest.mark.parametrize("step", STEP_NAMES)
 def test_forward_task_retries_transient_errors_and_catches_everything(step: str) -> None:
     task = state(BOOKING, step)
     retry, *pivot = task["Retry"]
@@ -54,14 +54,14 @@ def test_forward_task_retries_transient_errors_and_catches_everything(step: str)
     # Both keep the input and record the error where RecordFailure looks for it.
     assert nothing_happened["ResultPath"] == anything["ResultPath"] == f"$.{step}Error"
     assert (nothing_happened["Next"], anything["Next"]) == EXPECTED_CATCH[step]
-    assert anything["Next"] == COMPENSATION_OF[step]
+    assert STEP_OF_COMPENSATION[anything["Next"]].name == step
 
 
 @pytest.mark.parametrize("definition", [BOOKING, CANCELLATION], ids=["booking", "cancellation"])
 def test_compensations_retry_more_and_never_stop_the_chain(definition: dict[str, Any]) -> None:
     forward_attempts = state(BOOKING, "ReserveSeat")["Retry"][0]["MaxAttempts"]
     for name, task in definition["States"].items():
-        if name not in COMPENSATIONS:
+        if name not in COMPENSATION_NAMES:
             continue
         (retry,) = task["Retry"]
         assert retry["ErrorEquals"] == ["States.ALL"] and retry["MaxAttempts"] > forward_attempts
@@ -86,14 +86,14 @@ def _walk(definition: dict[str, Any], start: str, choose: str) -> list[str]:
 
 
 def test_compensation_chain_is_the_reverse_of_the_forward_steps() -> None:
-    chain = [name for name in _walk(BOOKING, "CancelBooking", "points") if name in COMPENSATIONS]
-    assert chain == [COMPENSATION_OF[step] for step in reversed(FORWARD_STEPS)]
+    chain = [name for name in _walk(BOOKING, "CancelBooking", "points") if name in COMPENSATION_NAMES]
+    assert [STEP_OF_COMPENSATION[name].name for name in chain] == list(reversed(STEP_NAMES))
     assert _walk(BOOKING, "CancelBooking", "none")[-2:] == ["RecordFailure", "BookingFailed"]
     assert "RefundPoints" not in _walk(BOOKING, "CancelBooking", "none")
 
 
 def test_cancellation_runs_refunds_then_frees_the_seat() -> None:
-    chain = [name for name in _walk(CANCELLATION, CANCELLATION["StartAt"], "points") if name in COMPENSATIONS]
+    chain = [name for name in _walk(CANCELLATION, CANCELLATION["StartAt"], "points") if name in COMPENSATION_NAMES]
     assert chain == ["RefundPayment", "ReverseMiles", "RefundPoints", "ReleaseSeat"]
 
 

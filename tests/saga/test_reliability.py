@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import app as app_module
-from chalicelib import api, bookings, clock, db, invariants, recovery
+from chalicelib import api, booking_record, booking_view, clock, db, invariants, recovery
 from chalicelib.errors import Conflict
-from chalicelib.models import HOLD_SECONDS
+from chalicelib.models import HOLD_SECONDS, execution_input
 from tests.saga.conftest import START_POINTS, compensation_names, execution, run
 from tests.support import balance, booking_body, payment, seat, wait_for_status
 
@@ -34,7 +34,7 @@ def settle(booking_ids: list[str]) -> list[dict[str, Any]]:
     views = [wait_for_status(booking_id, timeout=120) for booking_id in booking_ids]
     for booking_id in booking_ids:
         execution(booking_id, timeout=60)
-    return [bookings.view(view["booking_id"]) for view in views]
+    return [booking_view.view(view["booking_id"]) for view in views]
 
 
 def test_concurrent_buyers_of_one_seat_make_exactly_one_sale(aws: Any) -> None:
@@ -76,8 +76,8 @@ def test_auto_assign_moves_on_under_contention_and_fails_cleanly_when_full(aws: 
 def _hold_without_saga(seat_id: str) -> dict[str, Any]:
     """A booking whose saga died right after ReserveSeat (no execution to finish it)."""
     request = api.parse_booking_request(booking_body(seat=seat_id, cabin=None), fault_injection_allowed=True)
-    booking, _ = bookings.create_booking(request, correlation_id="stale", idempotency_key=None)
-    event = bookings.execution_input(booking, request)
+    booking, _ = booking_record.create(request, correlation_id="stale", idempotency_key=None)
+    event = execution_input(booking, request)
     event["reservation"] = app_module.reserve_seat(event, None)
     return event
 
@@ -113,10 +113,10 @@ def test_sweeper_releases_expired_holds_and_fails_stale_bookings(aws: Any) -> No
 
     assert result == {"expired": 1, "released": 1, "bookings_failed": 1}
     assert seat("SA101", "6A")["status"] == "AVAILABLE" and seat("SA101", "6B")["status"] == "HELD"
-    view = bookings.view(stale["booking_id"])
+    view = booking_view.view(stale["booking_id"])
     assert view["status"] == "FAILED" and view["error"]["error"] == "HoldExpired"
     assert "ReleaseSeat" in compensation_names(view)
-    assert bookings.view(fresh["booking_id"])["status"] == "PENDING"
+    assert booking_view.view(fresh["booking_id"])["status"] == "PENDING"
 
 
 def test_operator_recovery_reruns_the_failed_compensation(aws: Any, client: Any) -> None:
@@ -135,7 +135,7 @@ def test_operator_recovery_reruns_the_failed_compensation(aws: Any, client: Any)
     assert response.status_code == 200
     assert response.json_body == {"booking_id": view["booking_id"], "status": "FAILED",
                                   "rerun": ["RefundPayment"], "still_failing": {}}
-    after = bookings.view(view["booking_id"])
+    after = booking_view.view(view["booking_id"])
     assert after["status"] == "FAILED" and after["failed_step"] == "AwardMiles"
     assert payment(view["booking_id"])["status"] == "REFUNDED"  # type: ignore[index]
     assert balance("FF0001") == START_POINTS
@@ -169,7 +169,7 @@ def test_invariant_checker_reports_planted_damage(aws: Any) -> None:
     db.update("loyalty", db.loyalty_account_key("FF0003"), "SET points_balance = :p", values={":p": 1})
     db.put("payments", {"booking_id": "orphan", "status": "CAPTURED", "amount": 100})
     request = api.parse_booking_request(booking_body(), fault_injection_allowed=True)
-    stuck, _ = bookings.create_booking(request, correlation_id="stuck", idempotency_key=None)
+    stuck, _ = booking_record.create(request, correlation_id="stuck", idempotency_key=None)
 
     found = {(violation.rule, violation.subject) for violation in invariants.check()}
 

@@ -47,16 +47,16 @@ def test_a_failed_transaction_still_changes_nothing(aws: object) -> None:
     import pytest
 
     from chalicelib import db
+    from chalicelib.errors import ConditionFailed
 
     before = db.get("seats", db.seat_key("SA101", "1A"))
-    with pytest.raises(db.ConditionFailed):
-        db.transact([
-            {"Put": {"table": "payments", "Item": {"booking_id": "new", "status": "CAPTURED", "amount": 1}}},
-            {"Update": {"table": "seats", "Key": db.seat_key("SA101", "1A"),
-                        "UpdateExpression": "SET #s = :held", "ExpressionAttributeNames": {"#s": "status"},
-                        "ExpressionAttributeValues": {":held": "HELD"}}},
-            {"ConditionCheck": {"table": "seats", "Key": db.seat_key("SA101", "2A"),
-                                "ConditionExpression": "attribute_not_exists(seat)"}},
-        ])
+    with pytest.raises(ConditionFailed) as raised:
+        db.transact(
+            payment=db.Put("payments", {"booking_id": "new", "status": "CAPTURED", "amount": 1}),
+            seat=db.Update("seats", db.seat_key("SA101", "1A"), "SET #s = :held", names={"#s": "status"},
+                           values={":held": "HELD"}),
+            other_seat=db.Check("seats", db.seat_key("SA101", "2A"), condition="attribute_not_exists(seat)"),
+        )
+    assert raised.value.failed == {"other_seat"}  # reported by name, not position
     assert db.get("payments", db.payment_key("new")) is None
     assert db.get("seats", db.seat_key("SA101", "1A")) == before

@@ -1,0 +1,29 @@
+"""AWS clients built on first use and shared by every thread of the process.
+
+Lazy for two reasons: importing boto3 is most of a cold start, so a handler that never
+calls AWS never pays it; and tests and the embedded backend start moto before the first
+client is made (``reset`` forgets it when moto restarts).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+
+class Lazy:
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._value: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        with self._lock:
+            if self._value is None:
+                self._value = self._build()
+            return self._value
+
+    def reset(self) -> None:
+        with self._lock:
+            self._value = None

@@ -1,0 +1,231 @@
+"""The booking item, and the Idempotency-Key that created it: the only module that
+writes either.
+
+Every service that notes something on the booking calls a function here: ReserveSeat
+notes its seat, ReleaseSeat its marker, ConfirmBooking and CancelBooking the ticket,
+the terminal bookkeeping, the API and recovery the status. Writes that must land in
+another service's transaction are returned as named parts (``db.Update``) for that
+service to run, so the expression still lives here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from chalicelib import clock, db, saga
+from chalicelib.errors import ConditionFailed, Conflict, NotFound
+from chalicelib.logs import logger
+from chalicelib.models import BookingRequest
+from chalicelib.vocabulary import BookingStatus
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+_STATUS = {"#status": "status"}
+_ERROR = {"#error": "error"}  # a reserved word in DynamoDB expressions
+
+
+def new_booking_id() -> str:
+    return str(uuid.uuid4())
+
+
+def request_fingerprint(request: BookingRequest) -> str:
+    """What an Idempotency-Key is bound to. The token is hashed in, never stored."""
+    body = json.dumps({**request.canonical(), "card_token": request.card_token}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+# --- Creating ----------------------------------------------------------------------------
+def create(
+    request: BookingRequest, *, correlation_id: str | None, idempotency_key: str | None,
+) -> tuple[dict[str, Any], bool]:
+    """Write a PENDING booking; returns (booking, created). A repeated Idempotency-Key
+    with the same body returns the first booking and ``created=False``."""
+    booking_id = new_booking_id()
+    now = clock.now_iso()
+    booking = {
+        **db.booking_key(booking_id),
+        "correlation_id": correlation_id or booking_id,
+        "status": BookingStatus.PENDING,
+        "flight_number": request.flight_number,
+        "requested_seat": request.seat,
+        "requested_cabin": request.requested_cabin,
+        "cabin": request.requested_cabin,
+        "passenger": {key: value for key, value in vars(request.passenger).items() if value is not None},
+        "loyalty_id": request.loyalty_id,
+        "points_to_redeem": request.points_to_redeem,
+        "simulate_failure": request.simulate_failure,
+        "created_at": now,
+        "updated_at": now,
+    }
+    booking = {key: value for key, value in booking.items() if value is not None}
+    parts: dict[str, db.Write] = {
+        "booking": db.Put("bookings", booking, condition="attribute_not_exists(booking_id)"),
+    }
+    if idempotency_key:
+        parts["idempotency_key"] = db.Put(
+            "idempotency",
+            {**db.idempotency_key(idempotency_key), "booking_id": booking_id,
+             "fingerprint": request_fingerprint(request),
+             "expires_at": clock.now_epoch() + IDEMPOTENCY_TTL_SECONDS},
+            condition="attribute_not_exists(idempotency_key)",
+        )
+    try:
+        db.transact(**parts)
+    except ConditionFailed as exc:
+        if exc.failed_on("idempotency_key"):
+            return _replay(request, idempotency_key or "", exc.current_of("idempotency_key")), False
+        raise
+    logger.info("booking created", extra={"booking_id": booking_id, "correlation_id": booking["correlation_id"]})
+    return booking, True
+
+
+def known(request: BookingRequest, idempotency_key: str | None) -> dict[str, Any] | None:
+    """The booking an Idempotency-Key already created (same body), else None; Conflict
+    when the key was used with another body. Checked before anything else: the seat the
+    first request asked for is, by now, rightly taken by that very booking."""
+    if not idempotency_key:
+        return None
+    record = db.get("idempotency", db.idempotency_key(idempotency_key))
+    return _replay(request, idempotency_key, record) if record else None
+
+
+def _replay(request: BookingRequest, key: str, record: dict[str, Any] | None) -> dict[str, Any]:
+    record = record or db.get("idempotency", db.idempotency_key(key)) or {}
+    if record.get("fingerprint") != request_fingerprint(request):
+        raise Conflict("this Idempotency-Key was used with a different request body", field="Idempotency-Key")
+    return get(record["booking_id"])
+
+
+# --- Reading -----------------------------------------------------------------------------
+def find(booking_id: str) -> dict[str, Any] | None:
+    return db.get("bookings", db.booking_key(booking_id))
+
+
+def get(booking_id: str) -> dict[str, Any]:
+    booking = find(booking_id)
+    if booking is None:
+        raise NotFound(f"booking {booking_id} does not exist", field="booking_id")
+    return booking
+
+
+# --- What the saga's steps note on it ------------------------------------------------------
+def seat_note(booking_id: str, *, seat: str, cabin: str, fare: int, currency: str) -> db.Update:
+    """ReserveSeat's note of the seat it holds, in the hold's transaction, so ReleaseSeat
+    always finds the seat even when ReserveSeat timed out after writing."""
+    return db.Update(
+        "bookings", db.booking_key(booking_id),
+        "SET seat = :seat, cabin = :cabin, fare = :fare, currency = :currency",
+        # ReleaseSeat leaves a marker: a ReserveSeat arriving after it is refused.
+        condition="attribute_exists(booking_id) AND attribute_not_exists(seat_released_at)",
+        values={":seat": seat, ":cabin": cabin, ":fare": fare, ":currency": currency},
+    )
+
+
+def mark_seat_released(booking_id: str) -> dict[str, Any]:
+    """ReleaseSeat's marker, written first: from then on no hold can be noted for this
+    booking, and the booking returned names any seat a hold already took."""
+    return db.update(
+        "bookings", db.booking_key(booking_id),
+        "SET seat_released_at = if_not_exists(seat_released_at, :now)",
+        condition="attribute_exists(booking_id)",
+        values={":now": clock.now_iso()},
+    )
+
+
+def _transition(
+    booking_id: str, new: BookingStatus, *, sets: str = "", expected: BookingStatus | None = None,
+    also: str = "", values: dict[str, Any] | None = None, names: dict[str, str] | None = None,
+) -> db.Update:
+    """A status change, with ``sets`` written alongside, conditional on the current status
+    being ``expected`` (and ``also``): a writer that comes late changes nothing."""
+    conditions = ["#status = :expected"] if expected is not None else []
+    conditions += [also] if also else []
+    extra = {":expected": expected} if expected is not None else {}
+    return db.Update(
+        "bookings", db.booking_key(booking_id),
+        f"SET #status = :new, updated_at = :now{', ' + sets if sets else ''}",
+        condition=" AND ".join(conditions) or None, names={**_STATUS, **(names or {})},
+        values={":new": new, ":now": clock.now_iso(), **extra, **(values or {})},
+    )
+
+
+def confirmation(booking_id: str, *, ticket: str, boarding_pass: dict[str, Any]) -> db.Update:
+    """PENDING -> CONFIRMED with the ticket, unless CancelBooking already ran."""
+    return _transition(
+        booking_id, BookingStatus.CONFIRMED, expected=BookingStatus.PENDING,
+        sets="ticket_number = :ticket, boarding_pass = :card, confirmed_at = :now",
+        # CancelBooking leaves a marker when it finds nothing to undo: a confirmation
+        # arriving after it (late, timed out) is refused.
+        also="attribute_not_exists(confirmation_cancelled_at)",
+        values={":ticket": ticket, ":card": boarding_pass},
+    )
+
+
+def unconfirmation(booking_id: str) -> db.Update:
+    """CancelBooking: CONFIRMED -> PENDING, the ticket voided."""
+    return _transition(
+        booking_id, BookingStatus.PENDING, expected=BookingStatus.CONFIRMED,
+        sets="voided_ticket_number = ticket_number, confirmation_cancelled_at = :now "
+             "REMOVE ticket_number, boarding_pass, confirmed_at",
+    )
+
+
+def _change(write: db.Update) -> dict[str, Any]:
+    """Run a status change on its own; returns the booking as it is afterwards."""
+    return db.update(write.table, write.key, write.expression, condition=write.condition, names=write.names,
+                     values=write.values)
+
+
+def mark_confirmation_cancelled(booking_id: str) -> None:
+    """CancelBooking found nothing to undo: leave the marker that refuses a late
+    confirmation. ConditionFailed when the booking was confirmed meanwhile."""
+    db.update(
+        "bookings", db.booking_key(booking_id),
+        "SET confirmation_cancelled_at = if_not_exists(confirmation_cancelled_at, :now)",
+        condition="#status <> :confirmed", names=_STATUS,
+        values={":now": clock.now_iso(), ":confirmed": BookingStatus.CONFIRMED},
+    )
+
+
+# --- Status ----------------------------------------------------------------------------------
+def mark_not_started(booking_id: str, reason: str) -> None:
+    """The execution could not be started: the booking must not stay PENDING forever."""
+    _change(_transition(booking_id, BookingStatus.FAILED, sets="#error = :error", names=_ERROR,
+                        values={":error": {"error": "ExecutionNotStarted", "cause": reason}}))
+
+
+def mark_failed(
+    booking_id: str, status: BookingStatus, *, failed_step: str | None, error: dict[str, str],
+    only_if: BookingStatus | None = None,
+) -> dict[str, Any]:
+    """The booking saga ended without a sale: FAILED, or NEEDS_ATTENTION when a
+    compensation failed. ``only_if`` makes it conditional on the current status."""
+    return _change(_transition(
+        booking_id, status, expected=only_if,
+        sets="failed_step = :step, #error = :error, attention_origin = :origin", names=_ERROR,
+        values={":step": failed_step, ":error": error, ":origin": saga.BOOKING},
+    ))
+
+
+def begin_cancellation(booking_id: str) -> dict[str, Any]:
+    """CONFIRMED -> CANCELLING, or Conflict. The condition makes a double cancel impossible."""
+    try:
+        return _change(_transition(booking_id, BookingStatus.CANCELLING, expected=BookingStatus.CONFIRMED))
+    except ConditionFailed as exc:
+        current = exc.item
+        if current is None:
+            raise NotFound(f"booking {booking_id} does not exist", field="booking_id") from exc
+        raise Conflict(f"only a CONFIRMED booking can be cancelled; this one is {current['status']}") from exc
+
+
+def mark_cancelled(booking_id: str, status: BookingStatus) -> None:
+    """The cancellation saga ended: CANCELLED, or NEEDS_ATTENTION when a compensation failed."""
+    _change(_transition(booking_id, status, sets="cancelled_at = :now, attention_origin = :origin",
+                        values={":origin": saga.CANCELLATION}))
+
+
+def mark_recovered(booking_id: str, status: BookingStatus) -> None:
+    """An operator finished the compensations of a NEEDS_ATTENTION booking."""
+    _change(_transition(booking_id, status, expected=BookingStatus.NEEDS_ATTENTION, sets="recovered_at = :now"))

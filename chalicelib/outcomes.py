@@ -1,0 +1,66 @@
+"""How a saga ended, recorded by its last task: RecordFailure (the booking saga's
+compensations have run) and RecordCancellation (the cancellation saga's have). A
+compensation that failed after its retries is dead-lettered and the booking becomes
+NEEDS_ATTENTION instead of FAILED or CANCELLED.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib import booking_record, dead_letters, observability, step_log
+from chalicelib.logs import logger
+from chalicelib.models import StepInput
+from chalicelib.vocabulary import STEP_NAMES, BookingStatus, is_compensation
+
+
+def readable_cause(cause: Any) -> str:
+    """A Lambda error's Cause is its error payload as JSON; keep the message."""
+    try:
+        payload = json.loads(cause)
+    except (TypeError, ValueError):
+        return str(cause or "")[:4000]
+    if isinstance(payload, dict) and "errorMessage" in payload:
+        return str(payload["errorMessage"])[:4000]
+    return str(cause)[:4000]
+
+
+def _dead_letter_failed_compensations(step: StepInput) -> bool:
+    """Dead-letter every compensation whose error the execution carries; True if any."""
+    failed = {name: error for name, error in step.errors.items() if is_compensation(name)}
+    for compensation, error in failed.items():
+        dead_letters.record(
+            step.booking_id, compensation, error=str(error.get("Error", "")), cause=readable_cause(error.get("Cause")),
+            correlation_id=step.correlation_id, flight_number=step.flight_number,
+        )
+    return bool(failed)
+
+
+def record_failure(step: StepInput) -> dict[str, Any]:
+    """The compensations have run: mark the booking FAILED (or NEEDS_ATTENTION when a
+    compensation failed) with the failed step and its error."""
+    failed_step = next((name for name in STEP_NAMES if name in step.errors), None)
+    failure = step.errors.get(failed_step or "", {})
+    error = {"error": str(failure.get("Error", "Unknown")), "cause": readable_cause(failure.get("Cause"))}
+    broken = _dead_letter_failed_compensations(step)
+    status = BookingStatus.NEEDS_ATTENTION if broken else BookingStatus.FAILED
+    if failed_step:
+        # The failed step's own log entry may still say RUNNING (it timed out).
+        step_log.mark_failed(step.booking_id, failed_step, error["error"], error["cause"])
+    updated = booking_record.mark_failed(step.booking_id, status, failed_step=failed_step, error=error)
+    logger.info("booking failed", extra={"status": status, "failed_step": failed_step, "error": error["error"]})
+    observability.booking_failed(failed_step or "unknown", observability.milliseconds_since(updated.get("created_at")))
+    # The Fail state reports this error; names starting "States." are reserved there.
+    fail_error = error["error"].removeprefix("States.")
+    return {"status": status, "failed_step": failed_step, **error, "fail_error": fail_error}
+
+
+def record_cancellation(step: StepInput) -> dict[str, Any]:
+    broken = _dead_letter_failed_compensations(step)
+    status = BookingStatus.NEEDS_ATTENTION if broken else BookingStatus.CANCELLED
+    booking_record.mark_cancelled(step.booking_id, status)
+    logger.info("booking cancelled", extra={"status": status})
+    if status == BookingStatus.CANCELLED:
+        observability.booking_cancelled()
+    return {"status": status}

@@ -1,0 +1,140 @@
+"""Every place that names the saga's steps agrees with chalicelib/vocabulary.py.
+
+The ASL files are checked in tests/saga/test_definition.py (they are generated); here:
+app.py's handlers, the domain functions they run, and a scan of the code that must not
+spell a step, compensation or status itself.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import app as app_module
+from chalicelib import steps, vocabulary
+from chalicelib.vocabulary import (
+    BOOKING_STEPS,
+    BOOKKEEPING,
+    CANCELLATION_STEPS,
+    COMPENSATION_ORDER,
+    TASKS,
+    BookingStatus,
+    ExecutionStatus,
+    PaymentStatus,
+    SeatStatus,
+    StepStatus,
+    Task,
+)
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+# Lambda functions that are not saga tasks: invoked by operators, or on a schedule.
+NOT_SAGA_TASKS = {"operator", "sweep_expired_holds"}
+
+
+def test_the_vocabulary_is_consistent() -> None:
+    """GIVEN the vocabulary THEN names are unique, each compensation undoes one step,
+    there is exactly one pivot and it is a forward step, and the cancellation runs only
+    compensations of the booking saga."""
+    names = [task.name for task in (*BOOKING_STEPS, *COMPENSATION_ORDER, *BOOKKEEPING)]
+    assert len(names) == len(set(names)) == len(TASKS)
+    assert [step.compensation for step in reversed(BOOKING_STEPS)] == list(COMPENSATION_ORDER)
+    assert [step.name for step in BOOKING_STEPS if step.pivot] == [vocabulary.PIVOT.name]
+    assert set(CANCELLATION_STEPS) <= set(COMPENSATION_ORDER)
+    result_keys = [step.result_key for step in BOOKING_STEPS]
+    assert len(set(result_keys)) == len(result_keys)
+    assert set(BookingStatus) >= vocabulary.TERMINAL_STATUSES
+
+
+def _handler_call(monkeypatch: pytest.MonkeyPatch, function: str) -> tuple[Task, Any]:
+    """Invoke app.py's handler ``function`` with the step runner replaced by a recorder."""
+    calls: list[tuple[Task, Any]] = []
+
+    def record(task: Task, work: Any, event: dict[str, Any]) -> dict[str, Any]:
+        calls.append((task, work))
+        return {}
+
+    monkeypatch.setattr(steps, "run", record)
+    monkeypatch.setattr(steps, "run_bookkeeping", record)
+    getattr(app_module, function)({}, None)
+    (call,) = calls
+    return call
+
+
+@pytest.mark.parametrize("task", list(TASKS.values()), ids=list(TASKS))
+def test_each_task_has_its_handler_running_its_domain_function(monkeypatch: pytest.MonkeyPatch, task: Task) -> None:
+    """GIVEN a task of the vocabulary THEN app.py has a Lambda of its function name whose
+    handler runs that very task with ``chalicelib.<service>.<function>``."""
+    registered = {function.name for function in app_module.app.pure_lambda_functions}
+    assert task.function in registered, f"app.py has no @app.lambda_function(name={task.function!r})"
+    ran, work = _handler_call(monkeypatch, task.function)
+    assert ran is task
+    assert work is getattr(importlib.import_module(f"chalicelib.{task.service}"), task.function)
+
+
+def test_app_has_no_lambda_the_vocabulary_does_not_know() -> None:
+    registered = {function.name for function in app_module.app.pure_lambda_functions}
+    assert registered - NOT_SAGA_TASKS == {task.function for task in TASKS.values()}
+
+
+# --- Nobody else spells the vocabulary ------------------------------------------------------
+STATUS_WORDS = {
+    status.value
+    for enum in (BookingStatus, StepStatus, SeatStatus, PaymentStatus, ExecutionStatus)
+    for status in enum
+    # "NONE" is also DynamoDB's ReturnValues; only the view says it of a payment.
+    if status.value != PaymentStatus.NONE
+}
+TASK_WORDS = set(TASKS)
+# The source of the vocabulary, and files generated from it.
+ALLOWED = {"chalicelib/vocabulary.py", "statemachine.json", "cancellation.json"}
+
+
+def _python_sources() -> list[Path]:
+    roots = [PROJECT_DIR / "app.py", *sorted((PROJECT_DIR / "chalicelib").rglob("*.py"))]
+    for directory in ("deploy", "bench", "local", "ops"):
+        roots += sorted((PROJECT_DIR / directory).rglob("*.py"))
+    return [path for path in roots if str(path.relative_to(PROJECT_DIR)) not in ALLOWED]
+
+
+def _literals(path: Path) -> list[tuple[int, str]]:
+    """String constants of the module, docstrings excepted (prose may name a step)."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def test_no_python_module_spells_a_step_or_a_status_itself() -> None:
+    """GIVEN the code outside the vocabulary (app, chalicelib, deploy, bench, local, ops)
+    THEN no string literal is exactly a task name or a status: each comes from the
+    vocabulary, so renaming or adding one cannot miss a place."""
+    found = [
+        f"{path.relative_to(PROJECT_DIR)}:{line}: {value!r}"
+        for path in _python_sources()
+        for line, value in _literals(path)
+        if value in TASK_WORDS or value in STATUS_WORDS
+    ]
+    assert found == []
+
+
+def test_the_page_takes_the_step_names_from_the_server() -> None:
+    """GIVEN the demo page's scripts THEN none spells a task name: the page reads the
+    vocabulary from GET /config and draws the machine from GET /statemachines."""
+    quoted = re.compile("[\"'`](" + "|".join(sorted(TASK_WORDS)) + ")[\"'`]")
+    found = [
+        f"{path.name}:{number}: {line.strip()}"
+        for path in sorted((PROJECT_DIR / "chalicelib" / "web").glob("*.js"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if quoted.search(line)
+    ]
+    assert found == []
