@@ -15,7 +15,15 @@ from chalicelib import booking_record, db, observability, seats, step_log
 from chalicelib.errors import AlreadyCompensated, ConditionFailed, SeatHoldLost
 from chalicelib.logs import logger
 from chalicelib.models import StepInput, boarding_group
-from chalicelib.vocabulary import CONFIRM_BOOKING, BookingStatus
+from chalicelib.vocabulary import CANCEL_BOOKING, CONFIRM_BOOKING, BookingStatus
+
+# The tables each of this service's Lambda functions touches, and how (DynamoDB
+# actions; a transaction needs the action of each part). deploy/resources.py turns this
+# into each function's IAM role; the deploy rehearsal fails on a call not listed here.
+TABLE_ACCESS = {
+    CONFIRM_BOOKING: {"bookings": ("GetItem", "UpdateItem"), "flights": ("GetItem",), "seats": ("UpdateItem",)},
+    CANCEL_BOOKING: {"bookings": ("GetItem", "UpdateItem"), "seats": ("UpdateItem",)},
+}
 
 TICKET_PREFIX = "176"  # the airline's accounting code, the first three digits of a ticket
 

@@ -15,7 +15,22 @@ from chalicelib import clock, db
 from chalicelib.errors import AlreadyCompensated, ConditionFailed, InsufficientPoints, NotFound
 from chalicelib.logs import logger
 from chalicelib.models import StepInput, miles_for, points_to_debit
-from chalicelib.vocabulary import CHARGE_PAYMENT, RESERVE_SEAT
+from chalicelib.vocabulary import (
+    AWARD_MILES,
+    CHARGE_PAYMENT,
+    REDEEM_POINTS,
+    REFUND_POINTS,
+    RESERVE_SEAT,
+    REVERSE_MILES,
+)
+
+# The tables each of this service's Lambda functions touches, and how (DynamoDB
+# actions; a transaction needs the action of each part). deploy/resources.py turns this
+# into each function's IAM role; the deploy rehearsal fails on a call not listed here.
+TABLE_ACCESS = {
+    task: {"loyalty": ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem")}
+    for task in (REDEEM_POINTS, REFUND_POINTS, AWARD_MILES, REVERSE_MILES)
+}
 
 REDEEM, REFUND, AWARD, REVERSE = "REDEEM", "REFUND", "AWARD", "REVERSE"
 REVERSAL_OF = {REDEEM: REFUND, AWARD: REVERSE}

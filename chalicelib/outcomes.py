@@ -12,7 +12,15 @@ from typing import Any
 from chalicelib import booking_record, dead_letters, observability, step_log
 from chalicelib.logs import logger
 from chalicelib.models import StepInput
-from chalicelib.vocabulary import STEP_NAMES, BookingStatus, is_compensation
+from chalicelib.vocabulary import RECORD_CANCELLATION, RECORD_FAILURE, STEP_NAMES, BookingStatus, is_compensation
+
+# The tables each of this service's Lambda functions touches, and how (DynamoDB
+# actions; a transaction needs the action of each part). deploy/resources.py turns this
+# into each function's IAM role; the deploy rehearsal fails on a call not listed here.
+TABLE_ACCESS = {
+    RECORD_FAILURE: {"bookings": ("UpdateItem",), "step_log": ("UpdateItem",), "dead_letters": ("PutItem",)},
+    RECORD_CANCELLATION: {"bookings": ("UpdateItem",), "dead_letters": ("PutItem",)},
+}
 
 
 def readable_cause(cause: Any) -> str:

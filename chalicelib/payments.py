@@ -19,7 +19,15 @@ from chalicelib import clock, db
 from chalicelib.errors import ConditionFailed, PaymentDeclined, PaymentVoided
 from chalicelib.logs import logger
 from chalicelib.models import CURRENCY, StepInput, amount_due
-from chalicelib.vocabulary import REDEEM_POINTS, RESERVE_SEAT, PaymentStatus
+from chalicelib.vocabulary import CHARGE_PAYMENT, REDEEM_POINTS, REFUND_PAYMENT, RESERVE_SEAT, PaymentStatus
+
+# The tables each of this service's Lambda functions touches, and how (DynamoDB
+# actions; a transaction needs the action of each part). deploy/resources.py turns this
+# into each function's IAM role; the deploy rehearsal fails on a call not listed here.
+TABLE_ACCESS = {
+    CHARGE_PAYMENT: {"payments": ("GetItem", "PutItem")},
+    REFUND_PAYMENT: {"payments": ("GetItem", "PutItem", "UpdateItem")},
+}
 
 DECLINING_TOKEN = "tok_decline"
 

@@ -9,7 +9,6 @@ module that owns the record (seats, booking_record, dead_letters).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -21,15 +20,9 @@ from chalicelib.vocabulary import (
     COMPENSATION_ORDER,
     STEP_NAMES,
     BookingStatus,
-    Compensation,
     StepStatus,
+    domain_function,
 )
-
-
-def _work_of(compensation: Compensation) -> steps.StepFunction:
-    """The domain function the compensation's Lambda runs: ``<service>.<function>``."""
-    service = importlib.import_module(f"chalicelib.{compensation.service}")
-    return getattr(service, compensation.function)  # type: ignore[no-any-return]
 
 
 def _run_compensations(booking: dict[str, Any], names: list[str]) -> dict[str, str]:
@@ -41,7 +34,7 @@ def _run_compensations(booking: dict[str, Any], names: list[str]) -> dict[str, s
         if compensation.name not in names:
             continue
         try:
-            steps.run(compensation, _work_of(compensation), event)
+            steps.run(compensation, domain_function(compensation), event)
         except Exception as exc:
             failures[compensation.name] = f"{type(exc).__name__}: {exc}"
     return failures

@@ -23,7 +23,15 @@ from chalicelib.models import (
     cabin_of_seat,
     seat_sort_key,
 )
-from chalicelib.vocabulary import SeatStatus
+from chalicelib.vocabulary import RELEASE_SEAT, RESERVE_SEAT, SeatStatus
+
+# The tables each of this service's Lambda functions touches, and how (DynamoDB
+# actions; a transaction needs the action of each part). deploy/resources.py turns this
+# into each function's IAM role; the deploy rehearsal fails on a call not listed here.
+TABLE_ACCESS = {
+    RESERVE_SEAT: {"bookings": ("GetItem", "UpdateItem"), "seats": ("GetItem", "Query", "UpdateItem")},
+    RELEASE_SEAT: {"bookings": ("UpdateItem",), "seats": ("UpdateItem",)},
+}
 
 # A seat can be taken when it is free or its hold has expired.
 _TAKEABLE = "(#status = :available OR (#status = :held AND hold_expires_at <= :now))"

@@ -17,9 +17,12 @@ its ``name`` (``ReserveSeat``); its Lambda function and its domain function are
 
 from __future__ import annotations
 
+import importlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from types import ModuleType
 from typing import Any
 
 from chalicelib.errors import NOTHING_HAPPENED_ERRORS, TransientStepError
@@ -142,6 +145,17 @@ STEP_OF_COMPENSATION: dict[str, Step] = {step.compensation.name: step for step i
 
 def is_compensation(name: str) -> bool:
     return name in STEP_OF_COMPENSATION
+
+
+def service_module(task: Task) -> ModuleType:
+    """``chalicelib/<service>.py``, which holds the task's domain function (imported on
+    demand: the services import this module)."""
+    return importlib.import_module(f"chalicelib.{task.service}")
+
+
+def domain_function(task: Task) -> Callable[..., dict[str, Any]]:
+    """What the task's Lambda runs: ``<service>.<function>`` (``seats.reserve_seat``)."""
+    return getattr(service_module(task), task.function)  # type: ignore[no-any-return]
 
 
 # --- Errors ----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from typing import Any
 
 from chalicelib import config
 from chalicelib.schema import TABLES, TABLES_BY_NAME
+from chalicelib.vocabulary import TASKS, Bookkeeping, service_module
 from deploy import asl
 from deploy.observability import dashboard_and_alarms
 
@@ -54,24 +55,27 @@ GET, QUERY, SCAN, PUT, UPDATE, CHECK = (
     f"dynamodb:{action}" for action in ("GetItem", "Query", "Scan", "PutItem", "UpdateItem", "ConditionCheckItem")
 )
 
-# What each function does to which table (chalicelib/*.py; TransactWriteItems needs
-# the action of each of its items: Put, Update, ConditionCheck). The deploy rehearsal
-# (tests/deploy/test_rehearsal.py) records every call and fails on one not listed.
-# Every saga step writes its own entry of the step log (steps.run ->
-# bookings.mark_running/finished/failed: UpdateItem on the step_log table).
+
+
+def _saga_task_access() -> dict[str, dict[str, tuple[str, ...]]]:
+    """Each saga task's table access, as its service declares it (``TABLE_ACCESS`` in
+    chalicelib/<service>.py), plus its own step-log entry for every step and
+    compensation (steps.run -> step_log: UpdateItem)."""
+    access = {}
+    for task in TASKS.values():
+        declared = service_module(task).TABLE_ACCESS[task]
+        tables = {table: tuple(f"dynamodb:{action}" for action in actions) for table, actions in declared.items()}
+        if not isinstance(task, Bookkeeping):
+            tables["step_log"] = tuple(dict.fromkeys((*tables.get("step_log", ()), UPDATE)))
+        access[task.function] = tables
+    return access
+
+
+# What each function does to which table (TransactWriteItems needs the action of each of
+# its parts). The deploy rehearsal (tests/deploy/test_rehearsal.py) records every call and
+# fails on one not listed.
 FUNCTION_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
-    "reserve_seat": {"step_log": (UPDATE,), "bookings": (GET, UPDATE), "seats": (GET, QUERY, UPDATE)},
-    "release_seat": {"step_log": (UPDATE,), "bookings": (UPDATE,), "seats": (UPDATE,)},
-    "redeem_points": {"step_log": (UPDATE,), "loyalty": (GET, PUT, UPDATE, CHECK)},
-    "refund_points": {"step_log": (UPDATE,), "loyalty": (GET, PUT, UPDATE, CHECK)},
-    "award_miles": {"step_log": (UPDATE,), "loyalty": (GET, PUT, UPDATE, CHECK)},
-    "reverse_miles": {"step_log": (UPDATE,), "loyalty": (GET, PUT, UPDATE, CHECK)},
-    "charge_payment": {"step_log": (UPDATE,), "payments": (GET, PUT)},
-    "refund_payment": {"step_log": (UPDATE,), "payments": (GET, PUT, UPDATE)},
-    "confirm_booking": {"step_log": (UPDATE,), "bookings": (GET, UPDATE), "flights": (GET,), "seats": (UPDATE,)},
-    "cancel_booking": {"step_log": (UPDATE,), "bookings": (GET, UPDATE), "seats": (UPDATE,)},
-    "record_failure": {"bookings": (UPDATE,), "step_log": (UPDATE,), "dead_letters": (PUT,)},
-    "record_cancellation": {"bookings": (UPDATE,), "dead_letters": (PUT,)},
+    **_saga_task_access(),
     # @app.schedule: releases expired holds and runs the compensations of stale
     # bookings in process (chalicelib/recovery.py).
     "sweep_expired_holds": {
@@ -92,7 +96,7 @@ FUNCTION_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
         "loyalty": (GET, PUT, UPDATE, CHECK, SCAN),
         "dead_letters": (QUERY, SCAN, UPDATE),
     },
-    # The public routes only (chalicelib/api.py, bookings.create_booking/view, seats,
+    # The public routes only (chalicelib/api.py, booking_record.create, booking_view, seats,
     # loyalty): no /admin routes are deployed (config.operator_routes_enabled).
     API_HANDLER: {
         "flights": (GET, SCAN),

@@ -8,7 +8,6 @@ spell a step, compensation or status itself.
 from __future__ import annotations
 
 import ast
-import importlib
 import re
 from pathlib import Path
 from typing import Any
@@ -73,7 +72,8 @@ def test_each_task_has_its_handler_running_its_domain_function(monkeypatch: pyte
     assert task.function in registered, f"app.py has no @app.lambda_function(name={task.function!r})"
     ran, work = _handler_call(monkeypatch, task.function)
     assert ran is task
-    assert work is getattr(importlib.import_module(f"chalicelib.{task.service}"), task.function)
+    assert work is vocabulary.domain_function(task)
+    assert vocabulary.service_module(task).__name__ == f"chalicelib.{task.service}"
 
 
 def test_app_has_no_lambda_the_vocabulary_does_not_know() -> None:
