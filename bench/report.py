@@ -131,7 +131,7 @@ def _findings(results: dict[str, Any]) -> list[str]:
         f"{orchestration['state_machine_median_ms']} ms.",
         "- Fixed after the first measurement, both found with this profile: moto's `transact_write_items` "
         "deep-copied every table a transaction touches as its rollback copy (O(table) per transaction, and "
-        "slower the longer the server ran); chalicelib/local/hooks.py now backs up only the touched items. "
+        "slower the longer the server ran); local/hooks.py now backs up only the touched items. "
         "And the step log lived inside the booking item, so each of its ten writes rewrote the whole booking "
         "(and cost 3-4 WRU on AWS once the booking passed 1 KB); it is now one small item per step "
         "(the step_log table). Together they took the local p50 from 384 ms to the figure above and the "

@@ -77,10 +77,10 @@ class ThreadProfiler:
         stats = self.stats()
         main_cpu = self._total(self.profiles[0])
         total = sum(self._total(profile) for profile in self.profiles)
-        backend = self._cumulative(stats, "chalicelib/local/hooks.py", "_serialised_call_action")
+        backend = self._cumulative(stats, "/local/hooks.py", "_serialised_call_action")
         handlers = (self._cumulative(stats, "chalicelib/steps.py", "run")
                     + self._cumulative(stats, "chalicelib/steps.py", "run_bookkeeping"))
-        invoke = self._cumulative(stats, "chalicelib/local/hooks.py", "_invoke_in_process")
+        invoke = self._cumulative(stats, "/local/hooks.py", "_invoke_in_process")
         handler_client = self._handler_client_time(stats)
         if invoke:  # through the state machine: handlers run in the engine's threads
             layers = {

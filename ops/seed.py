@@ -1,8 +1,10 @@
 """Demo data: flights with every seat free, and loyalty accounts FF0001-FF0010.
 
-``python -m chalicelib.local.seed --flights 453`` loads a large inventory with batch
-writes into the tables the environment names (the embedded ones, or deployed ones
-when run with AWS credentials and the stack's table names exported).
+``python -m ops.seed --demo`` loads them, ``python -m ops.seed --flights 453`` a large
+inventory, with batch writes into the tables the environment names (the embedded
+ones, or deployed ones when run with AWS credentials and the stack's table names
+exported by ``python -m deploy.outputs``). The embedded stack seeds itself with
+``seed_demo()``.
 """
 
 from __future__ import annotations
