@@ -15,14 +15,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from chalicelib.vocabulary import STEP_NAMES, TERMINAL_STATUSES
 from local import server
 from local.server import LocalServer
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 OUT_DIR = PROJECT_DIR / "build" / "bench"
 CHALICE = Path(sys.executable).parent / "chalice"
-TERMINAL = {"CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"}
-FORWARD_STEPS = ("ReserveSeat", "RedeemPoints", "ChargePayment", "AwardMiles", "ConfirmBooking")
+TERMINAL = TERMINAL_STATUSES
+FORWARD_STEPS = STEP_NAMES  # the simulate_failure keys of the forward steps
 
 
 def machine() -> dict[str, Any]:
