@@ -17,6 +17,7 @@ from typing import Any
 
 from chalicelib import db
 from chalicelib.models import all_seats
+from chalicelib.vocabulary import SeatStatus
 
 DEMO_ROUTES = [
     ("SA101", "SFO", "JFK"), ("SA102", "JFK", "SFO"), ("SA201", "SEA", "LAX"), ("SA202", "LAX", "SEA"),
@@ -40,7 +41,8 @@ def flight_item(flight_number: str, origin: str, destination: str, departure: st
 
 
 def seat_items(flight_number: str) -> list[dict[str, Any]]:
-    return [{**db.seat_key(flight_number, seat), "cabin": cabin, "status": "AVAILABLE"} for seat, cabin in all_seats()]
+    return [{**db.seat_key(flight_number, seat), "cabin": cabin, "status": SeatStatus.AVAILABLE.value}
+            for seat, cabin in all_seats()]
 
 
 def seed_flights(flights: list[dict[str, Any]]) -> None:
