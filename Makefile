@@ -20,7 +20,7 @@ run: $(BIN)/activate
 
 lint: $(BIN)/activate
 	$(BIN)/ruff check .
-	$(BIN)/mypy app.py chalicelib tests
+	$(BIN)/mypy app.py chalicelib tests deploy bench local ops
 
 # Everything CI checks: lint, types, the offline deploy checks, every test layer
 # (pytest exit 5, no tests, fails).

@@ -274,6 +274,6 @@ def record_cancellation(event: dict[str, Any], context: Any) -> dict[str, Any]:
 # `chalice local --stage local`: stand the stack up in memory. Last, so every
 # function above is registered; never inside a real Lambda (config checks).
 if config.embedded_aws_requested():
-    from chalicelib.local.embedded import start_for_chalice_local
+    from local.embedded import start_for_chalice_local
 
     start_for_chalice_local(app)

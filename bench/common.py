@@ -15,14 +15,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chalicelib.local import server
-from chalicelib.local.server import LocalServer
+from chalicelib.vocabulary import STEP_NAMES, TERMINAL_STATUSES
+from local import server
+from local.server import LocalServer
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 OUT_DIR = PROJECT_DIR / "build" / "bench"
 CHALICE = Path(sys.executable).parent / "chalice"
-TERMINAL = {"CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"}
-FORWARD_STEPS = ("ReserveSeat", "RedeemPoints", "ChargePayment", "AwardMiles", "ConfirmBooking")
+TERMINAL = TERMINAL_STATUSES
+FORWARD_STEPS = STEP_NAMES  # the simulate_failure keys of the forward steps
 
 
 def machine() -> dict[str, Any]:
@@ -95,8 +96,8 @@ def embedded_stack(seed: bool = True, definitions: dict[str, str] | None = None)
     ``definitions`` may replace a state machine's definition text."""
     use_local_stage_in_process()
     import app as app_module
-    from chalicelib.local.embedded import EmbeddedAws
-    from chalicelib.local.seed import seed_demo
+    from local.embedded import EmbeddedAws
+    from ops.seed import seed_demo
 
     aws = EmbeddedAws(app_module.app, definitions=definitions).start()
     if seed:
@@ -117,7 +118,7 @@ def wait_for_execution_threads(timeout: float = 30.0) -> None:
 
 
 def chalice_local(timeout: float = 90.0) -> contextlib.AbstractContextManager[LocalServer]:
-    """`chalice local --stage local` on a free port (chalicelib/local/server.py), its
+    """`chalice local --stage local` on a free port (local/server.py), its
     output in build/bench/."""
     return server.chalice_local(OUT_DIR / f"chalice-local-{time.time_ns()}.log", timeout=timeout)
 

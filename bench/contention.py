@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench.common import embedded_stack, wait_for_execution_threads
+from chalicelib.vocabulary import TERMINAL_STATUSES, BookingStatus, SeatStatus
 
 FLIGHT = "SA501"
 TASK_TIMEOUT_SECONDS = 600
@@ -60,19 +61,19 @@ def measure(buyers: int = 100) -> dict[str, Any]:
         for _ in range(10):  # executions start threads of their own; join until none is left
             wait_for_execution_threads(timeout=TASK_TIMEOUT_SECONDS)
             views = [bookings.view(booking_id) for booking_id in ids]
-            if all(view["status"] not in {"PENDING", "CANCELLING"} for view in views):
+            if all(view["status"] in TERMINAL_STATUSES for view in views):
                 break
         drain_s = time.perf_counter() - started
         seat_map = seats.seat_map(FLIGHT, cabin="FIRST")
-    confirmed = [view.get("seat") for view in views if view["status"] == "CONFIRMED"]
+    confirmed = [view.get("seat") for view in views if view["status"] == BookingStatus.CONFIRMED]
     failed_at = Counter(f"{view.get('failed_step')}:{(view.get('error') or {}).get('error')}"
-                        for view in views if view["status"] != "CONFIRMED")
+                        for view in views if view["status"] != BookingStatus.CONFIRMED)
     return {
         "buyers": buyers,
         "task_timeout_s": TASK_TIMEOUT_SECONDS,
         "cabin_seats": len(seat_map),
-        "sold_seats": sum(1 for seat in seat_map if seat["status"] == "BOOKED"),
-        "held_seats": sum(1 for seat in seat_map if seat["status"] == "HELD"),
+        "sold_seats": sum(1 for seat in seat_map if seat["status"] == SeatStatus.BOOKED),
+        "held_seats": sum(1 for seat in seat_map if seat["status"] == SeatStatus.HELD),
         "confirmed": len(confirmed),
         "distinct_confirmed_seats": len(set(confirmed)),
         "statuses": dict(Counter(view["status"] for view in views)),

@@ -45,7 +45,7 @@ def _size(table: str, key: dict[str, Any]) -> int:
     from moto.dynamodb.models import dynamodb_backends
     from moto.dynamodb.models.dynamo_type import DynamoType
 
-    from chalicelib.local.embedded import ACCOUNT_ID
+    from local.embedded import ACCOUNT_ID
 
     backend = dynamodb_backends[ACCOUNT_ID]["us-east-1"]
     moto_table = backend.get_table(table)
@@ -60,7 +60,7 @@ def _partition_size(table: str, hash_attribute_value: dict[str, Any]) -> tuple[i
     from moto.dynamodb.models import dynamodb_backends
     from moto.dynamodb.models.dynamo_type import DynamoType
 
-    from chalicelib.local.embedded import ACCOUNT_ID
+    from local.embedded import ACCOUNT_ID
 
     moto_table = dynamodb_backends[ACCOUNT_ID]["us-east-1"].get_table(table)
     partition = moto_table.items.get(DynamoType(hash_attribute_value))
@@ -73,7 +73,7 @@ def _partition_size(table: str, hash_attribute_value: dict[str, Any]) -> tuple[i
 def _key_of(table: str, item: dict[str, Any]) -> dict[str, Any]:
     from moto.dynamodb.models import dynamodb_backends
 
-    from chalicelib.local.embedded import ACCOUNT_ID
+    from local.embedded import ACCOUNT_ID
 
     moto_table = dynamodb_backends[ACCOUNT_ID]["us-east-1"].get_table(table)
     names = [moto_table.hash_key_attr] + ([moto_table.range_key_attr] if moto_table.range_key_attr else [])
@@ -158,7 +158,7 @@ def _logical(physical: str) -> str:
 
 
 def _wrap_handlers(meter: DynamoMeter, durations: dict[str, list[float]]) -> None:
-    from chalicelib.local import hooks
+    from local import hooks
 
     for name, handler in list(hooks._handlers.items()):
         short = name.rsplit("-", 1)[-1]

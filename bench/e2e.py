@@ -13,12 +13,15 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
 
-from bench.common import FORWARD_STEPS, TERMINAL, LocalServer, booking_body, chalice_local, percentile
+from bench.common import FORWARD_STEPS, TERMINAL, booking_body, chalice_local, percentile
+from chalicelib.vocabulary import BookingStatus, SeatStatus
+from local.server import LocalServer
 
 HAPPY_FLIGHTS = ["SA101", "SA102", "SA201", "SA202", "SA301", "SA302", "SA401", "SA402"]
 CONTENTION_FLIGHT = "SA501"
@@ -72,10 +75,10 @@ class Client:
         }
 
 
-    def _send(self, method: Any, url: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: Callable[..., requests.Response], url: str, **kwargs: Any) -> requests.Response:
         for attempt in range(5):
             try:
-                return method(url, **kwargs)  # type: ignore[no-any-return]
+                return method(url, **kwargs)
             except (requests.ConnectionError, requests.Timeout):
                 self.retries += 1
                 if attempt == 4:
@@ -96,13 +99,14 @@ def _summary(results: list[dict[str, Any]], wall_s: float, concurrency: int, mix
         "bookings": len(results),
         "statuses": dict(statuses),
         "wall_s": round(wall_s, 2),
-        "confirmed_per_s": round(statuses.get("CONFIRMED", 0) / wall_s, 2),
+        "confirmed_per_s": round(statuses.get(BookingStatus.CONFIRMED, 0) / wall_s, 2),
         "terminal_per_s": round(sum(statuses[s] for s in TERMINAL) / wall_s, 2),
         "p50_ms": round(percentile(totals_ms, 50), 1),
         "p95_ms": round(percentile(totals_ms, 95), 1),
         "p99_ms": round(percentile(totals_ms, 99), 1),
         "post_p50_ms": round(percentile(posts_ms, 50), 1),
-        "failed_steps": dict(Counter(result.get("failed_step") for result in results if result["status"] == "FAILED")),
+        "failed_steps": dict(Counter(result.get("failed_step") for result in results
+                                     if result["status"] == BookingStatus.FAILED)),
     }
 
 
@@ -144,18 +148,18 @@ def contention(base_url: str, buyers: int = 100, poll: float = 0.2) -> dict[str,
     drained = max(result.get("finished", result["started"]) for result in results) - started
     seat_map = requests.get(f"{client.base_url}/flights/{CONTENTION_FLIGHT}/seats", params={"cabin": "FIRST"},
                             timeout=30).json()["seats"]
-    sold = sum(1 for seat in seat_map if seat["status"] == "BOOKED")
-    confirmed_seats = [result["seat"] for result in results if result["status"] == "CONFIRMED"]
+    sold = sum(1 for seat in seat_map if seat["status"] == SeatStatus.BOOKED)
+    confirmed_seats = [result["seat"] for result in results if result["status"] == BookingStatus.CONFIRMED]
     return {
         "buyers": buyers,
         "cabin_seats": len(seat_map),
         "sold_seats": sold,
-        "held_seats": sum(1 for seat in seat_map if seat["status"] == "HELD"),
+        "held_seats": sum(1 for seat in seat_map if seat["status"] == SeatStatus.HELD),
         "confirmed": len(confirmed_seats),
         "distinct_confirmed_seats": len(set(confirmed_seats)),
         "statuses": dict(Counter(result["status"] for result in results)),
         "failed_at": dict(Counter(f"{result.get('failed_step')}:{result.get('error')}"
-                                  for result in results if result["status"] == "FAILED")),
+                                  for result in results if result["status"] == BookingStatus.FAILED)),
         "drain_s": round(drained, 2),
         "poll_s": poll,
         "p50_ms": round(percentile([r["total_s"] * 1000 for r in results], 50), 1),

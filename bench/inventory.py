@@ -19,7 +19,7 @@ FLIGHTS = 453
 def measure(reads: int = 9) -> dict[str, Any]:
     with embedded_stack(seed=False):
         from chalicelib import seats
-        from chalicelib.local.seed import inventory_flights, seed_flights
+        from ops.seed import inventory_flights, seed_flights
 
         flights = inventory_flights(FLIGHTS)
         started = time.perf_counter()

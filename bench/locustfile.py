@@ -3,6 +3,9 @@ a random forward step) against any deployed or local stage.
 
     locust -f bench/locustfile.py --headless -u 16 -r 4 -t 2m --host https://<api>/api
 
+Run it from the project directory: locust puts the working directory on sys.path, and
+the step names and statuses come from chalicelib.vocabulary.
+
 Each task POSTs /bookings and polls GET /bookings/{id} until a terminal status; the
 time from POST to that status is reported as its own entry (``SAGA POST->CONFIRMED``
 etc.) beside the HTTP requests. Settings (environment): BENCH_FLIGHTS (comma-separated,
@@ -21,8 +24,8 @@ from typing import Any
 
 from locust import HttpUser, between, task
 
-FORWARD_STEPS = ("ReserveSeat", "RedeemPoints", "ChargePayment", "AwardMiles", "ConfirmBooking")
-TERMINAL = {"CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"}
+from chalicelib.vocabulary import STEP_NAMES, TERMINAL_STATUSES, BookingStatus
+
 FLIGHTS = os.environ.get(
     "BENCH_FLIGHTS", "SA101,SA102,SA201,SA202,SA301,SA302,SA401,SA402,SA501,SA502").split(",")
 POLL_SECONDS = float(os.environ.get("BENCH_POLL_SECONDS", "0.05"))
@@ -55,15 +58,15 @@ class BookingUser(HttpUser):
                 response.failure(f"HTTP {response.status_code}: {response.text[:200]}")
                 return
             booking_id = response.json()["booking_id"]
-        status = "PENDING"
+        status: str = BookingStatus.PENDING
         while time.perf_counter() - started < TIMEOUT_SECONDS:
             reply = self.client.get(f"/bookings/{booking_id}", name="GET /bookings/{id}")
             if reply.ok:
                 status = reply.json().get("status", status)
-                if status in TERMINAL:
+                if status in TERMINAL_STATUSES:
                     break
             time.sleep(POLL_SECONDS)
-        expected = "FAILED" if failure_at else "CONFIRMED"
+        expected = BookingStatus.FAILED if failure_at else BookingStatus.CONFIRMED
         self.environment.events.request.fire(
             request_type="SAGA", name=f"POST->{expected}", response_time=(time.perf_counter() - started) * 1000,
             response_length=0, context={},
@@ -73,4 +76,4 @@ class BookingUser(HttpUser):
     @task
     def book(self) -> None:
         failing = random.random() < FAILURE_SHARE
-        self._saga(random.choice(FORWARD_STEPS) if failing else None)
+        self._saga(random.choice(STEP_NAMES) if failing else None)

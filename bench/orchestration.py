@@ -16,14 +16,10 @@ from typing import Any
 
 from bench.common import embedded_stack, wait_for_execution_threads
 from bench.sampler import ThreadProfiler
+from chalicelib.vocabulary import BOOKING_STEPS, BookingStatus
 
-FORWARD = [
-    ("reserve_seat", "reservation"),
-    ("redeem_points", "redemption"),
-    ("charge_payment", "charge"),
-    ("award_miles", "miles"),
-    ("confirm_booking", "confirmation"),
-]
+# (app.py handler, ResultPath key) of each forward step, in the order the saga runs them.
+FORWARD = [(step.function, step.result_key) for step in BOOKING_STEPS]
 FLIGHTS = ["SA101", "SA102", "SA201", "SA202", "SA301", "SA302", "SA401", "SA402"]
 
 
@@ -65,8 +61,8 @@ def check_confirmed(booking_id: str) -> None:
     from chalicelib import bookings
 
     status = bookings.get_booking(booking_id)["status"]
-    if status != "CONFIRMED":
-        raise RuntimeError(f"booking {booking_id} ended {status}, not CONFIRMED")
+    if status != BookingStatus.CONFIRMED:
+        raise RuntimeError(f"booking {booking_id} ended {status}, not {BookingStatus.CONFIRMED}")
 
 
 def measure(count: int = 12, profiled: int = 8) -> dict[str, Any]:
@@ -120,8 +116,8 @@ def _direct_without_step_log(count: int) -> list[float]:
     from chalicelib import bookings
 
     real = bookings.mark_running, bookings.mark_finished
-    bookings.mark_running = lambda *args, **kwargs: 1  # type: ignore[assignment]
-    bookings.mark_finished = lambda *args, **kwargs: True  # type: ignore[assignment]
+    bookings.mark_running = lambda *args, **kwargs: 1
+    bookings.mark_finished = lambda *args, **kwargs: True
     try:
         return [run_direct(new_booking(index)[0]) for index in range(count)]
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.cost import PRICE_SOURCES, PRICES
+from chalicelib.vocabulary import AWARD_MILES, CHARGE_PAYMENT, CONFIRM_BOOKING, REDEEM_POINTS, RESERVE_SEAT
 
 TARGETS = {
     "transitions": 8,  # happy path state transitions, at most
@@ -14,20 +15,21 @@ TARGETS = {
     "p50_ms": 250.0,  # local POST -> CONFIRMED p50 at concurrency 1, below
 }
 
-# Why each DynamoDB write of a confirmed booking exists (function, table) -> reason.
+# Why each DynamoDB write of a confirmed booking exists (function, table) -> reason; the
+# functions are the Lambda names bench/cost.py attributes each write to.
 WRITE_REASONS = {
     ("APIHandler (POST /bookings)", "bookings"): "the PENDING booking, conditional on a new id (plus the "
     "Idempotency-Key record in the same transaction when the header is sent: +2 WRU)",
-    ("reserve_seat", "seats"): "the hold: conditional on the seat being free (never sold twice)",
-    ("reserve_seat", "bookings"): "the booking's note of its seat, in the hold's transaction, so ReleaseSeat "
+    (RESERVE_SEAT.function, "seats"): "the hold: conditional on the seat being free (never sold twice)",
+    (RESERVE_SEAT.function, "bookings"): "the booking's note of its seat, in the hold's transaction, so ReleaseSeat "
     "always finds the seat even if ReserveSeat timed out after writing",
-    ("redeem_points", "loyalty"): "ledger entry keyed (booking, REDEEM) + balance update in one transaction: "
+    (REDEEM_POINTS.function, "loyalty"): "ledger entry keyed (booking, REDEEM) + balance update in one transaction: "
     "replays are no-ops and balance = opening + sum(ledger); a third item checks no reversal ran first",
-    ("charge_payment", "payments"): "the payment record (conditional put): one charge per booking, and the "
+    (CHARGE_PAYMENT.function, "payments"): "the payment record (conditional put): one charge per booking, and the "
     "VOIDED tombstone race with RefundPayment",
-    ("award_miles", "loyalty"): "ledger entry keyed (booking, AWARD) + balance, as RedeemPoints",
-    ("confirm_booking", "seats"): "HELD -> BOOKED, conditional on our hold",
-    ("confirm_booking", "bookings"): "PENDING -> CONFIRMED with ticket and boarding pass, in the same "
+    (AWARD_MILES.function, "loyalty"): "ledger entry keyed (booking, AWARD) + balance, as RedeemPoints",
+    (CONFIRM_BOOKING.function, "seats"): "HELD -> BOOKED, conditional on our hold",
+    (CONFIRM_BOOKING.function, "bookings"): "PENDING -> CONFIRMED with ticket and boarding pass, in the same "
     "transaction as the seat",
 }
 STEP_LOG = ("the step's own step-log item: RUNNING with the attempt count (mark_running), then the outcome "
@@ -131,7 +133,7 @@ def _findings(results: dict[str, Any]) -> list[str]:
         f"{orchestration['state_machine_median_ms']} ms.",
         "- Fixed after the first measurement, both found with this profile: moto's `transact_write_items` "
         "deep-copied every table a transaction touches as its rollback copy (O(table) per transaction, and "
-        "slower the longer the server ran); chalicelib/local/hooks.py now backs up only the touched items. "
+        "slower the longer the server ran); local/hooks.py now backs up only the touched items. "
         "And the step log lived inside the booking item, so each of its ten writes rewrote the whole booking "
         "(and cost 3-4 WRU on AWS once the booking passed 1 KB); it is now one small item per step "
         "(the step_log table). Together they took the local p50 from 384 ms to the figure above and the "

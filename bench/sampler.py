@@ -49,7 +49,7 @@ class ThreadProfiler:
 
     def __exit__(self, *exc: Any) -> None:
         self._main.disable()
-        threading.setprofile(None)  # type: ignore[arg-type]
+        threading.setprofile(None)
 
     def stats(self) -> pstats.Stats:
         stats = pstats.Stats(self.profiles[0])
@@ -61,7 +61,7 @@ class ThreadProfiler:
 
     @staticmethod
     def _cumulative(stats: pstats.Stats, file_part: str, function: str) -> float:
-        raw: dict[Key, Any] = stats.stats  # type: ignore[attr-defined]
+        raw = _raw(stats)
         return sum(entry[3] for (filename, _, name), entry in raw.items()
                    if name == function and file_part in filename)
 
@@ -77,10 +77,10 @@ class ThreadProfiler:
         stats = self.stats()
         main_cpu = self._total(self.profiles[0])
         total = sum(self._total(profile) for profile in self.profiles)
-        backend = self._cumulative(stats, "chalicelib/local/hooks.py", "_serialised_call_action")
+        backend = self._cumulative(stats, "/local/hooks.py", "_serialised_call_action")
         handlers = (self._cumulative(stats, "chalicelib/steps.py", "run")
                     + self._cumulative(stats, "chalicelib/steps.py", "run_bookkeeping"))
-        invoke = self._cumulative(stats, "chalicelib/local/hooks.py", "_invoke_in_process")
+        invoke = self._cumulative(stats, "/local/hooks.py", "_invoke_in_process")
         handler_client = self._handler_client_time(stats)
         if invoke:  # through the state machine: handlers run in the engine's threads
             layers = {
@@ -108,7 +108,7 @@ class ThreadProfiler:
     def _handler_client_time(stats: pstats.Stats) -> float:
         """Client time (backend included) of the handlers' AWS calls: every one goes
         through chalicelib.db, by a boto3 Table resource or the client directly."""
-        raw: dict[Key, Any] = stats.stats  # type: ignore[attr-defined]
+        raw = _raw(stats)
         total = 0.0
         for (filename, _, name), entry in raw.items():
             if "botocore/client.py" in filename and name == "_api_call":
@@ -120,7 +120,7 @@ class ThreadProfiler:
     def hotspots(self) -> dict[str, float]:
         """Inclusive CPU seconds of the embedded engine's functions that dominate."""
         stats = self.stats()
-        raw: dict[Key, Any] = stats.stats  # type: ignore[attr-defined]
+        raw = _raw(stats)
         spots = {
             "moto transact_write_items (whole-table deepcopy as rollback copy)":
                 self._cumulative(stats, "moto/dynamodb/models/__init__.py", "transact_write_items"),
@@ -136,12 +136,19 @@ class ThreadProfiler:
 
     def top(self, count: int = 15, sort: str = "tottime") -> list[dict[str, Any]]:
         stats = self.stats()
-        raw: dict[Key, Any] = stats.stats  # type: ignore[attr-defined]
+        raw = _raw(stats)
         index = 2 if sort == "tottime" else 3
         rows = sorted(raw.items(), key=lambda kv: kv[1][index], reverse=True)[:count]
         return [{"function": f"{_short(filename)}:{line}({name})", "calls": entry[1],
                  "tottime_s": round(entry[2], 3), "cumtime_s": round(entry[3], 3)}
                 for (filename, line, name), entry in rows]
+
+
+def _raw(stats: pstats.Stats) -> dict[Key, Any]:
+    """The table behind print_stats: (file, line, function) -> (calls, primitive calls,
+    own time, cumulative time, callers)."""
+    # typeshed leaves Stats.stats out: pstats fills it in and print_stats reads it.
+    return stats.stats  # type: ignore[attr-defined]
 
 
 def _short(filename: str) -> str:

@@ -1,5 +1,5 @@
 """The invariant checker: scan every table and report each violation of what the saga
-promises. ``python -m chalicelib.invariants`` runs it against the tables the
+promises. ``python -m ops.invariants`` runs it against the tables the
 environment names; the chaos test and the operator route call ``check()``.
 
 Promises checked:
@@ -13,8 +13,6 @@ Promises checked:
 
 from __future__ import annotations
 
-import json
-import sys
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -115,14 +113,3 @@ def check() -> list[Violation]:
 def report() -> dict[str, Any]:
     violations = check()
     return {"violations": [asdict(violation) for violation in violations], "count": len(violations)}
-
-
-def main() -> int:
-    result = report()
-    json.dump(result, sys.stdout, indent=2)
-    print()
-    return 1 if result["count"] else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,7 +2,7 @@
 to seed the deployed tables:
 
     eval "$(python -m deploy.outputs --stack booking-saga-dev)"
-    python -m chalicelib.local.seed --demo
+    python -m ops.seed --demo
 """
 
 from __future__ import annotations

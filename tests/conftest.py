@@ -27,9 +27,9 @@ for _leak in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
 
 import app as app_module  # noqa: E402  (after the environment is set)
 from chalicelib import clock  # noqa: E402
-from chalicelib.local import hooks  # noqa: E402
-from chalicelib.local.embedded import EmbeddedAws  # noqa: E402
-from chalicelib.local.seed import seed_demo  # noqa: E402
+from local import hooks  # noqa: E402
+from local.embedded import EmbeddedAws  # noqa: E402
+from ops.seed import seed_demo  # noqa: E402
 
 RETRY_WAIT_FACTOR = 0.01  # 1 s IntervalSeconds -> 10 ms
 

@@ -114,7 +114,7 @@ def local_server(tmp_path_factory: Any) -> Iterator[str]:
     its base URL yielded; the test fails with the server's output if it cannot start."""
     import pytest
 
-    from chalicelib.local.server import chalice_local
+    from local.server import chalice_local
 
     stack = contextlib.ExitStack()
     try:

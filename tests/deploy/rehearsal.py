@@ -8,7 +8,7 @@ What moto cannot do is bridged, nothing else:
   each is created again through the Step Functions API, under the same name (so the
   same ARN the functions' environment holds), with its ``DefinitionSubstitutions``
   resolved against the stack's resources.
-* Lambda invocations run in process (chalicelib/local/hooks.py), each with exactly
+* Lambda invocations run in process (local/hooks.py), each with exactly
   the environment moto's CloudFormation resolved for that function.
 * IAM is not enforced by moto: every AWS call a function makes is recorded and then
   checked against the policies the stack attached to that function's role.
@@ -32,10 +32,10 @@ import boto3
 from moto import mock_aws
 
 from chalicelib import db, saga
-from chalicelib.local import hooks
 from chalicelib.schema import TABLES
 from deploy import asl, resources
 from deploy import outputs as deploy_outputs
+from local import hooks
 
 STACK_NAME = "booking-saga-dev"
 REGION = "us-east-1"

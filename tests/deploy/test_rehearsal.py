@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 import app as app_module
-from chalicelib.local import hooks
-from chalicelib.local.seed import seed_demo
 from chalicelib.schema import TABLES
 from chalicelib.vocabulary import TERMINAL_STATUSES
 from deploy import resources
+from local import hooks
+from ops.seed import seed_demo
 from tests.deploy.conftest import Package
 from tests.deploy.rehearsal import DeployedStack, allows, deployed_stack, seeded_environment
 from tests.support import wait_until

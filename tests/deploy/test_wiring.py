@@ -1,9 +1,12 @@
-"""Fast, pure checks that app.py, the two definitions and the deploy generator agree:
-no packaging, no moto."""
+"""Fast, pure checks that app.py, the two definitions and the deploy generator agree,
+and that the Lambda package holds Lambda code only: no packaging, no moto."""
 
 from __future__ import annotations
 
+import ast
 import json
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +14,7 @@ import pytest
 import app as app_module
 from chalicelib.schema import TABLES, TABLES_BY_NAME
 from deploy import asl, resources
-from tests.deploy.conftest import PROJECT_DIR
+from tests.deploy.conftest import PROJECT_DIR, REQUIRED
 
 # The saga's steps; the operator's function is invoked by hand, not by a state machine.
 NOT_IN_STATE_MACHINES = {"operator"}
@@ -20,6 +23,10 @@ ALL_FUNCTIONS = sorted(resources.app_function_names())  # and event sources (@ap
 DEPLOYED_STAGES = sorted(resources.STAGES)
 # Actions that take no resource ARN: the only ones allowed on Resource "*".
 RESOURCELESS = {*resources.XRAY_STATES, *resources.LOG_DELIVERY}
+# Chalice zips chalicelib/ whole: what runs only outside Lambda must stay out of it.
+NOT_FOR_LAMBDA = ("local", "ops", "deploy", "tests", "bench", "moto")
+# `make package STAGE=dev` builds it; `make test` runs validate-deploy, which does, first.
+DEV_ZIP = PROJECT_DIR / "build" / "dev" / "deployment.zip"
 
 
 def placeholders() -> dict[str, set[str]]:
@@ -124,3 +131,42 @@ def test_a_stage_can_choose_express_state_machines(monkeypatch: pytest.MonkeyPat
     template = resources.build("dev", ALL_FUNCTIONS)
     for logical_id, _ in resources.STATE_MACHINES.values():
         assert template["Resources"][logical_id]["Properties"]["StateMachineType"] == "EXPRESS"
+
+
+def _imported_top_levels(path: Path) -> set[str]:
+    """The top-level package of every absolute import in the module, wherever it sits
+    (a function-level import ships in the zip all the same)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_chalicelib_imports_nothing_that_stays_out_of_the_lambda_zip() -> None:
+    modules = sorted((PROJECT_DIR / "chalicelib").rglob("*.py"))
+    assert modules
+    offenders = {
+        str(module.relative_to(PROJECT_DIR)): sorted(_imported_top_levels(module) & set(NOT_FOR_LAMBDA))
+        for module in modules
+    }
+    offenders = {module: names for module, names in offenders.items() if names}
+    assert not offenders, f"chalicelib/ is packaged into the Lambda zip, these are not: {offenders}"
+
+
+def test_the_lambda_zip_holds_app_and_chalicelib_and_no_local_tooling() -> None:
+    if not DEV_ZIP.exists():
+        reason = f"{DEV_ZIP.relative_to(PROJECT_DIR)} is missing: run make package STAGE=dev"
+        if REQUIRED:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with zipfile.ZipFile(DEV_ZIP) as archive:
+        names = archive.namelist()
+    assert "app.py" in names
+    assert "chalicelib/__init__.py" in names
+    unwanted = sorted(name for name in names
+                      if name.split("/", 1)[0] in NOT_FOR_LAMBDA or name.startswith("chalicelib/local/"))
+    assert not unwanted, (f"{DEV_ZIP.relative_to(PROJECT_DIR)} carries local tooling (stale? run make package "
+                          f"STAGE=dev): {unwanted}")

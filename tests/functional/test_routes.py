@@ -18,10 +18,10 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib import clock, db
-from chalicelib.local import hooks
-from chalicelib.local.embedded import EmbeddedAws
-from chalicelib.local.seed import demo_flights, loyalty_accounts, seed_flights
 from chalicelib.models import BASE_FARES, FORWARD_STEPS, HOLD_SECONDS, all_seats
+from local import hooks
+from local.embedded import EmbeddedAws
+from ops.seed import demo_flights, loyalty_accounts, seed_flights
 from tests.support import (
     booking_body,
     entered_states,

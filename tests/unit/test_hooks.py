@@ -12,7 +12,7 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 
 def test_moto_is_the_pinned_version() -> None:
-    assert moto.__version__ == "5.2.5", "re-check chalicelib/local/hooks.py before moving moto"
+    assert moto.__version__ == "5.2.5", "re-check local/hooks.py before moving moto"
 
 
 def test_lambda_invocation_has_one_entry_point() -> None:

@@ -149,7 +149,7 @@ def install(handlers: dict[str, Handler]) -> None:
     _handlers.update(handlers)
     if "lambda" not in _originals:
         _originals["lambda"] = LambdaFunction._invoke_lambda
-        LambdaFunction._invoke_lambda = _invoke_in_process  # type: ignore[method-assign,assignment]
+        LambdaFunction._invoke_lambda = _invoke_in_process  # type: ignore[method-assign]
     if "dynamodb" not in _originals:
         _originals["dynamodb"] = DynamoHandler.call_action
         DynamoHandler.call_action = _serialised_call_action  # type: ignore[method-assign]

@@ -17,9 +17,9 @@ from typing import Any
 from moto import mock_aws
 
 from chalicelib import config, db, saga
-from chalicelib.local import hooks
 from chalicelib.schema import TABLES
 from deploy import asl
+from local import hooks
 
 ACCOUNT_ID = "123456789012"
 # Lambda stays on moto's Docker backend on purpose: its _invoke_lambda is the hook we
@@ -41,7 +41,7 @@ STATE_MACHINE_ENV = {
 def _empty_zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", "# dispatched in process by chalicelib.local.hooks\n")
+        archive.writestr("app.py", "# dispatched in process by local.hooks\n")
     return buffer.getvalue()
 
 
@@ -141,7 +141,7 @@ def start_for_chalice_local(app: Any) -> EmbeddedAws:
     """Start once per process and load the demo data (`chalice local` imports app.py once)."""
     global _running
     if _running is None:
-        from chalicelib.local.seed import seed_demo
+        from ops.seed import seed_demo
 
         _running = EmbeddedAws(app, stage=config.stage()).start()
         seed_demo()

@@ -1,8 +1,10 @@
 """Demo data: flights with every seat free, and loyalty accounts FF0001-FF0010.
 
-``python -m chalicelib.local.seed --flights 453`` loads a large inventory with batch
-writes into the tables the environment names (the embedded ones, or deployed ones
-when run with AWS credentials and the stack's table names exported).
+``python -m ops.seed --demo`` loads them, ``python -m ops.seed --flights 453`` a large
+inventory, with batch writes into the tables the environment names (the embedded
+ones, or deployed ones when run with AWS credentials and the stack's table names
+exported by ``python -m deploy.outputs``). The embedded stack seeds itself with
+``seed_demo()``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from chalicelib import db
 from chalicelib.models import all_seats
+from chalicelib.vocabulary import SeatStatus
 
 DEMO_ROUTES = [
     ("SA101", "SFO", "JFK"), ("SA102", "JFK", "SFO"), ("SA201", "SEA", "LAX"), ("SA202", "LAX", "SEA"),
@@ -38,7 +41,8 @@ def flight_item(flight_number: str, origin: str, destination: str, departure: st
 
 
 def seat_items(flight_number: str) -> list[dict[str, Any]]:
-    return [{**db.seat_key(flight_number, seat), "cabin": cabin, "status": "AVAILABLE"} for seat, cabin in all_seats()]
+    return [{**db.seat_key(flight_number, seat), "cabin": cabin, "status": SeatStatus.AVAILABLE.value}
+            for seat, cabin in all_seats()]
 
 
 def seed_flights(flights: list[dict[str, Any]]) -> None:
