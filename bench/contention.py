@@ -41,7 +41,7 @@ def measure(buyers: int = 100) -> dict[str, Any]:
 
     use_local_stage_in_process()
     with embedded_stack(definitions={"booking": patient_definition()}):
-        from chalicelib import api, bookings, seats
+        from chalicelib import api, booking_view, seats
 
         gate = threading.Barrier(buyers + 1)
         body = json.dumps({"flight_number": FLIGHT, "cabin": "FIRST", "payment": {"card_token": "tok_visa"},
@@ -60,7 +60,7 @@ def measure(buyers: int = 100) -> dict[str, Any]:
         accepted_s = time.perf_counter() - started
         for _ in range(10):  # executions start threads of their own; join until none is left
             wait_for_execution_threads(timeout=TASK_TIMEOUT_SECONDS)
-            views = [bookings.view(booking_id) for booking_id in ids]
+            views = [booking_view.view(booking_id) for booking_id in ids]
             if all(view["status"] in TERMINAL_STATUSES for view in views):
                 break
         drain_s = time.perf_counter() - started

@@ -184,7 +184,7 @@ SCENARIOS: list[tuple[str, dict[str, Any]]] = [
 
 
 def _one(meter: DynamoMeter, durations: dict[str, list[float]], extra: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib import api, bookings, saga
+    from chalicelib import api, booking_view, saga
 
     meter.calls.clear()
     meter.wru.clear()
@@ -202,7 +202,7 @@ def _one(meter: DynamoMeter, durations: dict[str, list[float]], extra: dict[str,
     history = saga.raw_history(saga.execution_arn(booking_id))
     transitions = sum(1 for event in history if event["type"].endswith("StateEntered"))
     invocations = sum(1 for event in history if event["type"] == "LambdaFunctionScheduled")
-    view = bookings.view(booking_id)
+    view = booking_view.view(booking_id)
     invoked = {name: {"count": len(times), "ms": round(1000 * sum(times) / len(times), 1)}
                for name, times in durations.items()}
     return {

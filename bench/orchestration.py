@@ -25,15 +25,15 @@ FLIGHTS = ["SA101", "SA102", "SA201", "SA202", "SA301", "SA302", "SA401", "SA402
 
 def new_booking(index: int) -> tuple[dict[str, Any], Any]:
     """A PENDING booking and the state machine's input for it (as POST /bookings writes it)."""
-    from chalicelib import bookings
-    from chalicelib.models import parse_booking_request
+    from chalicelib import booking_record
+    from chalicelib.models import execution_input, parse_booking_request
 
     body = {"flight_number": FLIGHTS[index % len(FLIGHTS)], "cabin": "ECONOMY",
             "passenger": {"first_name": "Bench", "last_name": "Mark"}, "payment": {"card_token": "tok_visa"},
             "loyalty_id": f"FF{index % 10 + 1:04d}", "points_to_redeem": 1_000}
     request = parse_booking_request(body, fault_injection_allowed=True)
-    booking, _ = bookings.create_booking(request, correlation_id=None, idempotency_key=None)
-    return bookings.execution_input(booking, request), request
+    booking, _ = booking_record.create(request, correlation_id=None, idempotency_key=None)
+    return execution_input(booking, request), request
 
 
 def run_direct(event: dict[str, Any]) -> float:
@@ -58,9 +58,9 @@ def run_state_machine(event: dict[str, Any]) -> float:
 
 
 def check_confirmed(booking_id: str) -> None:
-    from chalicelib import bookings
+    from chalicelib import booking_record
 
-    status = bookings.get_booking(booking_id)["status"]
+    status = booking_record.get(booking_id)["status"]
     if status != BookingStatus.CONFIRMED:
         raise RuntimeError(f"booking {booking_id} ended {status}, not {BookingStatus.CONFIRMED}")
 
@@ -112,16 +112,16 @@ def measure(count: int = 12, profiled: int = 8) -> dict[str, Any]:
 
 def _direct_without_step_log(count: int) -> list[float]:
     """What-if: the direct path with the step log's two writes per step (steps.run ->
-    bookings.mark_running / mark_finished) replaced by no-ops, to price them."""
-    from chalicelib import bookings
+    step_log.mark_running / mark_finished) replaced by no-ops, to price them."""
+    from chalicelib import step_log
 
-    real = bookings.mark_running, bookings.mark_finished
-    bookings.mark_running = lambda *args, **kwargs: 1
-    bookings.mark_finished = lambda *args, **kwargs: True
+    real = step_log.mark_running, step_log.mark_finished
+    step_log.mark_running = lambda *args, **kwargs: 1
+    step_log.mark_finished = lambda *args, **kwargs: True
     try:
         return [run_direct(new_booking(index)[0]) for index in range(count)]
     finally:
-        bookings.mark_running, bookings.mark_finished = real
+        step_log.mark_running, step_log.mark_finished = real
 
 
 def table_sizes() -> dict[str, int]:
