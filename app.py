@@ -15,7 +15,7 @@ from chalice.app import Request
 from chalicelib import api, bookings, config, loyalty, payments, recovery, seats, steps, webpage
 from chalicelib.errors import RequestError
 from chalicelib.logs import bound, logger
-from chalicelib.models import CABINS, SEAT_STATUSES, parse_choice
+from chalicelib.validation import parse_seat_filters
 
 app = Chalice(app_name="booking-saga")
 
@@ -30,6 +30,8 @@ def error_response(exc: RequestError) -> Response:
     body: dict[str, Any] = {"error": type(exc).__name__, "message": exc.message}
     if exc.field:
         body["field"] = exc.field
+    if exc.problems:
+        body["errors"] = exc.problems  # every invalid field, so a client can fix them all at once
     return Response(body=body, status_code=exc.status)
 
 
@@ -85,8 +87,7 @@ def get_flight(flight_number: str) -> dict[str, Any]:
 @route("/flights/{flight_number}/seats")
 def get_seats(flight_number: str) -> dict[str, Any]:
     query: Any = _request().query_params or {}
-    status = parse_choice(query.get("status"), SEAT_STATUSES, "status")
-    cabin = parse_choice(query.get("cabin"), CABINS, "cabin")
+    status, cabin = parse_seat_filters(query)
     seats.get_flight(flight_number)
     return {"flight_number": flight_number, "seats": seats.seat_map(flight_number, status=status, cabin=cabin)}
 

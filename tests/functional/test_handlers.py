@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 import app as app_module
-from chalicelib import api, bookings, errors
+from chalicelib import bookings, errors, validation
 from chalicelib.models import BASE_FARES
 from tests.support import balance, booking_body, payment, seat, snapshot
 
@@ -46,7 +46,7 @@ def business_state() -> dict[str, Any]:
 
 def new_booking(**overrides: Any) -> dict[str, Any]:
     """A PENDING booking and the execution input the state machine would pass."""
-    request = api.parse_booking_request(booking_body(**overrides), fault_injection_allowed=True)
+    request = validation.parse_booking_request(booking_body(**overrides), fault_injection_allowed=True)
     booking, _ = bookings.create_booking(request, correlation_id="corr-test", idempotency_key=None)
     return bookings.execution_input(booking, request)
 
