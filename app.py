@@ -12,7 +12,7 @@ from typing import Any
 from chalice import Chalice, IAMAuthorizer, Rate, Response
 from chalice.app import Request
 
-from chalicelib import api, bookings, config, loyalty, payments, recovery, seats, steps, webpage
+from chalicelib import api, bookings, config, loyalty, payments, recovery, seats, steps, vocabulary, webpage
 from chalicelib.errors import RequestError
 from chalicelib.logs import bound, logger
 from chalicelib.validation import parse_seat_filters
@@ -71,7 +71,9 @@ def health() -> dict[str, Any]:
 
 @route("/config")
 def stage_config() -> dict[str, Any]:
-    return {"stage": config.stage(), "fault_injection": config.fault_injection_enabled()}
+    # The demo page draws its fault menus and polls until a terminal status from this.
+    return {"stage": config.stage(), "fault_injection": config.fault_injection_enabled(),
+            "saga": vocabulary.describe()}
 
 
 @route("/flights")

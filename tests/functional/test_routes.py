@@ -17,7 +17,7 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib import clock, db
+from chalicelib import clock, db, vocabulary
 from chalicelib.local import hooks
 from chalicelib.local.embedded import EmbeddedAws
 from chalicelib.local.seed import demo_flights, loyalty_accounts, seed_flights
@@ -139,6 +139,21 @@ def test_health_flights_and_availability_follow_the_bookings(client: Any) -> Non
     flights = get_json(client, "/flights")["flights"]
     available = {flight["flight_number"]: flight["seats_available"] for flight in flights}
     assert available == {**dict.fromkeys(FLIGHT_NUMBERS, 162), "SA101": 161}
+
+
+# --- GET /config -----------------------------------------------------------------------------
+def test_config_serves_the_saga_vocabulary() -> None:
+    """GIVEN the app on the "dev" stage (no AWS needed: nothing is read from a table)
+    WHEN GET /config
+    THEN it names the stage, whether faults can be injected, and the saga's vocabulary
+    exactly as chalicelib.vocabulary describes it (the demo page builds its menus from it)."""
+    with Client(app_module.app) as plain:
+        config = get_json(plain, "/config")
+    assert config == {"stage": "dev", "fault_injection": True, "saga": vocabulary.describe()}
+    saga = config["saga"]
+    assert [step["name"] for step in saga["steps"]] == list(FORWARD_STEPS)
+    assert saga["failure_modes"] == ["permanent", "transient", "timeout"]
+    assert set(saga["terminal_statuses"]) == {"CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"}
 
 
 # --- GET /flights/{n}/seats -------------------------------------------------------------------
