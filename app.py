@@ -23,11 +23,13 @@ from chalicelib import (
     recovery,
     seats,
     steps,
+    validation,
+    vocabulary,
     webpage,
 )
 from chalicelib.errors import RequestError
 from chalicelib.logs import bound, logger
-from chalicelib.models import CABINS, SEAT_STATUSES, parse_choice
+from chalicelib.validation import parse_seat_filters
 from chalicelib.vocabulary import (
     AWARD_MILES,
     CANCEL_BOOKING,
@@ -56,6 +58,8 @@ def error_response(exc: RequestError) -> Response:
     body: dict[str, Any] = {"error": type(exc).__name__, "message": exc.message}
     if exc.field:
         body["field"] = exc.field
+    if exc.problems:
+        body["errors"] = exc.problems  # every invalid field, so a client can fix them all at once
     return Response(body=body, status_code=exc.status)
 
 
@@ -70,7 +74,7 @@ def route(path: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
             request = _request()
             headers: Any = request.headers or {}
             given = headers.get("x-correlation-id")
-            correlation = given if given and api.is_correlation_id(given) else str(uuid.uuid4())
+            correlation = given if given and validation.is_correlation_id(given) else str(uuid.uuid4())
             with bound(correlation_id=correlation, path=request.path):
                 try:
                     response = view(*args, **kwargs)
@@ -95,7 +99,9 @@ def health() -> dict[str, Any]:
 
 @route("/config")
 def stage_config() -> dict[str, Any]:
-    return {"stage": config.stage(), "fault_injection": config.fault_injection_enabled()}
+    # The demo page draws its fault menus and polls until a terminal status from this.
+    return {"stage": config.stage(), "fault_injection": config.fault_injection_enabled(),
+            "saga": vocabulary.describe()}
 
 
 @route("/flights")
@@ -111,8 +117,7 @@ def get_flight(flight_number: str) -> dict[str, Any]:
 @route("/flights/{flight_number}/seats")
 def get_seats(flight_number: str) -> dict[str, Any]:
     query: Any = _request().query_params or {}
-    status = parse_choice(query.get("status"), SEAT_STATUSES, "status")
-    cabin = parse_choice(query.get("cabin"), CABINS, "cabin")
+    status, cabin = parse_seat_filters(query)
     seats.get_flight(flight_number)
     return {"flight_number": flight_number, "seats": seats.seat_map(flight_number, status=status, cabin=cabin)}
 

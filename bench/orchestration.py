@@ -26,7 +26,8 @@ FLIGHTS = ["SA101", "SA102", "SA201", "SA202", "SA301", "SA302", "SA401", "SA402
 def new_booking(index: int) -> tuple[dict[str, Any], Any]:
     """A PENDING booking and the state machine's input for it (as POST /bookings writes it)."""
     from chalicelib import booking_record
-    from chalicelib.models import execution_input, parse_booking_request
+    from chalicelib.models import execution_input
+    from chalicelib.validation import parse_booking_request
 
     body = {"flight_number": FLIGHTS[index % len(FLIGHTS)], "cabin": "ECONOMY",
             "passenger": {"first_name": "Bench", "last_name": "Mark"}, "payment": {"card_token": "tok_visa"},

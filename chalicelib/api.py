@@ -4,66 +4,14 @@ start executions. Every refusal is a RequestError (4xx) raised before any write.
 
 from __future__ import annotations
 
-import json
-import re
-import uuid
 from typing import Any
 
 from chalicelib import booking_record, config, loyalty, saga, seats
-from chalicelib.errors import Conflict, InvalidRequest, NotFound
-from chalicelib.logs import bound_value, logger
-from chalicelib.models import (
-    COMPENSATIONS,
-    BookingRequest,
-    cancellation_input,
-    execution_input,
-    parse_booking_request,
-    parse_simulate_failure,
-)
+from chalicelib.errors import Conflict, NotFound
+from chalicelib.logs import logger
+from chalicelib.models import BookingRequest, cancellation_input, execution_input
+from chalicelib.validation import check_booking_id, parse_booking_post, parse_cancellation
 from chalicelib.vocabulary import BookingStatus
-
-_CORRELATION_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_IDEMPOTENCY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_BOOKING_ID_PATTERN = re.compile(r"^[0-9a-f-]{36}$")
-
-
-def parse_json(raw_body: bytes | str | None, *, required: bool = True) -> Any:
-    if not raw_body:
-        if required:
-            raise InvalidRequest("the request needs a JSON body")
-        return {}
-    try:
-        return json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"the body is not valid JSON: {exc}") from None
-
-
-def is_correlation_id(value: str) -> bool:
-    return bool(_CORRELATION_PATTERN.match(value))
-
-
-def correlation_id(headers: dict[str, str]) -> str:
-    """The caller's X-Correlation-Id, else the one this request's log lines already
-    carry (the route generated it), else a new one."""
-    value = _header(headers, "x-correlation-id")
-    if value is None:
-        return bound_value("correlation_id") or str(uuid.uuid4())
-    if not _CORRELATION_PATTERN.match(value):
-        raise InvalidRequest("X-Correlation-Id must be 1-128 letters, digits or . _ : -", field="X-Correlation-Id")
-    return value
-
-
-def _header(headers: dict[str, str], name: str) -> str | None:
-    for key, value in (headers or {}).items():
-        if key.lower() == name:
-            return value
-    return None
-
-
-def check_booking_id(booking_id: str) -> str:
-    if not _BOOKING_ID_PATTERN.match(booking_id):
-        raise InvalidRequest("booking_id is not a booking id", field="booking_id")
-    return booking_id
 
 
 def check_bookable(request: BookingRequest) -> None:
@@ -77,12 +25,8 @@ def check_bookable(request: BookingRequest) -> None:
 
 def start_booking(raw_body: Any, headers: dict[str, str]) -> tuple[dict[str, Any], bool]:
     """``POST /bookings``: returns (response body, whether this call created it)."""
-    body = parse_json(raw_body)
-    request = parse_booking_request(body, fault_injection_allowed=config.fault_injection_enabled())
-    idempotency_key = _header(headers, "idempotency-key")
-    if idempotency_key is not None and not _IDEMPOTENCY_PATTERN.match(idempotency_key):
-        raise InvalidRequest("Idempotency-Key must be 1-128 letters, digits or . _ : -", field="Idempotency-Key")
-    correlation = correlation_id(headers)
+    request, idempotency_key, correlation = parse_booking_post(
+        raw_body, headers, fault_injection_allowed=config.fault_injection_enabled())
     known = booking_record.known(request, idempotency_key)
     if known is not None:
         return {"booking_id": known["booking_id"], "correlation_id": known["correlation_id"],
@@ -105,15 +49,7 @@ def start_booking(raw_body: Any, headers: dict[str, str]) -> tuple[dict[str, Any
 
 def cancel_booking(booking_id: str, raw_body: Any) -> dict[str, Any]:
     """``POST /bookings/{id}/cancel``: CONFIRMED -> CANCELLING, then the cancellation saga."""
-    check_booking_id(booking_id)
-    body = parse_json(raw_body, required=False)
-    if not isinstance(body, dict):
-        raise InvalidRequest("the body must be a JSON object")
-    simulate = parse_simulate_failure(body, allowed=config.fault_injection_enabled())
-    forward = sorted(set(simulate) - set(COMPENSATIONS))
-    if forward:
-        raise InvalidRequest(f"a cancellation runs only compensations, not {', '.join(forward)}",
-                             field="simulate_failure")
+    simulate = parse_cancellation(booking_id, raw_body, fault_injection_allowed=config.fault_injection_enabled())
     booking = booking_record.begin_cancellation(booking_id)
     saga.start(booking_id, saga.CANCELLATION, cancellation_input(booking, simulate))
     return {"booking_id": booking_id, "correlation_id": booking["correlation_id"], "status": BookingStatus.CANCELLING}

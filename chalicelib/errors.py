@@ -68,10 +68,38 @@ class RequestError(BookingError):
         super().__init__(message)
         self.message = message
         self.field = field
+        #: Every invalid field of the request, as ``{"field", "message"}``; empty when
+        #: the refusal is about the state of things (404, 409), not the input.
+        self.problems: list[dict[str, str | None]] = []
 
 
 class InvalidRequest(RequestError):
-    """The request body, path or query is malformed or breaks a rule."""
+    """The request body, path or query is malformed or breaks a rule.
+
+    Raised with one message, it is one problem; ``InvalidRequest.listing`` makes one
+    refusal of every problem a request has, so the caller fixes them all in one go.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message, field)
+        self.problems = [{"field": field, "message": message}]
+
+    @classmethod
+    def listing(cls, problems: list[dict[str, str | None]]) -> InvalidRequest:
+        """One refusal for ``problems`` (at least one): with one, exactly that problem;
+        with several, a message naming each field, and ``field`` the first one named."""
+        if len(problems) == 1:
+            return cls(str(problems[0]["message"]), problems[0]["field"])
+        summary = "; ".join(cls._naming_its_field(problem) for problem in problems)
+        first_field = next((problem["field"] for problem in problems if problem["field"]), None)
+        refusal = cls(f"{len(problems)} fields are invalid: {summary}", first_field)
+        refusal.problems = list(problems)
+        return refusal
+
+    @staticmethod
+    def _naming_its_field(problem: dict[str, str | None]) -> str:
+        field, message = problem["field"], str(problem["message"])
+        return message if field is None or field in message else f"{field}: {message}"
 
 
 class NotFound(RequestError):

@@ -10,8 +10,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from chalicelib.errors import InvalidRequest
-from chalicelib.vocabulary import BOOKING_STEPS, COMPENSATION_NAMES, FAILURE_MODES, STEP_NAMES, TASKS, SeatStatus, Step
+from chalicelib.vocabulary import BOOKING_STEPS, TASKS, Step
 
 # --- Aircraft -------------------------------------------------------------------
 ROWS = range(1, 28)
@@ -31,17 +30,7 @@ POINTS_PER_CURRENCY_UNIT = 100  # 100 points = 1 unit of currency off the fare
 MILES_PER_CURRENCY_UNIT = 1  # miles earned per whole unit of currency paid
 BASE_FARES = {"FIRST": 89_900, "BUSINESS": 45_900, "ECONOMY": 12_900}
 
-# Names the request parsing below still uses; the saga's vocabulary is chalicelib/vocabulary.py.
-FORWARD_STEPS, COMPENSATIONS = STEP_NAMES, COMPENSATION_NAMES
-SEAT_STATUSES = tuple(SeatStatus)
-
 _SEAT_PATTERN = re.compile(r"^([0-9]{1,2})([A-Z])$")
-_FLIGHT_PATTERN = re.compile(r"^[A-Z0-9]{2,8}$")
-_EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_LOYALTY_PATTERN = re.compile(r"^[A-Z0-9]{2,32}$")
-# A card token never looks like a card number; refusing PAN-shaped tokens keeps card
-# numbers out of the execution input, the tables and the logs.
-_PAN_PATTERN = re.compile(r"^[0-9 -]{12,23}$")
 
 
 def cabin_of_row(row: int) -> str:
@@ -142,157 +131,6 @@ class BookingRequest:
     @property
     def requested_cabin(self) -> str:
         return self.cabin or cabin_of_seat(self.seat or "")
-
-
-_BOOKING_FIELDS = {
-    "flight_number", "passenger", "seat", "cabin", "loyalty_id",
-    "points_to_redeem", "payment", "simulate_failure",
-}
-
-
-def _required_text(body: dict[str, Any], name: str, *, where: str = "", limit: int = 100) -> str:
-    label = f"{where}{name}"
-    value = body.get(name)
-    if value is None:
-        raise InvalidRequest(f"{label} is required", field=label)
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRequest(f"{label} must be a non-empty string", field=label)
-    if len(value) > limit:
-        raise InvalidRequest(f"{label} must be at most {limit} characters", field=label)
-    return value.strip()
-
-
-def _optional_text(body: dict[str, Any], name: str, *, where: str = "", limit: int = 100) -> str | None:
-    if body.get(name) is None:
-        return None
-    return _required_text(body, name, where=where, limit=limit)
-
-
-def _object(body: dict[str, Any], name: str) -> dict[str, Any]:
-    value = body.get(name)
-    if value is None:
-        raise InvalidRequest(f"{name} is required", field=name)
-    if not isinstance(value, dict):
-        raise InvalidRequest(f"{name} must be an object", field=name)
-    return value
-
-
-def parse_passenger(body: dict[str, Any]) -> Passenger:
-    raw = _object(body, "passenger")
-    email = _optional_text(raw, "email", where="passenger.", limit=254)
-    if email is not None and not _EMAIL_PATTERN.match(email):
-        raise InvalidRequest("passenger.email is not an email address", field="passenger.email")
-    return Passenger(
-        first_name=_required_text(raw, "first_name", where="passenger."),
-        last_name=_required_text(raw, "last_name", where="passenger."),
-        email=email,
-    )
-
-
-def parse_card_token(body: dict[str, Any]) -> str:
-    raw = _object(body, "payment")
-    unknown = set(raw) - {"card_token"}
-    if unknown:
-        raise InvalidRequest(
-            "payment takes only a card_token; never send card numbers or other card data",
-            field="payment",
-        )
-    token = _required_text(raw, "card_token", where="payment.", limit=200)
-    if _PAN_PATTERN.match(token):
-        raise InvalidRequest(
-            "payment.card_token looks like a card number; send a token from the payment provider",
-            field="payment.card_token",
-        )
-    return token
-
-
-def parse_seat_choice(body: dict[str, Any]) -> tuple[str | None, str | None]:
-    seat = _optional_text(body, "seat", limit=4)
-    cabin = _optional_text(body, "cabin", limit=10)
-    if seat is None and cabin is None:
-        raise InvalidRequest("give a seat (e.g. \"12A\") or a cabin to auto-assign one", field="seat")
-    if cabin is not None and cabin not in CABINS:
-        raise InvalidRequest(f"cabin must be one of {', '.join(CABINS)}", field="cabin")
-    if seat is not None:
-        try:
-            seat_cabin = cabin_of_seat(seat)
-        except ValueError as exc:
-            raise InvalidRequest(str(exc), field="seat") from None
-        if cabin is not None and cabin != seat_cabin:
-            raise InvalidRequest(f"seat {seat} is in {seat_cabin}, not {cabin}", field="cabin")
-    return seat, cabin
-
-
-def parse_points(body: dict[str, Any], loyalty_id: str | None) -> int:
-    points = body.get("points_to_redeem", 0)
-    if points is None:
-        points = 0
-    # bool is an int in Python; JSON true is not a number of points.
-    if isinstance(points, bool) or not isinstance(points, int):
-        raise InvalidRequest("points_to_redeem must be a whole number", field="points_to_redeem")
-    if points < 0:
-        raise InvalidRequest("points_to_redeem must not be negative", field="points_to_redeem")
-    if points > 0 and loyalty_id is None:
-        raise InvalidRequest("points_to_redeem needs a loyalty_id", field="loyalty_id")
-    return points
-
-
-def parse_simulate_failure(body: dict[str, Any], *, allowed: bool) -> dict[str, str]:
-    raw = body.get("simulate_failure")
-    if raw is None or raw == {}:
-        return {}
-    if not allowed:
-        raise InvalidRequest("simulate_failure is disabled on this stage", field="simulate_failure")
-    if not isinstance(raw, dict):
-        raise InvalidRequest("simulate_failure must map a step name to a mode", field="simulate_failure")
-    known = FORWARD_STEPS + COMPENSATIONS
-    for step, mode in raw.items():
-        if step not in known:
-            raise InvalidRequest(
-                f"simulate_failure names an unknown step {step!r}; known: {', '.join(known)}",
-                field="simulate_failure",
-            )
-        if mode not in FAILURE_MODES:
-            raise InvalidRequest(
-                f"simulate_failure mode for {step} must be one of {', '.join(FAILURE_MODES)}",
-                field="simulate_failure",
-            )
-    return dict(raw)
-
-
-def parse_booking_request(body: Any, *, fault_injection_allowed: bool) -> BookingRequest:
-    """Validate a ``POST /bookings`` body or raise InvalidRequest naming the field."""
-    if not isinstance(body, dict):
-        raise InvalidRequest("the body must be a JSON object")
-    unknown = sorted(set(body) - _BOOKING_FIELDS)
-    if unknown:
-        raise InvalidRequest(f"unknown field(s): {', '.join(unknown)}", field=unknown[0])
-    flight_number = _required_text(body, "flight_number", limit=8)
-    if not _FLIGHT_PATTERN.match(flight_number):
-        raise InvalidRequest("flight_number must be letters and digits, e.g. SA101", field="flight_number")
-    loyalty_id = _optional_text(body, "loyalty_id", limit=32)
-    if loyalty_id is not None and not _LOYALTY_PATTERN.match(loyalty_id):
-        raise InvalidRequest("loyalty_id must be letters and digits, e.g. FF0001", field="loyalty_id")
-    seat, cabin = parse_seat_choice(body)
-    return BookingRequest(
-        flight_number=flight_number,
-        passenger=parse_passenger(body),
-        card_token=parse_card_token(body),
-        seat=seat,
-        cabin=cabin,
-        loyalty_id=loyalty_id,
-        points_to_redeem=parse_points(body, loyalty_id),
-        simulate_failure=parse_simulate_failure(body, allowed=fault_injection_allowed),
-    )
-
-
-def parse_choice(value: str | None, allowed: tuple[str, ...], name: str) -> str | None:
-    """An optional query-string filter that must be one of ``allowed``."""
-    if value is None or value == "":
-        return None
-    if value not in allowed:
-        raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}", field=name)
-    return value
 
 
 # --- Step input ---------------------------------------------------------------------

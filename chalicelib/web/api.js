@@ -8,6 +8,10 @@ export class ApiError extends Error {
     this.error = this.body.error || null;
     // The API names the offending field ("passenger.first_name", "seat", ...).
     this.field = this.body.field || null;
+    // A 400 lists every invalid field as {field, message}; any other refusal is one problem.
+    this.problems = Array.isArray(this.body.errors) && this.body.errors.length
+      ? this.body.errors
+      : [{ field: this.field, message: this.message }];
   }
 }
 

@@ -3,20 +3,16 @@
 import { api, ApiError } from "./api.js";
 import { drawMachine, parseCause, stateStatuses } from "./diagram.js";
 
-// The steps that accept simulate_failure (POST /bookings validates the same list).
-const FORWARD_STEPS = ["ReserveSeat", "RedeemPoints", "ChargePayment", "AwardMiles", "ConfirmBooking"];
-const COMPENSATIONS = ["ReleaseSeat", "RefundPoints", "RefundPayment", "ReverseMiles", "CancelBooking"];
-const FAULT_MODES = ["permanent", "transient", "timeout"];
-const TERMINAL = new Set(["CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"]);
 const SEAT_LETTERS_TOP_DOWN = ["F", "E", "D", null, "C", "B", "A"]; // nose on the left: A is port side
 const CABIN_LABEL = { FIRST: "First", BUSINESS: "Business", ECONOMY: "Economy" };
-const SEAT_STATUS = { AVAILABLE: "free", HELD: "held", BOOKED: "booked" };
+// What the map calls a seat status; any other status shows as its own name, in lower case.
+const SEAT_LOOK = { AVAILABLE: "free" };
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
 
 const state = {
-  config: null,
+  config: null, // GET /config: the stage, and the saga's vocabulary under `saga`
   machines: null,
   flights: [],
   flightNumber: null,
@@ -59,6 +55,15 @@ function whenUtc(iso, { date = true, weekday = true } = {}) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// --- The saga's vocabulary, as the server defines it (GET /config) ----------------------
+// Step and compensation names, failure modes and statuses are spelled once, in
+// chalicelib/vocabulary.py; the page reads them instead of keeping its own copies.
+const vocabulary = () => state.config.saga;
+const stepNames = () => vocabulary().steps.map((step) => step.name);
+// In step order, so each compensation sits level with the step it undoes.
+const compensationsInStepOrder = () => vocabulary().steps.map((step) => step.compensation);
+const isTerminal = (status) => vocabulary().terminal_statuses.includes(status);
+
 // --- Errors next to their field -----------------------------------------------------------
 function clearErrors(scope = document) {
   for (const node of $$("[data-error-for]", scope)) node.textContent = "";
@@ -70,13 +75,31 @@ function fieldInput(field) {
   return $(`[name="${CSS.escape(field)}"]`);
 }
 
-function showError(field, message, { fallback = "#book-error" } = {}) {
-  const slot = field ? $(`[data-error-for="${CSS.escape(field)}"]`) : null;
-  const target = slot || $(fallback);
-  target.textContent = slot || !field ? message : `${field}: ${message}`;
-  const input = field && fieldInput(field);
-  if (input) input.classList.add("invalid");
-  (input || target).scrollIntoView({ block: "center", behavior: "smooth" });
+// Each problem ({field, message}) next to its field; one whose field has no place on the
+// page (or that names none) goes to the fallback line, with its field's name.
+function showProblems(problems, { fallback = "#book-error" } = {}) {
+  const placed = new Set();
+  const elsewhere = [];
+  for (const { field, message } of problems) {
+    const slot = field ? $(`[data-error-for="${CSS.escape(field)}"]`) : null;
+    if (slot && placed.has(field)) continue; // the first problem of a field is the one to fix first
+    if (slot) {
+      slot.textContent = message;
+      placed.add(field);
+    } else {
+      elsewhere.push(field ? `${field}: ${message}` : message);
+    }
+    const input = field && fieldInput(field);
+    if (input) input.classList.add("invalid");
+  }
+  if (elsewhere.length) $(fallback).textContent = elsewhere.join(" ");
+  const first = problems[0] && problems[0].field;
+  const slot = first ? $(`[data-error-for="${CSS.escape(first)}"]`) : null;
+  ((first && fieldInput(first)) || slot || $(fallback)).scrollIntoView({ block: "center", behavior: "smooth" });
+}
+
+function showError(field, message, options) {
+  showProblems([{ field, message }], options);
 }
 
 function showGlobal(message) {
@@ -187,7 +210,7 @@ function renderSeatMap() {
           if (!letter) return h("span", { class: "aisle" }, String(row));
           const seat = info.seats[letter];
           if (!seat) return h("span", { class: "seat none" });
-          const status = SEAT_STATUS[seat.status] || seat.status.toLowerCase();
+          const status = SEAT_LOOK[seat.status] || seat.status.toLowerCase();
           const selected = state.choice.seat === seat.seat;
           const isMine = mine === seat.seat && status !== "free";
           return h("button", {
@@ -240,8 +263,10 @@ function renderChoice() {
   const text = $("#choice-text");
   const { seat, cabin } = state.choice;
   if (seat) text.replaceChildren("Seat ", h("b", { "data-testid": "chosen-seat" }, seat), ` (${CABIN_LABEL[chosenCabin()]}) on ${state.flightNumber}`);
-  else if (cabin) text.replaceChildren("Any free seat in ", h("b", {}, CABIN_LABEL[cabin]), ` on ${state.flightNumber}: ReserveSeat picks one`);
-  else text.textContent = "No seat chosen: click a free seat, or take any seat in a cabin.";
+  else if (cabin) {
+    const picker = state.config ? stepNames()[0] : "the saga"; // the first step reserves the seat
+    text.replaceChildren("Any free seat in ", h("b", {}, CABIN_LABEL[cabin]), ` on ${state.flightNumber}: ${picker} picks one`);
+  } else text.textContent = "No seat chosen: click a free seat, or take any seat in a cabin.";
   renderPrice();
 }
 
@@ -310,16 +335,17 @@ function renderFaults() {
       name: `fault.${name}`, "data-testid": `fault-${name}`, "data-step": name,
       onchange: (event) => event.target.closest(".fault-row").classList.toggle("armed", event.target.value !== ""),
     },
-    h("option", { value: "" }, "none"), ...FAULT_MODES.map((mode) => h("option", { value: mode }, mode))));
-  $("#faults-forward").replaceChildren(...FORWARD_STEPS.map(row));
-  $("#faults-compensation").replaceChildren(...COMPENSATIONS.map(row));
+    h("option", { value: "" }, "none"), ...vocabulary().failure_modes.map((mode) => h("option", { value: mode }, mode))));
+  $("#faults-forward").replaceChildren(...stepNames().map(row));
+  $("#faults-compensation").replaceChildren(...compensationsInStepOrder().map(row));
 }
 
-function chosenFaults(names) {
+// The armed fault menus as {name: mode}; only those in `names` when given.
+function chosenFaults(names = null) {
   if (!state.config || !state.config.fault_injection) return {};
   const out = {};
   for (const select of $$("select[data-step]")) {
-    if (select.value && names.includes(select.dataset.step)) out[select.dataset.step] = select.value;
+    if (select.value && (!names || names.includes(select.dataset.step))) out[select.dataset.step] = select.value;
   }
   return out;
 }
@@ -328,25 +354,26 @@ function chosenFaults(names) {
 function validate() {
   // The same rules the API applies, checked first so a typo costs no round trip.
   const problems = [];
+  const wrong = (field, message) => problems.push({ field, message });
   const first = $("#first-name").value.trim();
   const last = $("#last-name").value.trim();
   const email = $("#email").value.trim();
   const loyaltyId = $("#loyalty-id").value.trim().toUpperCase();
   const pointsText = $("#points").value.trim();
-  if (!first) problems.push(["passenger.first_name", "Enter the passenger's first name."]);
-  if (!last) problems.push(["passenger.last_name", "Enter the passenger's last name."]);
-  if (email && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) problems.push(["passenger.email", "This is not an email address."]);
-  if (loyaltyId && !/^[A-Z0-9]{2,32}$/.test(loyaltyId)) problems.push(["loyalty_id", "Letters and digits only, e.g. FF0001."]);
+  if (!first) wrong("passenger.first_name", "Enter the passenger's first name.");
+  if (!last) wrong("passenger.last_name", "Enter the passenger's last name.");
+  if (email && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) wrong("passenger.email", "This is not an email address.");
+  if (loyaltyId && !/^[A-Z0-9]{2,32}$/.test(loyaltyId)) wrong("loyalty_id", "Letters and digits only, e.g. FF0001.");
   let points = 0;
   if (pointsText) {
-    if (!/^\d+$/.test(pointsText)) problems.push(["points_to_redeem", "Points must be a whole number, 0 or more."]);
+    if (!/^\d+$/.test(pointsText)) wrong("points_to_redeem", "Points must be a whole number, 0 or more.");
     else points = Number.parseInt(pointsText, 10);
   }
-  if (points > 0 && !loyaltyId) problems.push(["loyalty_id", "Redeeming points needs a loyalty account."]);
+  if (points > 0 && !loyaltyId) wrong("loyalty_id", "Redeeming points needs a loyalty account.");
   if (state.account && points > state.account.points_balance) {
-    problems.push(["points_to_redeem", `The account has only ${state.account.points_balance.toLocaleString("en-US")} points.`]);
+    wrong("points_to_redeem", `The account has only ${state.account.points_balance.toLocaleString("en-US")} points.`);
   }
-  if (!state.choice.seat && !state.choice.cabin) problems.push(["seat", "Pick a free seat on the map, or take any seat in a cabin."]);
+  if (!state.choice.seat && !state.choice.cabin) wrong("seat", "Pick a free seat on the map, or take any seat in a cabin.");
   return { problems, points, loyaltyId, first, last, email };
 }
 
@@ -356,17 +383,7 @@ async function book(event) {
   showGlobal("");
   const { problems, points, loyaltyId, first, last, email } = validate();
   if (problems.length) {
-    const seen = new Set();
-    for (const [field, message] of problems) {
-      if (seen.has(field)) continue;
-      seen.add(field);
-      const slot = $(`[data-error-for="${CSS.escape(field)}"]`);
-      slot.textContent = message;
-      const input = fieldInput(field);
-      if (input) input.classList.add("invalid");
-    }
-    const firstField = problems[0][0];
-    (fieldInput(firstField) || $(`[data-error-for="${CSS.escape(firstField)}"]`)).scrollIntoView({ block: "center" });
+    showProblems(problems);
     return;
   }
   const body = {
@@ -378,7 +395,7 @@ async function book(event) {
   else body.cabin = state.choice.cabin;
   if (loyaltyId) body.loyalty_id = loyaltyId;
   if (points) body.points_to_redeem = points;
-  const faults = chosenFaults([...FORWARD_STEPS, ...COMPENSATIONS]);
+  const faults = chosenFaults(); // every menu is a step or a compensation of the vocabulary
   if (Object.keys(faults).length) body.simulate_failure = faults;
 
   const button = $("#book");
@@ -388,7 +405,8 @@ async function book(event) {
     const created = await api("/bookings", { method: "POST", body });
     startTracking(created.booking_id, { scroll: true });
   } catch (exc) {
-    if (exc instanceof ApiError) showError(exc.field, exc.message);
+    // A 400 lists every invalid field; show each where it belongs.
+    if (exc instanceof ApiError) showProblems(exc.problems);
     else throw exc;
   } finally {
     button.disabled = false;
@@ -433,7 +451,7 @@ async function poll(tracking) {
     tracking.view = view;
     tracking.history = hist;
     renderSaga(tracking);
-    const settled = TERMINAL.has(view.status) && hist.executions.every((execution) => execution.status !== "RUNNING");
+    const settled = isTerminal(view.status) && hist.executions.every((execution) => execution.status !== "RUNNING");
     if (settled) {
       await refreshAfterSaga(view);
       return;
@@ -477,8 +495,8 @@ function renderSaga(tracking) {
 }
 
 function compensationNames(view) {
-  // What the booking's step log calls a compensation (bookkeeping such as RecordFailure is not one).
-  return new Set([...COMPENSATIONS, ...(view.compensations || []).map((entry) => entry.name)]);
+  // What the booking's step log calls a compensation (the bookkeeping tasks are not ones).
+  return new Set([...vocabulary().compensation_order, ...(view.compensations || []).map((entry) => entry.name)]);
 }
 
 function stepLogFor(view, kind) {
@@ -602,7 +620,7 @@ function boardingPass(view) {
 }
 
 function confirmedActions(tracking) {
-  const faults = chosenFaults(COMPENSATIONS);
+  const faults = chosenFaults(vocabulary().cancellation_steps);
   const note = Object.keys(faults).length
     ? `with injected failures: ${Object.entries(faults).map(([k, v]) => `${k} ${v}`).join(", ")}`
     : "refund, reverse the miles, return the points, free the seat";
@@ -653,7 +671,7 @@ function cancelled(view) {
 async function cancelBooking(tracking) {
   const button = $('[data-testid="cancel-booking"]');
   button.disabled = true;
-  const faults = chosenFaults(COMPENSATIONS);
+  const faults = chosenFaults(vocabulary().cancellation_steps);
   try {
     await api(`/bookings/${tracking.bookingId}/cancel`, {
       method: "POST", body: Object.keys(faults).length ? { simulate_failure: faults } : {},
@@ -734,7 +752,6 @@ async function lookup(event) {
 
 // --- Start ------------------------------------------------------------------------------
 async function init() {
-  renderFaults();
   $("#booking-form").addEventListener("submit", book);
   $("#lookup-form").addEventListener("submit", lookup);
   $("#loyalty-id").addEventListener("input", (event) => {
@@ -753,6 +770,7 @@ async function init() {
     $("#stage-badge").textContent = "offline";
     return;
   }
+  renderFaults();
   const badge = $("#stage-badge");
   badge.textContent = `stage ${state.config.stage}${state.config.fault_injection ? " · fault injection on" : ""}`;
   badge.dataset.faults = String(state.config.fault_injection);

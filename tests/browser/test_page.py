@@ -164,6 +164,43 @@ def test_a_bad_form_shows_the_message_next_to_the_field(page: Any, screenshot: A
     expect(page.get_by_test_id("error-passenger.first_name")).to_be_empty()
 
 
+def test_every_field_the_server_refuses_is_shown_next_to_it(page: Any) -> None:
+    """GIVEN names too long for the API (the page's own checks do not count characters)
+    WHEN the form is submitted
+    THEN the 400 lists both fields, each message shows at its field, and no saga starts."""
+    choose_flight(page, "SA402")
+    page.get_by_test_id("any-seat-ECONOMY").click()
+    page.get_by_test_id("first-name").fill("A" * 101)
+    page.get_by_test_id("last-name").fill("L" * 101)
+
+    page.get_by_test_id("book").click()
+
+    expect(page.get_by_test_id("error-passenger.first_name")).to_have_text(
+        "passenger.first_name must be at most 100 characters")
+    expect(page.get_by_test_id("error-passenger.last_name")).to_have_text(
+        "passenger.last_name must be at most 100 characters")
+    expect(page.get_by_test_id("first-name")).to_have_class("invalid")
+    expect(page.get_by_test_id("last-name")).to_have_class("invalid")
+    expect(page.get_by_test_id("book-error")).to_be_empty()
+    expect(page.get_by_test_id("saga")).to_be_hidden()
+
+
+def test_the_fault_menus_come_from_the_served_vocabulary(page: Any, server: str) -> None:
+    """GIVEN the vocabulary GET /config serves
+    THEN the page offers a fault menu for each step and each compensation, in step order,
+    each with the failure modes, and no name of its own."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server}/config") as response:
+        saga = json.load(response)["saga"]
+    menus = page.locator("select[data-step]")
+    names = menus.evaluate_all("nodes => nodes.map(n => n.dataset.step)")
+    assert names == [step["name"] for step in saga["steps"]] + [step["compensation"] for step in saga["steps"]]
+    modes = page.get_by_test_id("fault-ReserveSeat").locator("option").evaluate_all("nodes => nodes.map(n => n.value)")
+    assert modes == ["", *saga["failure_modes"]]
+
+
 def test_an_api_error_is_shown_next_to_the_field_it_names(page: Any) -> None:
     # The page renders whatever 4xx body the API sends: {"error", "message", "field"}.
     body = '{"error": "Conflict", "message": "seat 4A on SA401 is already taken", "field": "seat"}'

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from chalicelib import vocabulary
 from chalicelib.models import BASE_FARES
 from chalicelib.vocabulary import TERMINAL_STATUSES
 from tests.support import local_server
@@ -76,7 +77,7 @@ def test_bookings_confirm_fail_and_cancel_over_http(server: str) -> None:
     THEN they end CONFIRMED, FAILED (compensated in reverse order) and CANCELLED, with
     payments, seats and loyalty balances to match."""
     assert _get(server, "/health") == {"status": "ok"}
-    assert _get(server, "/config") == {"stage": "local", "fault_injection": True}
+    assert _get(server, "/config") == {"stage": "local", "fault_injection": True, "saga": vocabulary.describe()}
     assert _get(server, "/flights/SA101")["availability"] == {"FIRST": 12, "BUSINESS": 18, "ECONOMY": 132}
 
     confirmed_id = _book(server, seat="2C")

@@ -17,8 +17,9 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib import clock, db
-from chalicelib.models import BASE_FARES, FORWARD_STEPS, HOLD_SECONDS, all_seats
+from chalicelib import clock, db, vocabulary
+from chalicelib.models import BASE_FARES, HOLD_SECONDS, all_seats
+from chalicelib.vocabulary import STEP_NAMES
 from local import hooks
 from local.embedded import EmbeddedAws
 from ops.seed import demo_flights, loyalty_accounts, seed_flights
@@ -141,6 +142,21 @@ def test_health_flights_and_availability_follow_the_bookings(client: Any) -> Non
     assert available == {**dict.fromkeys(FLIGHT_NUMBERS, 162), "SA101": 161}
 
 
+# --- GET /config -----------------------------------------------------------------------------
+def test_config_serves_the_saga_vocabulary() -> None:
+    """GIVEN the app on the "dev" stage (no AWS needed: nothing is read from a table)
+    WHEN GET /config
+    THEN it names the stage, whether faults can be injected, and the saga's vocabulary
+    exactly as chalicelib.vocabulary describes it (the demo page builds its menus from it)."""
+    with Client(app_module.app) as plain:
+        config = get_json(plain, "/config")
+    assert config == {"stage": "dev", "fault_injection": True, "saga": vocabulary.describe()}
+    saga = config["saga"]
+    assert [step["name"] for step in saga["steps"]] == list(STEP_NAMES)
+    assert saga["failure_modes"] == ["permanent", "transient", "timeout"]
+    assert set(saga["terminal_statuses"]) == {"CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"}
+
+
 # --- GET /flights/{n}/seats -------------------------------------------------------------------
 def test_seat_map_filters_and_an_expired_hold_shows_available(client: Any) -> None:
     """GIVEN SA101 with seat 12A booked and seat 20C held by another booking
@@ -209,7 +225,7 @@ def test_booking_with_points_is_confirmed_paid_ticketed_and_audited(client: Any)
     assert (booking["fare"], booking["amount_paid"]) == (fare, paid)
     assert booking["payment"] == {"status": "CAPTURED", "amount": paid}
     assert (booking["failed_step"], booking["error"], booking["compensations"]) == (None, None, [])
-    assert names(booking["steps"]) == list(FORWARD_STEPS)
+    assert names(booking["steps"]) == list(STEP_NAMES)
     for step in booking["steps"]:
         assert step["status"] == "SUCCEEDED", step
         assert "error" not in step
@@ -478,6 +494,9 @@ def stack() -> Iterator[tuple[Any, _Tables]]:
         aws.stop()
 
 
+SEAT_OR_CABIN = 'give a seat (e.g. "12A") or a cabin to auto-assign one'
+
+
 def _passenger(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in
             {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", **fields}.items()
@@ -547,6 +566,74 @@ class TestRefusedRequests:
         assert changed == []
         assert response.json_body.get("error") == "InvalidRequest"
 
+    def test_a_body_with_only_a_flight_number_names_every_missing_field(self, stack: tuple[Any, _Tables]) -> None:
+        """GIVEN the demo data
+        WHEN POST /bookings gets only {"flight_number": "SA101"}
+        THEN one 400 names passenger, payment and seat in `errors`, `field` is the first, the
+        message names each, and no table changed."""
+        client, tables = stack
+        response = post_json(client, "/bookings", {"flight_number": "SA101"})
+        changed = tables.changed()
+        assert response.status_code == 400, response.body
+        assert response.json_body == {
+            "error": "InvalidRequest",
+            "message": "3 fields are invalid: passenger is required; payment is required; "
+                       f"{SEAT_OR_CABIN}",
+            "field": "passenger",
+            "errors": [
+                {"field": "passenger", "message": "passenger is required"},
+                {"field": "payment", "message": "payment is required"},
+                {"field": "seat", "message": SEAT_OR_CABIN},
+            ],
+        }
+        assert changed == []
+
+    def test_every_invalid_field_and_header_is_reported_at_once(self, stack: tuple[Any, _Tables]) -> None:
+        """GIVEN a body with an unknown field, a bad flight number, a passenger without a first
+        name and with a bad email, a PAN-shaped card token, and a malformed Idempotency-Key
+        WHEN it is posted
+        THEN one 400 lists each of them, nested fields by their path, and no table changed."""
+        client, tables = stack
+        body = booking_body(coupon="FREE", flight_number="sa-101",
+                            passenger={"last_name": "Lovelace", "email": "ada.example.com"},
+                            payment={"card_token": "4242 4242 4242 4242"})
+        response = post_json(client, "/bookings", body, {"Idempotency-Key": "has spaces"})
+        changed = tables.changed()
+        assert_refused(response, 400, "6 fields are invalid")
+        assert response.json_body["field"] == "coupon"
+        assert response.json_body["errors"] == [
+            {"field": "coupon", "message": "unknown field: coupon"},
+            {"field": "flight_number", "message": "flight_number must be letters and digits, e.g. SA101"},
+            {"field": "passenger.first_name", "message": "passenger.first_name is required"},
+            {"field": "passenger.email", "message": "passenger.email is not an email address"},
+            {"field": "payment.card_token",
+             "message": "payment.card_token looks like a card number; send a token from the payment provider"},
+            {"field": "Idempotency-Key", "message": "Idempotency-Key must be 1-128 letters, digits or . _ : -"},
+        ]
+        assert changed == []
+
+    @pytest.mark.parametrize(("overrides", "errors"), [
+        pytest.param({"seat": "1Z", "cabin": "ECONOMY"},
+                     [{"field": "seat", "message": "seat 1Z does not exist on this aircraft (rows 1-27, seats A-F)"}],
+                     id="bad-seat-no-cabin-disagreement"),
+        pytest.param({"loyalty_id": "ff 1", "points_to_redeem": 100},
+                     [{"field": "loyalty_id", "message": "loyalty_id must be letters and digits, e.g. FF0001"}],
+                     id="bad-loyalty_id-no-points-rule"),
+    ])
+    def test_a_dependent_check_is_not_reported_when_its_premise_is_invalid(
+        self, stack: tuple[Any, _Tables], overrides: dict[str, Any], errors: list[dict[str, str]],
+    ) -> None:
+        """GIVEN a seat not on the aircraft with a cabin, or points with a malformed loyalty_id
+        WHEN it is posted
+        THEN only the invalid premise is reported (not "seat is in ..., not ...", not "points
+        need a loyalty_id"), and no table changed."""
+        client, tables = stack
+        response = post_json(client, "/bookings", booking_body(**overrides))
+        changed = tables.changed()
+        assert_refused(response, 400, errors[0]["message"])
+        assert (response.json_body["field"], response.json_body["errors"]) == (errors[0]["field"], errors)
+        assert changed == []
+
     @pytest.mark.parametrize(("headers", "mentions"), [
         pytest.param({"X-Correlation-Id": "not a valid id"}, "X-Correlation-Id", id="bad-correlation-id"),
         pytest.param({"Idempotency-Key": "has spaces"}, "Idempotency-Key", id="bad-idempotency-key"),
@@ -600,6 +687,17 @@ class TestRefusedRequests:
         THEN 404 or 400 with a message naming it."""
         client, _ = stack
         assert_refused(client.http.get(path), status, mentions)
+
+    def test_both_bad_seat_filters_are_reported(self, stack: tuple[Any, _Tables]) -> None:
+        """GIVEN the demo data WHEN the seat map is asked with a bad status and a bad cabin
+        THEN one 400 lists both."""
+        client, _ = stack
+        response = client.http.get("/flights/SA101/seats?status=FREE&cabin=PREMIUM")
+        assert_refused(response, 400, "2 fields are invalid")
+        assert response.json_body["errors"] == [
+            {"field": "status", "message": "status must be one of AVAILABLE, HELD, BOOKED"},
+            {"field": "cabin", "message": "cabin must be one of FIRST, BUSINESS, ECONOMY"},
+        ]
 
     @pytest.mark.parametrize(("booking_id", "status"), [
         pytest.param(str(uuid.UUID(int=3)), 404, id="unknown-booking"),

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import app as app_module
-from chalicelib import api, booking_record, booking_view, clock, db, invariants, recovery
+from chalicelib import api, booking_record, booking_view, clock, db, invariants, recovery, validation
 from chalicelib.errors import Conflict
 from chalicelib.models import HOLD_SECONDS, execution_input
 from tests.saga.conftest import START_POINTS, compensation_names, execution, run
@@ -75,7 +75,7 @@ def test_auto_assign_moves_on_under_contention_and_fails_cleanly_when_full(aws: 
 
 def _hold_without_saga(seat_id: str) -> dict[str, Any]:
     """A booking whose saga died right after ReserveSeat (no execution to finish it)."""
-    request = api.parse_booking_request(booking_body(seat=seat_id, cabin=None), fault_injection_allowed=True)
+    request = validation.parse_booking_request(booking_body(seat=seat_id, cabin=None), fault_injection_allowed=True)
     booking, _ = booking_record.create(request, correlation_id="stale", idempotency_key=None)
     event = execution_input(booking, request)
     event["reservation"] = app_module.reserve_seat(event, None)
@@ -168,7 +168,7 @@ def test_invariant_checker_reports_planted_damage(aws: Any) -> None:
               values={":held": "HELD"})
     db.update("loyalty", db.loyalty_account_key("FF0003"), "SET points_balance = :p", values={":p": 1})
     db.put("payments", {"booking_id": "orphan", "status": "CAPTURED", "amount": 100})
-    request = api.parse_booking_request(booking_body(), fault_injection_allowed=True)
+    request = validation.parse_booking_request(booking_body(), fault_injection_allowed=True)
     stuck, _ = booking_record.create(request, correlation_id="stuck", idempotency_key=None)
 
     found = {(violation.rule, violation.subject) for violation in invariants.check()}

@@ -7,7 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib import models
-from chalicelib.errors import InvalidRequest
 
 fares = st.integers(min_value=0, max_value=10_000_000)
 points = st.integers(min_value=0, max_value=10_000_000)
@@ -70,8 +69,3 @@ def test_seats_not_on_the_aircraft_are_refused(seat: str) -> None:
     with pytest.raises(ValueError):
         models.parse_seat(seat)
 
-
-@given(st.one_of(st.floats(), st.text(), st.booleans(), st.integers(max_value=-1)))
-def test_points_must_be_a_non_negative_integer(value: object) -> None:
-    with pytest.raises(InvalidRequest):
-        models.parse_points({"points_to_redeem": value}, "FF0001")
