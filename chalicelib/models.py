@@ -109,18 +109,26 @@ class Passenger:
     email: str | None = None
 
 
-@dataclass(frozen=True)
-class BookingRequest:
-    """A validated ``POST /bookings`` body."""
+@dataclass(frozen=True, kw_only=True)
+class BookingTerms:
+    """What a booking asks of the saga, in the request and in every step's input: the
+    flight, a seat (or a cabin to pick one in), the points to redeem, and the failures
+    to simulate where the stage allows it."""
 
     flight_number: str
-    passenger: Passenger
-    card_token: str
     seat: str | None = None
     cabin: str | None = None
     loyalty_id: str | None = None
     points_to_redeem: int = 0
     simulate_failure: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BookingRequest(BookingTerms):
+    """A validated ``POST /bookings`` body."""
+
+    passenger: Passenger
+    card_token: str
 
     def canonical(self) -> dict[str, Any]:
         """The request as a plain dict, for idempotency comparison (no card token)."""
@@ -134,8 +142,8 @@ class BookingRequest:
 
 
 # --- Step input ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class StepInput:
+@dataclass(frozen=True, kw_only=True)
+class StepInput(BookingTerms):
     """What every saga Lambda receives: the execution input plus earlier results.
 
     Each step's result travels in the execution state under its ``result_key`` (the
@@ -144,13 +152,7 @@ class StepInput:
 
     booking_id: str
     correlation_id: str
-    flight_number: str
-    seat: str | None = None
-    cabin: str | None = None
-    loyalty_id: str | None = None
-    points_to_redeem: int = 0
-    card_token: str | None = None
-    simulate_failure: dict[str, str] = field(default_factory=dict)
+    card_token: str | None = None  # the compensations and the cancellation get none
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # by step name
     errors: dict[str, dict[str, Any]] = field(default_factory=dict)  # by task name
 
