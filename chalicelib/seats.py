@@ -234,7 +234,7 @@ def sale(flight_number: str, seat: str, booking_id: str) -> db.Update:
 
 def unsale(flight_number: str, seat: str, booking_id: str) -> db.Update:
     """CancelBooking's part: the sale goes back to a hold that has already expired, so
-    ReleaseSeat (next in the chain) or the sweeper frees it."""
+    ReleaseSeat (later in the chain) or the sweeper frees it."""
     return db.Update(
         "seats", db.seat_key(flight_number, seat),
         "SET #status = :held, hold_expires_at = :now_epoch",
