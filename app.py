@@ -139,7 +139,7 @@ def create_booking() -> Response:
 
 @route("/bookings/{booking_id}")
 def get_booking(booking_id: str) -> dict[str, Any]:
-    return booking_view.view(api.check_booking_id(booking_id))
+    return booking_view.view(validation.check_booking_id(booking_id))
 
 
 @route("/bookings/{booking_id}/cancel", methods=["POST"], content_types=JSON_BODY)
@@ -173,7 +173,7 @@ if config.operator_routes_enabled():
 
     @route("/admin/bookings/{booking_id}/recover", methods=["POST"], authorizer=operator_auth)
     def recover_booking(booking_id: str) -> Any:
-        return recovery.operate({"action": "recover", "booking_id": api.check_booking_id(booking_id)})
+        return recovery.operate({"action": "recover", "booking_id": validation.check_booking_id(booking_id)})
 
     @route("/admin/dead-letters", authorizer=operator_auth)
     def dead_letters() -> Any:

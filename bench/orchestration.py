@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.common import embedded_stack, wait_for_execution_threads
 from bench.sampler import ThreadProfiler
-from chalicelib.vocabulary import BOOKING_STEPS, BookingStatus
+from chalicelib.vocabulary import BOOKING_STEPS, BookingStatus, SagaKind
 
 # (app.py handler, ResultPath key) of each forward step, in the order the saga runs them.
 FORWARD = [(step.function, step.result_key) for step in BOOKING_STEPS]
@@ -53,7 +53,7 @@ def run_state_machine(event: dict[str, Any]) -> float:
     from chalicelib import saga
 
     started = time.perf_counter()
-    saga.start(event["booking_id"], saga.BOOKING, event)
+    saga.start(event["booking_id"], SagaKind.BOOKING, event)
     wait_for_execution_threads()
     return time.perf_counter() - started
 

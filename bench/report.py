@@ -6,7 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from bench.cost import PRICE_SOURCES, PRICES
-from chalicelib.vocabulary import AWARD_MILES, CHARGE_PAYMENT, CONFIRM_BOOKING, REDEEM_POINTS, RESERVE_SEAT
+from chalicelib.vocabulary import (
+    AWARD_MILES,
+    BOOKING_STEPS,
+    CHARGE_PAYMENT,
+    CONFIRM_BOOKING,
+    REDEEM_POINTS,
+    RESERVE_SEAT,
+)
+
+STEPS = len(BOOKING_STEPS)
 
 TARGETS = {
     "transitions": 8,  # happy path state transitions, at most
@@ -128,7 +137,7 @@ def _findings(results: dict[str, Any]) -> list[str]:
         f"{pct('moto Step Functions')}% of the CPU, moto's DynamoDB backend {pct('moto DynamoDB')}%, the "
         f"boto3/botocore client {pct('boto3')}%, and our own code (handlers, chalicelib, Powertools logging, "
         f"excluding the AWS calls it makes) {pct('our code')}%. The local p50 target is missed by the embedded "
-        "engine: the five steps called directly take "
+        f"engine: the {STEPS} forward steps called directly take "
         f"{orchestration['direct_median_ms']} ms, the same steps through moto's engine "
         f"{orchestration['state_machine_median_ms']} ms.",
         "- Fixed after the first measurement, both found with this profile: moto's `transact_write_items` "
@@ -139,7 +148,7 @@ def _findings(results: dict[str, Any]) -> list[str]:
         "(the step_log table). Together they took the local p50 from 384 ms to the figure above and the "
         "direct path from 188 ms to the figure in section 2.",
         f"- A confirmed booking makes {requests_total} DynamoDB requests; {log_updates} are step-log writes "
-        f"costing {log_wru} of its {happy['wru_total']} WRU (RUNNING then the outcome, for each of five steps: "
+        f"costing {log_wru} of its {happy['wru_total']} WRU (RUNNING then the outcome, for each of {STEPS} steps: "
         "the RUNNING write is what lets a crashed or timed-out step be seen, and counts attempts).",
         "- At concurrency 16 the 10 ms status polling (16 clients, up to 1,600 GET/s offered) competes with "
         "the sagas for the one Python process of `chalice local` (GIL): throughput falls and latency is mostly "
@@ -153,8 +162,8 @@ def _e2e(e2e: dict[str, Any]) -> list[str]:
         "## 1. End to end, local (`python -m bench.e2e`)",
         "",
         "`chalice local --stage local` started as a subprocess on a free port (AWS_* stripped); each "
-        "client thread POSTs /bookings (ECONOMY, auto-assigned seat, 1,000 points redeemed, so all five "
-        f"steps run) and polls GET /bookings/{{id}} every {int(e2e['poll_s'] * 1000)} ms until a terminal "
+        "client thread POSTs /bookings (ECONOMY, auto-assigned seat, 1,000 points redeemed, so every "
+        f"forward step runs) and polls GET /bookings/{{id}} every {int(e2e['poll_s'] * 1000)} ms until a terminal "
         "status. Latency = POST to terminal status as seen by the client. Failures mix: "
         "`simulate_failure: {<random forward step>: permanent}`.",
         "",
@@ -217,7 +226,7 @@ def _orchestration(o: dict[str, Any]) -> list[str]:
     out = [
         "## 2. Orchestration overhead (`python -m bench.orchestration`)",
         "",
-        f"Same embedded tables, {o['bookings']} bookings each way (alternating), five forward steps "
+        f"Same embedded tables, {o['bookings']} bookings each way (alternating), all {STEPS} forward steps "
         "(points redeemed). Direct: the handlers of app.py called in sequence with the events the state "
         "machine passes (JSON round trip, results under their ResultPath keys). Through the state machine: "
         "StartExecution on moto's engine, until its threads end.",

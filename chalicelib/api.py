@@ -11,7 +11,7 @@ from chalicelib.errors import Conflict, NotFound
 from chalicelib.logs import logger
 from chalicelib.models import BookingRequest, cancellation_input, execution_input
 from chalicelib.validation import check_booking_id, parse_booking_post, parse_cancellation
-from chalicelib.vocabulary import BookingStatus
+from chalicelib.vocabulary import BookingStatus, SagaKind
 
 
 def check_bookable(request: BookingRequest) -> None:
@@ -39,7 +39,7 @@ def start_booking(raw_body: Any, headers: dict[str, str]) -> tuple[dict[str, Any
     if not created:
         return response, False
     try:
-        saga.start(booking["booking_id"], saga.BOOKING, execution_input(booking, request))
+        saga.start(booking["booking_id"], SagaKind.BOOKING, execution_input(booking, request))
     except Exception as exc:
         logger.exception("could not start the saga", extra={"booking_id": booking["booking_id"]})
         booking_record.mark_not_started(booking["booking_id"], f"{type(exc).__name__}: {exc}")
@@ -51,7 +51,7 @@ def cancel_booking(booking_id: str, raw_body: Any) -> dict[str, Any]:
     """``POST /bookings/{id}/cancel``: CONFIRMED -> CANCELLING, then the cancellation saga."""
     simulate = parse_cancellation(booking_id, raw_body, fault_injection_allowed=config.fault_injection_enabled())
     booking = booking_record.begin_cancellation(booking_id)
-    saga.start(booking_id, saga.CANCELLATION, cancellation_input(booking, simulate))
+    saga.start(booking_id, SagaKind.CANCELLATION, cancellation_input(booking, simulate))
     return {"booking_id": booking_id, "correlation_id": booking["correlation_id"], "status": BookingStatus.CANCELLING}
 
 
@@ -60,7 +60,7 @@ def history(booking_id: str) -> dict[str, Any]:
     check_booking_id(booking_id)
     booking = booking_record.get(booking_id)
     executions = []
-    for kind in saga.KINDS:
+    for kind in SagaKind:
         described = saga.describe(booking_id, kind)
         if described is None:
             continue

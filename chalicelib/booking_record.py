@@ -15,11 +15,11 @@ import json
 import uuid
 from typing import Any
 
-from chalicelib import clock, db, saga
+from chalicelib import clock, db
 from chalicelib.errors import ConditionFailed, Conflict, NotFound
 from chalicelib.logs import logger
 from chalicelib.models import BookingRequest
-from chalicelib.vocabulary import BookingStatus
+from chalicelib.vocabulary import BookingStatus, SagaKind
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _STATUS = {"#status": "status"}
@@ -135,17 +135,18 @@ def mark_seat_released(booking_id: str) -> dict[str, Any]:
 
 
 def _transition(
-    booking_id: str, new: BookingStatus, *, sets: str = "", expected: BookingStatus | None = None,
+    booking_id: str, new: BookingStatus, *, updates: str = "", expected: BookingStatus | None = None,
     also: str = "", values: dict[str, Any] | None = None, names: dict[str, str] | None = None,
 ) -> db.Update:
-    """A status change, with ``sets`` written alongside, conditional on the current status
-    being ``expected`` (and ``also``): a writer that comes late changes nothing."""
+    """A status change, with ``updates`` (more SET clauses, then any REMOVE) alongside,
+    conditional on the current status being ``expected`` (and ``also``): a writer that
+    comes late changes nothing."""
     conditions = ["#status = :expected"] if expected is not None else []
     conditions += [also] if also else []
     extra = {":expected": expected} if expected is not None else {}
     return db.Update(
         "bookings", db.booking_key(booking_id),
-        f"SET #status = :new, updated_at = :now{', ' + sets if sets else ''}",
+        f"SET #status = :new, updated_at = :now{', ' + updates if updates else ''}",
         condition=" AND ".join(conditions) or None, names={**_STATUS, **(names or {})},
         values={":new": new, ":now": clock.now_iso(), **extra, **(values or {})},
     )
@@ -155,7 +156,7 @@ def confirmation(booking_id: str, *, ticket: str, boarding_pass: dict[str, Any])
     """PENDING -> CONFIRMED with the ticket, unless CancelBooking already ran."""
     return _transition(
         booking_id, BookingStatus.CONFIRMED, expected=BookingStatus.PENDING,
-        sets="ticket_number = :ticket, boarding_pass = :card, confirmed_at = :now",
+        updates="ticket_number = :ticket, boarding_pass = :card, confirmed_at = :now",
         # CancelBooking leaves a marker when it finds nothing to undo: a confirmation
         # arriving after it (late, timed out) is refused.
         also="attribute_not_exists(confirmation_cancelled_at)",
@@ -167,15 +168,9 @@ def unconfirmation(booking_id: str) -> db.Update:
     """CancelBooking: CONFIRMED -> PENDING, the ticket voided."""
     return _transition(
         booking_id, BookingStatus.PENDING, expected=BookingStatus.CONFIRMED,
-        sets="voided_ticket_number = ticket_number, confirmation_cancelled_at = :now "
+        updates="voided_ticket_number = ticket_number, confirmation_cancelled_at = :now "
              "REMOVE ticket_number, boarding_pass, confirmed_at",
     )
-
-
-def _change(write: db.Update) -> dict[str, Any]:
-    """Run a status change on its own; returns the booking as it is afterwards."""
-    return db.update(write.table, write.key, write.expression, condition=write.condition, names=write.names,
-                     values=write.values)
 
 
 def mark_confirmation_cancelled(booking_id: str) -> None:
@@ -192,7 +187,7 @@ def mark_confirmation_cancelled(booking_id: str) -> None:
 # --- Status ----------------------------------------------------------------------------------
 def mark_not_started(booking_id: str, reason: str) -> None:
     """The execution could not be started: the booking must not stay PENDING forever."""
-    _change(_transition(booking_id, BookingStatus.FAILED, sets="#error = :error", names=_ERROR,
+    db.apply(_transition(booking_id, BookingStatus.FAILED, updates="#error = :error", names=_ERROR,
                         values={":error": {"error": "ExecutionNotStarted", "cause": reason}}))
 
 
@@ -202,17 +197,17 @@ def mark_failed(
 ) -> dict[str, Any]:
     """The booking saga ended without a sale: FAILED, or NEEDS_ATTENTION when a
     compensation failed. ``only_if`` makes it conditional on the current status."""
-    return _change(_transition(
+    return db.apply(_transition(
         booking_id, status, expected=only_if,
-        sets="failed_step = :step, #error = :error, attention_origin = :origin", names=_ERROR,
-        values={":step": failed_step, ":error": error, ":origin": saga.BOOKING},
+        updates="failed_step = :step, #error = :error, attention_origin = :origin", names=_ERROR,
+        values={":step": failed_step, ":error": error, ":origin": SagaKind.BOOKING},
     ))
 
 
 def begin_cancellation(booking_id: str) -> dict[str, Any]:
     """CONFIRMED -> CANCELLING, or Conflict. The condition makes a double cancel impossible."""
     try:
-        return _change(_transition(booking_id, BookingStatus.CANCELLING, expected=BookingStatus.CONFIRMED))
+        return db.apply(_transition(booking_id, BookingStatus.CANCELLING, expected=BookingStatus.CONFIRMED))
     except ConditionFailed as exc:
         current = exc.item
         if current is None:
@@ -222,10 +217,10 @@ def begin_cancellation(booking_id: str) -> dict[str, Any]:
 
 def mark_cancelled(booking_id: str, status: BookingStatus) -> None:
     """The cancellation saga ended: CANCELLED, or NEEDS_ATTENTION when a compensation failed."""
-    _change(_transition(booking_id, status, sets="cancelled_at = :now, attention_origin = :origin",
-                        values={":origin": saga.CANCELLATION}))
+    db.apply(_transition(booking_id, status, updates="cancelled_at = :now, attention_origin = :origin",
+                        values={":origin": SagaKind.CANCELLATION}))
 
 
 def mark_recovered(booking_id: str, status: BookingStatus) -> None:
     """An operator finished the compensations of a NEEDS_ATTENTION booking."""
-    _change(_transition(booking_id, status, expected=BookingStatus.NEEDS_ATTENTION, sets="recovered_at = :now"))
+    db.apply(_transition(booking_id, status, expected=BookingStatus.NEEDS_ATTENTION, updates="recovered_at = :now"))

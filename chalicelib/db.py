@@ -235,7 +235,11 @@ def update(table_name: str, key: dict[str, str], expression: str, *, condition: 
            returning: str = "ALL_NEW") -> dict[str, Any]:
     """Update an item; returns what DynamoDB sends back (``returning``: ALL_NEW,
     UPDATED_NEW or NONE)."""
-    write = Update(table_name, key, expression, condition, names, values)
+    return apply(Update(table_name, key, expression, condition, names, values), returning=returning)
+
+
+def apply(write: Update, *, returning: str = "ALL_NEW") -> dict[str, Any]:
+    """Run an ``Update`` (as built for a transaction) as a single write."""
     try:
         response = _client().update_item(**_request(write), ReturnValues=returning)
     except Exception as exc:

@@ -7,8 +7,7 @@ from typing import Any
 
 from chalicelib import clock, db
 from chalicelib.logs import logger
-
-OPEN, RESOLVED = "OPEN", "RESOLVED"
+from chalicelib.vocabulary import DeadLetterState
 
 
 def record(booking_id: str, compensation: str, *, error: str, cause: str, correlation_id: str,
@@ -22,13 +21,13 @@ def record(booking_id: str, compensation: str, *, error: str, cause: str, correl
         "error": error,
         "cause": cause,
         "at": now,
-        "state": OPEN,
+        "state": DeadLetterState.OPEN,
     })
     logger.error("compensation failed after retries; dead-lettered", extra={"compensation": compensation})
 
 
 def open_letters() -> list[dict[str, Any]]:
-    return [letter for letter in db.scan("dead_letters") if letter.get("state") == OPEN]
+    return [letter for letter in db.scan("dead_letters") if letter.get("state") == DeadLetterState.OPEN]
 
 
 def resolve(booking_id: str) -> None:
@@ -38,4 +37,4 @@ def resolve(booking_id: str) -> None:
     for letter in letters:
         db.update("dead_letters", db.dead_letter_key(booking_id, letter["compensation"], letter["at"]),
                   "SET #state = :resolved, resolved_at = :now", names={"#state": "state"},
-                  values={":resolved": RESOLVED, ":now": clock.now_iso()})
+                  values={":resolved": DeadLetterState.RESOLVED, ":now": clock.now_iso()})

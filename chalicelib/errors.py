@@ -2,8 +2,10 @@
 
 A class name is also the Step Functions error name: a Lambda that raises
 ``SeatUnavailable`` fails its task with ``Error: "SeatUnavailable"``, which is what
-the Retry and Catch clauses of statemachine.json match. Renaming a class here
-means changing the state machine too (tests/saga/test_definition.py checks).
+the Retry and Catch clauses of statemachine.json match. Renaming a class here means
+regenerating the state machines (``python -m deploy.statemachines``; the drift test in
+tests/saga/test_definition.py fails until then). A subclass of ChangedNothing, at any
+depth, joins the errors the saga treats as "the step did nothing" (chalicelib/vocabulary.py).
 """
 
 from __future__ import annotations
@@ -142,9 +144,3 @@ class ConditionFailed(BookingError):
     def current_of(self, label: str) -> dict[str, Any] | None:
         return self.current.get(label)
 
-
-#: The names of the errors after which the failed step provably changed nothing.
-#: statemachine.json routes these to the compensation of the *previous* step; anything
-#: else (a timeout, a crash, an exhausted retry) also compensates the failed step
-#: itself, because its effect may have happened.
-NOTHING_HAPPENED_ERRORS = tuple(error.__name__ for error in ChangedNothing.__subclasses__())

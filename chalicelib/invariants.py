@@ -18,10 +18,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from chalicelib import db, saga
-from chalicelib.vocabulary import OWNING_STATUSES, BookingStatus, PaymentStatus, SeatStatus
-
-# A saga may still be running for a booking in these statuses.
-_IN_FLIGHT = (BookingStatus.PENDING, BookingStatus.CANCELLING)
+from chalicelib.vocabulary import (
+    IN_FLIGHT_STATUSES,
+    OWNING_STATUSES,
+    BookingStatus,
+    PaymentStatus,
+    SagaKind,
+    SeatStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,8 @@ def _running_executions(bookings: list[dict[str, Any]]) -> set[str]:
     return {
         booking["booking_id"]
         for booking in bookings
-        if booking["status"] in _IN_FLIGHT
-        and any(saga.is_running(booking["booking_id"], kind) for kind in saga.KINDS)
+        if booking["status"] in IN_FLIGHT_STATUSES
+        and any(saga.is_running(booking["booking_id"], kind) for kind in SagaKind)
     }
 
 
@@ -104,7 +108,7 @@ def check() -> list[Violation]:
     violations += _money_rules(list(db.scan("payments")), bookings, running)
     violations += _loyalty_rules(list(db.scan("loyalty")))
     for booking in bookings_list:
-        if booking["status"] in _IN_FLIGHT and booking["booking_id"] not in running:
+        if booking["status"] in IN_FLIGHT_STATUSES and booking["booking_id"] not in running:
             violations.append(Violation("stuck-without-execution", booking["booking_id"],
                                         f"{booking['status']} with no running execution"))
     return violations

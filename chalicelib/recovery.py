@@ -20,6 +20,7 @@ from chalicelib.vocabulary import (
     COMPENSATION_ORDER,
     STEP_NAMES,
     BookingStatus,
+    SagaKind,
     StepStatus,
     domain_function,
 )
@@ -59,7 +60,7 @@ def recover(booking_id: str) -> dict[str, Any]:
             logger.error("recovery incomplete", extra={"failures": failures})
             return {"booking_id": booking_id, "status": BookingStatus.NEEDS_ATTENTION, "rerun": names,
                     "still_failing": failures}
-        interrupted_cancellation = booking.get("attention_origin") == saga.CANCELLATION
+        interrupted_cancellation = booking.get("attention_origin") == SagaKind.CANCELLATION
         final = BookingStatus.CANCELLED if interrupted_cancellation else BookingStatus.FAILED
         booking_record.mark_recovered(booking_id, final)
         dead_letters.resolve(booking_id)

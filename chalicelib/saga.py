@@ -7,7 +7,7 @@ from typing import Any
 
 from chalicelib import config
 from chalicelib.aws import Lazy
-from chalicelib.vocabulary import ExecutionStatus
+from chalicelib.vocabulary import ExecutionStatus, SagaKind
 
 
 def _build_client() -> Any:
@@ -22,20 +22,18 @@ reset = client.reset
 
 
 # A booking has at most two executions, named after it: the booking saga and, once it
-# is cancelled, the cancellation saga. Their ARNs are derived, never stored.
-BOOKING, CANCELLATION = "booking", "cancellation"
-KINDS = (BOOKING, CANCELLATION)
+# is cancelled, the cancellation saga (SagaKind). Their ARNs are derived, never stored.
 
 
 def state_machine_arn(kind: str) -> str:
-    return config.booking_state_machine_arn() if kind == BOOKING else config.cancellation_state_machine_arn()
+    return config.booking_state_machine_arn() if kind == SagaKind.BOOKING else config.cancellation_state_machine_arn()
 
 
-def execution_name(booking_id: str, kind: str = BOOKING) -> str:
-    return booking_id if kind == BOOKING else f"{booking_id}-cancel"
+def execution_name(booking_id: str, kind: str = SagaKind.BOOKING) -> str:
+    return booking_id if kind == SagaKind.BOOKING else f"{booking_id}-cancel"
 
 
-def execution_arn(booking_id: str, kind: str = BOOKING) -> str:
+def execution_arn(booking_id: str, kind: str = SagaKind.BOOKING) -> str:
     machine = state_machine_arn(kind)
     return f"{machine.replace(':stateMachine:', ':execution:')}:{execution_name(booking_id, kind)}"
 
@@ -49,7 +47,7 @@ def start(booking_id: str, kind: str, execution_input: dict[str, Any]) -> str:
     return str(response["executionArn"])
 
 
-def describe(booking_id: str, kind: str = BOOKING) -> dict[str, Any] | None:
+def describe(booking_id: str, kind: str = SagaKind.BOOKING) -> dict[str, Any] | None:
     """The booking's execution of ``kind``, or None when there is none."""
     try:
         return client().describe_execution(executionArn=execution_arn(booking_id, kind))  # type: ignore[no-any-return]
@@ -57,7 +55,7 @@ def describe(booking_id: str, kind: str = BOOKING) -> dict[str, Any] | None:
         return None
 
 
-def is_running(booking_id: str, kind: str = BOOKING) -> bool:
+def is_running(booking_id: str, kind: str = SagaKind.BOOKING) -> bool:
     described = describe(booking_id, kind)
     return described is not None and described["status"] == ExecutionStatus.RUNNING
 

@@ -8,6 +8,7 @@ its own outcome in its transaction), the terminal bookkeeping and recovery all c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from chalicelib import clock, db
@@ -59,13 +60,12 @@ def mark_finished(booking_id: str, name: str, result: dict[str, Any]) -> bool:
     (it timed out and RecordFailure marked it FAILED): the late result is not kept."""
     write = finished(booking_id, name, result)
     try:
-        db.update(
-            write.table, write.key, write.expression,
+        db.apply(replace(
+            write,
             # RUNNING, or already this outcome (ConfirmBooking records its own atomically).
             condition="#status = :running OR #status = :status",
-            names=write.names, values={**(write.values or {}), ":running": StepStatus.RUNNING},
-            returning="NONE",
-        )
+            values={**(write.values or {}), ":running": StepStatus.RUNNING},
+        ), returning="NONE")
     except ConditionFailed:
         logger.warning("step finished after the saga moved on; its result is not recorded")
         return False

@@ -13,7 +13,7 @@ from chalicelib import config, observability, step_log
 from chalicelib.errors import SimulatedFailure, TransientStepError
 from chalicelib.logs import bound, logger
 from chalicelib.models import StepInput
-from chalicelib.vocabulary import Bookkeeping, Compensation, Step, StepStatus
+from chalicelib.vocabulary import Bookkeeping, Compensation, FailureMode, Step, StepStatus
 
 StepFunction = Callable[[StepInput], dict[str, Any]]
 
@@ -26,9 +26,9 @@ def injected_mode(step: StepInput, name: str) -> str | None:
 
 
 def _fail_if_asked(name: str, mode: str | None, attempt: int) -> None:
-    if mode == "permanent":
+    if mode == FailureMode.PERMANENT:
         raise SimulatedFailure(f"{name} failed on purpose (simulate_failure: permanent)")
-    if mode == "transient" and attempt == 1:
+    if mode == FailureMode.TRANSIENT and attempt == 1:
         raise TransientStepError(f"{name} failed on purpose, first attempt only (simulate_failure: transient)")
 
 
@@ -50,7 +50,7 @@ def run(task: Step | Compensation, work: StepFunction, event: dict[str, Any]) ->
             logger.warning("step failed", extra={"error": type(exc).__name__, "cause": str(exc)})
             observability.step_finished(name, StepStatus.FAILED, (time.perf_counter() - started) * 1000)
             raise
-        if mode == "timeout":
+        if mode == FailureMode.TIMEOUT:
             # The effect has happened; now outlast the task's TimeoutSeconds, as a
             # gateway call that hangs would. The saga must compensate this step too.
             logger.warning("simulating a hang", extra={"seconds": config.simulated_hang_seconds()})

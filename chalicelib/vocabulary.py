@@ -25,7 +25,7 @@ from enum import StrEnum
 from types import ModuleType
 from typing import Any
 
-from chalicelib.errors import NOTHING_HAPPENED_ERRORS, TransientStepError
+from chalicelib.errors import ChangedNothing, TransientStepError
 
 
 def _snake(name: str) -> str:
@@ -136,7 +136,6 @@ RECORD_CANCELLATION = Bookkeeping(
 )
 BOOKKEEPING: tuple[Bookkeeping, ...] = (RECORD_FAILURE, RECORD_CANCELLATION)
 
-PIVOT: Step = next(step for step in BOOKING_STEPS if step.pivot)
 STEP_NAMES = tuple(step.name for step in BOOKING_STEPS)
 COMPENSATION_NAMES = tuple(compensation.name for compensation in COMPENSATION_ORDER)
 TASKS: dict[str, Task] = {task.name: task for task in (*BOOKING_STEPS, *COMPENSATION_ORDER, *BOOKKEEPING)}
@@ -167,12 +166,27 @@ RETRYABLE_ERRORS = (
     "Lambda.TooManyRequestsException",
     TransientStepError.__name__,
 )
-#: Errors after which the failed step provably changed nothing (the subclasses of
-#: errors.ChangedNothing): only the steps before it are compensated.
-NOTHING_HAPPENED = NOTHING_HAPPENED_ERRORS
 
-#: What ``simulate_failure`` can ask of a step or compensation.
-FAILURE_MODES = ("permanent", "transient", "timeout")
+
+def _subclasses(error: type[Exception]) -> list[type[Exception]]:
+    return [sub for direct in error.__subclasses__() for sub in (direct, *_subclasses(direct))]
+
+
+#: Errors after which the failed step provably changed nothing (every subclass of
+#: errors.ChangedNothing): the booking saga compensates only the steps before it. Any
+#: other error (a timeout, a crash, exhausted retries) compensates the step itself too.
+NOTHING_HAPPENED = tuple(error.__name__ for error in _subclasses(ChangedNothing))
+
+
+class FailureMode(StrEnum):
+    """What ``simulate_failure`` can ask of a step or compensation."""
+
+    PERMANENT = "permanent"  # every attempt fails
+    TRANSIENT = "transient"  # the first attempt fails; Retry absorbs it
+    TIMEOUT = "timeout"  # the work is done, then the task hangs past its TimeoutSeconds
+
+
+FAILURE_MODES = tuple(mode.value for mode in FailureMode)
 
 
 # --- Statuses --------------------------------------------------------------------------
@@ -189,6 +203,8 @@ class BookingStatus(StrEnum):
 TERMINAL_STATUSES = frozenset({
     BookingStatus.CONFIRMED, BookingStatus.FAILED, BookingStatus.CANCELLED, BookingStatus.NEEDS_ATTENTION,
 })
+#: A saga is (or should be) running for a booking in these statuses.
+IN_FLIGHT_STATUSES = frozenset(BookingStatus) - TERMINAL_STATUSES
 #: The statuses in which a booking owns its seat and its money.
 OWNING_STATUSES = frozenset({BookingStatus.CONFIRMED, BookingStatus.CANCELLING})
 
@@ -216,6 +232,18 @@ class PaymentStatus(StrEnum):
     REFUNDED = "REFUNDED"
     VOIDED = "VOIDED"  # RefundPayment found no charge: a charge landing later is refused
     NONE = "NONE"  # only in the API's view: nothing was charged
+
+
+class DeadLetterState(StrEnum):
+    OPEN = "OPEN"  # a compensation failed after its retries: an operator must recover it
+    RESOLVED = "RESOLVED"  # recovery has run it since
+
+
+class SagaKind(StrEnum):
+    """The state machines; a booking has at most one execution of each."""
+
+    BOOKING = "booking"  # statemachine.json
+    CANCELLATION = "cancellation"  # cancellation.json
 
 
 class ExecutionStatus(StrEnum):

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chalicelib import config, saga
+from chalicelib import saga
 from chalicelib.errors import NotFound
+from chalicelib.vocabulary import SagaKind
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 CONTENT_TYPES = {
@@ -30,9 +31,9 @@ def asset(name: str) -> tuple[bytes, str]:
 def state_machines() -> dict[str, Any]:
     """The definitions as the engine runs them (DescribeStateMachine), so the page's
     drawing is of the deployed machine itself and cannot drift from statemachine.json."""
-    result = {}
-    for kind, arn in (("booking", config.booking_state_machine_arn()),
-                      ("cancellation", config.cancellation_state_machine_arn())):
+    result: dict[str, Any] = {}
+    for kind in SagaKind:
+        arn = saga.state_machine_arn(kind)
         described = saga.client().describe_state_machine(stateMachineArn=arn)
         result[kind] = {"arn": arn, "definition": json.loads(described["definition"])}
     return result

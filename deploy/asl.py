@@ -13,10 +13,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from chalicelib.vocabulary import SagaKind
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-DEFINITION_FILES = {
-    "booking": PROJECT_DIR / "statemachine.json",
-    "cancellation": PROJECT_DIR / "cancellation.json",
+DEFINITION_FILES: dict[str, Path] = {
+    SagaKind.BOOKING: PROJECT_DIR / "statemachine.json",
+    SagaKind.CANCELLATION: PROJECT_DIR / "cancellation.json",
 }
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 

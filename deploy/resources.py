@@ -3,7 +3,7 @@ own template, generated from the project's single sources:
 
 * the tables from chalicelib/schema.py (TABLES);
 * the two state machines from statemachine.json / cancellation.json, their
-  ``${XArn}`` placeholders mapped to ``Fn::GetAtt [X, Arn]`` (chalicelib/asl.py);
+  ``${XArn}`` placeholders mapped to ``Fn::GetAtt [X, Arn]`` (deploy/asl.py);
 * one IAM role per Lambda function, allowed only the DynamoDB actions on the tables
   that function uses (FUNCTION_ACCESS below), and one role per state machine allowed
   to invoke only the functions of its definition;
@@ -28,7 +28,7 @@ from typing import Any
 
 from chalicelib import config
 from chalicelib.schema import TABLES, TABLES_BY_NAME
-from chalicelib.vocabulary import TASKS, Bookkeeping, service_module
+from chalicelib.vocabulary import COMPENSATION_ORDER, TASKS, Bookkeeping, SagaKind, service_module
 from deploy import asl
 from deploy.observability import dashboard_and_alarms
 
@@ -55,9 +55,10 @@ GET, QUERY, SCAN, PUT, UPDATE, CHECK = (
     f"dynamodb:{action}" for action in ("GetItem", "Query", "Scan", "PutItem", "UpdateItem", "ConditionCheckItem")
 )
 
+Access = dict[str, tuple[str, ...]]  # table -> DynamoDB actions
 
 
-def _saga_task_access() -> dict[str, dict[str, tuple[str, ...]]]:
+def _saga_task_access() -> dict[str, Access]:
     """Each saga task's table access, as its service declares it (``TABLE_ACCESS`` in
     chalicelib/<service>.py), plus its own step-log entry for every step and
     compensation (steps.run -> step_log: UpdateItem)."""
@@ -71,31 +72,42 @@ def _saga_task_access() -> dict[str, dict[str, tuple[str, ...]]]:
     return access
 
 
+def _merged(*accesses: Access) -> Access:
+    merged: dict[str, dict[str, None]] = {}
+    for access in accesses:
+        for table, actions in access.items():
+            merged.setdefault(table, {}).update(dict.fromkeys(actions))
+    return {table: tuple(actions) for table, actions in merged.items()}
+
+
+SAGA_TASK_ACCESS = _saga_task_access()
+# Recovery and the sweeper run compensations in their own process (recovery.py): their
+# roles need what every compensation needs, whatever a new compensation touches.
+COMPENSATIONS_ACCESS = _merged(*(SAGA_TASK_ACCESS[compensation.function] for compensation in COMPENSATION_ORDER))
+
 # What each function does to which table (TransactWriteItems needs the action of each of
 # its parts). The deploy rehearsal (tests/deploy/test_rehearsal.py) records every call and
 # fails on one not listed.
-FUNCTION_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
-    **_saga_task_access(),
+FUNCTION_ACCESS: dict[str, Access] = {
+    **SAGA_TASK_ACCESS,
     # @app.schedule: releases expired holds and runs the compensations of stale
     # bookings in process (chalicelib/recovery.py).
-    "sweep_expired_holds": {
-        "step_log": (QUERY, UPDATE),
-        "seats": (SCAN, UPDATE),
-        "bookings": (GET, UPDATE),
-        "loyalty": (GET, PUT, UPDATE, CHECK),
-        "payments": (GET, PUT, UPDATE),
-    },
+    "sweep_expired_holds": _merged(COMPENSATIONS_ACCESS, {
+        "step_log": (QUERY,),  # which step was running
+        "seats": (SCAN, UPDATE),  # expired holds, released
+        "bookings": (GET, UPDATE),  # a stale booking, failed
+    }),
     # Invoked by operators (recovery.operate): re-runs compensations, sweeps holds,
     # scans every table but idempotency for the invariant checker.
-    "operator": {
-        "step_log": (QUERY, UPDATE),
+    "operator": _merged(COMPENSATIONS_ACCESS, {
+        "step_log": (QUERY,),
         "flights": (SCAN,),
         "seats": (SCAN, UPDATE),
         "bookings": (GET, SCAN, UPDATE),
-        "payments": (GET, PUT, UPDATE, SCAN),
-        "loyalty": (GET, PUT, UPDATE, CHECK, SCAN),
+        "payments": (SCAN,),
+        "loyalty": (SCAN,),
         "dead_letters": (QUERY, SCAN, UPDATE),
-    },
+    }),
     # The public routes only (chalicelib/api.py, booking_record.create, booking_view, seats,
     # loyalty): no /admin routes are deployed (config.operator_routes_enabled).
     API_HANDLER: {
@@ -115,18 +127,18 @@ STATE_MACHINE_ACCESS: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]
     API_HANDLER: {
         machine: (("states:DescribeStateMachine", "states:StartExecution"),
                   ("states:DescribeExecution", "states:GetExecutionHistory"))
-        for machine in ("booking", "cancellation")
+        for machine in SagaKind
     },
     # Is a stale booking's saga still running? (saga.is_running)
-    "sweep_expired_holds": {"booking": ((), ("states:DescribeExecution",))},
+    "sweep_expired_holds": {SagaKind.BOOKING: ((), ("states:DescribeExecution",))},
     # The sweep, and the invariant checker's "PENDING without a running execution".
-    "operator": {machine: ((), ("states:DescribeExecution",)) for machine in ("booking", "cancellation")},
+    "operator": {machine: ((), ("states:DescribeExecution",)) for machine in SagaKind},
 }
 
 # name in asl.DEFINITION_FILES -> (logical id, env var of its ARN)
-STATE_MACHINES = {
-    "booking": ("BookingStateMachine", config.BOOKING_STATE_MACHINE_ENV),
-    "cancellation": ("CancellationStateMachine", config.CANCELLATION_STATE_MACHINE_ENV),
+STATE_MACHINES: dict[str, tuple[str, str]] = {
+    SagaKind.BOOKING: ("BookingStateMachine", config.BOOKING_STATE_MACHINE_ENV),
+    SagaKind.CANCELLATION: ("CancellationStateMachine", config.CANCELLATION_STATE_MACHINE_ENV),
 }
 
 LAMBDA_TRUST = {

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.vocabulary import (
@@ -34,9 +35,11 @@ from chalicelib.vocabulary import (
     RECORD_CANCELLATION,
     RECORD_FAILURE,
     RETRYABLE_ERRORS,
+    STEP_OF_COMPENSATION,
     BookingStatus,
     Bookkeeping,
     Compensation,
+    SagaKind,
     Step,
     Task,
 )
@@ -87,10 +90,6 @@ def _choice(task: Task, condition: str, *, otherwise: str, why: str) -> dict[str
     }
 
 
-def _step_of(compensation: Compensation) -> Step:
-    return next(step for step in BOOKING_STEPS if step.compensation == compensation)
-
-
 def _compensation_chain(chain: tuple[Compensation, ...], end: str) -> tuple[dict[str, Any], dict[str, str]]:
     """The states of the compensations of ``chain`` in order, each continuing to the
     next whatever happens, then ``end``; and the state that enters each compensation
@@ -102,7 +101,7 @@ def _compensation_chain(chain: tuple[Compensation, ...], end: str) -> tuple[dict
         catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.{compensation.error_key}", "Next": next_state}]
         built.append((compensation.name, _task(compensation, compensation.result_key, retry=[COMPENSATION_RETRY],
                                                catch=catch, next_state=next_state)))
-        step = _step_of(compensation)
+        step = STEP_OF_COMPENSATION[compensation.name]
         entries[compensation.name] = compensation.name
         if step.runs_if_positive:
             why = f"{compensation.name} runs only when {step.name} could have run."
@@ -204,7 +203,9 @@ def cancellation_definition() -> dict[str, Any]:
     }
 
 
-GENERATORS = {"booking": booking_definition, "cancellation": cancellation_definition}
+GENERATORS: dict[str, Callable[[], dict[str, Any]]] = {
+    SagaKind.BOOKING: booking_definition, SagaKind.CANCELLATION: cancellation_definition,
+}
 
 
 def render(name: str) -> str:
@@ -250,10 +251,26 @@ def mermaid(definition: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _chain(tasks: tuple[Task, ...]) -> str:
+    return " → ".join(f"**{task.name}**" for task in tasks)
+
+
+def saga_in_words() -> str:
+    """The saga's steps and chains as the README's opening lines say them."""
+    forward = " → ".join(
+        f"**{step.name}**" + (f" (only when `{step.runs_if_positive}` > 0)" if step.runs_if_positive else "")
+        + (" (the pivot: tickets issued)" if step.pivot else "")
+        for step in BOOKING_STEPS
+    )
+    return (f"Forward: {forward}.\n\n"
+            f"Compensations, in the order a failure runs them: {_chain(COMPENSATION_ORDER)}.\n\n"
+            f"Cancelling a confirmed booking (`cancellation.json`): {_chain(CANCELLATION_STEPS)}.\n")
+
+
 def render_readme(text: str) -> str:
-    """README.md with the drawing between its markers replaced by the current one."""
+    """README.md with the text between its markers replaced by the current one."""
     begin, end = text.index(MERMAID_BEGIN), text.index(MERMAID_END)
-    block = f"{MERMAID_BEGIN}\n```mermaid\n{mermaid(booking_definition())}\n```\n"
+    block = f"{MERMAID_BEGIN}\n{saga_in_words()}\n```mermaid\n{mermaid(booking_definition())}\n```\n"
     return text[:begin] + block + text[end:]
 
 

@@ -18,6 +18,7 @@ from moto import mock_aws
 
 from chalicelib import config, db, saga
 from chalicelib.schema import TABLES
+from chalicelib.vocabulary import SagaKind
 from deploy import asl
 from local import hooks
 
@@ -33,8 +34,8 @@ _DEFAULT_ENV = {
     "AWS_SECRET_ACCESS_KEY": "embedded",
 }
 STATE_MACHINE_ENV = {
-    "booking": config.BOOKING_STATE_MACHINE_ENV,
-    "cancellation": config.CANCELLATION_STATE_MACHINE_ENV,
+    SagaKind.BOOKING: config.BOOKING_STATE_MACHINE_ENV,
+    SagaKind.CANCELLATION: config.CANCELLATION_STATE_MACHINE_ENV,
 }
 
 

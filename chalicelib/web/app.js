@@ -263,10 +263,8 @@ function renderChoice() {
   const text = $("#choice-text");
   const { seat, cabin } = state.choice;
   if (seat) text.replaceChildren("Seat ", h("b", { "data-testid": "chosen-seat" }, seat), ` (${CABIN_LABEL[chosenCabin()]}) on ${state.flightNumber}`);
-  else if (cabin) {
-    const picker = state.config ? stepNames()[0] : "the saga"; // the first step reserves the seat
-    text.replaceChildren("Any free seat in ", h("b", {}, CABIN_LABEL[cabin]), ` on ${state.flightNumber}: ${picker} picks one`);
-  } else text.textContent = "No seat chosen: click a free seat, or take any seat in a cabin.";
+  else if (cabin) text.replaceChildren("Any free seat in ", h("b", {}, CABIN_LABEL[cabin]), ` on ${state.flightNumber}: the saga picks one`);
+  else text.textContent = "No seat chosen: click a free seat, or take any seat in a cabin.";
   renderPrice();
 }
 

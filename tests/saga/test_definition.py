@@ -18,6 +18,12 @@ TRANSIENT = {
     "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException", "TransientStepError",
 }
+# Spelled out here, not derived: which errors prove a step did nothing decides whether
+# its compensation runs.
+CHANGED_NOTHING = {
+    "SeatUnavailable", "CabinFull", "SeatHoldLost", "InsufficientPoints", "PaymentDeclined", "PaymentVoided",
+    "AlreadyCompensated", "SimulatedFailure",
+}
 # Where a failure of each step goes when it provably did nothing (previous step's
 # compensation) and when it may have half-happened (its own compensation).
 EXPECTED_CATCH = {
@@ -49,7 +55,7 @@ def test_forward_task_retries_transient_errors_and_catches_everything(step: str)
     assert retry["BackoffRate"] > 1 and retry["MaxAttempts"] >= 2
     assert task["TimeoutSeconds"] > 0
     nothing_happened, anything = task["Catch"]
-    assert set(nothing_happened["ErrorEquals"]) == set(errors.NOTHING_HAPPENED_ERRORS)
+    assert set(nothing_happened["ErrorEquals"]) == CHANGED_NOTHING
     assert anything["ErrorEquals"] == ["States.ALL"]
     # Both keep the input and record the error where RecordFailure looks for it.
     assert nothing_happened["ResultPath"] == anything["ResultPath"] == f"$.{step}Error"
@@ -121,3 +127,16 @@ def test_committed_definitions_are_what_the_generator_writes() -> None:
     chalicelib/vocabulary.py: an edit to one by hand, or to the vocabulary without
     regenerating, fails here (python -m deploy.statemachines rewrites them)."""
     assert statemachines.out_of_date() == [], "run python -m deploy.statemachines"
+
+
+def test_a_changed_nothing_error_at_any_depth_is_one() -> None:
+    """GIVEN a subclass of a subclass of ChangedNothing WHEN the vocabulary lists the
+    changed-nothing errors THEN it is among them (the saga must not compensate a step
+    that provably did nothing, nor skip one that may have done something)."""
+    from chalicelib import vocabulary
+
+    class SeatGone(errors.SeatUnavailable):
+        """A made-up refinement of SeatUnavailable."""
+
+    found = [error.__name__ for error in vocabulary._subclasses(errors.ChangedNothing)]
+    assert "SeatGone" in found and set(vocabulary.NOTHING_HAPPENED) == CHANGED_NOTHING
