@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from chalicelib.errors import InvalidRequest
 from chalicelib.logs import bound_value
 from chalicelib.models import CABINS, BookingRequest, Passenger, cabin_of_seat
-from chalicelib.vocabulary import COMPENSATION_NAMES, FAILURE_MODES, STEP_NAMES, SeatStatus
+from chalicelib.vocabulary import CANCELLATION_STEPS, COMPENSATION_NAMES, FAILURE_MODES, STEP_NAMES, SeatStatus
 
 _BOOKING_ID_PATTERN = re.compile(r"^[0-9a-f-]{36}$")
 _HEADER_VALUE_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -297,9 +297,12 @@ def parse_cancellation(
     simulate: dict[str, str] = {}
     if body is not None:
         simulate = _simulate_failure(body, problems, allowed=fault_injection_allowed)
-        forward = sorted(set(simulate) - set(COMPENSATION_NAMES))
-        if forward:
-            problems.add("simulate_failure", f"a cancellation runs only compensations, not {', '.join(forward)}")
+        # A fault at a task the cancellation never runs would be accepted and never fire.
+        runs = [compensation.name for compensation in CANCELLATION_STEPS]
+        never = sorted(set(simulate) - set(runs))
+        if never:
+            problems.add("simulate_failure",
+                         f"a cancellation runs only {', '.join(runs)}; not {', '.join(never)}")
     problems.raise_any()
     return simulate
 

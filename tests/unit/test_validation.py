@@ -222,20 +222,22 @@ def test_a_valid_post_carries_its_headers() -> None:
 
 
 # --- Cancel, query strings, path ids --------------------------------------------------------------
-def test_a_cancellation_takes_only_compensations() -> None:
-    """GIVEN a cancel body naming every compensation THEN it is accepted;
-    GIVEN one naming forward steps THEN it is refused, naming them."""
-    every = dict.fromkeys(COMPENSATION_NAMES, "permanent")
+def test_a_cancellation_takes_only_the_compensations_it_runs() -> None:
+    """GIVEN a cancel body naming every compensation the cancellation runs THEN it is
+    accepted; GIVEN one naming forward steps, or CancelBooking (a compensation only the
+    booking saga runs: its fault would never fire) THEN it is refused, naming them."""
+    every = {name: "permanent" for name in ("RefundPayment", "ReverseMiles", "RefundPoints", "ReleaseSeat")}
     assert validation.parse_cancellation(BOOKING_ID, json.dumps({"simulate_failure": every}),
                                          fault_injection_allowed=True) == every
 
     with pytest.raises(InvalidRequest) as refused:
         validation.parse_cancellation(
             BOOKING_ID, json.dumps({"simulate_failure": {"RefundPayment": "permanent", "ChargePayment": "permanent",
-                                                         "AwardMiles": "transient"}}),
+                                                         "AwardMiles": "transient", "CancelBooking": "permanent"}}),
             fault_injection_allowed=True)
-    assert refused.value.problems == [
-        problem("simulate_failure", "a cancellation runs only compensations, not AwardMiles, ChargePayment")]
+    assert refused.value.problems == [problem(
+        "simulate_failure", "a cancellation runs only RefundPayment, ReverseMiles, RefundPoints, ReleaseSeat; "
+                            "not AwardMiles, CancelBooking, ChargePayment")]
 
 
 def test_a_cancellation_reports_its_path_id_and_its_body_together() -> None:
