@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 import app as app_module
+from chalicelib import booking_record, clock, validation
+from chalicelib.models import HOLD_SECONDS, execution_input
 from chalicelib.schema import TABLES
 from chalicelib.vocabulary import TERMINAL_STATUSES
 from deploy import resources
@@ -88,9 +90,32 @@ def outcomes(stack: DeployedStack) -> dict[str, Any]:
     result["dead_letters"] = stack.invoke("Operator", {"action": "dead_letters"})
     result["invariants"] = stack.invoke("Operator", {"action": "invariants"})
     result["recovered"] = stack.invoke("Operator", {"action": "recover", "booking_id": stuck})
-    result["sweep"] = stack.invoke("SweepExpiredHolds", SCHEDULED_EVENT)
+    stale = stale_booking(stack)
+    clock.advance(HOLD_SECONDS + 60)
+    try:
+        result["sweep"] = stack.invoke("SweepExpiredHolds", SCHEDULED_EVENT)
+    finally:
+        clock.reset()
+    result["stale"] = stack.request(APP, "GET", f"/bookings/{stale}")
     stack.wait_for_executions()
     return result
+
+
+def stale_booking(stack: DeployedStack) -> str:
+    """A PENDING booking whose ReserveSeat ran (through its deployed function) but whose
+    saga is gone: no execution. What the sweeper must undo once the hold expires."""
+    body = {"flight_number": "SA102", "passenger": {"first_name": "Grace", "last_name": "Hopper"},
+            "seat": "20F", "payment": {"card_token": "tok_visa"}}
+    request = validation.parse_booking_request(body, fault_injection_allowed=False)
+    saved = dict(os.environ)
+    os.environ.update(seeded_environment(stack))  # the test writes the booking, as POST /bookings would
+    try:
+        booking, _ = booking_record.create(request, correlation_id=None, idempotency_key=None)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    stack.invoke("ReserveSeat", execution_input(booking, request))
+    return str(booking["booking_id"])
 
 
 def test_a_booking_confirms_through_the_stack(outcomes: dict[str, Any]) -> None:
@@ -143,7 +168,12 @@ def test_the_operator_function_and_the_sweeper_run_with_their_roles(outcomes: di
     assert [letter["compensation"] for letter in letters] == ["ReleaseSeat"], letters
     assert outcomes["invariants"]["violations"] == [], outcomes["invariants"]
     assert outcomes["recovered"]["status"] == "FAILED", outcomes["recovered"]
-    assert outcomes["sweep"]["expired"] == 0, outcomes["sweep"]
+    # The sweeper ran every compensation of the stale booking under its own role.
+    assert outcomes["sweep"] == {"expired": 1, "released": 1, "bookings_failed": 1}, outcomes["sweep"]
+    status, stale = outcomes["stale"]
+    assert status == 200 and stale["status"] == "FAILED" and stale["error"]["error"] == "HoldExpired", stale
+    assert {entry["name"] for entry in stale["compensations"]} == {
+        "CancelBooking", "ReverseMiles", "RefundPayment", "RefundPoints", "ReleaseSeat"}, stale
 
 
 def test_no_operator_route_is_deployed(dev_package: Package) -> None:
