@@ -1,0 +1,615 @@
+"""Hostile input, route by route, through chalice.test.Client on one embedded stack.
+
+The rule under test: bad input gets a 4xx JSON error and writes nothing, never a 500.
+A 400 is ``{"error": "InvalidRequest", "message", "field", "errors": [{"field",
+"message"}, ...]}`` whose ``errors`` name every invalid field of the request (and only
+those) and whose ``field`` is the first one named; a 404 or 415 has at least ``error``
+and ``message``. No card number is accepted, nor echoed in a response or a log line.
+
+Every case asserts all of it: status, body shape, the exact set of ``errors[].field``
+(``None`` is the body as a whole), that no table changed, and that no card number
+of PANS appears in the response or in the log lines of the request. A case the code
+gets wrong is a strict xfail whose reason names the defect and where it comes from:
+it fails (XPASS) once the defect is fixed, so the fix removes the mark.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+import app as app_module
+from chalicelib import clock, db
+from chalicelib.logs import logger
+from local import hooks
+from local.embedded import EmbeddedAws
+from ops.seed import demo_flights, loyalty_accounts, seed_flights
+from tests.support import booking_body, post_json, snapshot, wait_for_status
+
+#: The field of a problem with the body as a whole (not JSON, not an object).
+BODY = None
+PAN = "4242424242424242"  # a Visa test number; PANS holds every card number the cases send
+PANS = (PAN, "5555555555554444")
+UNKNOWN_BOOKING = str(uuid.UUID(int=0xABCDEF))
+
+
+# --- The requests ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Hostile:
+    """One request. ``body``: a dict (sent as JSON), raw text or bytes, or None (no body).
+    ``path`` may hold ``{booking_id}``, filled in by ``at``."""
+
+    method: str
+    path: str
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content_type: str | None = "application/json"
+
+    def at(self, **ids: str) -> Hostile:
+        return replace(self, path=self.path.format(**ids))
+
+    def send(self, client: Any) -> Any:
+        raw = json.dumps(self.body) if isinstance(self.body, dict) else self.body
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogatepass")
+        content_type = {"content-type": self.content_type} if self.content_type else {}
+        return client.http.request(self.method, self.path, headers={**content_type, **self.headers},
+                                   body=raw or b"")
+
+
+def booking(**fields: Any) -> Hostile:
+    """POST /bookings: the valid booking_body() with ``fields`` replaced (None is JSON null)."""
+    return Hostile("POST", "/bookings", {**booking_body(), **fields})
+
+
+def booking_without(*names: str, **fields: Any) -> Hostile:
+    """POST /bookings: the valid booking_body() without ``names``, ``fields`` replaced."""
+    body = {key: value for key, value in {**booking_body(), **fields}.items() if key not in names}
+    return Hostile("POST", "/bookings", body)
+
+
+def raw_booking(raw: str | bytes, content_type: str | None = "application/json") -> Hostile:
+    return Hostile("POST", "/bookings", raw, content_type=content_type)
+
+
+def booking_headers(headers: dict[str, str], **fields: Any) -> Hostile:
+    return replace(booking(**fields), headers=headers)
+
+
+def passenger(**fields: Any) -> dict[str, Any]:
+    return {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", **fields}
+
+
+def get(path: str) -> Hostile:
+    return Hostile("GET", path, content_type=None)
+
+
+def cancel(body: Any, content_type: str | None = "application/json") -> Hostile:
+    return Hostile("POST", "/bookings/{booking_id}/cancel", body, content_type=content_type)
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def defect(reason: str) -> Any:
+    return pytest.mark.xfail(strict=True, reason=reason)
+
+
+# --- The defects, each named once (file:line of the cause) ------------------------------------
+DEEP_JSON = ("json.loads raises RecursionError on deeply nested JSON; _json catches only ValueError and "
+             "UnicodeDecodeError (chalicelib/validation.py:137): 500")
+HUGE_POINTS = ("_points takes any int (chalicelib/validation.py:254); one beyond DynamoDB's 38 digits "
+               "fails in booking_record.create's db.transact (booking_record.py:75) with decimal.Rounded: 500")
+LONE_SURROGATE = ("Text.read accepts a lone UTF-16 surrogate (chalicelib/validation.py:90); the booking's "
+                  "TransactWriteItems fails with UnicodeEncodeError (booking_record.py:75): 500")
+CONTROL_CHARACTERS = ("Text.read checks only type, blankness (str.strip) and length (chalicelib/validation.py:90): "
+                      "NUL, newline, ESC and invisible-only text are accepted and stored: 202")
+DUPLICATE_KEYS = ("json.loads keeps the last of duplicate keys (chalicelib/validation.py:136): the ambiguous "
+                  "body is accepted and written (a PAN in the first card_token silently dropped): 202")
+PASSENGER_UNKNOWN = ("_passenger never checks for unknown keys, unlike the body and payment "
+                     "(chalicelib/validation.py:220-224): accepted and written: 202")
+PAYMENT_EXTRAS = ("_card_token reports extra payment keys as one problem on 'payment' "
+                  "(chalicelib/validation.py:235), not each field by its path")
+PAN_SEPARATORS = ("_PAN_PATTERN allows only digits, space and '-' as separators (chalicelib/validation.py:30): "
+                  "a card number with tabs, no-break spaces or dots is accepted as a card_token: 202")
+TRAILING_NEWLINE = ("_HEADER_VALUE_PATTERN/_BOOKING_ID_PATTERN end in '$', which matches before a final newline "
+                    "(chalicelib/validation.py:25-26)")
+PAN_KEY_ECHOED = ("an unknown key is echoed in field, message and the 'request refused' log line "
+                  "(chalicelib/validation.py:203-204, 280; app.py:82), card numbers included")
+PAN_ID_ECHOED = ("the NotFound of an unknown loyalty account echoes the id as given (chalicelib/api.py:21) and the "
+                 "'request refused' log line repeats it (app.py:82), card numbers included")
+PAN_PATH_ID_ECHOED = ("the NotFound of an unknown flight or account echoes the path id as given "
+                      "(chalicelib/seats.py:57, loyalty.py:48) and the 'request refused' log line repeats it "
+                      "(app.py:82), card numbers included")
+CANCEL_UNKNOWN = ("parse_cancellation never checks for unknown keys (chalicelib/validation.py:296-302): "
+                  "a misspelt simulate_failure is ignored and the cancellation runs: 202")
+CANCEL_FORWARD = ("forward steps in a cancel's simulate_failure are one problem on 'simulate_failure' "
+                  "(chalicelib/validation.py:300-302), not each step by its path")
+REPEATED_FILTER = ("parse_seat_filters reads query.get(), the last of a repeated parameter "
+                   "(chalicelib/validation.py:311-312): the others, valid or not, are ignored: 200")
+UNKNOWN_FILTER = ("parse_seat_filters ignores unknown query parameters (chalicelib/validation.py:311-312): "
+                  "a misspelt filter returns the unfiltered map: 200")
+CHALICE_415 = ("an unlisted content type is refused by Chalice itself (content_types=JSON_BODY, app.py:127) "
+               "with {'Code', 'Message'}, not the API's {'error', 'message'}")
+LONG_ASSET = ("webpage.asset calls Path.is_file, which raises OSError ENAMETOOLONG for a name over 255 bytes "
+              "(chalicelib/webpage.py:25): 500")
+
+
+# --- The stack, and what one request did ------------------------------------------------------
+class _Tables:
+    """The tables as the previous request left them (one snapshot per request)."""
+
+    def __init__(self) -> None:
+        self.last = snapshot()
+
+    def changed(self) -> list[str]:
+        now = snapshot()
+        changed = [table for table in self.last if self.last[table] != now[table]]
+        self.last = now
+        return changed
+
+
+def _settle() -> None:
+    """Wait for the executions a (wrongly) accepted request started, so their writes are
+    counted against it and none lands during the next case."""
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    for thread in list(TMP_THREADS):
+        thread.join(timeout=30)
+    TMP_THREADS.clear()
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[tuple[Any, _Tables]]:
+    """SA101 (162 free seats) and the loyalty accounts, shared by every case."""
+    aws = EmbeddedAws(app_module.app).start()
+    hooks.scale_retry_waits(0.01)
+    seed_flights([flight for flight in demo_flights() if flight["flight_number"] == "SA101"])
+    db.batch_put("loyalty", loyalty_accounts())
+    try:
+        with Client(app_module.app) as client:
+            yield client, _Tables()
+    finally:
+        _settle()
+        clock.reset()
+        aws.stop()
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any  # the JSON body, None when it is not JSON
+    headers: dict[str, str]
+    texts: list[str]  # the body, the headers and the log lines, JSON escapes undone
+    changed: list[str]  # the tables the request changed
+
+
+def _plain(text: str) -> str:
+    """JSON re-dumped without escapes, so an echoed "4242\\u00a04242" is seen as digits."""
+    try:
+        return json.dumps(json.loads(text), ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+class _LogLines(logging.Handler):
+    """The service's log lines as they are written: formatted in the thread that logs,
+    so the keys bound to the request (its path, its correlation id) are in them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(logger.registered_formatter.format(record))
+
+
+@pytest.fixture
+def send(stack: tuple[Any, _Tables]) -> Iterator[Any]:
+    """Send a Hostile request; the Answer holds what came back, what was logged and written."""
+    client, tables = stack
+    log = _LogLines()
+    service_logger = logging.getLogger(logger.name)
+    level = service_logger.level
+    service_logger.addHandler(log)
+    service_logger.setLevel(logging.INFO)  # the tests run at WARNING; "request refused" is INFO
+    tables.changed()  # a baseline after whatever the test itself set up
+
+    def sending(hostile: Hostile) -> Answer:
+        log.lines.clear()
+        response = hostile.send(client)
+        _settle()
+        changed = tables.changed()
+        text = response.body.decode("utf-8", "replace")
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        texts = [_plain(line) for line in (text, *map(str, response.headers.values()), *log.lines)]
+        return Answer(response.status_code, body, dict(response.headers), texts, changed)
+
+    try:
+        yield sending
+    finally:
+        service_logger.removeHandler(log)
+        service_logger.setLevel(level)
+
+
+def echoed_card_numbers(texts: list[str]) -> list[str]:
+    """The PANS found in ``texts``, also with up to 3 separator characters between digits."""
+    return [pan for pan in PANS
+            if any(re.search(r"[^0-9]{0,3}".join(pan), text) for text in texts)]
+
+
+def assert_refused_cleanly(answer: Answer, status: int, fields: set[str | None]) -> None:
+    """The rule: the status, the documented shape, exactly ``fields`` named (a 400), nothing
+    written, no card number echoed."""
+    assert answer.status == status, (answer.status, answer.texts[0][:500])
+    body = answer.body
+    assert isinstance(body, dict), answer.texts[0][:500]
+    assert isinstance(body.get("error"), str) and isinstance(body.get("message"), str), body
+    assert body["message"].strip(), body
+    if status == 400:
+        assert body["error"] == "InvalidRequest"
+        assert set(body) <= {"error", "message", "field", "errors"}, body
+        errors = body["errors"]
+        assert errors and all(set(error) == {"field", "message"} and error["message"] for error in errors), body
+        named = [error["field"] for error in errors]
+        assert set(named) == fields, body
+        assert body.get("field") == next((name for name in named if name is not None), None), body
+    else:
+        assert "errors" not in body and fields == set(), body  # refusals about the state of things
+    assert answer.changed == []
+    assert echoed_card_numbers(answer.texts) == []
+
+
+# --- POST /bookings: the body -------------------------------------------------------------------
+WRONG_TYPES = [
+    pytest.param(raw_booking("null"), {BODY}, id="body-null"),
+    pytest.param(raw_booking("42"), {BODY}, id="body-number"),
+    pytest.param(raw_booking("true"), {BODY}, id="body-boolean"),
+    pytest.param(raw_booking('["SA101"]'), {BODY}, id="body-array"),
+    pytest.param(raw_booking('"SA101"'), {BODY}, id="body-string"),
+    pytest.param(raw_booking("{}"), {"flight_number", "passenger", "payment", "seat"}, id="body-empty-object"),
+    pytest.param(booking(flight_number=None, passenger=None, payment=None, cabin=None, seat=None, loyalty_id=None,
+                         points_to_redeem=None, simulate_failure=None),
+                 {"flight_number", "passenger", "payment", "seat"}, id="every-field-null"),
+    pytest.param(raw_booking('{"flight_number": [], "passenger": {"first_name": {}, "last_name": null, "email": 5},'
+                             ' "seat": true, "cabin": 1, "loyalty_id": {}, "points_to_redeem": "x",'
+                             ' "payment": {"card_token": []}, "simulate_failure": "boom"}'),
+                 {"flight_number", "passenger.first_name", "passenger.last_name", "passenger.email",
+                  "payment.card_token", "seat", "cabin", "loyalty_id", "points_to_redeem", "simulate_failure"},
+                 id="every-field-the-wrong-type"),
+    pytest.param(booking(flight_number=["SA101"]), {"flight_number"}, id="flight_number-array"),
+    pytest.param(booking(flight_number={"code": "SA101"}), {"flight_number"}, id="flight_number-object"),
+    pytest.param(booking(flight_number=True), {"flight_number"}, id="flight_number-boolean"),
+    pytest.param(booking(passenger=["Ada", "Lovelace"]), {"passenger"}, id="passenger-array"),
+    pytest.param(booking(passenger="Ada Lovelace"), {"passenger"}, id="passenger-string"),
+    pytest.param(booking(passenger={}), {"passenger.first_name", "passenger.last_name"}, id="passenger-empty"),
+    pytest.param(booking(passenger=passenger(first_name=None, last_name=["L"])),
+                 {"passenger.first_name", "passenger.last_name"}, id="names-null-and-array"),
+    pytest.param(booking(passenger=passenger(email={"address": "ada@example.com"})), {"passenger.email"},
+                 id="email-object"),
+    pytest.param(booking(payment=[{"card_token": "tok_visa"}]), {"payment"}, id="payment-array"),
+    pytest.param(booking(payment="tok_visa"), {"payment"}, id="payment-string"),
+    pytest.param(booking(payment={"card_token": None}), {"payment.card_token"}, id="card_token-null"),
+    pytest.param(booking(payment={"card_token": {"id": "tok_visa"}}), {"payment.card_token"}, id="card_token-object"),
+    pytest.param(booking(payment={"card_token": "   "}), {"payment.card_token"}, id="card_token-blank"),
+    pytest.param(booking(cabin=None, seat=["12A"]), {"seat"}, id="seat-array"),
+    pytest.param(booking(cabin={"name": "ECONOMY"}), {"cabin"}, id="cabin-object"),
+    pytest.param(booking(cabin=None, seat="99Z"), {"seat"}, id="seat-off-the-aircraft"),
+    pytest.param(booking(cabin="PREMIUM", seat="99Z"), {"seat", "cabin"}, id="seat-and-cabin-both-wrong"),
+    pytest.param(booking(loyalty_id=["FF0001"], points_to_redeem=100), {"loyalty_id"}, id="loyalty_id-array"),
+    pytest.param(booking(simulate_failure="ChargePayment"), {"simulate_failure"}, id="simulate_failure-string"),
+    pytest.param(booking(simulate_failure=["ChargePayment"]), {"simulate_failure"}, id="simulate_failure-array"),
+    pytest.param(booking(simulate_failure=False), {"simulate_failure"}, id="simulate_failure-false"),
+]
+
+NUMBERS = [
+    pytest.param(booking(loyalty_id="FF0001", points_to_redeem=True), {"points_to_redeem"}, id="points-true"),
+    pytest.param(booking(loyalty_id="FF0001", points_to_redeem=False), {"points_to_redeem"}, id="points-false"),
+    pytest.param(booking(loyalty_id="FF0001", points_to_redeem=[100]), {"points_to_redeem"}, id="points-array"),
+    pytest.param(booking(loyalty_id="FF0001", points_to_redeem=1e2), {"points_to_redeem"}, id="points-float"),
+    pytest.param(booking(loyalty_id="FF0001", points_to_redeem=-(10**40)), {"points_to_redeem"},
+                 id="points-huge-negative"),
+    pytest.param(raw_booking(json.dumps(booking_body(loyalty_id="FF0001"))[:-1] + ', "points_to_redeem": NaN}'),
+                 {"points_to_redeem"}, id="points-NaN"),
+    pytest.param(raw_booking(json.dumps(booking_body(loyalty_id="FF0001"))[:-1] + ', "points_to_redeem": Infinity}'),
+                 {"points_to_redeem"}, id="points-Infinity"),
+    pytest.param(raw_booking('{"flight_number": NaN, "passenger": Infinity, "payment": -Infinity, "cabin": "ECONOMY"}'),
+                 {"flight_number", "passenger", "payment"}, id="NaN-and-Infinity-for-strings-and-objects"),
+    pytest.param(raw_booking(json.dumps(booking_body(loyalty_id="FF0001"))[:-1] + ', "points_to_redeem": '
+                             + "9" * 5000 + "}"), {BODY}, id="points-5000-digits"),
+    pytest.param(booking(loyalty_id="FF0001", points_to_redeem=10**40), {"points_to_redeem"},
+                 marks=defect(HUGE_POINTS), id="points-41-digits"),
+]
+
+TEXT = [
+    pytest.param(booking(passenger=passenger(first_name="A" * 1_000_000)), {"passenger.first_name"},
+                 id="first_name-a-megabyte"),
+    pytest.param(booking(passenger=passenger(email="a" * 250 + "@example.com")), {"passenger.email"},
+                 id="email-too-long"),
+    pytest.param(booking(payment={"card_token": "t" * 201}), {"payment.card_token"}, id="card_token-too-long"),
+    pytest.param(booking(flight_number="\uff33\uff21\uff11\uff10\uff11"), {"flight_number"},
+                 id="flight_number-fullwidth"),
+    pytest.param(booking(cabin=None, seat="\uff11\uff12A"), {"seat"}, id="seat-fullwidth-digits"),
+    pytest.param(booking(cabin="economy"), {"cabin"}, id="cabin-lowercase"),
+    pytest.param(booking(loyalty_id="FF 0001", points_to_redeem=1), {"loyalty_id"}, id="loyalty_id-with-space"),
+    pytest.param(booking(**{"x" * 10_000: 1}), {"x" * 10_000}, id="unknown-field-with-a-huge-name"),
+    pytest.param(booking(passenger=passenger(first_name="Ada\u0000", last_name="Love\nlace")),
+                 {"passenger.first_name", "passenger.last_name"}, marks=defect(CONTROL_CHARACTERS),
+                 id="names-with-NUL-and-newline"),
+    pytest.param(booking(passenger=passenger(first_name="\u001b[2J\u001b[31mAda")), {"passenger.first_name"},
+                 marks=defect(CONTROL_CHARACTERS), id="first_name-with-terminal-escapes"),
+    pytest.param(booking(passenger=passenger(first_name="\u200b\u200b")), {"passenger.first_name"},
+                 marks=defect(CONTROL_CHARACTERS), id="first_name-only-zero-width-spaces"),
+    pytest.param(booking(passenger=passenger(email="ada\u0007@example.com")), {"passenger.email"},
+                 marks=defect(CONTROL_CHARACTERS), id="email-with-a-bell"),
+    pytest.param(booking(payment={"card_token": "tok\u0000visa"}), {"payment.card_token"},
+                 marks=defect(CONTROL_CHARACTERS), id="card_token-with-NUL"),
+    pytest.param(booking(passenger=passenger(first_name="\ud800")), {"passenger.first_name"},
+                 marks=defect(LONE_SURROGATE), id="first_name-lone-surrogate"),
+]
+
+JSON_ITSELF = [
+    pytest.param(raw_booking('{"flight_number": "SA101",'), {BODY}, id="truncated"),
+    pytest.param(raw_booking("{'flight_number': 'SA101'}"), {BODY}, id="single-quotes"),
+    pytest.param(raw_booking(b'{"flight_number": "SA\xff101"}'), {BODY}, id="not-utf-8"),
+    pytest.param(raw_booking('{"passenger": {"first_name": "Ren\xe9"}}'.encode("latin-1")), {BODY}, id="latin-1"),
+    pytest.param(raw_booking(json.dumps(booking_body()) + " trailing"), {BODY}, id="trailing-garbage"),
+    pytest.param(booking(passenger=passenger(first_name=json.loads(nested(500)))), {"passenger.first_name"},
+                 id="nested-500-deep-in-a-field"),
+    pytest.param(raw_booking(nested(100_000)), {BODY}, marks=defect(DEEP_JSON), id="nested-100000-deep"),
+    pytest.param(raw_booking('{"flight_number": ' + nested(5_000) + "}"), {"flight_number"},
+                 marks=defect(DEEP_JSON), id="nested-5000-deep-in-a-field"),
+    pytest.param(raw_booking('{"flight_number": "XX999", "flight_number": "SA101", "passenger": {"first_name": "Ada",'
+                             ' "last_name": "Lovelace"}, "cabin": "ECONOMY", "payment": {"card_token": "tok_visa"}}'),
+                 {"flight_number"}, marks=defect(DUPLICATE_KEYS), id="duplicate-flight_number"),
+    pytest.param(raw_booking('{"flight_number": "SA101", "passenger": {"first_name": "Ada", "last_name": "Lovelace"},'
+                             f' "cabin": "ECONOMY", "payment": {{"card_token": "{PAN}", "card_token": "tok_visa"}}}}'),
+                 {"payment.card_token"}, marks=defect(DUPLICATE_KEYS), id="duplicate-card_token-hiding-a-pan"),
+]
+
+CARD_DATA = [
+    pytest.param(booking(payment={"card_token": PAN}), {"payment.card_token"}, id="pan"),
+    pytest.param(booking(payment={"card_token": "4242 4242 4242 4242"}), {"payment.card_token"}, id="pan-spaces"),
+    pytest.param(booking(payment={"card_token": "4242-4242-4242-4242"}), {"payment.card_token"}, id="pan-dashes"),
+    pytest.param(booking(payment={"card_token": f"  {PAN}  "}), {"payment.card_token"}, id="pan-padded"),
+    pytest.param(booking(payment={"card_token": "5555 5555 5555 4444"}), {"payment.card_token"}, id="other-pan"),
+    pytest.param(booking(payment={"card_token": "4242\t4242\t4242\t4242"}), {"payment.card_token"},
+                 marks=defect(PAN_SEPARATORS), id="pan-tabs"),
+    pytest.param(booking(payment={"card_token": "4242\u00a04242\u00a04242\u00a04242"}), {"payment.card_token"},
+                 marks=defect(PAN_SEPARATORS), id="pan-no-break-spaces"),
+    pytest.param(booking(payment={"card_token": "4242.4242.4242.4242"}), {"payment.card_token"},
+                 marks=defect(PAN_SEPARATORS), id="pan-dots"),
+    pytest.param(booking(payment={"card_token": "tok_visa", "number": PAN, "cvc": "123"}),
+                 {"payment.number", "payment.cvc"}, marks=defect(PAYMENT_EXTRAS), id="payment-number-and-cvc"),
+    pytest.param(booking(payment={"number": PAN, "exp": "12/30"}),
+                 {"payment.number", "payment.exp", "payment.card_token"}, marks=defect(PAYMENT_EXTRAS),
+                 id="payment-card-data-without-token"),
+    pytest.param(booking(passenger=passenger(card_number=PAN)), {"passenger.card_number"},
+                 marks=defect(PASSENGER_UNKNOWN), id="passenger-card_number"),
+    pytest.param(booking(passenger=passenger(middle_name="Augusta", title=["Countess"])),
+                 {"passenger.middle_name", "passenger.title"}, marks=defect(PASSENGER_UNKNOWN),
+                 id="passenger-unknown-fields"),
+    # Where a card number is the key, the fixed code has no name to give: the container is named.
+    pytest.param(booking(**{PAN: "1230"}), {BODY}, marks=defect(PAN_KEY_ECHOED), id="pan-as-a-field-name"),
+    pytest.param(booking(simulate_failure={"4242 4242 4242 4242": "permanent"}), {"simulate_failure"},
+                 marks=defect(PAN_KEY_ECHOED), id="pan-as-a-step-name"),
+]
+
+SIMULATE_FAILURE = [
+    pytest.param(booking(simulate_failure={"RecordFailure": "permanent"}), {"simulate_failure.RecordFailure"},
+                 id="bookkeeping-RecordFailure"),
+    pytest.param(booking(simulate_failure={"RecordCancellation": "permanent"}),
+                 {"simulate_failure.RecordCancellation"}, id="bookkeeping-RecordCancellation"),
+    pytest.param(booking(simulate_failure={"ChargePayment": 1}), {"simulate_failure.ChargePayment"}, id="mode-number"),
+    pytest.param(booking(simulate_failure={"ChargePayment": None}), {"simulate_failure.ChargePayment"}, id="mode-null"),
+    pytest.param(booking(simulate_failure={"ChargePayment": ["permanent"]}), {"simulate_failure.ChargePayment"},
+                 id="mode-array"),
+    pytest.param(booking(simulate_failure={"ChargePayment": {"mode": "permanent"}}), {"simulate_failure.ChargePayment"},
+                 id="mode-object"),
+    pytest.param(booking(simulate_failure={"chargepayment": "permanent"}), {"simulate_failure.chargepayment"},
+                 id="step-lowercase"),
+    pytest.param(booking(simulate_failure={"RecordFailure": "permanent", "ChargePayment": "sometimes",
+                                           "ReserveSeat": "transient"}),
+                 {"simulate_failure.RecordFailure", "simulate_failure.ChargePayment"}, id="two-wrong-one-right"),
+]
+
+
+@pytest.mark.parametrize(("hostile", "fields"), WRONG_TYPES + NUMBERS + TEXT + JSON_ITSELF + CARD_DATA
+                         + SIMULATE_FAILURE)
+def test_a_hostile_booking_body_is_refused_400_and_writes_nothing(
+    send: Any, hostile: Hostile, fields: set[str | None],
+) -> None:
+    """GIVEN SA101 with free seats and the loyalty accounts
+    WHEN POST /bookings gets a body with wrong JSON types, out-of-range numbers, hostile text,
+    malformed or ambiguous JSON, card data, or failures to simulate that do not exist
+    THEN 400 naming exactly the invalid fields, no table changed and no card number in the
+    response or the logs."""
+    assert_refused_cleanly(send(hostile), 400, fields)
+
+
+# --- POST /bookings: headers, content types, an unknown id ------------------------------------------------------
+HEADERS_AND_CONTENT_TYPES = [
+    pytest.param(booking_headers({"Idempotency-Key": ""}), 400, {"Idempotency-Key"}, id="idempotency-key-empty"),
+    pytest.param(booking_headers({"Idempotency-Key": "ключ"}), 400, {"Idempotency-Key"}, id="idempotency-key-unicode"),
+    pytest.param(booking_headers({"Idempotency-Key": "k" * 10_000}), 400, {"Idempotency-Key"},
+                 id="idempotency-key-10000-characters"),
+    pytest.param(booking_headers({"X-Correlation-Id": "a\tb"}), 400, {"X-Correlation-Id"}, id="correlation-id-tab"),
+    pytest.param(booking_headers({"X-Correlation-Id": "x\r\nSet-Cookie: a=b"}), 400, {"X-Correlation-Id"},
+                 id="correlation-id-crlf-injection"),
+    pytest.param(booking_headers({"Idempotency-Key": "has spaces", "X-Correlation-Id": "{}"}, flight_number=1),
+                 400, {"flight_number", "Idempotency-Key", "X-Correlation-Id"}, id="both-headers-and-the-body"),
+    pytest.param(replace(raw_booking("{"), headers={"Idempotency-Key": "has spaces"}), 400,
+                 {BODY, "Idempotency-Key"}, id="bad-header-with-a-body-that-is-not-json"),
+    pytest.param(booking_headers({"Idempotency-Key": "key-1\n"}), 400, {"Idempotency-Key"},
+                 marks=defect(TRAILING_NEWLINE + ": the key is accepted and the booking written: 202"),
+                 id="idempotency-key-trailing-newline"),
+    pytest.param(booking_headers({"X-Correlation-Id": "trace-1\n"}), 400, {"X-Correlation-Id"},
+                 marks=defect(TRAILING_NEWLINE + ": the booking is written and runs, then echoing the id in the "
+                              "response header (app.py:86) makes Chalice answer 500"),
+                 id="correlation-id-trailing-newline"),
+    pytest.param(booking(loyalty_id=PAN, points_to_redeem=100), 404, set(), marks=defect(PAN_ID_ECHOED),
+                 id="pan-as-loyalty_id"),
+    pytest.param(raw_booking("", "application/json"), 400, {BODY}, id="empty-json"),
+    pytest.param(raw_booking("", "application/json; charset=utf-8"), 400, {BODY}, id="empty-json-with-charset"),
+    pytest.param(raw_booking("", "text/plain"), 400, {BODY}, id="empty-text-plain"),
+    pytest.param(raw_booking("", "application/x-www-form-urlencoded"), 400, {BODY}, id="empty-form"),
+    pytest.param(raw_booking("", None), 400, {BODY}, id="empty-no-content-type"),
+    pytest.param(raw_booking("flight_number=SA101&cabin=ECONOMY", "application/x-www-form-urlencoded"), 400, {BODY},
+                 id="form-encoded-body"),
+    pytest.param(raw_booking(json.dumps(booking_body()), "application/xml"), 415, set(), marks=defect(CHALICE_415),
+                 id="xml-content-type"),
+    pytest.param(raw_booking("", "multipart/form-data; boundary=x"), 415, set(), marks=defect(CHALICE_415),
+                 id="multipart-content-type"),
+]
+
+
+@pytest.mark.parametrize(("hostile", "status", "fields"), HEADERS_AND_CONTENT_TYPES)
+def test_hostile_booking_headers_and_content_types_are_refused_and_write_nothing(
+    send: Any, hostile: Hostile, status: int, fields: set[str | None],
+) -> None:
+    """GIVEN SA101 with free seats and the loyalty accounts
+    WHEN POST /bookings has a malformed Idempotency-Key or X-Correlation-Id, an empty body
+    under each accepted content type, a content type it does not take, or a card number
+    for a loyalty id
+    THEN a 4xx in the API's shape naming the headers with the body's problems, nothing
+    written, no card number echoed."""
+    assert_refused_cleanly(send(hostile), status, fields)
+
+
+# --- POST /bookings/{id}/cancel -----------------------------------------------------------------------
+CANCEL_BODIES = [
+    pytest.param(cancel("null"), 400, {BODY}, id="null"),
+    pytest.param(cancel("[]"), 400, {BODY}, id="array"),
+    pytest.param(cancel('"RefundPayment"'), 400, {BODY}, id="string"),
+    pytest.param(cancel("{"), 400, {BODY}, id="malformed"),
+    pytest.param(cancel(b'{"simulate_failure": "\xff"}'), 400, {BODY}, id="not-utf-8"),
+    pytest.param(cancel({"simulate_failure": ["RefundPayment"]}), 400, {"simulate_failure"}, id="simulate-array"),
+    pytest.param(cancel({"simulate_failure": "RefundPayment"}), 400, {"simulate_failure"}, id="simulate-string"),
+    pytest.param(cancel({"simulate_failure": {"RefundPayment": 1}}), 400, {"simulate_failure.RefundPayment"},
+                 id="mode-number"),
+    pytest.param(cancel({"simulate_failure": {"RecordCancellation": "permanent"}}), 400,
+                 {"simulate_failure.RecordCancellation"}, id="bookkeeping-RecordCancellation"),
+    pytest.param(cancel({"simulate_failure": {"RecordFailure": "permanent"}}), 400,
+                 {"simulate_failure.RecordFailure"}, id="bookkeeping-RecordFailure"),
+    pytest.param(cancel({"simulate_failure": {"ChargePayment": "permanent"}}), 400, {"simulate_failure.ChargePayment"},
+                 marks=defect(CANCEL_FORWARD), id="forward-step"),
+    pytest.param(cancel({"simulate_failure": {"ReserveSeat": "permanent", "ChargePayment": "timeout"}}), 400,
+                 {"simulate_failure.ReserveSeat", "simulate_failure.ChargePayment"}, marks=defect(CANCEL_FORWARD),
+                 id="two-forward-steps"),
+    pytest.param(cancel({"simulate_failures": {"RefundPayment": "permanent"}}), 400, {"simulate_failures"},
+                 marks=defect(CANCEL_UNKNOWN), id="misspelt-simulate_failure"),
+    pytest.param(cancel({"reason": "changed plans", "refund_to": PAN}), 400, {"reason", "refund_to"},
+                 marks=defect(CANCEL_UNKNOWN), id="unknown-fields-one-a-pan"),
+    pytest.param(cancel(nested(100_000)), 400, {BODY}, marks=defect(DEEP_JSON), id="nested-100000-deep"),
+    pytest.param(cancel("{}", "application/xml"), 415, set(), marks=defect(CHALICE_415), id="xml-content-type"),
+]
+
+
+@pytest.mark.parametrize(("hostile", "status", "fields"), CANCEL_BODIES)
+def test_a_hostile_cancel_body_leaves_the_booking_confirmed(
+    stack: tuple[Any, _Tables], send: Any, hostile: Hostile, status: int, fields: set[str | None],
+) -> None:
+    """GIVEN a CONFIRMED booking
+    WHEN POST /bookings/{id}/cancel gets a body of the wrong type, failures to simulate that a
+    cancellation cannot run, unknown fields, or a content type it does not take
+    THEN 400 (415) naming exactly the invalid fields, and no table changed: still CONFIRMED."""
+    client, tables = stack
+    response = post_json(client, "/bookings", booking_body())
+    assert response.status_code == 202, response.body
+    booking_id = response.json_body["booking_id"]
+    assert wait_for_status(booking_id)["status"] == "CONFIRMED"
+    _settle()
+    tables.changed()  # the booking is the baseline
+
+    assert_refused_cleanly(send(hostile.at(booking_id=booking_id)), status, fields)
+
+
+# --- Path ids, query strings, assets --------------------------------------------------------------------
+READS = [
+    pytest.param(get("/bookings/not-a-booking-id"), 400, {"booking_id"}, id="booking-malformed"),
+    pytest.param(get(f"/bookings/{UNKNOWN_BOOKING.upper()}"), 400, {"booking_id"}, id="booking-uppercase"),
+    pytest.param(get(f"/bookings/{UNKNOWN_BOOKING}%0A"), 400, {"booking_id"}, id="booking-encoded-newline"),
+    pytest.param(get("/bookings/' OR '1'='1"), 400, {"booking_id"}, id="booking-quotes"),
+    pytest.param(get("/bookings/" + "f" * 5000), 400, {"booking_id"}, id="booking-5000-characters"),
+    pytest.param(get("/bookings/" + "-" * 36), 404, set(), id="booking-36-dashes"),
+    pytest.param(get(f"/bookings/{UNKNOWN_BOOKING}\n"), 400, {"booking_id"},
+                 marks=defect(TRAILING_NEWLINE + ": the id is looked up: 404"), id="booking-trailing-newline"),
+    pytest.param(get("/bookings/%00/history"), 400, {"booking_id"}, id="history-encoded-nul"),
+    pytest.param(get("/bookings/\u0000/history"), 400, {"booking_id"}, id="history-nul"),
+    pytest.param(get(f"/bookings/{UNKNOWN_BOOKING}\n/history"), 400, {"booking_id"},
+                 marks=defect(TRAILING_NEWLINE + ": the id is looked up: 404"), id="history-trailing-newline"),
+    pytest.param(replace(cancel({"simulate_failure": 1}), path="/bookings/not-an-id/cancel"), 400,
+                 {"booking_id", "simulate_failure"}, id="cancel-malformed-id-and-body"),
+    pytest.param(replace(cancel("{"), path="/bookings/not-an-id/cancel"), 400, {"booking_id", BODY},
+                 id="cancel-malformed-id-and-json"),
+    pytest.param(replace(cancel(""), path=f"/bookings/{UNKNOWN_BOOKING}\n/cancel"), 400, {"booking_id"},
+                 marks=defect(TRAILING_NEWLINE + ": the id is looked up: 404"), id="cancel-trailing-newline"),
+    pytest.param(get("/flights/sa101"), 404, set(), id="flight-lowercase"),
+    pytest.param(get("/flights/SA\u0000101"), 404, set(), id="flight-nul"),
+    pytest.param(get("/flights/" + "A" * 3000), 404, set(), id="flight-3000-characters"),
+    pytest.param(get("/flights/✈"), 404, set(), id="flight-unicode"),
+    pytest.param(get(f"/flights/{PAN}"), 404, set(), marks=defect(PAN_PATH_ID_ECHOED), id="flight-pan"),
+    pytest.param(get("/flights/SA101/seats?status=available"), 400, {"status"}, id="seats-lowercase-status"),
+    pytest.param(get("/flights/SA101/seats?status=HELD%00"), 400, {"status"}, id="seats-status-encoded-nul"),
+    pytest.param(get("/flights/SA101/seats?cabin=" + "E" * 5000), 400, {"cabin"}, id="seats-cabin-5000-characters"),
+    pytest.param(get("/flights/XX999/seats?status=FREE&cabin=PREMIUM"), 400, {"status", "cabin"},
+                 id="seats-both-filters-of-an-unknown-flight"),
+    pytest.param(get("/flights/SA101/seats?status=FREE&status=AVAILABLE"), 400, {"status"},
+                 marks=defect(REPEATED_FILTER), id="seats-repeated-status-first-invalid"),
+    pytest.param(get("/flights/SA101/seats?cabin=ECONOMY&cabin=FIRST"), 400, {"cabin"},
+                 marks=defect(REPEATED_FILTER), id="seats-repeated-cabin"),
+    pytest.param(get("/flights/SA101/seats?stauts=HELD"), 400, {"stauts"}, marks=defect(UNKNOWN_FILTER),
+                 id="seats-misspelt-filter"),
+    pytest.param(get("/loyalty/ff0001"), 404, set(), id="loyalty-lowercase"),
+    pytest.param(get("/loyalty/FF\u00000001"), 404, set(), id="loyalty-nul"),
+    pytest.param(get("/loyalty/" + "F" * 3000), 404, set(), id="loyalty-3000-characters"),
+    pytest.param(get(f"/loyalty/{PAN}"), 404, set(), marks=defect(PAN_PATH_ID_ECHOED), id="loyalty-pan"),
+    pytest.param(get("/assets/..%2f..%2fapp.py"), 404, set(), id="asset-encoded-traversal"),
+    pytest.param(get("/assets/..\\app.py"), 404, set(), id="asset-backslash-traversal"),
+    pytest.param(get("/assets/.env"), 404, set(), id="asset-dotfile"),
+    pytest.param(get("/assets/app.py"), 404, set(), id="asset-not-served-suffix"),
+    pytest.param(get("/assets/app.js\u0000.html"), 404, set(), id="asset-nul"),
+    pytest.param(get("/assets/" + "a" * 300 + ".js"), 404, set(), marks=defect(LONG_ASSET), id="asset-300-characters"),
+]
+
+
+@pytest.mark.parametrize(("hostile", "status", "fields"), READS)
+def test_a_hostile_path_or_query_is_refused_and_writes_nothing(
+    send: Any, hostile: Hostile, status: int, fields: set[str | None],
+) -> None:
+    """GIVEN SA101 with free seats and the loyalty accounts
+    WHEN a path id has odd characters or lengths, a seat filter is wrong, repeated or
+    misspelt, or an asset name tries to leave chalicelib/web
+    THEN 400 naming the id or filters, or 404; nothing written, no card number echoed."""
+    assert_refused_cleanly(send(hostile), status, fields)
+
+
+@pytest.mark.parametrize("given", [
+    pytest.param("has spaces", id="spaces"),
+    pytest.param("k" * 129, id="129-characters"),
+    pytest.param("x\r\nSet-Cookie: a=b", id="crlf-injection"),
+    pytest.param("trace-1\n", marks=defect(TRAILING_NEWLINE + ": the id is echoed in the response header "
+                                           "(app.py:77, 86) and Chalice answers 500"), id="trailing-newline"),
+])
+@pytest.mark.parametrize("path", ["/health", "/flights/SA101"])
+def test_a_malformed_correlation_id_on_a_read_is_replaced_never_echoed(send: Any, path: str, given: str) -> None:
+    """GIVEN a read that needs no correlation id
+    WHEN its X-Correlation-Id is malformed
+    THEN the read is answered 200 under a generated id, never the one given, and writes nothing."""
+    answer = send(replace(get(path), headers={"X-Correlation-Id": given}))
+    assert answer.status == 200, answer.texts[0][:500]
+    assert answer.headers["X-Correlation-Id"] != given
+    uuid.UUID(answer.headers["X-Correlation-Id"])
+    assert answer.changed == []
