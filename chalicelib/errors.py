@@ -104,6 +104,12 @@ class InvalidRequest(RequestError):
         return message if field is None or field in message else f"{field}: {message}"
 
 
+class UnsupportedMediaType(RequestError):
+    """The body is sent as a content type the route does not read."""
+
+    status = 415
+
+
 class NotFound(RequestError):
     """The flight, booking or loyalty account does not exist."""
 

@@ -12,22 +12,57 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from chalicelib.errors import InvalidRequest
+from chalicelib.errors import InvalidRequest, UnsupportedMediaType
 from chalicelib.logs import bound_value
 from chalicelib.models import CABINS, BookingRequest, Passenger, cabin_of_seat
 from chalicelib.vocabulary import CANCELLATION_STEPS, COMPENSATION_NAMES, FAILURE_MODES, STEP_NAMES, SeatStatus
 
-_BOOKING_ID_PATTERN = re.compile(r"^[0-9a-f-]{36}$")
-_HEADER_VALUE_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Patterns are matched whole (fullmatch): "$" would also match before a final newline.
+_BOOKING_ID_PATTERN = re.compile(r"[0-9a-f-]{36}")
+_HEADER_VALUE_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _HEADER_VALUE_RULE = "must be 1-128 letters, digits or . _ : -"
-# A card token never looks like a card number; refusing PAN-shaped tokens keeps card
-# numbers out of the execution input, the tables and the logs.
-_PAN_PATTERN = re.compile(r"^[0-9 -]{12,23}$")
+# A card number is 12-19 digits, however they are grouped (one space of any kind, dot,
+# dash, slash or underscore between digits), starting as a card network's do (2-6) and
+# passing the Luhn check, as PCI scanners test, and not inside a UUID (a booking id: one
+# uuid4 in 500 holds a run that would pass). Nothing that does is accepted, stored,
+# echoed or logged.
+_DIGIT_RUN = re.compile(r"(?<!\d)[2-6](?:[\s./_-]?\d){11,18}(?!\d)")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+CARD_NUMBER_REMOVED = "[card number removed]"
+MAX_POINTS = 100_000_000  # far above any balance; DynamoDB numbers stop at 38 digits
+
+
+def _passes_luhn(digits: str) -> bool:
+    total = 0
+    for position, digit in enumerate(reversed(digits)):
+        value = int(digit) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def _card_numbers(text: str) -> list[re.Match[str]]:
+    uuids = [match.span() for match in _UUID.finditer(text)]
+    return [match for match in _DIGIT_RUN.finditer(text)
+            if _passes_luhn(re.sub(r"\D", "", match.group()))
+            and not any(start <= match.start() < end for start, end in uuids)]
+
+
+def looks_like_card_number(value: str) -> bool:
+    return bool(_card_numbers(value))
+
+
+def without_card_numbers(text: str) -> str:
+    """``text`` with anything that looks like a card number replaced: for what the API
+    echoes of a request (messages, fields, the path in a log line)."""
+    for match in reversed(_card_numbers(text)):
+        text = text[:match.start()] + CARD_NUMBER_REMOVED + text[match.end():]
+    return text
 
 
 class Problems:
@@ -51,11 +86,13 @@ Rule = Callable[[str, str], str | None]
 
 def matching(pattern: str, wrong: str) -> Rule:
     compiled = re.compile(pattern)
-    return lambda name, value: None if compiled.match(value) else f"{name} {wrong}"
+    return lambda name, value: None if compiled.fullmatch(value) else f"{name} {wrong}"
 
 
-def not_matching(pattern: re.Pattern[str], wrong: str) -> Rule:
-    return lambda name, value: f"{name} {wrong}" if pattern.match(value) else None
+def not_a_card_number(name: str, value: str) -> str | None:
+    if looks_like_card_number(value):
+        return f"{name} looks like a card number; send a token from the payment provider"
+    return None
 
 
 def one_of(allowed: tuple[str, ...]) -> Rule:
@@ -87,11 +124,14 @@ class Text:
             if self.required:
                 problems.add(self.name, f"{self.name} is required")
             return None
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str) or not _visible(value):
             problems.add(self.name, f"{self.name} must be a non-empty string")
             return None
         if len(value) > self.limit:
             problems.add(self.name, f"{self.name} must be at most {self.limit} characters")
+            return None
+        if not _clean(value):
+            problems.add(self.name, f"{self.name} must be text without control characters")
             return None
         value = value.strip()
         for rule in self.rules:
@@ -102,22 +142,33 @@ class Text:
         return value
 
 
+def _visible(value: str) -> bool:
+    """Something other than white space and invisible formatting characters."""
+    return any(not character.isspace() and unicodedata.category(character) != "Cf" for character in value)
+
+
+def _clean(value: str) -> bool:
+    """No control characters (NUL, newline, escapes) and no lone UTF-16 surrogates,
+    which no table, log or header can hold."""
+    return not any(unicodedata.category(character) in ("Cc", "Cs") for character in value)
+
+
 FLIGHT_NUMBER = Text("flight_number", limit=8,
-                     rules=(matching(r"^[A-Z0-9]{2,8}$", "must be letters and digits, e.g. SA101"),))
+                     rules=(matching(r"[A-Z0-9]{2,8}", "must be letters and digits, e.g. SA101"),))
 FIRST_NAME = Text("passenger.first_name")
 LAST_NAME = Text("passenger.last_name")
 EMAIL = Text("passenger.email", limit=254, required=False,
-             rules=(matching(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "is not an email address"),))
-CARD_TOKEN = Text("payment.card_token", limit=200, rules=(
-    not_matching(_PAN_PATTERN, "looks like a card number; send a token from the payment provider"),))
+             rules=(matching(r"[^@\s]+@[^@\s]+\.[^@\s]+", "is not an email address"),))
+CARD_TOKEN = Text("payment.card_token", limit=200, rules=(not_a_card_number,))
 SEAT = Text("seat", limit=4, required=False, rules=(on_the_aircraft,))
 CABIN = Text("cabin", limit=10, required=False, rules=(one_of(CABINS),))
 LOYALTY_ID = Text("loyalty_id", limit=32, required=False,
-                  rules=(matching(r"^[A-Z0-9]{2,32}$", "must be letters and digits, e.g. FF0001"),))
+                  rules=(matching(r"[A-Z0-9]{2,32}", "must be letters and digits, e.g. FF0001"),))
 
 BOOKING_FIELDS = frozenset({
     "flight_number", "passenger", "seat", "cabin", "loyalty_id", "points_to_redeem", "payment", "simulate_failure",
 })
+PASSENGER_FIELDS = frozenset({"first_name", "last_name", "email"})
 SEAT_STATUSES = tuple(status.value for status in SeatStatus)
 
 
@@ -133,10 +184,52 @@ def _json(raw_body: bytes | str | None, problems: Problems, *, required: bool) -
             return _NOT_JSON
         return {}
     try:
-        return json.loads(raw_body)
+        return json.loads(raw_body, object_pairs_hook=_JsonObject.of)
+    except RecursionError:
+        problems.add(None, "the body nests too deep to read")
     except (ValueError, UnicodeDecodeError) as exc:
         problems.add(None, f"the body is not valid JSON: {exc}")
-        return _NOT_JSON
+    return _NOT_JSON
+
+
+class _JsonObject(dict[str, Any]):
+    """A JSON object that remembers the keys it was sent twice: which one wins is up to
+    the parser, so each container's check refuses them, by path."""
+
+    repeated: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, pairs: list[tuple[str, Any]]) -> _JsonObject:
+        made = cls(pairs)
+        if len(made) < len(pairs):
+            seen: set[str] = set()
+            repeated = []
+            for key, _ in pairs:
+                if key in seen:
+                    repeated.append(key)
+                seen.add(key)
+            made.repeated = tuple(repeated)
+        return made
+
+
+def _repeated_keys(container: Mapping[str, Any], where: str | None, problems: Problems) -> None:
+    for key in sorted(set(getattr(container, "repeated", ()))):
+        path = f"{where}.{key}" if where else key
+        problems.add(where if looks_like_card_number(key) else path, f"{path} is sent twice: send each key once")
+
+
+def _unknown_keys(container: Mapping[str, Any], known: frozenset[str], where: str | None, problems: Problems,
+                  message: str = "unknown field: {path}") -> None:
+    """One problem per key the client should not have sent, or sent twice, named by its
+    path; a key that looks like a card number is reported on its container, never repeated."""
+    _repeated_keys(container, where, problems)
+    for key in sorted(set(container) - known):
+        if looks_like_card_number(key):
+            problems.add(where, f"{where or 'the body'} has a key that looks like a card number; "
+                                "never send card numbers")
+        else:
+            path = f"{where}.{key}" if where else key
+            problems.add(path, message.format(path=path))
 
 
 def _object(body: Mapping[str, Any], name: str, problems: Problems) -> dict[str, Any] | None:
@@ -200,8 +293,7 @@ def _booking_request(body: Any, problems: Problems, *, fault_injection_allowed: 
     fields = _body_object(body, problems)
     if fields is None:
         return None
-    for unknown in sorted(set(fields) - BOOKING_FIELDS):
-        problems.add(unknown, f"unknown field: {unknown}")
+    _unknown_keys(fields, BOOKING_FIELDS, None, problems)
     flight_number = FLIGHT_NUMBER.read(fields, problems)
     passenger = _passenger(fields, problems)
     card_token = _card_token(fields, problems)
@@ -221,6 +313,7 @@ def _passenger(body: Mapping[str, Any], problems: Problems) -> Passenger | None:
     raw = _object(body, "passenger", problems)
     if raw is None:
         return None
+    _unknown_keys(raw, PASSENGER_FIELDS, "passenger", problems)
     first_name, last_name = FIRST_NAME.read(raw, problems), LAST_NAME.read(raw, problems)
     email = EMAIL.read(raw, problems)
     if first_name is None or last_name is None:
@@ -232,8 +325,8 @@ def _card_token(body: Mapping[str, Any], problems: Problems) -> str | None:
     raw = _object(body, "payment", problems)
     if raw is None:
         return None
-    if set(raw) - {"card_token"}:
-        problems.add("payment", "payment takes only a card_token; never send card numbers or other card data")
+    _unknown_keys(raw, frozenset({"card_token"}), "payment", problems,
+                  "{path}: payment takes only a card_token; never send card numbers or other card data")
     return CARD_TOKEN.read(raw, problems)
 
 
@@ -255,6 +348,8 @@ def _points(body: Mapping[str, Any], problems: Problems) -> int:
         problems.add("points_to_redeem", "points_to_redeem must be a whole number")
     elif points < 0:
         problems.add("points_to_redeem", "points_to_redeem must not be negative")
+    elif points > MAX_POINTS:
+        problems.add("points_to_redeem", f"points_to_redeem must be at most {MAX_POINTS:,}")
     elif points > 0 and body.get("loyalty_id") is None:  # an invalid loyalty_id is reported on its own
         problems.add("loyalty_id", "points_to_redeem needs a loyalty_id")
     else:
@@ -272,10 +367,14 @@ def _simulate_failure(body: Mapping[str, Any], problems: Problems, *, allowed: b
     if not isinstance(raw, dict):
         problems.add("simulate_failure", "simulate_failure must map a step name to a mode")
         return {}
+    _repeated_keys(raw, "simulate_failure", problems)
     known = STEP_NAMES + COMPENSATION_NAMES
     simulate: dict[str, str] = {}
     for step, mode in raw.items():
-        if step not in known:
+        if looks_like_card_number(step):
+            problems.add("simulate_failure", "simulate_failure has a key that looks like a card number; "
+                                             "never send card numbers")
+        elif step not in known:
             problems.add(f"simulate_failure.{step}",
                          f"simulate_failure names an unknown step {step!r}; known: {', '.join(known)}")
         elif mode not in FAILURE_MODES:
@@ -296,25 +395,38 @@ def parse_cancellation(
     body = _body_object(_json(raw_body, problems, required=False), problems)
     simulate: dict[str, str] = {}
     if body is not None:
+        _unknown_keys(body, frozenset({"simulate_failure"}), None, problems)
         simulate = _simulate_failure(body, problems, allowed=fault_injection_allowed)
         # A fault at a task the cancellation never runs would be accepted and never fire.
         runs = [compensation.name for compensation in CANCELLATION_STEPS]
-        never = sorted(set(simulate) - set(runs))
-        if never:
-            problems.add("simulate_failure",
-                         f"a cancellation runs only {', '.join(runs)}; not {', '.join(never)}")
+        for step in sorted(set(simulate) - set(runs)):
+            problems.add(f"simulate_failure.{step}",
+                         f"a cancellation runs only {', '.join(runs)}; not {step}")
     problems.raise_any()
     return simulate
 
 
 # --- Query strings, headers, path ids -----------------------------------------------------
 def parse_seat_filters(query: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """``?status=&cabin=`` of the seat map: each optional, each one of its values."""
+    """``?status=&cabin=`` of the seat map: each optional, given at most once, each one
+    of its values; no other parameter (a misspelt filter would return the whole map)."""
     problems = Problems()
+    _unknown_keys(query, frozenset({"status", "cabin"}), None, problems, "unknown query parameter: {path}")
+    for name in ("status", "cabin"):
+        if len(_all_values(query, name)) > 1:
+            problems.add(name, f"give {name} at most once")
     status = _choice(query.get("status"), SEAT_STATUSES, "status", problems)
     cabin = _choice(query.get("cabin"), CABINS, "cabin", problems)
     problems.raise_any()
     return status, cabin
+
+
+def _all_values(query: Mapping[str, str], name: str) -> list[str]:
+    """Every value of a repeated parameter (Chalice's MultiDict), else the one."""
+    getlist = getattr(query, "getlist", None)
+    if getlist is not None:
+        return list(getlist(name)) if name in query else []
+    return [query[name]] if name in query else []
 
 
 def _choice(value: str | None, allowed: tuple[str, ...], name: str, problems: Problems) -> str | None:
@@ -327,8 +439,17 @@ def _choice(value: str | None, allowed: tuple[str, ...], name: str, problems: Pr
     return value
 
 
+def check_content_type(content_type: str | None, accepted: list[str]) -> None:
+    """A body's declared type must be one the route reads (none declared is JSON, as
+    Chalice has it)."""
+    media = (content_type or "application/json").split(";", 1)[0].strip().lower()
+    if media not in accepted:
+        raise UnsupportedMediaType(f"send the body as application/json, not {media}")
+
+
 def is_correlation_id(value: str) -> bool:
-    return bool(_HEADER_VALUE_PATTERN.match(value))
+    """An id fit to keep, log and echo: short, plain, and not a card number."""
+    return bool(_HEADER_VALUE_PATTERN.fullmatch(value)) and not looks_like_card_number(value)
 
 
 def _header_value(headers: Mapping[str, str], name: str, problems: Problems) -> str | None:
@@ -348,5 +469,5 @@ def check_booking_id(booking_id: str) -> str:
 
 
 def _booking_id(booking_id: str, problems: Problems) -> None:
-    if not _BOOKING_ID_PATTERN.match(booking_id):
+    if not _BOOKING_ID_PATTERN.fullmatch(booking_id):
         problems.add("booking_id", "booking_id is not a booking id")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from chalicelib.errors import NotFound
 from chalicelib.vocabulary import SagaKind
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
+_ASSET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\.[a-z]{2,4}")  # no path, no hidden file
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -22,8 +24,12 @@ CONTENT_TYPES = {
 
 def asset(name: str) -> tuple[bytes, str]:
     """A file of chalicelib/web by bare name (no paths: nothing outside it is served)."""
+    # A plain file name, checked before the file system sees it (a 300-character name
+    # makes the operating system raise, not answer no).
+    if not _ASSET_NAME.fullmatch(name):
+        raise NotFound("no such asset")
     path = WEB_DIR / name
-    if "/" in name or "\\" in name or name.startswith(".") or path.suffix not in CONTENT_TYPES or not path.is_file():
+    if path.suffix not in CONTENT_TYPES or not path.is_file():
         raise NotFound(f"no asset named {name}")
     return path.read_bytes(), CONTENT_TYPES[path.suffix]
 
