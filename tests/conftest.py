@@ -30,6 +30,7 @@ from chalicelib import clock  # noqa: E402
 from local import hooks  # noqa: E402
 from local.embedded import EmbeddedAws  # noqa: E402
 from ops.seed import seed_demo  # noqa: E402
+from tests.support import join_execution_threads  # noqa: E402
 
 RETRY_WAIT_FACTOR = 0.01  # 1 s IntervalSeconds -> 10 ms
 
@@ -56,7 +57,7 @@ def aws() -> Iterator[EmbeddedAws]:
     """Tables, functions and state machines in moto, with the demo data."""
     stack = _start()
     yield stack
-    _wait_for_executions()
+    join_execution_threads()
     _stop(stack)
 
 
@@ -70,18 +71,9 @@ def aws_factory() -> Iterator[Any]:
         return started[-1]
 
     yield start
-    _wait_for_executions()
+    join_execution_threads()
     for stack in started:
         _stop(stack)
-
-
-def _wait_for_executions(timeout: float = 15.0) -> None:
-    """Let moto's execution threads (and simulated hangs) finish before the backend is reset."""
-    from moto.stepfunctions.parser.utils import TMP_THREADS
-
-    for thread in list(TMP_THREADS):
-        thread.join(timeout=timeout)
-    TMP_THREADS.clear()
 
 
 @pytest.fixture

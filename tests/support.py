@@ -123,3 +123,58 @@ def local_server(tmp_path_factory: Any) -> Iterator[str]:
         pytest.fail(str(exc))
     with stack:
         yield running.url
+
+
+# --- One stack for many refused requests --------------------------------------------------
+def changed_tables(before: dict[str, list[dict[str, Any]]], after: dict[str, list[dict[str, Any]]]) -> list[str]:
+    return [table for table in before if before[table] != after[table]]
+
+
+class TableWatch:
+    """The tables as the previous request left them: which did the next one change?"""
+
+    def __init__(self) -> None:
+        self.last = snapshot()
+
+    def changed(self) -> list[str]:
+        now = snapshot()
+        changed = changed_tables(self.last, now)
+        self.last = now
+        return changed
+
+
+def join_execution_threads(timeout: float = 15.0) -> None:
+    """Let moto's execution threads finish (a request that started a saga), so their
+    writes land now and are counted against it."""
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    for thread in list(TMP_THREADS):
+        thread.join(timeout=timeout)
+    TMP_THREADS.clear()
+
+
+@contextlib.contextmanager
+def refusal_stack() -> Iterator[tuple[Any, TableWatch]]:
+    """An embedded stack shared by many requests that should each write nothing: SA101
+    (162 seats, so each snapshot is ten times cheaper than with all 1,620) and the loyalty
+    accounts; yields a chalice.test.Client and a TableWatch."""
+    from chalice.test import Client
+
+    import app as app_module
+    from chalicelib import clock
+    from local import hooks
+    from local.embedded import EmbeddedAws
+    from ops.seed import demo_flights, loyalty_accounts, seed_flights
+
+    aws = EmbeddedAws(app_module.app).start()
+    hooks.scale_retry_waits(0.01)
+    seed_flights([flight for flight in demo_flights() if flight["flight_number"] == "SA101"])
+    db.batch_put("loyalty", loyalty_accounts())
+    try:
+        with Client(app_module.app) as client:
+            yield client, TableWatch()
+    finally:
+        join_execution_threads(timeout=30)
+        clock.reset()
+        aws.stop()
+

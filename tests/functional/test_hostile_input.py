@@ -25,15 +25,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
-from chalice.test import Client
 
-import app as app_module
-from chalicelib import clock, db
 from chalicelib.logs import logger
-from local import hooks
-from local.embedded import EmbeddedAws
-from ops.seed import demo_flights, loyalty_accounts, seed_flights
-from tests.support import booking_body, post_json, snapshot, wait_for_status
+from tests.support import (
+    TableWatch,
+    booking_body,
+    join_execution_threads,
+    post_json,
+    refusal_stack,
+    wait_for_status,
+)
 
 #: The field of a problem with the body as a whole (not JSON, not an object).
 BODY = None
@@ -102,43 +103,11 @@ def nested(depth: int) -> str:
 
 
 # --- The stack, and what one request did ------------------------------------------------------
-class _Tables:
-    """The tables as the previous request left them (one snapshot per request)."""
-
-    def __init__(self) -> None:
-        self.last = snapshot()
-
-    def changed(self) -> list[str]:
-        now = snapshot()
-        changed = [table for table in self.last if self.last[table] != now[table]]
-        self.last = now
-        return changed
-
-
-def _settle() -> None:
-    """Wait for the executions a (wrongly) accepted request started, so their writes are
-    counted against it and none lands during the next case."""
-    from moto.stepfunctions.parser.utils import TMP_THREADS
-
-    for thread in list(TMP_THREADS):
-        thread.join(timeout=30)
-    TMP_THREADS.clear()
-
-
 @pytest.fixture(scope="module")
-def stack() -> Iterator[tuple[Any, _Tables]]:
+def stack() -> Iterator[tuple[Any, TableWatch]]:
     """SA101 (162 free seats) and the loyalty accounts, shared by every case."""
-    aws = EmbeddedAws(app_module.app).start()
-    hooks.scale_retry_waits(0.01)
-    seed_flights([flight for flight in demo_flights() if flight["flight_number"] == "SA101"])
-    db.batch_put("loyalty", loyalty_accounts())
-    try:
-        with Client(app_module.app) as client:
-            yield client, _Tables()
-    finally:
-        _settle()
-        clock.reset()
-        aws.stop()
+    with refusal_stack() as shared:
+        yield shared
 
 
 @dataclass
@@ -171,7 +140,7 @@ class _LogLines(logging.Handler):
 
 
 @pytest.fixture
-def send(stack: tuple[Any, _Tables]) -> Iterator[Any]:
+def send(stack: tuple[Any, TableWatch]) -> Iterator[Any]:
     """Send a Hostile request; the Answer holds what came back, what was logged and written."""
     client, tables = stack
     log = _LogLines()
@@ -184,7 +153,7 @@ def send(stack: tuple[Any, _Tables]) -> Iterator[Any]:
     def sending(hostile: Hostile) -> Answer:
         log.lines.clear()
         response = hostile.send(client)
-        _settle()
+        join_execution_threads(timeout=30)
         changed = tables.changed()
         text = response.body.decode("utf-8", "replace")
         try:
@@ -467,7 +436,7 @@ CANCEL_BODIES = [
 
 @pytest.mark.parametrize(("hostile", "status", "fields"), CANCEL_BODIES)
 def test_a_hostile_cancel_body_leaves_the_booking_confirmed(
-    stack: tuple[Any, _Tables], send: Any, hostile: Hostile, status: int, fields: set[str | None],
+    stack: tuple[Any, TableWatch], send: Any, hostile: Hostile, status: int, fields: set[str | None],
 ) -> None:
     """GIVEN a CONFIRMED booking
     WHEN POST /bookings/{id}/cancel gets a body of the wrong type, failures to simulate that a
@@ -478,7 +447,7 @@ def test_a_hostile_cancel_body_leaves_the_booking_confirmed(
     assert response.status_code == 202, response.body
     booking_id = response.json_body["booking_id"]
     assert wait_for_status(booking_id)["status"] == "CONFIRMED"
-    _settle()
+    join_execution_threads(timeout=30)
     tables.changed()  # the booking is the baseline
 
     assert_refused_cleanly(send(hostile.at(booking_id=booking_id)), status, fields)

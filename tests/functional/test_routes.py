@@ -17,19 +17,19 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib import clock, db, vocabulary
+from chalicelib import clock, vocabulary
 from chalicelib.models import BASE_FARES, HOLD_SECONDS, all_seats
 from chalicelib.vocabulary import STEP_NAMES
-from local import hooks
-from local.embedded import EmbeddedAws
-from ops.seed import demo_flights, loyalty_accounts, seed_flights
 from tests.support import (
+    TableWatch,
     booking_body,
+    changed_tables,
     entered_states,
     executions,
     hold_seat,
     items,
     post_json,
+    refusal_stack,
     snapshot,
     wait_for_status,
     wait_until,
@@ -91,10 +91,6 @@ def assert_refused(response: Any, status: int, mentions: str) -> None:
     assert isinstance(body, dict), response.body
     assert isinstance(body.get("message"), str) and body["message"].strip(), body
     assert mentions.lower() in body["message"].lower(), body
-
-
-def changed_tables(before: dict[str, list[dict[str, Any]]], after: dict[str, list[dict[str, Any]]]) -> list[str]:
-    return [table for table in before if before[table] != after[table]]
 
 
 # --- GET /health, /flights, /flights/{n} ------------------------------------------------------
@@ -459,39 +455,11 @@ def test_simulate_failure_is_refused_where_the_stage_forbids_it(monkeypatch: pyt
 
 
 # --- The refusal table: one stack for all, each request proven to change nothing ------------------
-class _Tables:
-    """The tables as the previous refusal left them (a snapshot is ~0.4 s, so one per request)."""
-
-    def __init__(self) -> None:
-        self.last = snapshot()
-
-    def changed(self) -> list[str]:
-        now = snapshot()
-        changed = changed_tables(self.last, now)
-        self.last = now
-        return changed
-
-
 @pytest.fixture(scope="class")
-def stack() -> Iterator[tuple[Any, _Tables]]:
+def stack() -> Iterator[tuple[Any, TableWatch]]:
     """An embedded stack shared by the refusals: each asserts it wrote nothing."""
-    from moto.stepfunctions.parser.utils import TMP_THREADS
-
-    aws = EmbeddedAws(app_module.app).start()
-    hooks.scale_retry_waits(0.01)
-    # SA101 and the loyalty accounts: all the refusals name. 162 seats instead of 1,620
-    # makes the snapshot each refusal takes ten times cheaper.
-    seed_flights([flight for flight in demo_flights() if flight["flight_number"] == "SA101"])
-    db.batch_put("loyalty", loyalty_accounts())
-    try:
-        with Client(app_module.app) as test_client:
-            yield test_client, _Tables()
-    finally:
-        for thread in list(TMP_THREADS):  # none expected: a refused request starts nothing
-            thread.join(timeout=15)
-        TMP_THREADS.clear()
-        clock.reset()
-        aws.stop()
+    with refusal_stack() as shared:
+        yield shared
 
 
 SEAT_OR_CABIN = 'give a seat (e.g. "12A") or a cabin to auto-assign one'
@@ -553,7 +521,7 @@ class TestRefusedRequests:
 
     @pytest.mark.parametrize(("body", "mentions"), BAD_BODIES)
     def test_bad_booking_body_is_refused_400_and_writes_nothing(
-        self, stack: tuple[Any, _Tables], body: Any, mentions: str,
+        self, stack: tuple[Any, TableWatch], body: Any, mentions: str,
     ) -> None:
         """GIVEN the demo data
         WHEN POST /bookings gets an invalid body
@@ -566,7 +534,7 @@ class TestRefusedRequests:
         assert changed == []
         assert response.json_body.get("error") == "InvalidRequest"
 
-    def test_a_body_with_only_a_flight_number_names_every_missing_field(self, stack: tuple[Any, _Tables]) -> None:
+    def test_a_body_with_only_a_flight_number_names_every_missing_field(self, stack: tuple[Any, TableWatch]) -> None:
         """GIVEN the demo data
         WHEN POST /bookings gets only {"flight_number": "SA101"}
         THEN one 400 names passenger, payment and seat in `errors`, `field` is the first, the
@@ -588,7 +556,7 @@ class TestRefusedRequests:
         }
         assert changed == []
 
-    def test_every_invalid_field_and_header_is_reported_at_once(self, stack: tuple[Any, _Tables]) -> None:
+    def test_every_invalid_field_and_header_is_reported_at_once(self, stack: tuple[Any, TableWatch]) -> None:
         """GIVEN a body with an unknown field, a bad flight number, a passenger without a first
         name and with a bad email, a PAN-shaped card token, and a malformed Idempotency-Key
         WHEN it is posted
@@ -621,7 +589,7 @@ class TestRefusedRequests:
                      id="bad-loyalty_id-no-points-rule"),
     ])
     def test_a_dependent_check_is_not_reported_when_its_premise_is_invalid(
-        self, stack: tuple[Any, _Tables], overrides: dict[str, Any], errors: list[dict[str, str]],
+        self, stack: tuple[Any, TableWatch], overrides: dict[str, Any], errors: list[dict[str, str]],
     ) -> None:
         """GIVEN a seat not on the aircraft with a cabin, or points with a malformed loyalty_id
         WHEN it is posted
@@ -640,7 +608,7 @@ class TestRefusedRequests:
         pytest.param({"Idempotency-Key": "k" * 129}, "Idempotency-Key", id="idempotency-key-too-long"),
     ])
     def test_bad_booking_headers_are_refused_400_and_write_nothing(
-        self, stack: tuple[Any, _Tables], headers: dict[str, str], mentions: str,
+        self, stack: tuple[Any, TableWatch], headers: dict[str, str], mentions: str,
     ) -> None:
         """GIVEN a valid body
         WHEN its X-Correlation-Id or Idempotency-Key is malformed
@@ -656,7 +624,7 @@ class TestRefusedRequests:
         pytest.param({"loyalty_id": "FF9999", "points_to_redeem": 100}, "FF9999", id="unknown-loyalty-account"),
     ])
     def test_booking_for_something_unknown_is_refused_404_and_writes_nothing(
-        self, stack: tuple[Any, _Tables], overrides: dict[str, Any], mentions: str,
+        self, stack: tuple[Any, TableWatch], overrides: dict[str, Any], mentions: str,
     ) -> None:
         """GIVEN a well-formed body
         WHEN it names a flight or a loyalty account that does not exist
@@ -680,7 +648,7 @@ class TestRefusedRequests:
         pytest.param("/loyalty/FF9999", 404, "FF9999", id="unknown-loyalty-account"),
     ])
     def test_read_of_something_unknown_or_malformed_is_refused(
-        self, stack: tuple[Any, _Tables], path: str, status: int, mentions: str,
+        self, stack: tuple[Any, TableWatch], path: str, status: int, mentions: str,
     ) -> None:
         """GIVEN the demo data
         WHEN a GET names an unknown flight, booking or account, or a bad filter or id
@@ -688,7 +656,7 @@ class TestRefusedRequests:
         client, _ = stack
         assert_refused(client.http.get(path), status, mentions)
 
-    def test_both_bad_seat_filters_are_reported(self, stack: tuple[Any, _Tables]) -> None:
+    def test_both_bad_seat_filters_are_reported(self, stack: tuple[Any, TableWatch]) -> None:
         """GIVEN the demo data WHEN the seat map is asked with a bad status and a bad cabin
         THEN one 400 lists both."""
         client, _ = stack
@@ -704,7 +672,7 @@ class TestRefusedRequests:
         pytest.param("not-a-booking-id", 400, id="malformed-booking-id"),
     ])
     def test_cancel_of_unknown_or_malformed_booking_is_refused_and_writes_nothing(
-        self, stack: tuple[Any, _Tables], booking_id: str, status: int,
+        self, stack: tuple[Any, TableWatch], booking_id: str, status: int,
     ) -> None:
         """GIVEN no such booking
         WHEN it is cancelled
