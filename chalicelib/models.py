@@ -30,7 +30,8 @@ POINTS_PER_CURRENCY_UNIT = 100  # 100 points = 1 unit of currency off the fare
 MILES_PER_CURRENCY_UNIT = 1  # miles earned per whole unit of currency paid
 BASE_FARES = {"FIRST": 89_900, "BUSINESS": 45_900, "ECONOMY": 12_900}
 
-_SEAT_PATTERN = re.compile(r"^([0-9]{1,2})([A-Z])$")
+# A row as printed above the seats: no leading zero ("01A" is not seat 1A).
+_SEAT_PATTERN = re.compile(r"([1-9][0-9]?)([A-Z])")
 
 
 def cabin_of_row(row: int) -> str:
@@ -42,7 +43,7 @@ def cabin_of_row(row: int) -> str:
 
 def parse_seat(seat: str) -> tuple[int, str]:
     """``"12A"`` -> ``(12, "A")``; ValueError for a seat that is not on the aircraft."""
-    match = _SEAT_PATTERN.match(seat)
+    match = _SEAT_PATTERN.fullmatch(seat)
     if not match:
         raise ValueError(f"seat {seat!r} is not a row number followed by a letter A-F")
     row, letter = int(match.group(1)), match.group(2)

@@ -429,7 +429,9 @@ CANCEL_BODIES = [
                  id="misspelt-simulate_failure"),
     pytest.param(cancel({"reason": "changed plans", "refund_to": PAN}), 400, {"reason", "refund_to"},
                  id="unknown-fields-one-a-pan"),
+    pytest.param(cancel({"refund": 999999}), 400, {"refund"}, id="refund-999999"),  # issue 12: it cancelled
     pytest.param(cancel(nested(100_000)), 400, {BODY}, id="nested-100000-deep"),
+    pytest.param(cancel(nested(1_000)), 400, {BODY}, id="nested-1000-deep"),  # issue 12: 500
     pytest.param(cancel("{}", "application/xml"), 415, set(), id="xml-content-type"),
 ]
 

@@ -512,6 +512,13 @@ BAD_BODIES = [
                  id="payment-with-card_number"),
     pytest.param({"payment": {"card_token": "4242 4242 4242 4242"}}, "card number", id="card_token-is-a-pan"),
     pytest.param({"passenger": _passenger(email="ada.example.com")}, "email", id="bad-email"),
+    # Issue 12's reproductions: each answered 500 or a wrong 409 before.
+    pytest.param({"loyalty_id": "FF0001", "points_to_redeem": 10**38}, "at most", id="points-10-to-the-38"),
+    pytest.param('{"flight_number": "SA101", "cabin": "ECONOMY", "payment": {"card_token": "tok_visa"}, '
+                 '"passenger": {"first_name": "\\ud800", "last_name": "Lovelace"}}', "first_name",
+                 id="first_name-lone-surrogate"),
+    pytest.param("[" * 1000 + "]" * 1000, "deep", id="nested-1000-deep"),
+    pytest.param({"seat": "01A", "cabin": None}, "01A", id="seat-01A-is-not-1A"),
 ]
 
 
@@ -637,6 +644,7 @@ class TestRefusedRequests:
 
     @pytest.mark.parametrize(("path", "status", "mentions"), [
         pytest.param("/flights/XX999", 404, "XX999", id="unknown-flight"),
+        pytest.param("/assets/a" + "b" * 5000 + ".js", 404, "asset", id="asset-name-5000-characters"),
         pytest.param("/flights/XX999/seats", 404, "XX999", id="seats-of-unknown-flight"),
         pytest.param("/flights/SA101/seats?status=FREE", 400, "status", id="unknown-status-filter"),
         pytest.param("/flights/SA101/seats?status=available", 400, "status", id="lowercase-status-filter"),
