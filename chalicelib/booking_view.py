@@ -93,7 +93,8 @@ def view(booking_id: str) -> dict[str, Any]:
         result["needs_attention"] = {
             "failed_step": booking.get("failed_step"),
             "failed_compensations": [
-                entry["name"] for entry in result["compensations"] if entry["status"] == StepStatus.FAILED
+                entry["name"] for entry in result["compensations"]
+                if entry["status"] in (StepStatus.FAILED, StepStatus.TIMED_OUT, StepStatus.RUNNING)
             ],
         }
     return result

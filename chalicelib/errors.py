@@ -55,6 +55,11 @@ class SimulatedFailure(ChangedNothing):
     """A permanent failure injected through ``simulate_failure`` (demo and tests)."""
 
 
+class SimulatedHang(BookingError):
+    """An injected ``hang`` that ended: the task timed out long before, so the state machine
+    never sees this; the call it stands for never reached the service."""
+
+
 # --- Errors that may leave an effect behind or that are worth retrying.
 class TransientStepError(BookingError):
     """A failure worth retrying: throttling, a transaction conflict, an injected transient error."""

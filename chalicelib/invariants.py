@@ -100,20 +100,60 @@ def _loyalty_rules(loyalty: list[dict[str, Any]]) -> list[Violation]:
     return violations
 
 
-def check() -> list[Violation]:
-    bookings_list = list(db.scan("bookings"))
+@dataclass(frozen=True)
+class _Records:
+    """What the rules read: every item of the tables, or one booking's share of them."""
+
+    bookings: list[dict[str, Any]]
+    seats: list[dict[str, Any]]
+    payments: list[dict[str, Any]]
+    loyalty: list[dict[str, Any]]
+
+
+def _everything() -> _Records:
+    return _Records(list(db.scan("bookings")), list(db.scan("seats")), list(db.scan("payments")),
+                    list(db.scan("loyalty")))
+
+
+def _of_booking(booking_id: str) -> _Records:
+    """One booking, the seats that name it or that it names (and their owners), its
+    payment, its loyalty account and ledger: a few reads, not a scan."""
+    booking = db.get("bookings", db.booking_key(booking_id))
+    if booking is None:
+        return _Records([], [], [], [])
+    seats = [seat for seat in db.query("seats", KeyConditionExpression="flight_number = :flight",
+                                       ExpressionAttributeValues={":flight": booking["flight_number"]})
+             if seat.get("booking_id") == booking_id or seat["seat"] == booking.get("seat")]
+    owners = {seat["booking_id"] for seat in seats if seat.get("booking_id") not in (None, booking_id)}
+    bookings = [booking, *filter(None, (db.get("bookings", db.booking_key(owner)) for owner in sorted(owners)))]
+    payment = db.get("payments", db.payment_key(booking_id))
+    loyalty = (db.query("loyalty", KeyConditionExpression="loyalty_id = :id",
+                        ExpressionAttributeValues={":id": booking["loyalty_id"]}) if booking.get("loyalty_id") else [])
+    return _Records(bookings, seats, [payment] if payment else [], loyalty)
+
+
+def check(booking_id: str | None = None) -> list[Violation]:
+    """Every violation in the tables, or only those of one booking (recovery asks that
+    before it closes a booking)."""
+    records = _everything() if booking_id is None else _of_booking(booking_id)
+    bookings_list = records.bookings
     bookings = {booking["booking_id"]: booking for booking in bookings_list}
     running = _running_executions(bookings_list)
-    violations = _seat_rules(list(db.scan("seats")), bookings)
-    violations += _money_rules(list(db.scan("payments")), bookings, running)
-    violations += _loyalty_rules(list(db.scan("loyalty")))
+    violations = _seat_rules(records.seats, bookings)
+    violations += _money_rules(records.payments, bookings, running)
+    violations += _loyalty_rules(records.loyalty)
     for booking in bookings_list:
         if booking["status"] in IN_FLIGHT_STATUSES and booking["booking_id"] not in running:
             violations.append(Violation("stuck-without-execution", booking["booking_id"],
                                         f"{booking['status']} with no running execution"))
-    return violations
+    if booking_id is None:
+        return violations
+    # The seats' other owners were read only to judge the seats: their own money is not in scope.
+    ours = {booking_id, *(f"{seat['flight_number']}/{seat['seat']}" for seat in records.seats),
+            *(item["loyalty_id"] for item in records.loyalty)}
+    return [violation for violation in violations if violation.subject in ours]
 
 
-def report() -> dict[str, Any]:
-    violations = check()
+def report(booking_id: str | None = None) -> dict[str, Any]:
+    violations = check(booking_id)
     return {"violations": [asdict(violation) for violation in violations], "count": len(violations)}

@@ -12,7 +12,14 @@ from typing import Any
 from chalicelib import booking_record, dead_letters, observability, step_log
 from chalicelib.logs import logger
 from chalicelib.models import StepInput
-from chalicelib.vocabulary import RECORD_CANCELLATION, RECORD_FAILURE, STEP_NAMES, BookingStatus, is_compensation
+from chalicelib.vocabulary import (
+    RECORD_CANCELLATION,
+    RECORD_FAILURE,
+    STEP_NAMES,
+    TASKS,
+    BookingStatus,
+    is_compensation,
+)
 
 # The tables each of this service's Lambda functions touches, and how (DynamoDB
 # actions; a transaction needs the action of each part). deploy/resources.py turns this
@@ -32,6 +39,14 @@ def readable_cause(cause: Any) -> str:
     if isinstance(payload, dict) and "errorMessage" in payload:
         return str(payload["errorMessage"])[:4000]
     return str(cause)[:4000]
+
+
+def _record_ended_tasks(step: StepInput, *, except_for: str | None = None) -> None:
+    """No step-log entry stays RUNNING once the execution ends: each task whose error the
+    execution carries (a timeout, a crash) is recorded TIMED_OUT or FAILED."""
+    for name, error in step.errors.items():
+        if name != except_for and name in TASKS:
+            step_log.mark_ended(step.booking_id, name, str(error.get("Error", "")), readable_cause(error.get("Cause")))
 
 
 def _dead_letter_failed_compensations(step: StepInput) -> bool:
@@ -54,8 +69,9 @@ def record_failure(step: StepInput) -> dict[str, Any]:
     broken = _dead_letter_failed_compensations(step)
     status = BookingStatus.NEEDS_ATTENTION if broken else BookingStatus.FAILED
     if failed_step:
-        # The failed step's own log entry may still say RUNNING (it timed out).
-        step_log.mark_failed(step.booking_id, failed_step, error["error"], error["cause"])
+        # The saga's verdict, whatever the step's own entry says (a late success included).
+        step_log.mark_ended(step.booking_id, failed_step, error["error"], error["cause"], only_if_running=False)
+    _record_ended_tasks(step, except_for=failed_step)
     updated = booking_record.mark_failed(step.booking_id, status, failed_step=failed_step, error=error)
     logger.info("booking failed", extra={"status": status, "failed_step": failed_step, "error": error["error"]})
     observability.booking_failed(failed_step or "unknown", observability.milliseconds_since(updated.get("created_at")))
@@ -65,6 +81,7 @@ def record_failure(step: StepInput) -> dict[str, Any]:
 
 
 def record_cancellation(step: StepInput) -> dict[str, Any]:
+    _record_ended_tasks(step)
     broken = _dead_letter_failed_compensations(step)
     status = BookingStatus.NEEDS_ATTENTION if broken else BookingStatus.CANCELLED
     booking_record.mark_cancelled(step.booking_id, status)

@@ -17,9 +17,13 @@ from chalicelib.errors import ConditionFailed, Conflict, InvalidRequest
 from chalicelib.logs import bound, logger
 from chalicelib.models import cancellation_input
 from chalicelib.vocabulary import (
+    CANCELLATION_STEPS,
     COMPENSATION_ORDER,
+    NOTHING_HAPPENED,
     STEP_NAMES,
+    STEP_OF_COMPENSATION,
     BookingStatus,
+    Compensation,
     SagaKind,
     StepStatus,
     domain_function,
@@ -31,7 +35,7 @@ def _run_compensations(booking: dict[str, Any], names: list[str]) -> dict[str, s
     No simulate_failure: the operator re-runs for real (the outage being simulated is over)."""
     failures = {}
     event = cancellation_input(booking)
-    for compensation in COMPENSATION_ORDER:
+    for compensation in _chain_of(booking):
         if compensation.name not in names:
             continue
         try:
@@ -41,25 +45,47 @@ def _run_compensations(booking: dict[str, Any], names: list[str]) -> dict[str, s
     return failures
 
 
+def _chain_of(booking: dict[str, Any]) -> tuple[Compensation, ...]:
+    """The compensations the saga that left the booking runs, in its order."""
+    return CANCELLATION_STEPS if booking.get("attention_origin") == SagaKind.CANCELLATION else COMPENSATION_ORDER
+
+
+def _may_have_acted(entry: dict[str, Any] | None) -> bool:
+    """A forward step acted unless it never started or failed with an error that proves
+    it changed nothing (a timeout proves nothing)."""
+    if entry is None:
+        return False
+    error = (entry.get("error") or {}).get("error")
+    return not (entry.get("status") == StepStatus.FAILED and error in NOTHING_HAPPENED)
+
+
 def outstanding_compensations(booking: dict[str, Any]) -> list[str]:
-    log = step_log.read(booking["booking_id"])[step_log.COMPENSATIONS]
-    return [compensation.name for compensation in COMPENSATION_ORDER
-            if log.get(compensation.name, {}).get("status") == StepStatus.FAILED]
+    """Every compensation whose step may have acted and that did not finish: FAILED,
+    TIMED_OUT, still RUNNING, or never started. Not only those marked FAILED: a
+    compensation that hung is as unfinished as one that failed."""
+    log = step_log.read(booking["booking_id"])
+    return [compensation.name for compensation in _chain_of(booking)
+            if _may_have_acted(log[step_log.STEPS].get(STEP_OF_COMPENSATION[compensation.name].name))
+            and log[step_log.COMPENSATIONS].get(compensation.name, {}).get("status") != StepStatus.COMPENSATED]
 
 
 def recover(booking_id: str) -> dict[str, Any]:
-    """Re-run the outstanding compensations of a NEEDS_ATTENTION booking; on success it
-    becomes FAILED (or CANCELLED when a cancellation was interrupted)."""
+    """Re-run the outstanding compensations of a NEEDS_ATTENTION booking. It becomes
+    FAILED (or CANCELLED when a cancellation was interrupted), and its dead letters are
+    resolved, only when every one succeeded and the invariant checker, scoped to the
+    booking, finds nothing."""
     booking = booking_record.get(booking_id)
     with bound(booking_id=booking_id, correlation_id=booking["correlation_id"], step="Recover"):
         if booking["status"] != BookingStatus.NEEDS_ATTENTION:
             raise Conflict(f"only a NEEDS_ATTENTION booking can be recovered; this one is {booking['status']}")
         names = outstanding_compensations(booking)
         failures = _run_compensations(booking, names)
-        if failures:
-            logger.error("recovery incomplete", extra={"failures": failures})
+        # Closed only when its tables say nothing is left behind: money, seat, points.
+        violations = [] if failures else invariants.report(booking_id)["violations"]
+        if failures or violations:
+            logger.error("recovery incomplete", extra={"failures": failures, "violations": violations})
             return {"booking_id": booking_id, "status": BookingStatus.NEEDS_ATTENTION, "rerun": names,
-                    "still_failing": failures}
+                    "still_failing": failures, "violations": violations}
         interrupted_cancellation = booking.get("attention_origin") == SagaKind.CANCELLATION
         final = BookingStatus.CANCELLED if interrupted_cancellation else BookingStatus.FAILED
         booking_record.mark_recovered(booking_id, final)
@@ -74,7 +100,7 @@ def fail_stale_booking(booking: dict[str, Any], reason: str) -> None:
     log = step_log.read(booking["booking_id"])[step_log.STEPS]
     running = [name for name in STEP_NAMES if log.get(name, {}).get("status") == StepStatus.RUNNING]
     with bound(booking_id=booking["booking_id"], correlation_id=booking["correlation_id"], step="Sweeper"):
-        failures = _run_compensations(booking, [compensation.name for compensation in COMPENSATION_ORDER])
+        failures = _run_compensations(booking, [compensation.name for compensation in _chain_of(booking)])
         status = BookingStatus.NEEDS_ATTENTION if failures else BookingStatus.FAILED
         booking_record.mark_failed(
             booking["booking_id"], status, failed_step=running[-1] if running else None,

@@ -8,13 +8,14 @@ its own outcome in its transaction), the terminal bookkeeping and recovery all c
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from typing import Any
 
 from chalicelib import clock, db
 from chalicelib.errors import ConditionFailed
 from chalicelib.logs import logger
-from chalicelib.vocabulary import StepStatus, is_compensation
+from chalicelib.vocabulary import STATES_TIMEOUT, StepStatus, is_compensation
 
 STEPS, COMPENSATIONS = "steps", "compensations"  # the two logs of a booking
 
@@ -72,14 +73,21 @@ def mark_finished(booking_id: str, name: str, result: dict[str, Any]) -> bool:
     return True
 
 
-def mark_failed(booking_id: str, name: str, error: str, cause: str) -> None:
-    db.update(
-        "step_log", _key(booking_id, name),
-        "SET #status = :failed, finished_at = :now, #error = :error",
-        names={"#status": "status", "#error": "error"},
-        values={":failed": StepStatus.FAILED, ":now": clock.now_iso(), ":error": {"error": error, "cause": cause}},
-        returning="NONE",
-    )
+def mark_ended(booking_id: str, name: str, error: str, cause: str, *, only_if_running: bool = True) -> None:
+    """The saga's verdict on a task that ended in ``error``: TIMED_OUT for States.Timeout,
+    else FAILED. Only over RUNNING unless told otherwise: a task that recorded its own
+    failure keeps it, and a timed-out one is never left RUNNING."""
+    status = StepStatus.TIMED_OUT if error == STATES_TIMEOUT else StepStatus.FAILED
+    with contextlib.suppress(ConditionFailed):  # it ended by itself, and said so
+        db.update(
+            "step_log", _key(booking_id, name),
+            "SET #status = :status, finished_at = :now, #error = :error",
+            condition="#status = :running" if only_if_running else None,
+            names={"#status": "status", "#error": "error"},
+            values={":status": status, ":now": clock.now_iso(), ":error": {"error": error, "cause": cause},
+                    **({":running": StepStatus.RUNNING} if only_if_running else {})},
+            returning="NONE",
+        )
 
 
 def read(booking_id: str) -> dict[str, dict[str, dict[str, Any]]]:

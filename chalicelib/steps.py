@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib import config, observability, step_log
-from chalicelib.errors import SimulatedFailure, TransientStepError
+from chalicelib.errors import SimulatedFailure, SimulatedHang, TransientStepError
 from chalicelib.logs import bound, logger
 from chalicelib.models import StepInput
 from chalicelib.vocabulary import Bookkeeping, Compensation, FailureMode, Step, StepStatus
@@ -32,6 +32,15 @@ def _fail_if_asked(name: str, mode: str | None, attempt: int) -> None:
         raise TransientStepError(f"{name} failed on purpose, first attempt only (simulate_failure: transient)")
 
 
+def _hang(name: str) -> None:
+    """Outlast the task's TimeoutSeconds before any work, as a call to a service that
+    never answers would; then give up without writing anything (the Lambda would have
+    been stopped), so the step log shows what the saga decided when it timed out."""
+    logger.warning("simulating a hang before the work", extra={"seconds": config.simulated_hang_seconds()})
+    time.sleep(config.simulated_hang_seconds())
+    raise SimulatedHang(f"{name} hung before reaching its service (simulate_failure: hang)")
+
+
 def run(task: Step | Compensation, work: StepFunction, event: dict[str, Any]) -> dict[str, Any]:
     """Run one saga step or compensation on ``event``, recording it in the step log."""
     step = StepInput.from_event(event)
@@ -40,13 +49,15 @@ def run(task: Step | Compensation, work: StepFunction, event: dict[str, Any]) ->
         attempt = step_log.mark_running(step.booking_id, name)
         logger.info("step started", extra={"attempt": attempt})
         mode = injected_mode(step, name)
+        if mode == FailureMode.HANG:
+            _hang(name)
         started = time.perf_counter()
         try:
             _fail_if_asked(name, mode, attempt)
             with observability.subsegment(name, booking_id=step.booking_id):
                 result = work(step)
         except Exception as exc:
-            step_log.mark_failed(step.booking_id, name, type(exc).__name__, str(exc))
+            step_log.mark_ended(step.booking_id, name, type(exc).__name__, str(exc), only_if_running=False)
             logger.warning("step failed", extra={"error": type(exc).__name__, "cause": str(exc)})
             observability.step_finished(name, StepStatus.FAILED, (time.perf_counter() - started) * 1000)
             raise

@@ -158,6 +158,8 @@ def domain_function(task: Task) -> Callable[..., dict[str, Any]]:
 
 
 # --- Errors ----------------------------------------------------------------------------
+#: The error a task gets when it outlasts its TimeoutSeconds: its outcome is unknown.
+STATES_TIMEOUT = "States.Timeout"
 #: Errors worth retrying: the Lambda service's own, and ours (throttling, conflicts).
 RETRYABLE_ERRORS = (
     "Lambda.ServiceException",
@@ -184,6 +186,7 @@ class FailureMode(StrEnum):
     PERMANENT = "permanent"  # every attempt fails
     TRANSIENT = "transient"  # the first attempt fails; Retry absorbs it
     TIMEOUT = "timeout"  # the work is done, then the task hangs past its TimeoutSeconds
+    HANG = "hang"  # the task hangs past its TimeoutSeconds before its call reaches the service
 
 
 FAILURE_MODES = tuple(mode.value for mode in FailureMode)
@@ -210,12 +213,14 @@ OWNING_STATUSES = frozenset({BookingStatus.CONFIRMED, BookingStatus.CANCELLING})
 
 
 class StepStatus(StrEnum):
-    """A step-log entry: RUNNING, then SUCCEEDED (a step), COMPENSATED (a compensation) or FAILED."""
+    """A step-log entry: RUNNING, then SUCCEEDED (a step), COMPENSATED (a compensation),
+    FAILED, or TIMED_OUT. None stays RUNNING once its execution has ended."""
 
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     COMPENSATED = "COMPENSATED"
     FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"  # the saga gave up waiting (States.Timeout): it may or may not have acted
     NOT_STARTED = "NOT_STARTED"  # only in the API's view
     SKIPPED = "SKIPPED"  # only in the API's view: a step whose condition was false
 

@@ -102,10 +102,10 @@ FUNCTION_ACCESS: dict[str, Access] = {
     "operator": _merged(COMPENSATIONS_ACCESS, {
         "step_log": (QUERY,),
         "flights": (SCAN,),
-        "seats": (SCAN, UPDATE),
+        "seats": (SCAN, QUERY, UPDATE),  # QUERY: one booking's seats, for its scoped check
         "bookings": (GET, SCAN, UPDATE),
         "payments": (SCAN,),
-        "loyalty": (SCAN,),
+        "loyalty": (SCAN, QUERY),  # QUERY: one account and its ledger
         "dead_letters": (QUERY, SCAN, UPDATE),
     }),
     # The public routes only (chalicelib/api.py, booking_record.create, booking_view, seats,

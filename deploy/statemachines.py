@@ -35,6 +35,7 @@ from chalicelib.vocabulary import (
     RECORD_CANCELLATION,
     RECORD_FAILURE,
     RETRYABLE_ERRORS,
+    STATES_TIMEOUT,
     STEP_OF_COMPENSATION,
     BookingStatus,
     Bookkeeping,
@@ -50,7 +51,7 @@ FORWARD_RETRY = {
     "ErrorEquals": list(RETRYABLE_ERRORS),
     "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2.0, "JitterStrategy": "FULL",
 }
-PIVOT_TIMEOUT_RETRY = {"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2.0}
+PIVOT_TIMEOUT_RETRY = {"ErrorEquals": [STATES_TIMEOUT], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2.0}
 COMPENSATION_RETRY = {
     "ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 5, "BackoffRate": 2.0, "MaxDelaySeconds": 8,
 }

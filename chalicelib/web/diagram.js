@@ -221,9 +221,10 @@ export function stateStatuses(definition, events, { ended, compensations = new S
     else if (compensations.has(name)) status = "compensated";
     else if (item.attempts > 1) status = "retried";
     else status = "succeeded";
-    // The booking's own step log can know more (a step that timed out is FAILED there).
+    // The booking's own step log can know more (a step that timed out is TIMED_OUT there).
     const logged = stepLog[name];
-    if (logged && logged.status === "FAILED" && item.entered && status !== "running") status = "failed";
+    const loggedFailed = logged && (logged.status === "FAILED" || logged.status === "TIMED_OUT");
+    if (loggedFailed && item.entered && status !== "running") status = "failed";
     const error = item.error || (logged && logged.error ? { error: logged.error.error, cause: logged.error.cause } : null);
     result[name] = { status, attempts: item.attempts, error: status === "failed" || item.attempts > 1 ? error : null };
   }

@@ -172,6 +172,24 @@ def test_timeout_compensates_the_timed_out_step_too(short_timeout: Any, failing_
     assert timed_out["attempts"] == (3 if failing_step == "ConfirmBooking" else 1)
 
 
+def test_a_hang_before_the_charge_is_timed_out_and_nothing_was_charged(short_timeout: Any) -> None:
+    """GIVEN ChargePayment hangs before its call reaches the gateway, past its TimeoutSeconds
+    WHEN the saga runs
+    THEN it is recorded TIMED_OUT (not left RUNNING), RefundPayment finds no charge and
+    leaves its tombstone, the earlier steps are undone, and every table is back."""
+    short_timeout("ChargePayment")
+    view = run(loyalty_id="FF0001", points_to_redeem=POINTS, simulate_failure={"ChargePayment": "hang"})
+
+    assert view["status"] == "FAILED" and view["failed_step"] == "ChargePayment"
+    assert view["error"]["error"] == "States.Timeout"
+    charge = next(step for step in view["steps"] if step["name"] == "ChargePayment")
+    assert charge["status"] == "TIMED_OUT" and charge["attempts"] == 1
+    assert compensation_names(view) == TIMEOUT["ChargePayment"]
+    assert view["payment"] == {"status": "NONE", "amount": 0}
+    assert payment(view["booking_id"])["status"] == "VOIDED"  # type: ignore[index]
+    assert_rolled_back(view)
+
+
 def test_a_confirmation_that_answers_late_once_is_retried_not_undone(short_timeout: Any, monkeypatch: Any) -> None:
     """GIVEN ConfirmBooking commits but its first answer comes after TimeoutSeconds
     WHEN Step Functions retries it

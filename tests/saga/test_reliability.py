@@ -8,7 +8,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import app as app_module
-from chalicelib import api, booking_record, booking_view, clock, db, invariants, recovery, validation
+from chalicelib import (
+    api,
+    booking_record,
+    booking_view,
+    clock,
+    db,
+    dead_letters,
+    invariants,
+    payments,
+    recovery,
+    validation,
+)
 from chalicelib.errors import Conflict
 from chalicelib.models import HOLD_SECONDS, execution_input
 from tests.saga.conftest import START_POINTS, compensation_names, execution, run
@@ -142,6 +153,49 @@ def test_operator_recovery_reruns_the_failed_compensation(aws: Any, client: Any)
     assert client.http.get("/admin/dead-letters").json_body["dead_letters"] == []
     assert client.http.get("/admin/invariants").json_body == {"violations": [], "count": 0}
     assert client.http.post(f"/admin/bookings/{view['booking_id']}/recover").status_code == 409
+
+
+def test_recovery_never_closes_a_booking_while_money_is_still_taken(short_timeout: Any) -> None:
+    """Issue 12, part 1. GIVEN AwardMiles fails for good and RefundPayment hangs before it
+    reaches the payment service, past its TimeoutSeconds, on every attempt
+    WHEN the saga ends NEEDS_ATTENTION
+    THEN no step-log entry is left RUNNING (RefundPayment is TIMED_OUT), the checker sees
+    the money still captured, and recovery re-runs RefundPayment, which never finished
+    (not only compensations marked FAILED): the money is refunded, the booking FAILED, its
+    dead letter resolved, and its tables check clean."""
+    short_timeout("RefundPayment")
+    view = run(simulate_failure={"AwardMiles": "permanent", "RefundPayment": "hang"})
+    booking_id = view["booking_id"]
+
+    assert view["status"] == "NEEDS_ATTENTION"
+    refund = next(entry for entry in view["compensations"] if entry["name"] == "RefundPayment")
+    assert refund["status"] == "TIMED_OUT" and refund["attempts"] == 6, refund
+    assert view["needs_attention"]["failed_compensations"] == ["RefundPayment"]
+    assert payment(booking_id)["status"] == "CAPTURED"  # type: ignore[index]
+    assert [violation.rule for violation in invariants.check()] == ["captured-not-refunded"]
+
+    result = recovery.recover(booking_id)
+
+    assert result == {"booking_id": booking_id, "status": "FAILED", "rerun": ["RefundPayment"], "still_failing": {}}
+    assert payment(booking_id)["status"] == "REFUNDED"  # type: ignore[index]
+    assert dead_letters.open_letters() == []
+    assert invariants.check() == []
+
+
+def test_recovery_keeps_the_dead_letter_while_the_booking_does_not_check_clean(aws: Any, monkeypatch: Any) -> None:
+    """GIVEN a NEEDS_ATTENTION booking whose money is still captured, and a RefundPayment
+    that reports success without refunding (a broken gateway adapter)
+    WHEN an operator recovers it
+    THEN it stays NEEDS_ATTENTION with the violation named, and its dead letter stays open."""
+    view = run(simulate_failure={"AwardMiles": "permanent", "RefundPayment": "permanent"})
+    monkeypatch.setattr(payments, "refund_payment", lambda step: {"refunded": 0, "detail": "pretends"})
+
+    result = recovery.recover(view["booking_id"])
+
+    assert result["status"] == "NEEDS_ATTENTION"
+    assert [violation["rule"] for violation in result["violations"]] == ["captured-not-refunded"]
+    assert booking_view.view(view["booking_id"])["status"] == "NEEDS_ATTENTION"
+    assert [letter["compensation"] for letter in dead_letters.open_letters()] == ["RefundPayment"]
 
 
 def test_interrupted_cancellation_recovers_to_cancelled(aws: Any) -> None:

@@ -177,7 +177,7 @@ def test_each_unknown_step_or_mode_is_reported_at_its_entry() -> None:
         "simulate_failure.ChargeCard", "simulate_failure.AwardMiles"]
     assert "unknown step 'ChargeCard'" in str(refused.problems[0]["message"])
     assert refused.problems[1]["message"] == (
-        "simulate_failure mode for AwardMiles must be one of permanent, transient, timeout")
+        "simulate_failure mode for AwardMiles must be one of permanent, transient, timeout, hang")
 
 
 def test_simulate_failure_is_refused_where_the_stage_forbids_it() -> None:
