@@ -19,7 +19,7 @@ from chalicelib import clock, db
 from chalicelib.errors import ConditionFailed, Conflict, NotFound
 from chalicelib.logs import logger
 from chalicelib.models import BookingRequest
-from chalicelib.vocabulary import BookingStatus, SagaKind
+from chalicelib.vocabulary import TRANSITIONS, BookingStatus, SagaKind
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _STATUS = {"#status": "status"}
@@ -135,20 +135,20 @@ def mark_seat_released(booking_id: str) -> dict[str, Any]:
 
 
 def _transition(
-    booking_id: str, new: BookingStatus, *, updates: str = "", expected: BookingStatus | None = None,
-    also: str = "", values: dict[str, Any] | None = None, names: dict[str, str] | None = None,
+    booking_id: str, new: BookingStatus, *, expected: BookingStatus, updates: str = "", also: str = "",
+    values: dict[str, Any] | None = None, names: dict[str, str] | None = None,
 ) -> db.Update:
-    """A status change, with ``updates`` (more SET clauses, then any REMOVE) alongside,
-    conditional on the current status being ``expected`` (and ``also``): a writer that
-    comes late changes nothing."""
-    conditions = ["#status = :expected"] if expected is not None else []
-    conditions += [also] if also else []
-    extra = {":expected": expected} if expected is not None else {}
+    """``expected`` -> ``new`` (a change TRANSITIONS allows), with ``updates`` (more SET
+    clauses, then any REMOVE) alongside, conditional on the current status being
+    ``expected`` (and ``also``): a writer that comes late changes nothing."""
+    if new not in TRANSITIONS[expected]:
+        raise ValueError(f"a booking never goes from {expected} to {new}")
     return db.Update(
         "bookings", db.booking_key(booking_id),
         f"SET #status = :new, updated_at = :now{', ' + updates if updates else ''}",
-        condition=" AND ".join(conditions) or None, names={**_STATUS, **(names or {})},
-        values={":new": new, ":now": clock.now_iso(), **extra, **(values or {})},
+        condition=" AND ".join(["#status = :expected", *([also] if also else [])]),
+        names={**_STATUS, **(names or {})},
+        values={":new": new, ":expected": expected, ":now": clock.now_iso(), **(values or {})},
     )
 
 
@@ -164,41 +164,33 @@ def confirmation(booking_id: str, *, ticket: str, boarding_pass: dict[str, Any])
     )
 
 
-def unconfirmation(booking_id: str) -> db.Update:
-    """CancelBooking: CONFIRMED -> PENDING, the ticket voided."""
-    return _transition(
-        booking_id, BookingStatus.PENDING, expected=BookingStatus.CONFIRMED,
-        updates="voided_ticket_number = ticket_number, confirmation_cancelled_at = :now "
-             "REMOVE ticket_number, boarding_pass, confirmed_at",
-    )
-
-
-def mark_confirmation_cancelled(booking_id: str) -> None:
-    """CancelBooking found nothing to undo: leave the marker that refuses a late
-    confirmation. ConditionFailed when the booking was confirmed meanwhile."""
+def bar_confirmation(booking_id: str) -> None:
+    """CancelBooking found no confirmation: leave the marker that refuses a late one.
+    ConditionFailed (carrying the booking) when a confirmation committed, ever: a booking
+    confirmed and since cancelled was confirmed all the same."""
     db.update(
         "bookings", db.booking_key(booking_id),
         "SET confirmation_cancelled_at = if_not_exists(confirmation_cancelled_at, :now)",
-        condition="#status <> :confirmed", names=_STATUS,
-        values={":now": clock.now_iso(), ":confirmed": BookingStatus.CONFIRMED},
+        condition="attribute_exists(booking_id) AND attribute_not_exists(confirmed_at)",
+        values={":now": clock.now_iso()},
     )
 
 
 # --- Status ----------------------------------------------------------------------------------
 def mark_not_started(booking_id: str, reason: str) -> None:
     """The execution could not be started: the booking must not stay PENDING forever."""
-    db.apply(_transition(booking_id, BookingStatus.FAILED, updates="#error = :error", names=_ERROR,
-                        values={":error": {"error": "ExecutionNotStarted", "cause": reason}}))
+    db.apply(_transition(booking_id, BookingStatus.FAILED, expected=BookingStatus.PENDING,
+                         updates="#error = :error", names=_ERROR,
+                         values={":error": {"error": "ExecutionNotStarted", "cause": reason}}))
 
 
 def mark_failed(
     booking_id: str, status: BookingStatus, *, failed_step: str | None, error: dict[str, str],
-    only_if: BookingStatus | None = None,
 ) -> dict[str, Any]:
-    """The booking saga ended without a sale: FAILED, or NEEDS_ATTENTION when a
-    compensation failed. ``only_if`` makes it conditional on the current status."""
+    """The booking saga ended without a sale: PENDING -> FAILED, or NEEDS_ATTENTION when a
+    compensation failed. ConditionFailed (carrying the booking) when it is no longer PENDING."""
     return db.apply(_transition(
-        booking_id, status, expected=only_if,
+        booking_id, status, expected=BookingStatus.PENDING,
         updates="failed_step = :step, #error = :error, attention_origin = :origin", names=_ERROR,
         values={":step": failed_step, ":error": error, ":origin": SagaKind.BOOKING},
     ))
@@ -217,8 +209,9 @@ def begin_cancellation(booking_id: str) -> dict[str, Any]:
 
 def mark_cancelled(booking_id: str, status: BookingStatus) -> None:
     """The cancellation saga ended: CANCELLED, or NEEDS_ATTENTION when a compensation failed."""
-    db.apply(_transition(booking_id, status, updates="cancelled_at = :now, attention_origin = :origin",
-                        values={":origin": SagaKind.CANCELLATION}))
+    db.apply(_transition(booking_id, status, expected=BookingStatus.CANCELLING,
+                         updates="cancelled_at = :now, attention_origin = :origin",
+                         values={":origin": SagaKind.CANCELLATION}))
 
 
 def mark_recovered(booking_id: str, status: BookingStatus) -> None:

@@ -1,8 +1,11 @@
 """The bookings service: forward step ConfirmBooking (the saga's pivot: the seat is sold,
-the ticket and boarding pass issued) and its compensation CancelBooking.
+the ticket and boarding pass issued) and CancelBooking, which settles the pivot when its
+outcome is unknown.
 
-Each is one transaction across the seat, the booking and (for the pivot) its own
-step-log entry; the parts come from the modules that own those records.
+ConfirmBooking is one transaction across the seat, the booking and its own step-log
+entry; the parts come from the modules that own those records. Once it has committed, a
+booking is never taken back by the booking saga: CancelBooking asks whether it did, and
+only when it did not does the saga compensate the earlier steps.
 """
 
 from __future__ import annotations
@@ -15,14 +18,14 @@ from chalicelib import booking_record, db, observability, seats, step_log
 from chalicelib.errors import AlreadyCompensated, ConditionFailed, SeatHoldLost
 from chalicelib.logs import logger
 from chalicelib.models import StepInput, boarding_group
-from chalicelib.vocabulary import CANCEL_BOOKING, CONFIRM_BOOKING, BookingStatus
+from chalicelib.vocabulary import CANCEL_BOOKING, CONFIRM_BOOKING
 
 # The tables each of this service's Lambda functions touches, and how (DynamoDB
 # actions; a transaction needs the action of each part). deploy/resources.py turns this
 # into each function's IAM role; the deploy rehearsal fails on a call not listed here.
 TABLE_ACCESS = {
     CONFIRM_BOOKING: {"bookings": ("GetItem", "UpdateItem"), "flights": ("GetItem",), "seats": ("UpdateItem",)},
-    CANCEL_BOOKING: {"bookings": ("GetItem", "UpdateItem"), "seats": ("UpdateItem",)},
+    CANCEL_BOOKING: {"bookings": ("UpdateItem",)},
 }
 
 TICKET_PREFIX = "176"  # the airline's accounting code, the first three digits of a ticket
@@ -53,14 +56,19 @@ def boarding_pass(booking: dict[str, Any], flight: dict[str, Any], ticket: str) 
 
 
 def _confirmation_of(booking: dict[str, Any]) -> dict[str, Any]:
-    return {"ticket_number": booking["ticket_number"], "boarding_pass": booking["boarding_pass"]}
+    return {"ticket_number": booking.get("ticket_number"), "boarding_pass": booking.get("boarding_pass")}
+
+
+def _committed(booking: dict[str, Any]) -> bool:
+    """A confirmation committed, ever (the booking may be cancelled since)."""
+    return "confirmed_at" in booking
 
 
 # --- ConfirmBooking ------------------------------------------------------------------------
 def confirm_booking(step: StepInput) -> dict[str, Any]:
     """Turn the hold into a sale and issue the ticket and boarding pass, atomically."""
     booking = booking_record.get(step.booking_id)
-    if booking["status"] == BookingStatus.CONFIRMED:
+    if _committed(booking):  # a retry after the commit: the same answer
         return _confirmation_of(booking)
     flight = seats.get_flight(step.flight_number)
     ticket = ticket_number(step.booking_id)
@@ -78,7 +86,7 @@ def confirm_booking(step: StepInput) -> dict[str, Any]:
         if exc.failed_on("seat"):
             raise SeatHoldLost(f"seat {booking['seat']} is no longer held for this booking") from exc
         current = exc.current_of("booking") or {}
-        if current.get("status") == BookingStatus.CONFIRMED:  # a concurrent duplicate confirmed it
+        if _committed(current):  # a concurrent duplicate confirmed it
             return _confirmation_of(current)
         raise AlreadyCompensated(f"the booking is {current.get('status')}; CancelBooking ran first") from exc
     logger.info("booking confirmed", extra={"ticket_number": ticket, "seat": booking["seat"]})
@@ -88,17 +96,15 @@ def confirm_booking(step: StepInput) -> dict[str, Any]:
 
 # --- CancelBooking -------------------------------------------------------------------------
 def cancel_booking(step: StepInput) -> dict[str, Any]:
-    """Undo ConfirmBooking: the sale goes back to a hold and the ticket is voided."""
-    booking = booking_record.get(step.booking_id)
-    if booking["status"] != BookingStatus.CONFIRMED:
-        try:
-            booking_record.mark_confirmation_cancelled(step.booking_id)
-            return {"detail": "nothing to undo: the booking was not confirmed"}
-        except ConditionFailed:
-            booking = booking_record.get(step.booking_id)  # confirmed just now: undo it
-    db.transact(
-        seat=seats.unsale(step.flight_number, booking["seat"], step.booking_id),
-        booking=booking_record.unconfirmation(step.booking_id),
-    )
-    logger.info("confirmation undone", extra={"ticket_number": booking["ticket_number"]})
-    return {"voided_ticket_number": booking["ticket_number"]}
+    """Settle the pivot. ConfirmBooking timed out or crashed, so whether it committed is
+    unknown: ask the booking, in one conditional write. Committed: the confirmation
+    stands (``confirmed``; the saga goes forward, nothing is compensated). Not: the
+    marker that makes a late confirmation refuse is written, and the saga compensates the
+    steps before it."""
+    try:
+        booking_record.bar_confirmation(step.booking_id)
+    except ConditionFailed as exc:
+        logger.warning("the confirmation had committed: it stands")
+        return {"confirmed": True, **_confirmation_of(exc.item or {})}
+    logger.info("no confirmation committed; a late one is barred")
+    return {"confirmed": False, "detail": "not confirmed; a late confirmation is refused"}

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from chalicelib import booking_record, dead_letters, observability, step_log
+from chalicelib.errors import ConditionFailed
 from chalicelib.logs import logger
 from chalicelib.models import StepInput
 from chalicelib.vocabulary import (
@@ -49,15 +50,17 @@ def _record_ended_tasks(step: StepInput, *, except_for: str | None = None) -> No
             step_log.mark_ended(step.booking_id, name, str(error.get("Error", "")), readable_cause(error.get("Cause")))
 
 
-def _dead_letter_failed_compensations(step: StepInput) -> bool:
-    """Dead-letter every compensation whose error the execution carries; True if any."""
-    failed = {name: error for name, error in step.errors.items() if is_compensation(name)}
-    for compensation, error in failed.items():
+def _failed_compensations(step: StepInput) -> dict[str, dict[str, Any]]:
+    return {name: error for name, error in step.errors.items() if is_compensation(name)}
+
+
+def _dead_letter_failed_compensations(step: StepInput) -> None:
+    """Dead-letter every compensation whose error the execution carries."""
+    for compensation, error in _failed_compensations(step).items():
         dead_letters.record(
             step.booking_id, compensation, error=str(error.get("Error", "")), cause=readable_cause(error.get("Cause")),
             correlation_id=step.correlation_id, flight_number=step.flight_number,
         )
-    return bool(failed)
 
 
 def record_failure(step: StepInput) -> dict[str, Any]:
@@ -66,25 +69,50 @@ def record_failure(step: StepInput) -> dict[str, Any]:
     failed_step = next((name for name in STEP_NAMES if name in step.errors), None)
     failure = step.errors.get(failed_step or "", {})
     error = {"error": str(failure.get("Error", "Unknown")), "cause": readable_cause(failure.get("Cause"))}
-    broken = _dead_letter_failed_compensations(step)
-    status = BookingStatus.NEEDS_ATTENTION if broken else BookingStatus.FAILED
+    status = BookingStatus.NEEDS_ATTENTION if _failed_compensations(step) else BookingStatus.FAILED
     if failed_step:
         # The saga's verdict, whatever the step's own entry says (a late success included).
         step_log.mark_ended(step.booking_id, failed_step, error["error"], error["cause"], only_if_running=False)
     _record_ended_tasks(step, except_for=failed_step)
-    updated = booking_record.mark_failed(step.booking_id, status, failed_step=failed_step, error=error)
+    try:
+        updated = booking_record.mark_failed(step.booking_id, status, failed_step=failed_step, error=error)
+    except ConditionFailed as exc:
+        if not _already(exc, status):
+            return _moved_on(exc, failed_step, error)
+        updated = exc.item or {}
+    _dead_letter_failed_compensations(step)
     logger.info("booking failed", extra={"status": status, "failed_step": failed_step, "error": error["error"]})
     observability.booking_failed(failed_step or "unknown", observability.milliseconds_since(updated.get("created_at")))
+    return _outcome(status, failed_step, error)
+
+
+def _outcome(status: str | None, failed_step: str | None, error: dict[str, str]) -> dict[str, Any]:
     # The Fail state reports this error; names starting "States." are reserved there.
-    fail_error = error["error"].removeprefix("States.")
-    return {"status": status, "failed_step": failed_step, **error, "fail_error": fail_error}
+    return {"status": status, "failed_step": failed_step, **error, "fail_error": error["error"].removeprefix("States.")}
+
+
+def _already(exc: ConditionFailed, status: BookingStatus) -> bool:
+    """A replay of this very write (the Lambda ran twice): finish its work."""
+    return (exc.item or {}).get("status") == status
+
+
+def _moved_on(exc: ConditionFailed, failed_step: str | None, error: dict[str, str]) -> dict[str, Any]:
+    """The booking left PENDING without this saga (a confirmation that committed and was
+    then cancelled, say): a late writer overwrites nothing."""
+    current = (exc.item or {}).get("status")
+    logger.warning("booking already moved on; not overwritten", extra={"status": current})
+    return _outcome(current, failed_step, error)
 
 
 def record_cancellation(step: StepInput) -> dict[str, Any]:
     _record_ended_tasks(step)
-    broken = _dead_letter_failed_compensations(step)
-    status = BookingStatus.NEEDS_ATTENTION if broken else BookingStatus.CANCELLED
-    booking_record.mark_cancelled(step.booking_id, status)
+    status = BookingStatus.NEEDS_ATTENTION if _failed_compensations(step) else BookingStatus.CANCELLED
+    try:
+        booking_record.mark_cancelled(step.booking_id, status)
+    except ConditionFailed as exc:
+        if not _already(exc, status):
+            raise
+    _dead_letter_failed_compensations(step)
     logger.info("booking cancelled", extra={"status": status})
     if status == BookingStatus.CANCELLED:
         observability.booking_cancelled()

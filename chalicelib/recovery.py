@@ -104,7 +104,7 @@ def fail_stale_booking(booking: dict[str, Any], reason: str) -> None:
         status = BookingStatus.NEEDS_ATTENTION if failures else BookingStatus.FAILED
         booking_record.mark_failed(
             booking["booking_id"], status, failed_step=running[-1] if running else None,
-            error={"error": "HoldExpired", "cause": reason}, only_if=BookingStatus.PENDING,
+            error={"error": "HoldExpired", "cause": reason},
         )
         logger.warning("stale booking failed", extra={"status": status, "reason": reason})
 

@@ -232,19 +232,6 @@ def sale(flight_number: str, seat: str, booking_id: str) -> db.Update:
     )
 
 
-def unsale(flight_number: str, seat: str, booking_id: str) -> db.Update:
-    """CancelBooking's part: the sale goes back to a hold that has already expired, so
-    ReleaseSeat (later in the chain) or the sweeper frees it."""
-    return db.Update(
-        "seats", db.seat_key(flight_number, seat),
-        "SET #status = :held, hold_expires_at = :now_epoch",
-        condition="booking_id = :booking AND #status = :booked",
-        names=_STATUS_NAMES,
-        values={":held": SeatStatus.HELD, ":booked": SeatStatus.BOOKED, ":booking": booking_id,
-                ":now_epoch": clock.now_epoch()},
-    )
-
-
 def expired_holds(now: int) -> list[dict[str, Any]]:
     return list(db.scan(
         "seats",

@@ -89,7 +89,9 @@ REFUND_PAYMENT = Compensation(
 )
 REVERSE_MILES = Compensation("ReverseMiles", "loyalty", "Undo AwardMiles: take back the miles it credited.")
 CANCEL_BOOKING = Compensation(
-    "CancelBooking", "bookings", "Undo ConfirmBooking: void the ticket and turn the sale back into a hold.",
+    "CancelBooking", "bookings",
+    "ConfirmBooking's outcome is unknown (it timed out or crashed): ask. If it committed, the confirmation "
+    "stands and the saga goes forward; if not, bar a late confirmation, then compensate the earlier steps.",
 )
 
 RESERVE_SEAT = Step(
@@ -201,6 +203,18 @@ class BookingStatus(StrEnum):
     CANCELLED = "CANCELLED"
     NEEDS_ATTENTION = "NEEDS_ATTENTION"  # a compensation failed: an operator recovers it
 
+
+#: The only status changes a booking makes, each a conditional write (booking_record.py):
+#: a late writer finds the status moved on and changes nothing. A confirmation is never
+#: taken back: CONFIRMED leads only to a cancellation the customer asked for.
+TRANSITIONS: dict[BookingStatus, frozenset[BookingStatus]] = {
+    BookingStatus.PENDING: frozenset({BookingStatus.CONFIRMED, BookingStatus.FAILED, BookingStatus.NEEDS_ATTENTION}),
+    BookingStatus.CONFIRMED: frozenset({BookingStatus.CANCELLING}),
+    BookingStatus.CANCELLING: frozenset({BookingStatus.CANCELLED, BookingStatus.NEEDS_ATTENTION}),
+    BookingStatus.NEEDS_ATTENTION: frozenset({BookingStatus.FAILED, BookingStatus.CANCELLED}),
+    BookingStatus.FAILED: frozenset(),
+    BookingStatus.CANCELLED: frozenset(),
+}
 
 #: No saga is running for a booking in these statuses: what a caller polls for.
 TERMINAL_STATUSES = frozenset({

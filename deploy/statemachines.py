@@ -91,6 +91,21 @@ def _choice(task: Task, condition: str, *, otherwise: str, why: str) -> dict[str
     }
 
 
+def _committed_name(pivot: Step) -> str:
+    return f"{pivot.name}Committed"
+
+
+def _committed(pivot: Step, compensation: Compensation, *, otherwise: str) -> dict[str, Any]:
+    return {
+        "Type": "Choice",
+        "Comment": f"Had {pivot.name} committed? Then it stands and the booking is confirmed; else the steps "
+                   "before it are compensated.",
+        "Choices": [{"Variable": f"$.{compensation.result_key}.confirmed", "BooleanEquals": True,
+                     "Next": BOOKING_CONFIRMED}],
+        "Default": otherwise,
+    }
+
+
 def _compensation_chain(chain: tuple[Compensation, ...], end: str) -> tuple[dict[str, Any], dict[str, str]]:
     """The states of the compensations of ``chain`` in order, each continuing to the
     next whatever happens, then ``end``; and the state that enters each compensation
@@ -99,10 +114,16 @@ def _compensation_chain(chain: tuple[Compensation, ...], end: str) -> tuple[dict
     built: list[tuple[str, dict[str, Any]]] = []
     next_state = end
     for compensation in reversed(chain):
-        catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.{compensation.error_key}", "Next": next_state}]
-        built.append((compensation.name, _task(compensation, compensation.result_key, retry=[COMPENSATION_RETRY],
-                                               catch=catch, next_state=next_state)))
         step = STEP_OF_COMPENSATION[compensation.name]
+        after, on_error = next_state, next_state
+        if step.pivot:
+            # The pivot's outcome was unknown: a confirmation that committed stands, and
+            # while it is unknown (this task failed too) nothing else is compensated.
+            after, on_error = _committed_name(step), end
+            built.append((after, _committed(step, compensation, otherwise=next_state)))
+        catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.{compensation.error_key}", "Next": on_error}]
+        built.append((compensation.name, _task(compensation, compensation.result_key, retry=[COMPENSATION_RETRY],
+                                               catch=catch, next_state=after)))
         entries[compensation.name] = compensation.name
         if step.runs_if_positive:
             why = f"{compensation.name} runs only when {step.name} could have run."
@@ -221,7 +242,9 @@ MERMAID_END = "<!-- END generated -->"
 
 def _node(name: str, state: dict[str, Any]) -> str:
     if state["Type"] == "Choice":
-        return f"{name}{{{state['Choices'][0]['Variable'].removeprefix('$.')} > 0?}}"
+        choice = state["Choices"][0]
+        test = " > 0" if "NumericGreaterThan" in choice else ""
+        return f"{name}{{{choice['Variable'].removeprefix('$.')}{test}?}}"
     if state["Type"] in ("Succeed", "Fail"):
         return f"{name}([{state['Type']}])"
     return name

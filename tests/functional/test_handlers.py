@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 import app as app_module
-from chalicelib import booking_record, errors, step_log, validation
+from chalicelib import booking_record, db, errors, step_log, validation
 from chalicelib.models import BASE_FARES, execution_input
-from chalicelib.vocabulary import BOOKING_STEPS, COMPENSATION_ORDER
+from chalicelib.vocabulary import BOOKING_STEPS, COMPENSATION_ORDER, TRANSITIONS, BookingStatus
 from tests.support import balance, booking_body, payment, seat, snapshot
 
 # Every handler, by its Lambda name, in the order the saga runs them.
@@ -163,3 +163,57 @@ def test_concurrent_duplicate_invocations_have_one_effect(aws: Any, name: str) -
         assert balance("FF0001") == 50_000 + 119
     if name == "charge_payment":
         assert payment(event["booking_id"])["amount"] == 11_900  # type: ignore[index]
+
+
+# --- The booking's status: only along TRANSITIONS ---------------------------------------------
+STATUS_WRITERS = {
+    # writer -> (the status it writes, how)
+    "confirmation": (BookingStatus.CONFIRMED, lambda booking_id: db.transact(
+        booking=booking_record.confirmation(booking_id, ticket="1760000000000", boarding_pass={}))),
+    "mark_failed": (BookingStatus.FAILED, lambda booking_id: booking_record.mark_failed(
+        booking_id, BookingStatus.FAILED, failed_step="ChargePayment", error={"error": "E", "cause": "c"})),
+    "mark_failed_attention": (BookingStatus.NEEDS_ATTENTION, lambda booking_id: booking_record.mark_failed(
+        booking_id, BookingStatus.NEEDS_ATTENTION, failed_step="ChargePayment", error={"error": "E", "cause": "c"})),
+    "mark_not_started": (BookingStatus.FAILED, lambda booking_id: booking_record.mark_not_started(booking_id, "x")),
+    "begin_cancellation": (BookingStatus.CANCELLING, booking_record.begin_cancellation),
+    "mark_cancelled": (BookingStatus.CANCELLED,
+                       lambda booking_id: booking_record.mark_cancelled(booking_id, BookingStatus.CANCELLED)),
+    "mark_cancelled_attention": (BookingStatus.NEEDS_ATTENTION, lambda booking_id: booking_record.mark_cancelled(
+        booking_id, BookingStatus.NEEDS_ATTENTION)),
+    "mark_recovered": (BookingStatus.FAILED,
+                       lambda booking_id: booking_record.mark_recovered(booking_id, BookingStatus.FAILED)),
+    "mark_recovered_cancelled": (BookingStatus.CANCELLED, lambda booking_id: booking_record.mark_recovered(
+        booking_id, BookingStatus.CANCELLED)),
+}
+
+
+@pytest.mark.parametrize("writer", list(STATUS_WRITERS))
+def test_every_status_writer_moves_only_along_the_transition_table(aws: Any, writer: str) -> None:
+    """Issue 12, part 2. GIVEN a booking in each status in turn WHEN a writer of the booking's
+    status runs THEN it succeeds exactly when TRANSITIONS allows that change, and otherwise
+    changes nothing: a late writer never overwrites a status that moved on (a terminal one
+    least of all)."""
+    writes, write = STATUS_WRITERS[writer]
+    for status in BookingStatus:
+        booking_id = new_booking()["booking_id"]
+        db.update("bookings", db.booking_key(booking_id), "SET #s = :s", names={"#s": "status"},
+                  values={":s": status})
+        before = booking_record.get(booking_id)
+        allowed = writes in TRANSITIONS[status] and _writer_starts_from(writer, status)
+        try:
+            write(booking_id)
+        except (errors.ConditionFailed, errors.Conflict):
+            assert not allowed, f"{writer} refused {status} -> {writes}"
+            assert booking_record.get(booking_id) == before
+        else:
+            assert allowed, f"{writer} moved a {status} booking to {writes}"
+            assert booking_record.get(booking_id)["status"] == writes
+
+
+def _writer_starts_from(writer: str, status: BookingStatus) -> bool:
+    """Each writer owns one edge of the table: the saga that calls it knows where it starts."""
+    starts = {"confirmation": "PENDING", "mark_failed": "PENDING", "mark_failed_attention": "PENDING",
+              "mark_not_started": "PENDING", "begin_cancellation": "CONFIRMED", "mark_cancelled": "CANCELLING",
+              "mark_cancelled_attention": "CANCELLING", "mark_recovered": "NEEDS_ATTENTION",
+              "mark_recovered_cancelled": "NEEDS_ATTENTION"}
+    return starts[writer] == status

@@ -4,15 +4,16 @@ every step, business failures, transient failures absorbed by Retry, and timeout
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
-from chalicelib import api, db, step_log
+from chalicelib import api, booking_view, db, invariants, step_log
 from chalicelib.models import BASE_FARES, miles_for
 from chalicelib.vocabulary import STEP_NAMES
-from tests.saga.conftest import START_POINTS, compensation_names, execution, run, states_entered
-from tests.support import balance, payment, seat
+from tests.saga.conftest import START_POINTS, compensation_names, execution, run, start, states_entered
+from tests.support import balance, payment, seat, wait_for_status
 
 FARE = BASE_FARES["ECONOMY"]
 POINTS = 2_500  # 25.00 off
@@ -150,7 +151,8 @@ TIMEOUT = {step: [compensation, *PERMANENT[step]] for step, compensation in (
 )}
 
 
-@pytest.mark.parametrize("failing_step", STEP_NAMES)
+# The pivot is not here: a timeout there is resolved by asking, never undone (below).
+@pytest.mark.parametrize("failing_step", [name for name in STEP_NAMES if name != "ConfirmBooking"])
 def test_timeout_compensates_the_timed_out_step_too(short_timeout: Any, failing_step: str) -> None:
     """GIVEN a step that does its work and then hangs past its TimeoutSeconds
     WHEN the saga runs
@@ -208,6 +210,72 @@ def test_a_confirmation_that_answers_late_once_is_retried_not_undone(short_timeo
     confirm = next(step for step in view["steps"] if step["name"] == "ConfirmBooking")
     assert confirm["attempts"] == 2
     assert seat("SA101", view["seat"])["status"] == "BOOKED"
+
+
+def _statuses_while_running(booking_id: str, until: set[str]) -> list[str]:
+    """Every distinct status the booking shows, polled as a customer would, until one of ``until``."""
+    shown: list[str] = []
+    while not shown or shown[-1] not in until:
+        status = str(booking_view.view(booking_id)["status"])
+        if not shown or shown[-1] != status:
+            shown.append(status)
+        time.sleep(0.02)
+    return shown
+
+
+def test_a_confirmation_that_committed_then_timed_out_stays_confirmed(short_timeout: Any) -> None:
+    """Issue 12, part 2. GIVEN ConfirmBooking commits, then hangs past its TimeoutSeconds on
+    every attempt
+    THEN the saga resolves the unknown outcome by asking: the confirmation committed, so it
+    stands. The booking shows CONFIRMED and stays CONFIRMED (it went back to PENDING and
+    ended FAILED before), with its ticket, its seat sold and its money kept."""
+    short_timeout("ConfirmBooking")
+    booking_id = start(loyalty_id="FF0001", points_to_redeem=POINTS, simulate_failure={"ConfirmBooking": "timeout"})
+
+    shown = _statuses_while_running(booking_id, {"CONFIRMED", "FAILED", "NEEDS_ATTENTION"})
+    assert execution(booking_id, timeout=60)["status"] == "SUCCEEDED"
+    view = booking_view.view(booking_id)
+
+    assert shown == ["PENDING", "CONFIRMED"] and view["status"] == "CONFIRMED", shown
+    assert view["ticket_number"] and seat("SA101", view["seat"])["status"] == "BOOKED"
+    assert view["payment"] == {"status": "CAPTURED", "amount": FARE - POINTS}
+    assert [(entry["name"], entry["result"]["confirmed"]) for entry in view["compensations"]] == \
+        [("CancelBooking", True)]
+
+
+def test_a_confirmation_that_hung_before_committing_fails_without_ever_showing_confirmed(
+    short_timeout: Any,
+) -> None:
+    """Issue 12, part 2. GIVEN ConfirmBooking hangs before it commits, on every attempt
+    THEN the saga asks, finds nothing committed, bars a late confirmation, compensates the
+    earlier steps, and the booking ends FAILED without ever having been shown CONFIRMED."""
+    short_timeout("ConfirmBooking")
+    booking_id = start(loyalty_id="FF0001", points_to_redeem=POINTS, simulate_failure={"ConfirmBooking": "hang"})
+
+    shown = _statuses_while_running(booking_id, {"CONFIRMED", "FAILED", "NEEDS_ATTENTION"})
+    view = booking_view.view(booking_id)
+
+    assert shown == ["PENDING", "FAILED"], shown
+    assert compensation_names(view) == TIMEOUT["ConfirmBooking"]
+    assert view["compensations"][0]["result"]["confirmed"] is False
+    assert_rolled_back(view)
+
+
+def test_a_cancel_while_confirmed_is_never_undone_by_the_booking_saga(short_timeout: Any) -> None:
+    """Issue 12, part 2. GIVEN ConfirmBooking commits and then times out, and the customer
+    cancels while the booking shows CONFIRMED
+    THEN the cancellation runs and the booking ends CANCELLED; the booking saga, resolving
+    its pivot, does not take it back to PENDING or FAILED (it went CANCELLED -> FAILED before)."""
+    short_timeout("ConfirmBooking")
+    booking_id = start(simulate_failure={"ConfirmBooking": "timeout"})
+    wait_for_status(booking_id, {"CONFIRMED"})
+    api.cancel_booking(booking_id, None)
+
+    assert wait_for_status(booking_id, {"CANCELLED", "FAILED", "NEEDS_ATTENTION"})["status"] == "CANCELLED"
+    execution(booking_id, timeout=60)
+    execution(booking_id, "cancellation", timeout=60)
+    assert booking_view.view(booking_id)["status"] == "CANCELLED"
+    assert invariants.check() == []
 
 
 def test_failed_compensation_goes_on_and_needs_attention(aws: Any) -> None:

@@ -74,17 +74,34 @@ def test_compensations_retry_more_and_never_stop_the_chain(definition: dict[str,
         (catch,) = task["Catch"]
         assert catch["ErrorEquals"] == ["States.ALL"]
         assert catch["ResultPath"] == f"$.{name}Error"
+        if name == "CancelBooking":
+            continue  # the pivot's: see test_the_pivot_is_settled_by_asking_never_undone
         assert catch["Next"] == task["Next"], "a failed compensation must not skip the ones after it"
 
 
+def test_the_pivot_is_settled_by_asking_never_undone() -> None:
+    """After ConfirmBooking timed out or crashed, CancelBooking asks whether it committed: a
+    confirmation that did goes forward to BookingConfirmed, one that did not lets the
+    earlier steps be compensated; and when even the asking fails, nothing is compensated
+    (RecordFailure, NEEDS_ATTENTION) while the outcome is unknown."""
+    cancel = state(BOOKING, "CancelBooking")
+    assert cancel["Catch"][0]["Next"] == "RecordFailure"
+    committed = state(BOOKING, cancel["Next"])
+    (choice,) = committed["Choices"]
+    assert committed["Type"] == "Choice" and choice["Variable"] == "$.CancelBookingResult.confirmed"
+    assert (choice["BooleanEquals"], choice["Next"], committed["Default"]) == (True, "BookingConfirmed", "ReverseMiles")
+
+
 def _walk(definition: dict[str, Any], start: str, choose: str) -> list[str]:
-    """The states visited from ``start`` when each Choice takes branch ``choose``
-    ('points' = the points branch, else Default)."""
+    """The states visited from ``start`` when each points Choice takes branch ``choose``
+    ('points' = the points branch, else Default), the pivot not having committed."""
     path, name = [], start
     while name:
         path.append(name)
         current = definition["States"][name]
-        if current["Type"] == "Choice":
+        if current["Type"] == "Choice" and "BooleanEquals" in current["Choices"][0]:
+            name = current["Default"]  # the pivot did not commit: compensate
+        elif current["Type"] == "Choice":
             name = current["Choices"][0]["Next"] if choose == "points" else current["Default"]
         else:
             name = current.get("Next")
