@@ -149,7 +149,7 @@ def test_config_serves_the_saga_vocabulary() -> None:
     assert config == {"stage": "dev", "fault_injection": True, "saga": vocabulary.describe()}
     saga = config["saga"]
     assert [step["name"] for step in saga["steps"]] == list(STEP_NAMES)
-    assert saga["failure_modes"] == ["permanent", "transient", "timeout"]
+    assert saga["failure_modes"] == ["permanent", "transient", "timeout", "hang"]
     assert set(saga["terminal_statuses"]) == {"CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"}
 
 
