@@ -53,6 +53,18 @@ def _card_numbers(text: str) -> list[re.Match[str]]:
             and not any(start <= match.start() < end for start, end in uuids)]
 
 
+# In a request body no field has any business holding twelve digits or more, however they
+# are separated or written (fullwidth digits are digits once NFKC-normalised): stricter
+# than the card-number check, which paths and headers (UUIDs) need.
+_DIGIT_RUN_IN_BODY = re.compile(r"\d(?:[\s./_|\\-]*\d){11,}")
+#: The payment provider's token format: what the API takes instead of card data.
+TOKEN_FORMAT = r"tok_[A-Za-z0-9_]{1,64}"
+
+
+def holds_a_card_number(value: str) -> bool:
+    return _DIGIT_RUN_IN_BODY.search(unicodedata.normalize("NFKC", value)) is not None
+
+
 def looks_like_card_number(value: str) -> bool:
     return bool(_card_numbers(value))
 
@@ -72,6 +84,10 @@ class Problems:
         self.found: list[dict[str, str | None]] = []
 
     def add(self, field: str | None, message: str) -> None:
+        """A problem; a field already reported keeps its first one (a card number in it
+        is said before its format is)."""
+        if field is not None and any(problem["field"] == field for problem in self.found):
+            return
         self.found.append({"field": field, "message": message})
 
     def raise_any(self) -> None:
@@ -89,10 +105,9 @@ def matching(pattern: str, wrong: str) -> Rule:
     return lambda name, value: None if compiled.fullmatch(value) else f"{name} {wrong}"
 
 
-def not_a_card_number(name: str, value: str) -> str | None:
-    if looks_like_card_number(value):
-        return f"{name} looks like a card number; send a token from the payment provider"
-    return None
+def _card_number_in(name: str | None) -> str:
+    why = "send a token from the payment provider" if name == "payment.card_token" else "never send card numbers"
+    return f"{name} looks like a card number; {why}"
 
 
 def one_of(allowed: tuple[str, ...]) -> Rule:
@@ -130,6 +145,9 @@ class Text:
         if len(value) > self.limit:
             problems.add(self.name, f"{self.name} must be at most {self.limit} characters")
             return None
+        if holds_a_card_number(value):  # first: whatever else is wrong, this is the reason to give
+            problems.add(self.name, _card_number_in(self.name))
+            return None
         if not _clean(value):
             problems.add(self.name, f"{self.name} must be text without control characters")
             return None
@@ -159,7 +177,9 @@ FIRST_NAME = Text("passenger.first_name")
 LAST_NAME = Text("passenger.last_name")
 EMAIL = Text("passenger.email", limit=254, required=False,
              rules=(matching(r"[^@\s]+@[^@\s]+\.[^@\s]+", "is not an email address"),))
-CARD_TOKEN = Text("payment.card_token", limit=200, rules=(not_a_card_number,))
+CARD_TOKEN = Text("payment.card_token", limit=200, rules=(
+    matching(TOKEN_FORMAT, "must be a token from the payment provider: tok_ and 1-64 letters, digits or _"),
+))
 SEAT = Text("seat", limit=4, required=False, rules=(on_the_aircraft,))
 CABIN = Text("cabin", limit=10, required=False, rules=(one_of(CABINS),))
 LOYALTY_ID = Text("loyalty_id", limit=32, required=False,
@@ -210,6 +230,26 @@ class _JsonObject(dict[str, Any]):
                 seen.add(key)
             made.repeated = tuple(repeated)
         return made
+
+
+def _no_card_numbers(body: Mapping[str, Any], problems: Problems) -> None:
+    """Every string of the body, keys included, at any depth (walked, not recursed: a deep
+    body must not exhaust the stack): twelve digits or more refuse the field that holds them."""
+    pending: list[tuple[str | None, Any]] = [(None, body)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str):
+            if holds_a_card_number(value):
+                problems.add(path, _card_number_in(path))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if holds_a_card_number(str(key)):
+                    problems.add(path, f"{path or 'the body'} has a key that looks like a card number; "
+                                       "never send card numbers")
+                else:
+                    pending.append((f"{path}.{key}" if path else str(key), item))
+        elif isinstance(value, list):
+            pending.extend((path, item) for item in value)
 
 
 def _repeated_keys(container: Mapping[str, Any], where: str | None, problems: Problems) -> None:
@@ -301,6 +341,7 @@ def _booking_request(body: Any, problems: Problems, *, fault_injection_allowed: 
     loyalty_id = LOYALTY_ID.read(fields, problems)
     points = _points(fields, problems)
     simulate = _simulate_failure(fields, problems, allowed=fault_injection_allowed)
+    _no_card_numbers(fields, problems)  # last: a field already refused keeps its first reason
     if flight_number is None or passenger is None or card_token is None:
         return None
     return BookingRequest(
@@ -395,6 +436,7 @@ def parse_cancellation(
     body = _body_object(_json(raw_body, problems, required=False), problems)
     simulate: dict[str, str] = {}
     if body is not None:
+        _no_card_numbers(body, problems)
         _unknown_keys(body, frozenset({"simulate_failure"}), None, problems)
         simulate = _simulate_failure(body, problems, allowed=fault_injection_allowed)
         # A fault at a task the cancellation never runs would be accepted and never fire.

@@ -380,7 +380,8 @@ HEADERS_AND_CONTENT_TYPES = [
                  id="idempotency-key-trailing-newline"),
     pytest.param(booking_headers({"X-Correlation-Id": "trace-1\n"}), 400, {"X-Correlation-Id"},
                  id="correlation-id-trailing-newline"),
-    pytest.param(booking(loyalty_id=PAN, points_to_redeem=100), 404, set(), id="pan-as-loyalty_id"),
+    # Issue 12: twelve digits or more anywhere in the body are refused, an id included.
+    pytest.param(booking(loyalty_id=PAN, points_to_redeem=100), 400, {"loyalty_id"}, id="pan-as-loyalty_id"),
     pytest.param(raw_booking("", "application/json"), 400, {BODY}, id="empty-json"),
     pytest.param(raw_booking("", "application/json; charset=utf-8"), 400, {BODY}, id="empty-json-with-charset"),
     pytest.param(raw_booking("", "text/plain"), 400, {BODY}, id="empty-text-plain"),

@@ -274,3 +274,43 @@ def test_a_booking_id_is_a_uuid_shape() -> None:
     assert validation.check_booking_id(BOOKING_ID) == BOOKING_ID
     with pytest.raises(InvalidRequest, match="booking_id is not a booking id"):
         validation.check_booking_id("12")
+
+
+# Issue 12, part 4: each was accepted (202) and copied into the execution input.
+CARD_NUMBERS_IN_DISGUISE = [
+    "4111.1111.1111.1111", "4111/1111/1111/1111", "tok_4111111111111111",
+    "\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11",
+    "4111\t1111\t1111\t1111", "4111111111111111|12/29|123",
+    "4111 1111 1111 1112",  # fails Luhn: still twelve digits and more, still refused
+]
+
+
+@pytest.mark.parametrize("token", CARD_NUMBERS_IN_DISGUISE)
+def test_a_card_number_in_any_disguise_is_refused_as_a_token(token: str) -> None:
+    """GIVEN a card_token that is a card number however it is written (separators,
+    fullwidth digits, a prefix, expiry and CVC appended) THEN it is refused, naming the field."""
+    assert refusal(booking_body(payment={"card_token": token})).problems == [
+        problem("payment.card_token", "payment.card_token looks like a card number; send a token from the "
+                                      "payment provider")]
+
+
+@pytest.mark.parametrize("token", ["visa", "tok_", "tok visa", "tok_" + "a" * 65, "pm_card_visa"])
+def test_only_the_gateways_token_format_is_accepted(token: str) -> None:
+    """GIVEN a card_token not in the gateway's format (tok_ and 1-64 letters, digits or _)
+    THEN it is refused."""
+    assert [item["field"] for item in refusal(booking_body(payment={"card_token": token})).problems] == \
+        ["payment.card_token"]
+
+
+@pytest.mark.parametrize(("overrides", "field"), [
+    ({"passenger": {"first_name": "4111 1111 1111 1111", "last_name": "Lovelace"}}, "passenger.first_name"),
+    ({"passenger": {"first_name": "Ada", "last_name": "Lovelace", "email": "4111111111111111@example.com"}},
+     "passenger.email"),
+    ({"loyalty_id": "4111111111111111"}, "loyalty_id"),
+])
+def test_a_card_number_anywhere_in_the_body_is_refused(overrides: dict[str, Any], field: str) -> None:
+    """GIVEN twelve digits or more in any field of the body THEN that field is refused."""
+    problems = refusal(booking_body(**overrides)).problems
+    assert {item["field"] for item in problems} == {field}
+    assert "card number" in str(problems[0]["message"])
+
