@@ -25,7 +25,7 @@ FLIGHTS = ["SA101", "SA102", "SA201", "SA202", "SA301", "SA302", "SA401", "SA402
 
 def new_booking(index: int) -> tuple[dict[str, Any], Any]:
     """A PENDING booking and the state machine's input for it (as POST /bookings writes it)."""
-    from chalicelib import booking_record
+    from chalicelib import api
     from chalicelib.models import execution_input
     from chalicelib.validation import parse_booking_request
 
@@ -33,7 +33,7 @@ def new_booking(index: int) -> tuple[dict[str, Any], Any]:
             "passenger": {"first_name": "Bench", "last_name": "Mark"}, "payment": {"card_token": "tok_visa"},
             "loyalty_id": f"FF{index % 10 + 1:04d}", "points_to_redeem": 1_000}
     request = parse_booking_request(body, fault_injection_allowed=True)
-    booking, _ = booking_record.create(request, correlation_id=None, idempotency_key=None)
+    booking, _ = api.open_booking(request, correlation_id=None, idempotency_key=None)
     return execution_input(booking, request), request
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import booking_record, config, loyalty, saga, seats
+from chalicelib import booking_record, config, loyalty, payments, saga, seats
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.logs import logger
 from chalicelib.models import BookingRequest, cancellation_input, execution_input
@@ -23,6 +23,18 @@ def check_bookable(request: BookingRequest) -> None:
         raise Conflict(f"seat {request.seat} on {request.flight_number} is already taken", field="seat")
 
 
+def open_booking(
+    request: BookingRequest, *, correlation_id: str | None, idempotency_key: str | None,
+) -> tuple[dict[str, Any], bool]:
+    """The booking, its Idempotency-Key and its payment request (which alone keeps the card
+    token), in one transaction: (booking, created)."""
+    booking_id = booking_record.new_booking_id()
+    return booking_record.create(
+        request, booking_id=booking_id, correlation_id=correlation_id, idempotency_key=idempotency_key,
+        also={"payment": payments.requested(booking_id, request.card_token)},
+    )
+
+
 def start_booking(raw_body: Any, headers: dict[str, str]) -> tuple[dict[str, Any], bool]:
     """``POST /bookings``: returns (response body, whether this call created it)."""
     request, idempotency_key, correlation = parse_booking_post(
@@ -32,8 +44,8 @@ def start_booking(raw_body: Any, headers: dict[str, str]) -> tuple[dict[str, Any
         return {"booking_id": known["booking_id"], "correlation_id": known["correlation_id"],
                 "status": known["status"]}, False
     check_bookable(request)
-    # create() still settles a race between two first requests with one key.
-    booking, created = booking_record.create(request, correlation_id=correlation, idempotency_key=idempotency_key)
+    # open_booking still settles a race between two first requests with one key.
+    booking, created = open_booking(request, correlation_id=correlation, idempotency_key=idempotency_key)
     response = {"booking_id": booking["booking_id"], "correlation_id": booking["correlation_id"],
                 "status": booking["status"]}
     if not created:
@@ -43,6 +55,7 @@ def start_booking(raw_body: Any, headers: dict[str, str]) -> tuple[dict[str, Any
     except Exception as exc:
         logger.exception("could not start the saga", extra={"booking_id": booking["booking_id"]})
         booking_record.mark_not_started(booking["booking_id"], f"{type(exc).__name__}: {exc}")
+        payments.withdraw_request(booking["booking_id"])
         raise
     return response, True
 

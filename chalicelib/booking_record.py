@@ -38,11 +38,12 @@ def request_fingerprint(request: BookingRequest) -> str:
 
 # --- Creating ----------------------------------------------------------------------------
 def create(
-    request: BookingRequest, *, correlation_id: str | None, idempotency_key: str | None,
+    request: BookingRequest, *, booking_id: str, correlation_id: str | None, idempotency_key: str | None,
+    also: dict[str, db.Write] | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Write a PENDING booking; returns (booking, created). A repeated Idempotency-Key
-    with the same body returns the first booking and ``created=False``."""
-    booking_id = new_booking_id()
+    """Write a PENDING booking, and ``also`` (other services' records of it) in the same
+    transaction; returns (booking, created). A repeated Idempotency-Key with the same
+    body returns the first booking and ``created=False``."""
     now = clock.now_iso()
     booking = {
         **db.booking_key(booking_id),
@@ -72,7 +73,7 @@ def create(
             condition="attribute_not_exists(idempotency_key)",
         )
     try:
-        db.transact(**parts)
+        db.transact(**parts, **(also or {}))
     except ConditionFailed as exc:
         if exc.failed_on("idempotency_key"):
             return _replay(request, idempotency_key or "", exc.current_of("idempotency_key")), False

@@ -17,6 +17,7 @@ from chalicelib.vocabulary import (
 
 # The payment as the customer sees it: a VOIDED tombstone means nothing was charged.
 _PAYMENT_STATUS_VIEW = {
+    PaymentStatus.REQUESTED: PaymentStatus.NONE,
     PaymentStatus.CAPTURED: PaymentStatus.CAPTURED,
     PaymentStatus.DECLINED: PaymentStatus.DECLINED,
     PaymentStatus.REFUNDED: PaymentStatus.REFUNDED,

@@ -7,6 +7,7 @@ Promises checked:
 - a CONFIRMED booking's seat is BOOKED for it;
 - money captured and not refunded belongs to a CONFIRMED/CANCELLING booking or to a
   saga still running; a CONFIRMED booking has captured money;
+- no payment request (and so no card token) outlives its saga;
 - a loyalty balance equals its opening balance plus its ledger;
 - no booking is PENDING or CANCELLING without a running execution.
 """
@@ -79,6 +80,12 @@ def _money_rules(payments: list[dict[str, Any]], bookings: dict[str, dict[str, A
         status = booking["status"] if booking else None
         if status not in OWNING_STATUSES and booking_id not in running:
             violations.append(Violation("captured-not-refunded", booking_id, f"money captured, booking is {status}"))
+    for payment in payments:
+        booking = bookings.get(payment["booking_id"])
+        status = booking["status"] if booking else None
+        if payment["status"] == PaymentStatus.REQUESTED and payment["booking_id"] not in running:
+            violations.append(Violation("card-token-kept", payment["booking_id"],
+                                        f"a payment request still holds its card token, booking is {status}"))
     for booking in bookings.values():
         if booking["status"] == BookingStatus.CONFIRMED and booking["booking_id"] not in captured:
             violations.append(Violation("confirmed-without-payment", booking["booking_id"], "no captured payment"))

@@ -153,7 +153,6 @@ class StepInput(BookingTerms):
 
     booking_id: str
     correlation_id: str
-    card_token: str | None = None  # the compensations and the cancellation get none
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # by step name
     errors: dict[str, dict[str, Any]] = field(default_factory=dict)  # by task name
 
@@ -171,7 +170,6 @@ class StepInput(BookingTerms):
             cabin=event.get("cabin"),
             loyalty_id=event.get("loyalty_id"),
             points_to_redeem=int(event.get("points_to_redeem") or 0),
-            card_token=(event.get("payment") or {}).get("card_token"),
             simulate_failure=dict(event.get("simulate_failure") or {}),
             results={step.name: event[step.result_key] for step in BOOKING_STEPS
                      if isinstance(event.get(step.result_key), dict)},
@@ -181,8 +179,9 @@ class StepInput(BookingTerms):
 
 
 def execution_input(booking: dict[str, Any], request: BookingRequest) -> dict[str, Any]:
-    """The booking saga's input. The passenger stays out of it (and out of the
-    execution history); ConfirmBooking reads it from the booking."""
+    """The booking saga's input. The passenger and the card token stay out of it (and out
+    of the execution history, which state machines log): ConfirmBooking reads the
+    passenger from the booking, ChargePayment the token from the payment request."""
     return {
         "booking_id": booking["booking_id"],
         "correlation_id": booking["correlation_id"],
@@ -191,7 +190,6 @@ def execution_input(booking: dict[str, Any], request: BookingRequest) -> dict[st
         "cabin": request.requested_cabin,
         "loyalty_id": request.loyalty_id,
         "points_to_redeem": request.points_to_redeem,
-        "payment": {"card_token": request.card_token},
         "simulate_failure": request.simulate_failure,
     }
 

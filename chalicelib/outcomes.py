@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib import booking_record, dead_letters, observability, step_log
+from chalicelib import booking_record, dead_letters, observability, payments, step_log
 from chalicelib.errors import ConditionFailed
 from chalicelib.logs import logger
 from chalicelib.models import StepInput
@@ -26,7 +26,8 @@ from chalicelib.vocabulary import (
 # actions; a transaction needs the action of each part). deploy/resources.py turns this
 # into each function's IAM role; the deploy rehearsal fails on a call not listed here.
 TABLE_ACCESS = {
-    RECORD_FAILURE: {"bookings": ("UpdateItem",), "step_log": ("UpdateItem",), "dead_letters": ("PutItem",)},
+    RECORD_FAILURE: {"bookings": ("UpdateItem",), "step_log": ("UpdateItem",), "dead_letters": ("PutItem",),
+                     "payments": ("UpdateItem",)},
     RECORD_CANCELLATION: {"bookings": ("UpdateItem",), "dead_letters": ("PutItem",)},
 }
 
@@ -81,6 +82,7 @@ def record_failure(step: StepInput) -> dict[str, Any]:
             return _moved_on(exc, failed_step, error)
         updated = exc.item or {}
     _dead_letter_failed_compensations(step)
+    payments.withdraw_request(step.booking_id)  # failed before ChargePayment: no token is kept
     logger.info("booking failed", extra={"status": status, "failed_step": failed_step, "error": error["error"]})
     observability.booking_failed(failed_step or "unknown", observability.milliseconds_since(updated.get("created_at")))
     return _outcome(status, failed_step, error)

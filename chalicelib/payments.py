@@ -11,6 +11,7 @@ task timed out and was compensated) is refused and undone instead of kept.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,7 +26,7 @@ from chalicelib.vocabulary import CHARGE_PAYMENT, REDEEM_POINTS, REFUND_PAYMENT,
 # actions; a transaction needs the action of each part). deploy/resources.py turns this
 # into each function's IAM role; the deploy rehearsal fails on a call not listed here.
 TABLE_ACCESS = {
-    CHARGE_PAYMENT: {"payments": ("GetItem", "PutItem")},
+    CHARGE_PAYMENT: {"payments": ("GetItem", "UpdateItem")},
     REFUND_PAYMENT: {"payments": ("GetItem", "PutItem", "UpdateItem")},
 }
 
@@ -94,6 +95,37 @@ def _record(booking_id: str, status: PaymentStatus, amount: int, **extra: Any) -
     )
 
 
+def requested(booking_id: str, card_token: str) -> db.Put:
+    """The booking's request for a charge, written with the booking (POST /bookings): the
+    card token is kept here, so it never travels in the state machine's input or history,
+    and is removed once the charge is decided."""
+    return db.Put(
+        "payments",
+        {**db.payment_key(booking_id), "status": PaymentStatus.REQUESTED, "card_token": card_token, "amount": 0,
+         "currency": CURRENCY, "updated_at": clock.now_iso()},
+        condition="attribute_not_exists(booking_id)",
+    )
+
+
+def _decide(booking_id: str, status: PaymentStatus, amount: int, charge_id: str | None = None) -> None:
+    """REQUESTED -> ``status``, the token dropped; ConditionFailed when it is decided already."""
+    db.update(
+        "payments", db.payment_key(booking_id),
+        "SET #status = :status, amount = :amount, charge_id = :charge, updated_at = :now REMOVE card_token",
+        condition="#status = :requested", names={"#status": "status"},
+        values={":status": status, ":amount": amount, ":charge": charge_id, ":now": clock.now_iso(),
+                ":requested": PaymentStatus.REQUESTED},
+        returning="NONE",
+    )
+
+
+def withdraw_request(booking_id: str) -> None:
+    """The saga ended before any charge: the request (and its card token) goes, leaving
+    the tombstone that refuses a charge landing later. A decided payment is left as it is."""
+    with contextlib.suppress(ConditionFailed):
+        _decide(booking_id, PaymentStatus.VOIDED, 0)
+
+
 def _outcome_of(payment: dict[str, Any]) -> dict[str, Any]:
     status = payment["status"]
     if status == PaymentStatus.CAPTURED:
@@ -105,21 +137,21 @@ def _outcome_of(payment: dict[str, Any]) -> dict[str, Any]:
 
 # --- ChargePayment ----------------------------------------------------------------
 def charge_payment(step: StepInput) -> dict[str, Any]:
-    existing = get_payment(step.booking_id)
-    if existing is not None:
-        return _outcome_of(existing)  # a replay returns what the first run decided
+    payment = get_payment(step.booking_id)
+    if payment is None:
+        raise PaymentDeclined("no card on file: the booking requested no payment")
+    if payment["status"] != PaymentStatus.REQUESTED:
+        return _outcome_of(payment)  # a replay returns what the first run decided
     fare = int(step.result_of(RESERVE_SEAT).get("fare", 0))
     points_redeemed = int(step.result_of(REDEEM_POINTS).get("points_redeemed", 0))
     amount = amount_due(fare, points_redeemed)
-    if amount == 0:
-        _record(step.booking_id, PaymentStatus.CAPTURED, 0)
-        return _captured(0, None)
-    result = gateway().charge(
-        amount=amount, currency=CURRENCY, card_token=step.card_token or "", idempotency_key=step.booking_id,
-    )
+    result = GatewayResult(approved=True, reference=None)  # nothing to charge
+    if amount > 0:
+        result = gateway().charge(amount=amount, currency=CURRENCY, card_token=str(payment.get("card_token", "")),
+                                  idempotency_key=step.booking_id)
     status = PaymentStatus.CAPTURED if result.approved else PaymentStatus.DECLINED
     try:
-        _record(step.booking_id, status, amount, charge_id=result.reference)
+        _decide(step.booking_id, status, amount, result.reference)
     except ConditionFailed:
         return _settle_race(step.booking_id, result, amount)
     logger.info(f"payment {status.lower()}", extra={"amount": amount, "currency": CURRENCY})
@@ -142,11 +174,19 @@ def _settle_race(booking_id: str, result: GatewayResult, amount: int) -> dict[st
 
 
 # --- RefundPayment -----------------------------------------------------------------
+def _void(booking_id: str, payment: dict[str, Any] | None) -> None:
+    """No charge yet: a tombstone (VOIDED) that makes a charge landing later refuse."""
+    if payment is None:
+        _record(booking_id, PaymentStatus.VOIDED, 0)
+    else:
+        _decide(booking_id, PaymentStatus.VOIDED, 0)
+
+
 def refund_payment(step: StepInput) -> dict[str, Any]:
     payment = get_payment(step.booking_id)
-    if payment is None:
+    if payment is None or payment["status"] == PaymentStatus.REQUESTED:
         try:
-            _record(step.booking_id, PaymentStatus.VOIDED, 0)
+            _void(step.booking_id, payment)
             return {"refunded": 0, "detail": "nothing to undo: no charge; later charges are refused"}
         except ConditionFailed:
             payment = get_payment(step.booking_id) or {}  # a charge landed just now

@@ -246,6 +246,7 @@ class SeatStatus(StrEnum):
 
 
 class PaymentStatus(StrEnum):
+    REQUESTED = "REQUESTED"  # the booking asked for a charge: its card token waits here, and only here
     CAPTURED = "CAPTURED"
     DECLINED = "DECLINED"
     REFUNDED = "REFUNDED"

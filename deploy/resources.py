@@ -116,7 +116,7 @@ FUNCTION_ACCESS: dict[str, Access] = {
         "bookings": (GET, PUT, UPDATE),
         "step_log": (QUERY,),
         "idempotency": (GET, PUT),
-        "payments": (GET,),
+        "payments": (GET, PUT, UPDATE),  # the payment request, with the booking (withdrawn if no saga starts)
         "loyalty": (GET, QUERY),
     },
 }

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import app as app_module
-from chalicelib import booking_record, clock, validation
+from chalicelib import api, clock, validation
 from chalicelib.models import HOLD_SECONDS, execution_input
 from chalicelib.schema import TABLES
 from chalicelib.vocabulary import TERMINAL_STATUSES
@@ -110,7 +110,7 @@ def stale_booking(stack: DeployedStack) -> str:
     saved = dict(os.environ)
     os.environ.update(seeded_environment(stack))  # the test writes the booking, as POST /bookings would
     try:
-        booking, _ = booking_record.create(request, correlation_id=None, idempotency_key=None)
+        booking, _ = api.open_booking(request, correlation_id=None, idempotency_key=None)
     finally:
         os.environ.clear()
         os.environ.update(saved)

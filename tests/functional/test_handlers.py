@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 import app as app_module
-from chalicelib import booking_record, db, errors, step_log, validation
+from chalicelib import api, booking_record, db, errors, step_log, validation
 from chalicelib.models import BASE_FARES, execution_input
 from chalicelib.vocabulary import BOOKING_STEPS, COMPENSATION_ORDER, TRANSITIONS, BookingStatus
 from tests.support import balance, booking_body, payment, seat, snapshot
@@ -45,7 +45,7 @@ def business_state() -> dict[str, Any]:
 def new_booking(**overrides: Any) -> dict[str, Any]:
     """A PENDING booking and the execution input the state machine would pass."""
     request = validation.parse_booking_request(booking_body(**overrides), fault_injection_allowed=True)
-    booking, _ = booking_record.create(request, correlation_id="corr-test", idempotency_key=None)
+    booking, _ = api.open_booking(request, correlation_id="corr-test", idempotency_key=None)
     return execution_input(booking, request)
 
 

@@ -4,12 +4,13 @@ every step, business failures, transient failures absorbed by Retry, and timeout
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import pytest
 
-from chalicelib import api, booking_view, db, invariants, step_log
+from chalicelib import api, booking_view, db, invariants, saga, step_log
 from chalicelib.models import BASE_FARES, miles_for
 from chalicelib.vocabulary import STEP_NAMES
 from tests.saga.conftest import START_POINTS, compensation_names, execution, run, start, states_entered
@@ -276,6 +277,20 @@ def test_a_cancel_while_confirmed_is_never_undone_by_the_booking_saga(short_time
     execution(booking_id, "cancellation", timeout=60)
     assert booking_view.view(booking_id)["status"] == "CANCELLED"
     assert invariants.check() == []
+
+
+def test_the_card_token_never_travels_through_the_state_machine(aws: Any) -> None:
+    """Issue 12, part 4. GIVEN a booking paid with a token WHEN its saga confirms it
+    THEN neither the execution's input nor any event of its history holds the token
+    (state machines log both): ChargePayment reads it from the payments service's own
+    record, which drops it once the card is charged."""
+    view = run(payment={"card_token": "tok_visa_carried_nowhere"})
+
+    assert view["status"] == "CONFIRMED"
+    described = execution(view["booking_id"])
+    history = json.dumps(saga.raw_history(described["executionArn"]), default=str)
+    assert "tok_visa_carried_nowhere" not in described["input"] + history
+    assert "card_token" not in payment(view["booking_id"])  # type: ignore[operator]
 
 
 def test_failed_compensation_goes_on_and_needs_attention(aws: Any) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 import app as app_module
 from chalicelib import (
     api,
-    booking_record,
     booking_view,
     clock,
     db,
@@ -87,7 +86,7 @@ def test_auto_assign_moves_on_under_contention_and_fails_cleanly_when_full(aws: 
 def _hold_without_saga(seat_id: str) -> dict[str, Any]:
     """A booking whose saga died right after ReserveSeat (no execution to finish it)."""
     request = validation.parse_booking_request(booking_body(seat=seat_id, cabin=None), fault_injection_allowed=True)
-    booking, _ = booking_record.create(request, correlation_id="stale", idempotency_key=None)
+    booking, _ = api.open_booking(request, correlation_id="stale", idempotency_key=None)
     event = execution_input(booking, request)
     event["reservation"] = app_module.reserve_seat(event, None)
     return event
@@ -223,7 +222,7 @@ def test_invariant_checker_reports_planted_damage(aws: Any) -> None:
     db.update("loyalty", db.loyalty_account_key("FF0003"), "SET points_balance = :p", values={":p": 1})
     db.put("payments", {"booking_id": "orphan", "status": "CAPTURED", "amount": 100})
     request = validation.parse_booking_request(booking_body(), fault_injection_allowed=True)
-    stuck, _ = booking_record.create(request, correlation_id="stuck", idempotency_key=None)
+    stuck, _ = api.open_booking(request, correlation_id="stuck", idempotency_key=None)
 
     found = {(violation.rule, violation.subject) for violation in invariants.check()}
 
@@ -233,4 +232,5 @@ def test_invariant_checker_reports_planted_damage(aws: Any) -> None:
         ("loyalty-balance", "FF0003"),
         ("captured-not-refunded", "orphan"),
         ("stuck-without-execution", stuck["booking_id"]),
+        ("card-token-kept", stuck["booking_id"]),  # its payment request outlives its (absent) saga
     }
