@@ -66,12 +66,14 @@ def holds_a_card_number(value: str) -> bool:
 
 
 def looks_like_card_number(value: str) -> bool:
-    return bool(_card_numbers(value))
+    return bool(_card_numbers(unicodedata.normalize("NFKC", value)))
 
 
 def without_card_numbers(text: str) -> str:
     """``text`` with anything that looks like a card number replaced: for what the API
-    echoes of a request (messages, fields, the path in a log line)."""
+    echoes of a request (messages, fields, the path in a log line). Read NFKC-normalised,
+    as the body's own check reads it, so fullwidth digits are digits here too."""
+    text = unicodedata.normalize("NFKC", text)
     for match in reversed(_card_numbers(text)):
         text = text[:match.start()] + CARD_NUMBER_REMOVED + text[match.end():]
     return text
@@ -106,7 +108,7 @@ def matching(pattern: str, wrong: str) -> Rule:
 
 
 def _card_number_in(name: str | None) -> str:
-    why = "send a token from the payment provider" if name == "payment.card_token" else "never send card numbers"
+    why = "send a token from the payment provider" if name == CARD_TOKEN.name else "never send card numbers"
     return f"{name} looks like a card number; {why}"
 
 

@@ -314,3 +314,14 @@ def test_a_card_number_anywhere_in_the_body_is_refused(overrides: dict[str, Any]
     assert {item["field"] for item in problems} == {field}
     assert "card number" in str(problems[0]["message"])
 
+
+
+def test_a_card_number_in_fullwidth_digits_is_never_echoed() -> None:
+    """GIVEN a card number written in fullwidth digits where the API would repeat what it
+    was sent (an unknown simulate_failure step) THEN the refusal does not repeat it, and the
+    scrubber that guards every echoed message and logged path removes it too."""
+    fullwidth = "\uff14\uff12\uff14\uff12" * 4  # 4242... in fullwidth digits
+    problems = refusal(booking_body(simulate_failure={fullwidth: "permanent"})).problems
+    assert fullwidth not in json.dumps(problems, ensure_ascii=False)
+    assert validation.without_card_numbers(f"step {fullwidth}!") == "step [card number removed]!"
+    assert validation.looks_like_card_number(fullwidth)
