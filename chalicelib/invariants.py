@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from chalicelib import db, saga
+from chalicelib import booking_record, db, loyalty, payments, saga
 from chalicelib.vocabulary import (
     IN_FLIGHT_STATUSES,
     OWNING_STATUSES,
@@ -125,18 +125,17 @@ def _everything() -> _Records:
 def _of_booking(booking_id: str) -> _Records:
     """One booking, the seats that name it or that it names (and their owners), its
     payment, its loyalty account and ledger: a few reads, not a scan."""
-    booking = db.get("bookings", db.booking_key(booking_id))
+    booking = booking_record.find(booking_id)
     if booking is None:
         return _Records([], [], [], [])
     seats = [seat for seat in db.query("seats", KeyConditionExpression="flight_number = :flight",
                                        ExpressionAttributeValues={":flight": booking["flight_number"]})
              if seat.get("booking_id") == booking_id or seat["seat"] == booking.get("seat")]
     owners = {seat["booking_id"] for seat in seats if seat.get("booking_id") not in (None, booking_id)}
-    bookings = [booking, *filter(None, (db.get("bookings", db.booking_key(owner)) for owner in sorted(owners)))]
-    payment = db.get("payments", db.payment_key(booking_id))
-    loyalty = (db.query("loyalty", KeyConditionExpression="loyalty_id = :id",
-                        ExpressionAttributeValues={":id": booking["loyalty_id"]}) if booking.get("loyalty_id") else [])
-    return _Records(bookings, seats, [payment] if payment else [], loyalty)
+    bookings = [booking, *filter(None, (booking_record.find(owner) for owner in sorted(owners)))]
+    payment = payments.get_payment(booking_id)
+    loyalty_records = loyalty.records_of(booking["loyalty_id"]) if booking.get("loyalty_id") else []
+    return _Records(bookings, seats, [payment] if payment else [], loyalty_records)
 
 
 def check(booking_id: str | None = None) -> list[Violation]:

@@ -36,13 +36,14 @@ REDEEM, REFUND, AWARD, REVERSE = "REDEEM", "REFUND", "AWARD", "REVERSE"
 REVERSAL_OF = {REDEEM: REFUND, AWARD: REVERSE}
 
 
+def records_of(loyalty_id: str) -> list[dict[str, Any]]:
+    """The account item and every ledger entry of ``loyalty_id``, as stored (one Query)."""
+    return db.query("loyalty", KeyConditionExpression="loyalty_id = :id", ExpressionAttributeValues={":id": loyalty_id})
+
+
 def get_account(loyalty_id: str) -> dict[str, Any]:
     """The account with its ledger, oldest entry first (one Query)."""
-    items = db.query(
-        "loyalty",
-        KeyConditionExpression="loyalty_id = :id",
-        ExpressionAttributeValues={":id": loyalty_id},
-    )
+    items = records_of(loyalty_id)
     account = next((item for item in items if item["record"] == db.LOYALTY_ACCOUNT), None)
     if account is None:
         raise NotFound(f"loyalty account {loyalty_id} does not exist", field="loyalty_id")
