@@ -43,12 +43,18 @@ def readable_cause(cause: Any) -> str:
     return str(cause)[:4000]
 
 
+def _error_of(caught: dict[str, Any], default: str = "") -> dict[str, str]:
+    """A Catch's ``{"Error", "Cause"}`` as this project records an error."""
+    return {"error": str(caught.get("Error", default)), "cause": readable_cause(caught.get("Cause"))}
+
+
 def _record_ended_tasks(step: StepInput, *, except_for: str | None = None) -> None:
     """No step-log entry stays RUNNING once the execution ends: each task whose error the
     execution carries (a timeout, a crash) is recorded TIMED_OUT or FAILED."""
-    for name, error in step.errors.items():
+    for name, caught in step.errors.items():
         if name != except_for and name in TASKS:
-            step_log.mark_ended(step.booking_id, name, str(error.get("Error", "")), readable_cause(error.get("Cause")))
+            error = _error_of(caught)
+            step_log.mark_ended(step.booking_id, name, error["error"], error["cause"])
 
 
 def _failed_compensations(step: StepInput) -> dict[str, dict[str, Any]]:
@@ -57,19 +63,16 @@ def _failed_compensations(step: StepInput) -> dict[str, dict[str, Any]]:
 
 def _dead_letter_failed_compensations(step: StepInput) -> None:
     """Dead-letter every compensation whose error the execution carries."""
-    for compensation, error in _failed_compensations(step).items():
-        dead_letters.record(
-            step.booking_id, compensation, error=str(error.get("Error", "")), cause=readable_cause(error.get("Cause")),
-            correlation_id=step.correlation_id, flight_number=step.flight_number,
-        )
+    for compensation, caught in _failed_compensations(step).items():
+        dead_letters.record(step.booking_id, compensation, **_error_of(caught),
+                            correlation_id=step.correlation_id, flight_number=step.flight_number)
 
 
 def record_failure(step: StepInput) -> dict[str, Any]:
     """The compensations have run: mark the booking FAILED (or NEEDS_ATTENTION when a
     compensation failed) with the failed step and its error."""
     failed_step = next((name for name in STEP_NAMES if name in step.errors), None)
-    failure = step.errors.get(failed_step or "", {})
-    error = {"error": str(failure.get("Error", "Unknown")), "cause": readable_cause(failure.get("Cause"))}
+    error = _error_of(step.errors.get(failed_step or "", {}), default="Unknown")
     status = BookingStatus.NEEDS_ATTENTION if _failed_compensations(step) else BookingStatus.FAILED
     if failed_step:
         # The saga's verdict, whatever the step's own entry says (a late success included).

@@ -83,18 +83,6 @@ def get_payment(booking_id: str) -> dict[str, Any] | None:
     return db.get("payments", db.payment_key(booking_id))
 
 
-def _record(booking_id: str, status: PaymentStatus, amount: int, **extra: Any) -> None:
-    """Create the booking's payment record; ConditionFailed if one exists."""
-    db.put(
-        "payments",
-        {
-            **db.payment_key(booking_id), "status": status, "amount": amount, "currency": CURRENCY,
-            "updated_at": clock.now_iso(), **{key: value for key, value in extra.items() if value is not None},
-        },
-        condition="attribute_not_exists(booking_id)",
-    )
-
-
 def requested(booking_id: str, card_token: str) -> db.Put:
     """The booking's request for a charge, written with the booking (POST /bookings): the
     card token is kept here, so it never travels in the state machine's input or history,
@@ -176,8 +164,10 @@ def _settle_race(booking_id: str, result: GatewayResult, amount: int) -> dict[st
 # --- RefundPayment -----------------------------------------------------------------
 def _void(booking_id: str, payment: dict[str, Any] | None) -> None:
     """No charge yet: a tombstone (VOIDED) that makes a charge landing later refuse."""
-    if payment is None:
-        _record(booking_id, PaymentStatus.VOIDED, 0)
+    if payment is None:  # a booking without a request: the tombstone is the record
+        db.put("payments", {**db.payment_key(booking_id), "status": PaymentStatus.VOIDED, "amount": 0,
+                            "currency": CURRENCY, "updated_at": clock.now_iso()},
+               condition="attribute_not_exists(booking_id)")
     else:
         _decide(booking_id, PaymentStatus.VOIDED, 0)
 

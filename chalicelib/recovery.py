@@ -45,9 +45,13 @@ def _run_compensations(booking: dict[str, Any], names: list[str]) -> dict[str, s
     return failures
 
 
+def _interrupted_cancellation(booking: dict[str, Any]) -> bool:
+    return booking.get("attention_origin") == SagaKind.CANCELLATION
+
+
 def _chain_of(booking: dict[str, Any]) -> tuple[Compensation, ...]:
     """The compensations the saga that left the booking runs, in its order."""
-    return CANCELLATION_STEPS if booking.get("attention_origin") == SagaKind.CANCELLATION else COMPENSATION_ORDER
+    return CANCELLATION_STEPS if _interrupted_cancellation(booking) else COMPENSATION_ORDER
 
 
 def _may_have_acted(entry: dict[str, Any] | None) -> bool:
@@ -86,8 +90,7 @@ def recover(booking_id: str) -> dict[str, Any]:
             logger.error("recovery incomplete", extra={"failures": failures, "violations": violations})
             return {"booking_id": booking_id, "status": BookingStatus.NEEDS_ATTENTION, "rerun": names,
                     "still_failing": failures, "violations": violations}
-        interrupted_cancellation = booking.get("attention_origin") == SagaKind.CANCELLATION
-        final = BookingStatus.CANCELLED if interrupted_cancellation else BookingStatus.FAILED
+        final = BookingStatus.CANCELLED if _interrupted_cancellation(booking) else BookingStatus.FAILED
         booking_record.mark_recovered(booking_id, final)
         dead_letters.resolve(booking_id)
         logger.info("booking recovered", extra={"status": final, "rerun": names})

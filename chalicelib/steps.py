@@ -32,12 +32,16 @@ def _fail_if_asked(name: str, mode: str | None, attempt: int) -> None:
         raise TransientStepError(f"{name} failed on purpose, first attempt only (simulate_failure: transient)")
 
 
-def _hang(name: str) -> None:
-    """Outlast the task's TimeoutSeconds before any work, as a call to a service that
-    never answers would; then give up without writing anything (the Lambda would have
-    been stopped), so the step log shows what the saga decided when it timed out."""
-    logger.warning("simulating a hang before the work", extra={"seconds": config.simulated_hang_seconds()})
+def _outlast_the_timeout(when: str) -> None:
+    """Sleep past the task's TimeoutSeconds, as a call to a service that never answers."""
+    logger.warning(f"simulating a hang {when} the work", extra={"seconds": config.simulated_hang_seconds()})
     time.sleep(config.simulated_hang_seconds())
+
+
+def _hang(name: str) -> None:
+    """Hang before any work; then give up without writing anything (the Lambda would
+    have been stopped), so the step log shows what the saga decided when it timed out."""
+    _outlast_the_timeout("before")
     raise SimulatedHang(f"{name} hung before reaching its service (simulate_failure: hang)")
 
 
@@ -64,8 +68,7 @@ def run(task: Step | Compensation, work: StepFunction, event: dict[str, Any]) ->
         if mode == FailureMode.TIMEOUT:
             # The effect has happened; now outlast the task's TimeoutSeconds, as a
             # gateway call that hangs would. The saga must compensate this step too.
-            logger.warning("simulating a hang", extra={"seconds": config.simulated_hang_seconds()})
-            time.sleep(config.simulated_hang_seconds())
+            _outlast_the_timeout("after")
         step_log.mark_finished(step.booking_id, name, result)
         status = step_log.finished_status(name)
         logger.info("step finished", extra={"status": status})
