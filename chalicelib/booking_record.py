@@ -158,8 +158,8 @@ def confirmation(booking_id: str, *, ticket: str, boarding_pass: dict[str, Any])
     return _transition(
         booking_id, BookingStatus.CONFIRMED, expected=BookingStatus.PENDING,
         updates="ticket_number = :ticket, boarding_pass = :card, confirmed_at = :now",
-        # CancelBooking leaves a marker when it finds nothing to undo: a confirmation
-        # arriving after it (late, timed out) is refused.
+        # CancelBooking leaves a marker when it finds no confirmation: one arriving after
+        # it (late, timed out) is refused.
         also="attribute_not_exists(confirmation_cancelled_at)",
         values={":ticket": ticket, ":card": boarding_pass},
     )

@@ -20,9 +20,7 @@ from chalicelib.logs import logger
 from chalicelib.models import StepInput, boarding_group
 from chalicelib.vocabulary import CANCEL_BOOKING, CONFIRM_BOOKING
 
-# The tables each of this service's Lambda functions touches, and how (DynamoDB
-# actions; a transaction needs the action of each part). deploy/resources.py turns this
-# into each function's IAM role; the deploy rehearsal fails on a call not listed here.
+# What this service's Lambdas do to which table: their IAM roles (deploy/resources.py).
 TABLE_ACCESS = {
     CONFIRM_BOOKING: {"bookings": ("GetItem", "UpdateItem"), "flights": ("GetItem",), "seats": ("UpdateItem",)},
     CANCEL_BOOKING: {"bookings": ("UpdateItem",)},

@@ -24,9 +24,7 @@ from chalicelib.vocabulary import (
     REVERSE_MILES,
 )
 
-# The tables each of this service's Lambda functions touches, and how (DynamoDB
-# actions; a transaction needs the action of each part). deploy/resources.py turns this
-# into each function's IAM role; the deploy rehearsal fails on a call not listed here.
+# What this service's Lambdas do to which table: their IAM roles (deploy/resources.py).
 TABLE_ACCESS = {
     task: {"loyalty": ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem")}
     for task in (REDEEM_POINTS, REFUND_POINTS, AWARD_MILES, REVERSE_MILES)

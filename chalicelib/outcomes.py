@@ -22,9 +22,7 @@ from chalicelib.vocabulary import (
     is_compensation,
 )
 
-# The tables each of this service's Lambda functions touches, and how (DynamoDB
-# actions; a transaction needs the action of each part). deploy/resources.py turns this
-# into each function's IAM role; the deploy rehearsal fails on a call not listed here.
+# What this service's Lambdas do to which table: their IAM roles (deploy/resources.py).
 TABLE_ACCESS = {
     RECORD_FAILURE: {"bookings": ("UpdateItem",), "step_log": ("UpdateItem",), "dead_letters": ("PutItem",),
                      "payments": ("UpdateItem",)},

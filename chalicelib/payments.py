@@ -22,9 +22,7 @@ from chalicelib.logs import logger
 from chalicelib.models import CURRENCY, StepInput, amount_due
 from chalicelib.vocabulary import CHARGE_PAYMENT, REDEEM_POINTS, REFUND_PAYMENT, RESERVE_SEAT, PaymentStatus
 
-# The tables each of this service's Lambda functions touches, and how (DynamoDB
-# actions; a transaction needs the action of each part). deploy/resources.py turns this
-# into each function's IAM role; the deploy rehearsal fails on a call not listed here.
+# What this service's Lambdas do to which table: their IAM roles (deploy/resources.py).
 TABLE_ACCESS = {
     CHARGE_PAYMENT: {"payments": ("GetItem", "UpdateItem")},
     REFUND_PAYMENT: {"payments": ("GetItem", "PutItem", "UpdateItem")},

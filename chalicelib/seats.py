@@ -25,9 +25,7 @@ from chalicelib.models import (
 )
 from chalicelib.vocabulary import RELEASE_SEAT, RESERVE_SEAT, SeatStatus
 
-# The tables each of this service's Lambda functions touches, and how (DynamoDB
-# actions; a transaction needs the action of each part). deploy/resources.py turns this
-# into each function's IAM role; the deploy rehearsal fails on a call not listed here.
+# What this service's Lambdas do to which table: their IAM roles (deploy/resources.py).
 TABLE_ACCESS = {
     RESERVE_SEAT: {"bookings": ("GetItem", "UpdateItem"), "seats": ("GetItem", "Query", "UpdateItem")},
     RELEASE_SEAT: {"bookings": ("UpdateItem",), "seats": ("UpdateItem",)},

@@ -58,7 +58,7 @@ def finished(booking_id: str, name: str, result: dict[str, Any]) -> db.Update:
 
 def mark_finished(booking_id: str, name: str, result: dict[str, Any]) -> bool:
     """Record success. Returns False when the saga already gave up on this attempt
-    (it timed out and RecordFailure marked it FAILED): the late result is not kept."""
+    (it timed out and RecordFailure recorded it TIMED_OUT): the late result is not kept."""
     write = finished(booking_id, name, result)
     try:
         db.apply(replace(
