@@ -9,14 +9,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Chalice, IAMAuthorizer, Rate, Response
+from chalice import Chalice, CognitoUserPoolAuthorizer, IAMAuthorizer, Rate, Response
 from chalice.app import Request
 
 from chalicelib import (
     api,
-    booking_view,
     bookings,
     config,
+    customers,
     loyalty,
     outcomes,
     payments,
@@ -27,6 +27,7 @@ from chalicelib import (
     vocabulary,
     webpage,
 )
+from chalicelib.customers import Customer
 from chalicelib.errors import RequestError
 from chalicelib.logs import bound, logger
 from chalicelib.validation import parse_seat_filters
@@ -46,12 +47,20 @@ from chalicelib.vocabulary import (
 )
 
 app = Chalice(app_name="booking-saga")
+# Every customer route: API Gateway checks the ID token against the user pool before the
+# Lambda runs (locally, local/auth.py). The pool's ARN is the stack's, put in by the deploy
+# template (deploy/resources.py); the public routes below name no authorizer.
+signed_in = CognitoUserPoolAuthorizer(customers.AUTHORIZER_NAME, provider_arns=[customers.POOL_ARN_PLACEHOLDER])
 
 
 def _request() -> Request:
     request = app.current_request
     assert request is not None
     return request
+
+
+def _customer() -> Customer:
+    return customers.from_request_context(_request().context)
 
 
 def error_response(exc: RequestError) -> Response:
@@ -102,6 +111,11 @@ def route(path: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
 
 
 # --- Routes -----------------------------------------------------------------------
+# The body is parsed (strictly) by chalicelib whatever the declared type, so a plain
+# `curl -d` is not refused with Chalice's own 415.
+JSON_BODY = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
+
+
 @route("/health")
 def health() -> dict[str, Any]:
     return {"status": "ok"}
@@ -109,9 +123,23 @@ def health() -> dict[str, Any]:
 
 @route("/config")
 def stage_config() -> dict[str, Any]:
-    # The demo page draws its fault menus and polls until a terminal status from this.
-    return {"stage": config.stage(), "fault_injection": config.fault_injection_enabled(),
-            "saga": vocabulary.describe()}
+    # The demo page draws its fault menus and polls until a terminal status from this,
+    # and pre-fills its sign-in box with a demo customer where the stage has them.
+    settings = {"stage": config.stage(), "fault_injection": config.fault_injection_enabled(),
+                "saga": vocabulary.describe()}
+    if config.demo_users_enabled():
+        settings["demo_sign_in"] = {"usernames": list(customers.DEMO_USERNAMES), "password": customers.DEMO_PASSWORD}
+    return settings
+
+
+@route("/auth/sign-in", methods=["POST"], content_types=JSON_BODY)
+def sign_in() -> dict[str, Any]:
+    return customers.sign_in(_request().raw_body)
+
+
+@route("/me", authorizer=signed_in)
+def who_am_i() -> dict[str, Any]:
+    return _customer().public()
 
 
 @route("/flights")
@@ -132,40 +160,35 @@ def get_seats(flight_number: str) -> dict[str, Any]:
     return {"flight_number": flight_number, "seats": seats.seat_map(flight_number, status=status, cabin=cabin)}
 
 
-# The body is parsed (strictly) by chalicelib.api whatever the declared type, so a
-# plain `curl -d` is not refused with Chalice's own 415.
-JSON_BODY = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
-
-
-@route("/bookings", methods=["POST"], content_types=JSON_BODY)
+@route("/bookings", methods=["POST"], content_types=JSON_BODY, authorizer=signed_in)
 def create_booking() -> Response:
     request = _request()
-    body, created = api.start_booking(request.raw_body, dict(request.headers))
+    body, created = api.start_booking(request.raw_body, dict(request.headers), _customer())
     headers: dict[str, str | list[str]] = {"Location": f"/bookings/{body['booking_id']}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
     return Response(body=body, status_code=202, headers=headers)
 
 
-@route("/bookings/{booking_id}")
+@route("/bookings/{booking_id}", authorizer=signed_in)
 def get_booking(booking_id: str) -> dict[str, Any]:
-    return booking_view.view(validation.check_booking_id(booking_id))
+    return api.view_booking(booking_id, _customer())
 
 
-@route("/bookings/{booking_id}/cancel", methods=["POST"], content_types=JSON_BODY)
+@route("/bookings/{booking_id}/cancel", methods=["POST"], content_types=JSON_BODY, authorizer=signed_in)
 def request_cancellation(booking_id: str) -> Response:
-    body = api.cancel_booking(booking_id, _request().raw_body)
+    body = api.cancel_booking(booking_id, _request().raw_body, _customer())
     return Response(body=body, status_code=202, headers={"Location": f"/bookings/{booking_id}"})
 
 
-@route("/bookings/{booking_id}/history")
+@route("/bookings/{booking_id}/history", authorizer=signed_in)
 def booking_history(booking_id: str) -> dict[str, Any]:
-    return api.history(booking_id)
+    return api.history(booking_id, _customer())
 
 
-@route("/loyalty/{loyalty_id}")
+@route("/loyalty/{loyalty_id}", authorizer=signed_in)
 def get_loyalty(loyalty_id: str) -> dict[str, Any]:
-    return loyalty.get_account(loyalty_id)
+    return api.loyalty_account(loyalty_id, _customer())
 
 
 # --- Operators ---------------------------------------------------------------------------
@@ -217,7 +240,7 @@ def web_asset(name: str) -> Response:
                     headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
 
 
-@route("/statemachines")
+@route("/statemachines", authorizer=signed_in)
 def state_machines() -> dict[str, Any]:
     return webpage.state_machines()
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import booking_record, config, loyalty, payments, saga, seats
+from chalicelib import booking_record, booking_view, config, loyalty, payments, saga, seats
+from chalicelib.customers import Customer, check_may_use_account
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.logs import logger
 from chalicelib.models import BookingRequest, cancellation_input, execution_input
@@ -24,28 +25,30 @@ def check_bookable(request: BookingRequest) -> None:
 
 
 def open_booking(
-    request: BookingRequest, *, correlation_id: str | None, idempotency_key: str | None,
+    request: BookingRequest, *, customer: Customer, correlation_id: str | None, idempotency_key: str | None,
 ) -> tuple[dict[str, Any], bool]:
-    """The booking, its Idempotency-Key and its payment request (which alone keeps the card
-    token), in one transaction: (booking, created)."""
+    """The customer's booking, its Idempotency-Key and its payment request (which alone
+    keeps the card token), in one transaction: (booking, created)."""
     booking_id = booking_record.new_booking_id()
     return booking_record.create(
-        request, booking_id=booking_id, correlation_id=correlation_id, idempotency_key=idempotency_key,
-        also={"payment": payments.requested(booking_id, request.card_token)},
+        request, booking_id=booking_id, customer_id=customer.id, correlation_id=correlation_id,
+        idempotency_key=idempotency_key, also={"payment": payments.requested(booking_id, request.card_token)},
     )
 
 
-def start_booking(raw_body: Any, headers: dict[str, str]) -> tuple[dict[str, Any], bool]:
-    """``POST /bookings``: returns (response body, whether this call created it)."""
+def start_booking(raw_body: Any, headers: dict[str, str], customer: Customer) -> tuple[dict[str, Any], bool]:
+    """``POST /bookings`` by ``customer``: returns (response body, whether this call created it)."""
     request, idempotency_key, correlation = parse_booking_post(
         raw_body, headers, fault_injection_allowed=config.fault_injection_enabled())
-    known = booking_record.known(request, idempotency_key)
+    check_may_use_account(customer, request.loyalty_id)
+    known = booking_record.known(request, customer.id, idempotency_key)
     if known is not None:
         return {"booking_id": known["booking_id"], "correlation_id": known["correlation_id"],
                 "status": known["status"]}, False
     check_bookable(request)
     # open_booking still settles a race between two first requests with one key.
-    booking, created = open_booking(request, correlation_id=correlation, idempotency_key=idempotency_key)
+    booking, created = open_booking(request, customer=customer, correlation_id=correlation,
+                                    idempotency_key=idempotency_key)
     response = {"booking_id": booking["booking_id"], "correlation_id": booking["correlation_id"],
                 "status": booking["status"]}
     if not created:
@@ -60,18 +63,24 @@ def start_booking(raw_body: Any, headers: dict[str, str]) -> tuple[dict[str, Any
     return response, True
 
 
-def cancel_booking(booking_id: str, raw_body: Any) -> dict[str, Any]:
-    """``POST /bookings/{id}/cancel``: CONFIRMED -> CANCELLING, then the cancellation saga."""
+def view_booking(booking_id: str, customer: Customer) -> dict[str, Any]:
+    """``GET /bookings/{id}``: the customer's own booking; anyone else's is a 404."""
+    booking = booking_record.get_owned(check_booking_id(booking_id), customer.id)
+    return booking_view.view(booking_id, booking=booking)
+
+
+def cancel_booking(booking_id: str, raw_body: Any, customer: Customer) -> dict[str, Any]:
+    """``POST /bookings/{id}/cancel``: the customer's CONFIRMED booking -> CANCELLING, then
+    the cancellation saga."""
     simulate = parse_cancellation(booking_id, raw_body, fault_injection_allowed=config.fault_injection_enabled())
-    booking = booking_record.begin_cancellation(booking_id)
+    booking = booking_record.begin_cancellation(booking_id, customer.id)
     saga.start(booking_id, SagaKind.CANCELLATION, cancellation_input(booking, simulate))
     return {"booking_id": booking_id, "correlation_id": booking["correlation_id"], "status": BookingStatus.CANCELLING}
 
 
-def history(booking_id: str) -> dict[str, Any]:
-    """``GET /bookings/{id}/history``: the booking's executions, event by event."""
-    check_booking_id(booking_id)
-    booking = booking_record.get(booking_id)
+def history(booking_id: str, customer: Customer) -> dict[str, Any]:
+    """``GET /bookings/{id}/history``: the customer's booking's executions, event by event."""
+    booking = booking_record.get_owned(check_booking_id(booking_id), customer.id)
     executions = []
     for kind in SagaKind:
         described = saga.describe(booking_id, kind)
@@ -87,3 +96,10 @@ def history(booking_id: str) -> dict[str, Any]:
             "events": saga.readable_history(arn),
         })
     return {"booking_id": booking_id, "correlation_id": booking["correlation_id"], "executions": executions}
+
+
+def loyalty_account(loyalty_id: str, customer: Customer) -> dict[str, Any]:
+    """``GET /loyalty/{id}``: the customer's own account; anyone else's is a 404."""
+    if not customer.owns_account(loyalty_id):
+        raise NotFound(f"loyalty account {loyalty_id} does not exist", field="loyalty_id")
+    return loyalty.get_account(loyalty_id)

@@ -17,6 +17,7 @@ class Lazy:
         self._build = build
         self._value: Any = None
         self._lock = threading.Lock()
+        _every.append(self)
 
     def __call__(self) -> Any:
         with self._lock:
@@ -27,3 +28,12 @@ class Lazy:
     def reset(self) -> None:
         with self._lock:
             self._value = None
+
+
+_every: list[Lazy] = []
+
+
+def reset_all() -> None:
+    """Forget every client (tests and the embedded backend: after moto starts or stops)."""
+    for lazy in _every:
+        lazy.reset()

@@ -38,15 +38,16 @@ def request_fingerprint(request: BookingRequest) -> str:
 
 # --- Creating ----------------------------------------------------------------------------
 def create(
-    request: BookingRequest, *, booking_id: str, correlation_id: str | None, idempotency_key: str | None,
-    also: dict[str, db.Write] | None = None,
+    request: BookingRequest, *, booking_id: str, customer_id: str, correlation_id: str | None,
+    idempotency_key: str | None, also: dict[str, db.Write] | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Write a PENDING booking, and ``also`` (other services' records of it) in the same
-    transaction; returns (booking, created). A repeated Idempotency-Key with the same
-    body returns the first booking and ``created=False``."""
+    """Write a PENDING booking of ``customer_id``, and ``also`` (other services' records of
+    it) in the same transaction; returns (booking, created). The same customer repeating
+    an Idempotency-Key with the same body gets the first booking and ``created=False``."""
     now = clock.now_iso()
     booking = {
         **db.booking_key(booking_id),
+        "customer_id": customer_id,
         "correlation_id": correlation_id or booking_id,
         "status": BookingStatus.PENDING,
         "flight_number": request.flight_number,
@@ -67,7 +68,7 @@ def create(
     if idempotency_key:
         parts["idempotency_key"] = db.Put(
             "idempotency",
-            {**db.idempotency_key(idempotency_key), "booking_id": booking_id,
+            {**db.idempotency_key(_scoped(customer_id, idempotency_key)), "booking_id": booking_id,
              "fingerprint": request_fingerprint(request),
              "expires_at": clock.now_epoch() + IDEMPOTENCY_TTL_SECONDS},
             condition="attribute_not_exists(idempotency_key)",
@@ -76,20 +77,28 @@ def create(
         db.transact(**parts, **(also or {}))
     except ConditionFailed as exc:
         if exc.failed_on("idempotency_key"):
-            return _replay(request, idempotency_key or "", exc.current_of("idempotency_key")), False
+            return _replay(request, _scoped(customer_id, idempotency_key or ""),
+                           exc.current_of("idempotency_key")), False
         raise
     logger.info("booking created", extra={"booking_id": booking_id, "correlation_id": booking["correlation_id"]})
     return booking, True
 
 
-def known(request: BookingRequest, idempotency_key: str | None) -> dict[str, Any] | None:
-    """The booking an Idempotency-Key already created (same body), else None; Conflict
-    when the key was used with another body. Checked before anything else: the seat the
-    first request asked for is, by now, rightly taken by that very booking."""
+def _scoped(customer_id: str, idempotency_key: str) -> str:
+    """A key is the customer's own: another customer sending the same one makes their own
+    booking, never sees this one."""
+    return f"{customer_id}/{idempotency_key}"
+
+
+def known(request: BookingRequest, customer_id: str, idempotency_key: str | None) -> dict[str, Any] | None:
+    """The booking this customer's Idempotency-Key already created (same body), else None;
+    Conflict when the key was used with another body. Checked before anything else: the
+    seat the first request asked for is, by now, rightly taken by that very booking."""
     if not idempotency_key:
         return None
-    record = db.get("idempotency", db.idempotency_key(idempotency_key))
-    return _replay(request, idempotency_key, record) if record else None
+    key = _scoped(customer_id, idempotency_key)
+    record = db.get("idempotency", db.idempotency_key(key))
+    return _replay(request, key, record) if record else None
 
 
 def _replay(request: BookingRequest, key: str, record: dict[str, Any] | None) -> dict[str, Any]:
@@ -107,8 +116,20 @@ def find(booking_id: str) -> dict[str, Any] | None:
 def get(booking_id: str) -> dict[str, Any]:
     booking = find(booking_id)
     if booking is None:
-        raise NotFound(f"booking {booking_id} does not exist", field="booking_id")
+        raise _not_found(booking_id)
     return booking
+
+
+def get_owned(booking_id: str, customer_id: str) -> dict[str, Any]:
+    """The customer's booking; another customer's is answered exactly as a missing one."""
+    booking = find(booking_id)
+    if booking is None or booking.get("customer_id") != customer_id:
+        raise _not_found(booking_id)
+    return booking
+
+
+def _not_found(booking_id: str) -> NotFound:
+    return NotFound(f"booking {booking_id} does not exist", field="booking_id")
 
 
 # --- What the saga's steps note on it ------------------------------------------------------
@@ -197,14 +218,16 @@ def mark_failed(
     ))
 
 
-def begin_cancellation(booking_id: str) -> dict[str, Any]:
-    """CONFIRMED -> CANCELLING, or Conflict. The condition makes a double cancel impossible."""
+def begin_cancellation(booking_id: str, customer_id: str) -> dict[str, Any]:
+    """The customer's CONFIRMED booking -> CANCELLING, or Conflict (NotFound when it is not
+    theirs). The condition makes a double cancel impossible."""
     try:
-        return db.apply(_transition(booking_id, BookingStatus.CANCELLING, expected=BookingStatus.CONFIRMED))
+        return db.apply(_transition(booking_id, BookingStatus.CANCELLING, expected=BookingStatus.CONFIRMED,
+                                    also="customer_id = :customer", values={":customer": customer_id}))
     except ConditionFailed as exc:
         current = exc.item
-        if current is None:
-            raise NotFound(f"booking {booking_id} does not exist", field="booking_id") from exc
+        if current is None or current.get("customer_id") != customer_id:
+            raise _not_found(booking_id) from exc
         raise Conflict(f"only a CONFIRMED booking can be cancelled; this one is {current['status']}") from exc
 
 

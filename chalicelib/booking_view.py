@@ -59,8 +59,9 @@ def _compensations(log: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return entries
 
 
-def view(booking_id: str) -> dict[str, Any]:
-    booking = booking_record.get(booking_id)
+def view(booking_id: str, *, booking: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The booking (``booking``: its item, when the caller has already read it)."""
+    booking = booking or booking_record.get(booking_id)
     log = step_log.read(booking_id)
     payment = payments.get_payment(booking_id) or {}
     payment_status = _PAYMENT_STATUS_VIEW.get(payment.get("status", ""), PaymentStatus.NONE)

@@ -68,5 +68,30 @@ def simulated_hang_seconds() -> float:
     return float(os.environ.get("SIMULATED_HANG_SECONDS", "12"))
 
 
+USER_POOL_ID_ENV = "USER_POOL_ID"
+USER_POOL_CLIENT_ID_ENV = "USER_POOL_CLIENT_ID"
+
+
+def user_pool_id() -> str:
+    """The Cognito user pool customers sign in to (the template's, or the embedded one)."""
+    return os.environ[USER_POOL_ID_ENV]
+
+
+def user_pool_client_id() -> str:
+    """The pool's app client that POST /auth/sign-in and the page sign in through."""
+    return os.environ[USER_POOL_CLIENT_ID_ENV]
+
+
+def user_pool_issuer() -> str:
+    """The ``iss`` of the pool's tokens; its keys are at ``<issuer>/.well-known/jwks.json``."""
+    return f"https://cognito-idp.{region()}.amazonaws.com/{user_pool_id()}"
+
+
+def demo_users_enabled() -> bool:
+    """Whether the demo customers (FF0001-FF0010, one password) exist on this stage, and
+    GET /config offers them to the page's sign-in box. local and dev only, never prod."""
+    return _flag("DEMO_USERS")
+
+
 def region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"

@@ -115,6 +115,28 @@ class UnsupportedMediaType(RequestError):
     status = 415
 
 
+class Unauthorized(RequestError):
+    """No valid sign-in: no token, or one that is not the user pool's, or expired."""
+
+    status = 401
+
+
+class SignInFailed(Unauthorized):
+    """Wrong username or password (which of the two is never said)."""
+
+
+class Forbidden(RequestError):
+    """Signed in, but asking to act for someone else (another customer's loyalty account)."""
+
+    status = 403
+
+
+class TooManyRequests(RequestError):
+    """The identity provider asks the caller to slow down."""
+
+    status = 429
+
+
 class NotFound(RequestError):
     """The flight, booking or loyalty account does not exist."""
 

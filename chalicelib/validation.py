@@ -450,6 +450,37 @@ def parse_cancellation(
     return simulate
 
 
+# --- POST /auth/sign-in ------------------------------------------------------------------
+USERNAME = Text("username", limit=128, rules=(matching(r"[\w.@+-]{1,128}", "must be a username, e.g. FF0001"),))
+PASSWORD_LIMIT = 256
+
+
+class SignIn(NamedTuple):
+    username: str
+    password: str
+
+
+def parse_sign_in(raw_body: bytes | str | None) -> SignIn:
+    """``{"username", "password"}``, nothing else. The password is checked for shape only,
+    never trimmed, and never named in a message (it is not echoed, even wrong)."""
+    problems = Problems()
+    body = _body_object(_json(raw_body, problems, required=True), problems)
+    username = password = None
+    if body is not None:
+        _unknown_keys(body, frozenset({"username", "password"}), None, problems)
+        username = USERNAME.read(body, problems)
+        password = body.get("password")
+        if password is None:
+            problems.add("password", "password is required")
+        elif not isinstance(password, str) or not password or len(password) > PASSWORD_LIMIT \
+                or not _clean(password):
+            problems.add("password", f"password must be a string of 1-{PASSWORD_LIMIT} characters "
+                                     "without control characters")
+    problems.raise_any()
+    assert username is not None and isinstance(password, str)
+    return SignIn(username, password)
+
+
 # --- Query strings, headers, path ids -----------------------------------------------------
 def parse_seat_filters(query: Mapping[str, str]) -> tuple[str | None, str | None]:
     """``?status=&cabin=`` of the seat map: each optional, given at most once, each one

@@ -36,10 +36,12 @@ def asset(name: str) -> tuple[bytes, str]:
 
 def state_machines() -> dict[str, Any]:
     """The definitions as the engine runs them (DescribeStateMachine), so the page's
-    drawing is of the deployed machine itself and cannot drift from statemachine.json."""
+    drawing is of the deployed machine itself and cannot drift from statemachine.json.
+    For signed-in customers only."""
     result: dict[str, Any] = {}
     for kind in SagaKind:
         arn = saga.state_machine_arn(kind)
         described = saga.client().describe_state_machine(stateMachineArn=arn)
-        result[kind] = {"arn": arn, "definition": json.loads(described["definition"])}
+        # Its name, not its ARN: the page needs no account id.
+        result[kind] = {"name": described["name"], "definition": json.loads(described["definition"])}
     return result

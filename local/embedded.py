@@ -16,11 +16,11 @@ from typing import Any
 
 from moto import mock_aws
 
-from chalicelib import config, db, saga
+from chalicelib import aws, config, db, saga
 from chalicelib.schema import TABLES
 from chalicelib.vocabulary import SagaKind
-from deploy import asl
-from local import hooks
+from deploy import asl, identity
+from local import auth, hooks
 
 ACCOUNT_ID = "123456789012"
 # Lambda stays on moto's Docker backend on purpose: its _invoke_lambda is the hook we
@@ -67,21 +67,22 @@ class EmbeddedAws:
         # moto's engine logs every caught task failure and Fail state as an ERROR with a
         # repr of its parse tree: expected saga flow, already in the execution history.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
-        db.reset()
-        saga.reset()
+        aws.reset_all()
         hooks.install(self.handlers())
+        auth.install()
         self.create_tables()
         self.create_functions()
         self.create_state_machines()
+        self.create_user_pool()
         return self
 
     def stop(self) -> None:
         hooks.uninstall()
+        auth.uninstall()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
-        db.reset()
-        saga.reset()
+        aws.reset_all()
 
     # --- resources ---------------------------------------------------------------
     def handlers(self) -> dict[str, Callable[[dict[str, Any], Any], Any]]:
@@ -133,6 +134,14 @@ class EmbeddedAws:
             )["stateMachineArn"]
             self.state_machine_arns[name] = arn
             os.environ[env_var] = arn
+
+    def create_user_pool(self) -> None:
+        """The customers' pool and app client, as the template has them (deploy/identity.py)."""
+        import boto3
+
+        cognito = boto3.client("cognito-idp", region_name=config.region())
+        pool_id, client_id = identity.create_in(cognito, f"{self.app.app_name}-{self.stage}-customers")
+        os.environ.update(identity.environment(pool_id, client_id))
 
 
 _running: EmbeddedAws | None = None

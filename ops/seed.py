@@ -1,4 +1,5 @@
-"""Demo data: flights with every seat free, and loyalty accounts FF0001-FF0010.
+"""Demo data: flights with every seat free, loyalty accounts FF0001-FF0010, and on the
+stages with demo users (local, dev) their owners in the user pool (password Demo-Passw0rd).
 
 ``python -m ops.seed --demo`` loads them, ``python -m ops.seed --flights 453`` a large
 inventory, with batch writes into the tables the environment names (the embedded
@@ -15,7 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import db
+from chalicelib import config, customers, db
 from chalicelib.models import all_seats
 from chalicelib.vocabulary import SeatStatus
 
@@ -77,9 +78,36 @@ def loyalty_accounts() -> list[dict[str, Any]]:
     ]
 
 
+def seed_demo_customers() -> list[str]:
+    """The demo customers in the user pool: username = loyalty id, the one demo password,
+    each owning their account (custom:loyalty_id). Again on a re-seed: the password is
+    set anew. Only where the stage has demo users (local, dev); returns who was seeded."""
+    if not config.demo_users_enabled() or config.USER_POOL_ID_ENV not in os.environ:
+        return []
+    from botocore.exceptions import ClientError
+
+    cognito = customers.cognito()
+    pool_id = config.user_pool_id()
+    names = dict(zip(customers.DEMO_USERNAMES, LOYALTY_NAMES, strict=True))
+    for username, name in names.items():
+        try:
+            cognito.admin_create_user(
+                UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS",
+                UserAttributes=[{"Name": customers.LOYALTY_ID_CLAIM, "Value": username},
+                                {"Name": "name", "Value": name}],
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "UsernameExistsException":
+                raise
+        cognito.admin_set_user_password(UserPoolId=pool_id, Username=username,
+                                        Password=customers.DEMO_PASSWORD, Permanent=True)
+    return list(names)
+
+
 def seed_demo() -> None:
     seed_flights(demo_flights())
     db.batch_put("loyalty", loyalty_accounts())
+    seed_demo_customers()
 
 
 def main() -> None:

@@ -538,7 +538,7 @@ function createDiagram(tracking, kind) {
   const figure = h("figure", { class: "diagram", "data-testid": `diagram-${kind}`, "data-machine": kind },
     h("figcaption", {},
       h("div", {}, h("b", {}, title), " ", execStatus,
-        h("div", { class: "arn mono", title: "GET /statemachines" }, machine.arn)),
+        h("div", { class: "arn mono", title: "GET /statemachines" }, machine.name)),
       replay),
     body);
   $("#diagrams").append(figure);

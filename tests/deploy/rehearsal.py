@@ -31,7 +31,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from chalicelib import db, saga
+from chalicelib import aws, saga
 from chalicelib.schema import TABLES
 from deploy import asl, resources
 from deploy import outputs as deploy_outputs
@@ -326,8 +326,7 @@ def deployed_stack(cloudformation_template: dict[str, Any], deployment_zip: byte
     recorder = CallRecorder()
     assert boto3.DEFAULT_SESSION is not None
     boto3.DEFAULT_SESSION.events.register("before-parameter-build", recorder)
-    db.reset()
-    saga.reset()
+    aws.reset_all()
     deployed = None
     try:
         deployed = _create(cloudformation_template, deployment_zip, recorder)
@@ -341,8 +340,7 @@ def deployed_stack(cloudformation_template: dict[str, Any], deployment_zip: byte
             deployed.wait_for_executions()
         hooks.uninstall()
         mock.stop()
-        db.reset()
-        saga.reset()
+        aws.reset_all()
         boto3.DEFAULT_SESSION = None
         os.environ.clear()
         os.environ.update(saved_environment)
