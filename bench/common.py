@@ -109,6 +109,14 @@ def embedded_stack(seed: bool = True, definitions: dict[str, str] | None = None)
         aws.stop()
 
 
+def demo_customer(loyalty_id: str | None = None) -> Any:
+    """The caller of an in-process booking: the demo customer owning ``loyalty_id`` (else FF0001)."""
+    from chalicelib.customers import DEMO_USERNAMES, Customer
+
+    username = loyalty_id or DEMO_USERNAMES[0]
+    return Customer(id=f"bench-{username}", username=username, loyalty_id=username)
+
+
 def wait_for_execution_threads(timeout: float = 30.0) -> None:
     from moto.stepfunctions.parser.utils import TMP_THREADS
 

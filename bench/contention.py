@@ -19,7 +19,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.common import embedded_stack, wait_for_execution_threads
+from bench.common import demo_customer, embedded_stack, wait_for_execution_threads
 from chalicelib.vocabulary import TERMINAL_STATUSES, BookingStatus, SeatStatus
 
 FLIGHT = "SA501"
@@ -49,7 +49,7 @@ def measure(buyers: int = 100) -> dict[str, Any]:
 
         def buy(_: int) -> str:
             gate.wait(timeout=60)
-            response, _created = api.start_booking(body, {})
+            response, _created = api.start_booking(body, {}, demo_customer())
             return str(response["booking_id"])
 
         with ThreadPoolExecutor(max_workers=buyers) as pool:

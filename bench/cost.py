@@ -18,7 +18,7 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
-from bench.common import FORWARD_STEPS, embedded_stack, wait_for_execution_threads
+from bench.common import FORWARD_STEPS, demo_customer, embedded_stack, wait_for_execution_threads
 
 # us-east-1 list prices, taken 2026-11-23 from memory and cross-checked against stored
 # copies of the pricing pages (no live internet here): verify at the URLs before use.
@@ -194,7 +194,7 @@ def _one(meter: DynamoMeter, durations: dict[str, list[float]], extra: dict[str,
     body = {"flight_number": "SA101", "cabin": "ECONOMY", "passenger": {"first_name": "Cost", "last_name": "Probe"},
             "payment": {"card_token": "tok_visa"}, **extra}
     started = time.perf_counter()
-    response, _ = api.start_booking(json.dumps(body), {})
+    response, _ = api.start_booking(json.dumps(body), {}, demo_customer(body.get("loyalty_id")))
     post_s = time.perf_counter() - started
     wait_for_execution_threads()
     execution_s = time.perf_counter() - started - post_s

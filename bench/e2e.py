@@ -20,6 +20,7 @@ from typing import Any
 import requests
 
 from bench.common import FORWARD_STEPS, TERMINAL, booking_body, chalice_local, percentile
+from chalicelib.customers import DEMO_PASSWORD, DEMO_USERNAMES
 from chalicelib.vocabulary import BookingStatus, SeatStatus
 from local.server import LocalServer
 
@@ -37,6 +38,18 @@ class Client:
         self.timeout = timeout
         self._local = threading.local()
         self.retries = 0  # connection errors retried (reported)
+        self._tokens: dict[str, str] = {}
+        self._tokens_lock = threading.Lock()
+
+    def headers_of(self, username: str) -> dict[str, str]:
+        """The demo customer's Authorization header (signed in once per customer)."""
+        with self._tokens_lock:
+            if username not in self._tokens:
+                answer = requests.post(f"{self.base_url}/auth/sign-in", timeout=self.timeout,
+                                       json={"username": username, "password": DEMO_PASSWORD})
+                answer.raise_for_status()
+                self._tokens[username] = answer.json()["id_token"]
+            return {"Authorization": f"Bearer {self._tokens[username]}"}
 
     def session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -47,11 +60,12 @@ class Client:
     def book(self, body: dict[str, Any], poll: float = POLL_SECONDS, timeout: float = 120.0) -> dict[str, Any]:
         """POST a booking and poll it to a terminal status; times in seconds."""
         session = self.session()
+        signed_in = self.headers_of(body.get("loyalty_id") or DEMO_USERNAMES[0])
         started = time.perf_counter()
         # `chalice local` resets a connection now and then under load; the
         # Idempotency-Key makes resending the POST safe (the replay gets the same booking).
         response = self._send(session.post, f"{self.base_url}/bookings", json=body, timeout=self.timeout,
-                              headers={"Idempotency-Key": str(uuid.uuid4())})
+                              headers={"Idempotency-Key": str(uuid.uuid4()), **signed_in})
         accepted = time.perf_counter()
         if response.status_code != 202:
             return {"status": f"HTTP {response.status_code}", "error": response.text[:200],
@@ -60,7 +74,8 @@ class Client:
         deadline = started + timeout
         polls = 0
         while True:
-            view = self._send(session.get, f"{self.base_url}/bookings/{booking_id}", timeout=self.timeout).json()
+            view = self._send(session.get, f"{self.base_url}/bookings/{booking_id}", timeout=self.timeout,
+                              headers=signed_in).json()
             polls += 1
             if view["status"] in TERMINAL or time.perf_counter() > deadline:
                 break

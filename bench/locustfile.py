@@ -24,6 +24,7 @@ from typing import Any
 
 from locust import HttpUser, between, task
 
+from chalicelib.customers import DEMO_PASSWORD, DEMO_USERNAMES
 from chalicelib.vocabulary import STEP_NAMES, TERMINAL_STATUSES, BookingStatus
 
 FLIGHTS = os.environ.get(
@@ -33,12 +34,12 @@ FAILURE_SHARE = float(os.environ.get("BENCH_FAILURE_SHARE", "0.25"))
 TIMEOUT_SECONDS = float(os.environ.get("BENCH_TIMEOUT_SECONDS", "60"))
 
 
-def booking_body(failure_at: str | None) -> dict[str, Any]:
+def booking_body(failure_at: str | None, loyalty_id: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "flight_number": random.choice(FLIGHTS),
         "cabin": "ECONOMY",
         "passenger": {"first_name": "Locust", "last_name": "Load"},
-        "loyalty_id": f"FF{random.randint(1, 10):04d}",
+        "loyalty_id": loyalty_id,
         "points_to_redeem": 1_000,
         "payment": {"card_token": "tok_visa"},
     }
@@ -49,10 +50,19 @@ def booking_body(failure_at: str | None) -> dict[str, Any]:
 
 class BookingUser(HttpUser):
     wait_time = between(0.1, 0.5)
+    username = DEMO_USERNAMES[0]
+
+    def on_start(self) -> None:
+        """Each simulated user is one demo customer, signed in once (their loyalty account)."""
+        self.username = random.choice(DEMO_USERNAMES)
+        answer = self.client.post("/auth/sign-in", json={"username": self.username, "password": DEMO_PASSWORD},
+                                  name="POST /auth/sign-in")
+        answer.raise_for_status()
+        self.client.headers["Authorization"] = f"Bearer {answer.json()['id_token']}"
 
     def _saga(self, failure_at: str | None) -> None:
         started = time.perf_counter()
-        with self.client.post("/bookings", json=booking_body(failure_at), name="POST /bookings",
+        with self.client.post("/bookings", json=booking_body(failure_at, self.username), name="POST /bookings",
                               headers={"Idempotency-Key": str(uuid.uuid4())}, catch_response=True) as response:
             if response.status_code != 202:
                 response.failure(f"HTTP {response.status_code}: {response.text[:200]}")

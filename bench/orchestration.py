@@ -14,7 +14,7 @@ import statistics
 import time
 from typing import Any
 
-from bench.common import embedded_stack, wait_for_execution_threads
+from bench.common import demo_customer, embedded_stack, wait_for_execution_threads
 from bench.sampler import ThreadProfiler
 from chalicelib.vocabulary import BOOKING_STEPS, BookingStatus, SagaKind
 
@@ -33,7 +33,8 @@ def new_booking(index: int) -> tuple[dict[str, Any], Any]:
             "passenger": {"first_name": "Bench", "last_name": "Mark"}, "payment": {"card_token": "tok_visa"},
             "loyalty_id": f"FF{index % 10 + 1:04d}", "points_to_redeem": 1_000}
     request = parse_booking_request(body, fault_injection_allowed=True)
-    booking, _ = api.open_booking(request, correlation_id=None, idempotency_key=None)
+    booking, _ = api.open_booking(request, customer=demo_customer(request.loyalty_id), correlation_id=None,
+                                  idempotency_key=None)
     return execution_input(booking, request), request
 
 

@@ -30,7 +30,7 @@ from chalicelib import clock  # noqa: E402
 from local import hooks  # noqa: E402
 from local.embedded import EmbeddedAws  # noqa: E402
 from ops.seed import seed_demo  # noqa: E402
-from tests.support import join_execution_threads  # noqa: E402
+from tests.support import SignedInClient, join_execution_threads  # noqa: E402
 
 RETRY_WAIT_FACTOR = 0.01  # 1 s IntervalSeconds -> 10 ms
 
@@ -77,8 +77,16 @@ def aws_factory() -> Iterator[Any]:
 
 
 @pytest.fixture
-def client(aws: EmbeddedAws) -> Iterator[Any]:
+def anonymous_client(aws: EmbeddedAws) -> Iterator[Any]:
+    """Chalice's test client, signed in as nobody."""
     from chalice.test import Client
 
     with Client(app_module.app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def client(anonymous_client: Any) -> Any:
+    """The test client signed in as the demo customer FF0001 (owner of loyalty account
+    FF0001): every request carries FF0001's ID token unless it sends its own."""
+    return SignedInClient(anonymous_client, "FF0001")

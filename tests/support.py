@@ -61,6 +61,79 @@ def payment(booking_id: str) -> dict[str, Any] | None:
     return db.get("payments", db.payment_key(booking_id))
 
 
+# --- Signed-in customers --------------------------------------------------------------------
+DEMO_PASSWORD = "Demo-Passw0rd"  # the README's; chalicelib.customers.DEMO_PASSWORD must agree
+
+
+def customer(username: str = "FF0001") -> Any:
+    """A demo customer as the API sees one, for tests that call chalicelib.api directly
+    (the route tests sign in for real)."""
+    from chalicelib.customers import Customer
+
+    return Customer(id=f"sub-of-{username}", username=username, loyalty_id=username)
+
+
+def owner_of(body: dict[str, Any]) -> Any:
+    """The customer who may send ``body``: the owner of its loyalty account, else FF0001."""
+    return customer(body.get("loyalty_id") or "FF0001")
+
+
+def owner_of_booking(booking_id: str) -> Any:
+    """The customer who made the booking (for direct calls that act on it, e.g. cancel)."""
+    from chalicelib import booking_record
+    from chalicelib.customers import Customer
+
+    customer_id = booking_record.get(booking_id)["customer_id"]
+    username = customer_id.removeprefix("sub-of-")
+    return Customer(id=customer_id, username=username, loyalty_id=username)
+
+
+def id_token(client: Any, username: str = "FF0001", password: str = DEMO_PASSWORD) -> str:
+    """Sign in through POST /auth/sign-in (the embedded user pool) and return the ID token."""
+    response = post_json(client, "/auth/sign-in", {"username": username, "password": password})
+    assert response.status_code == 200, response.body
+    return str(json.loads(response.body)["id_token"])
+
+
+class _SignedInHttp:
+    """Chalice's test HTTP client with the customer's ``Authorization: Bearer`` on every
+    request that does not bring its own (an explicit ``Authorization`` header wins)."""
+
+    def __init__(self, http: Any, token: str) -> None:
+        self._http = http
+        self.token = token
+
+    def request(self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes | str = b"") -> Any:
+        sent = dict(headers or {})
+        if not any(name.lower() == "authorization" for name in sent):
+            sent["Authorization"] = f"Bearer {self.token}"
+        return self._http.request(method, path, headers=sent, body=body)
+
+    def get(self, path: str, **options: Any) -> Any:
+        return self.request("GET", path, **options)
+
+    def post(self, path: str, **options: Any) -> Any:
+        return self.request("POST", path, **options)
+
+    def put(self, path: str, **options: Any) -> Any:
+        return self.request("PUT", path, **options)
+
+    def delete(self, path: str, **options: Any) -> Any:
+        return self.request("DELETE", path, **options)
+
+
+class SignedInClient:
+    """A chalice.test.Client whose HTTP requests are the signed-in ``username``'s."""
+
+    def __init__(self, client: Any, username: str = "FF0001") -> None:
+        self.anonymous = client
+        self.username = username
+        self.http = _SignedInHttp(client.http, id_token(client, username))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.anonymous, name)
+
+
 def post_json(client: Any, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
     raw = body if isinstance(body, (str, bytes)) else json.dumps(body)
     return client.http.post(path, body=raw, headers={"content-type": "application/json", **(headers or {})})
@@ -157,22 +230,23 @@ def join_execution_threads(timeout: float = 15.0) -> None:
 def refusal_stack() -> Iterator[tuple[Any, TableWatch]]:
     """An embedded stack shared by many requests that should each write nothing: SA101
     (162 seats, so each snapshot is ten times cheaper than with all 1,620) and the loyalty
-    accounts; yields a chalice.test.Client and a TableWatch."""
+    accounts; yields a chalice.test.Client signed in as FF0001 and a TableWatch."""
     from chalice.test import Client
 
     import app as app_module
     from chalicelib import clock
     from local import hooks
     from local.embedded import EmbeddedAws
-    from ops.seed import demo_flights, loyalty_accounts, seed_flights
+    from ops.seed import demo_flights, loyalty_accounts, seed_demo_customers, seed_flights
 
     aws = EmbeddedAws(app_module.app).start()
     hooks.scale_retry_waits(0.01)
     seed_flights([flight for flight in demo_flights() if flight["flight_number"] == "SA101"])
     db.batch_put("loyalty", loyalty_accounts())
+    seed_demo_customers()
     try:
         with Client(app_module.app) as client:
-            yield client, TableWatch()
+            yield SignedInClient(client), TableWatch()
     finally:
         join_execution_threads(timeout=30)
         clock.reset()

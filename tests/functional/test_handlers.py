@@ -26,7 +26,7 @@ import app as app_module
 from chalicelib import api, booking_record, db, errors, step_log, validation
 from chalicelib.models import BASE_FARES, execution_input
 from chalicelib.vocabulary import BOOKING_STEPS, COMPENSATION_ORDER, TRANSITIONS, BookingStatus
-from tests.support import balance, booking_body, payment, seat, snapshot
+from tests.support import balance, booking_body, owner_of, payment, seat, snapshot
 
 # Every handler, by its Lambda name, in the order the saga runs them.
 FORWARD = [(step.function, step.result_key) for step in BOOKING_STEPS]
@@ -45,7 +45,8 @@ def business_state() -> dict[str, Any]:
 def new_booking(**overrides: Any) -> dict[str, Any]:
     """A PENDING booking and the execution input the state machine would pass."""
     request = validation.parse_booking_request(booking_body(**overrides), fault_injection_allowed=True)
-    booking, _ = api.open_booking(request, correlation_id="corr-test", idempotency_key=None)
+    booking, _ = api.open_booking(request, customer=owner_of(overrides), correlation_id="corr-test",
+                                  idempotency_key=None)
     return execution_input(booking, request)
 
 
@@ -175,7 +176,8 @@ STATUS_WRITERS = {
     "mark_failed_attention": (BookingStatus.NEEDS_ATTENTION, lambda booking_id: booking_record.mark_failed(
         booking_id, BookingStatus.NEEDS_ATTENTION, failed_step="ChargePayment", error={"error": "E", "cause": "c"})),
     "mark_not_started": (BookingStatus.FAILED, lambda booking_id: booking_record.mark_not_started(booking_id, "x")),
-    "begin_cancellation": (BookingStatus.CANCELLING, booking_record.begin_cancellation),
+    "begin_cancellation": (BookingStatus.CANCELLING, lambda booking_id: booking_record.begin_cancellation(
+        booking_id, booking_record.get(booking_id)["customer_id"])),
     "mark_cancelled": (BookingStatus.CANCELLED,
                        lambda booking_id: booking_record.mark_cancelled(booking_id, BookingStatus.CANCELLED)),
     "mark_cancelled_attention": (BookingStatus.NEEDS_ATTENTION, lambda booking_id: booking_record.mark_cancelled(

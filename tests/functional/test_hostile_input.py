@@ -531,3 +531,62 @@ def test_a_malformed_correlation_id_on_a_read_is_replaced_never_echoed(send: Any
     assert answer.headers["X-Correlation-Id"] != given
     uuid.UUID(answer.headers["X-Correlation-Id"])
     assert answer.changed == []
+
+
+# --- Signing in, and tokens ------------------------------------------------------------------------
+def sign_in(body: Any, content_type: str | None = "application/json") -> Hostile:
+    return Hostile("POST", "/auth/sign-in", body, content_type=content_type)
+
+
+def as_token(token: str, path: str = "/me") -> Hostile:
+    return replace(get(path), headers={"Authorization": token})
+
+
+SIGN_IN = [
+    pytest.param(sign_in(None), 400, {BODY}, id="no-body"),
+    pytest.param(sign_in("{"), 400, {BODY}, id="not-json"),
+    pytest.param(sign_in("[]"), 400, {BODY}, id="array"),
+    pytest.param(sign_in(nested(1000)), 400, {BODY}, id="nested-1000-deep"),
+    pytest.param(sign_in({"username": "FF0001"}), 400, {"password"}, id="no-password"),
+    pytest.param(sign_in({"password": "Demo-Passw0rd"}), 400, {"username"}, id="no-username"),
+    pytest.param(sign_in({"username": 1, "password": 10**38}), 400, {"username", "password"}, id="numbers"),
+    pytest.param(sign_in({"username": "FF0001", "password": ""}), 400, {"password"}, id="empty-password"),
+    pytest.param(sign_in({"username": "FF0001", "password": "p" * 257}), 400, {"password"}, id="password-257"),
+    pytest.param(sign_in({"username": "FF0001", "password": "a\u0000b"}), 400, {"password"}, id="password-nul"),
+    pytest.param(sign_in('{"username": "FF0001", "password": "\\ud800"}'), 400, {"password"},
+                 id="password-lone-surrogate"),
+    pytest.param(sign_in({"username": "FF 0001", "password": "x"}), 400, {"username"}, id="username-space"),
+    pytest.param(sign_in({"username": PAN, "password": "x"}), 400, {"username"}, id="username-pan"),
+    pytest.param(sign_in({"username": "FF0001", "password": "x", "role": "admin"}), 400, {"role"},
+                 id="unknown-field"),
+    pytest.param(sign_in("username=FF0001&password=x", "text/html"), 415, set(), id="html"),
+    # Well-formed, wrong: a 401 that names neither field and echoes neither value.
+    pytest.param(sign_in({"username": "FF0001", "password": PAN}), 401, set(), id="password-pan-wrong"),
+    pytest.param(sign_in({"username": "FF9999", "password": "Demo-Passw0rd"}), 401, set(), id="no-such-user"),
+    pytest.param(as_token(""), 401, set(), id="token-empty"),
+    pytest.param(as_token("Bearer"), 401, set(), id="token-bearer-alone"),
+    pytest.param(as_token(f"Bearer {PAN}"), 401, set(), id="token-pan"),
+    pytest.param(as_token("Bearer a.b.c"), 401, set(), id="token-three-garbage-parts"),
+    pytest.param(as_token("Bearer " + "e" * 9000), 401, set(), id="token-9000-characters"),
+    pytest.param(as_token("Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "/bookings/{booking_id}"), 401, set(),
+                 id="token-alg-none"),
+]
+
+
+@pytest.mark.parametrize(("hostile", "status", "fields"), SIGN_IN)
+def test_hostile_sign_ins_and_tokens_are_refused_and_write_nothing(
+    send: Any, hostile: Hostile, status: int, fields: set[str | None],
+) -> None:
+    """GIVEN the demo customers in the embedded user pool
+    WHEN a sign-in body is malformed, or well-formed and wrong, or a route is sent a token
+    that is empty, garbage, unsigned or a card number
+    THEN 400 naming the fields, 415, or 401; nothing written, no card number (nor the
+    password) echoed or logged."""
+    answer = send(hostile.at(booking_id=UNKNOWN_BOOKING))
+    assert_refused_cleanly(answer, status, fields)
+    if status == 401:
+        assert answer.body["error"] in ("SignInFailed", "Unauthorized")
+    sent = hostile.body if isinstance(hostile.body, dict) else {}
+    password = sent.get("password")
+    if isinstance(password, str) and len(password) > 3:
+        assert not any(password in text for text in answer.texts)

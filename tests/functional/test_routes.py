@@ -22,6 +22,7 @@ from chalicelib.models import BASE_FARES, HOLD_SECONDS, all_seats
 from chalicelib.vocabulary import STEP_NAMES
 from tests.support import (
     TableWatch,
+    balance,
     booking_body,
     changed_tables,
     entered_states,
@@ -142,11 +143,13 @@ def test_health_flights_and_availability_follow_the_bookings(client: Any) -> Non
 def test_config_serves_the_saga_vocabulary() -> None:
     """GIVEN the app on the "dev" stage (no AWS needed: nothing is read from a table)
     WHEN GET /config
-    THEN it names the stage, whether faults can be injected, and the saga's vocabulary
-    exactly as chalicelib.vocabulary describes it (the demo page builds its menus from it)."""
+    THEN it names the stage, whether faults can be injected, the demo customers the page may
+    sign in as (dev has them), and the saga's vocabulary exactly as chalicelib.vocabulary
+    describes it (the demo page builds its menus from it)."""
     with Client(app_module.app) as plain:
         config = get_json(plain, "/config")
-    assert config == {"stage": "dev", "fault_injection": True, "saga": vocabulary.describe()}
+    demo = {"usernames": [f"FF{number:04d}" for number in range(1, 11)], "password": "Demo-Passw0rd"}
+    assert config == {"stage": "dev", "fault_injection": True, "saga": vocabulary.describe(), "demo_sign_in": demo}
     saga = config["saga"]
     assert [step["name"] for step in saga["steps"]] == list(STEP_NAMES)
     assert saga["failure_modes"] == ["permanent", "transient", "timeout", "hang"]
@@ -242,8 +245,8 @@ def test_booking_with_points_is_confirmed_paid_ticketed_and_audited(client: Any)
     assert [(entry["booking_id"], entry["kind"], entry["points"]) for entry in account["ledger"]] == [
         (booking_id, "REDEEM", -1_000), (booking_id, "AWARD", miles)]
     assert all(datetime.fromisoformat(entry["at"]) for entry in account["ledger"])
-    untouched = get_json(client, "/loyalty/FF0002")
-    assert (untouched["points_balance"], untouched["ledger"]) == (OPENING_POINTS, [])
+    assert balance("FF0002") == OPENING_POINTS  # another customer's account: untouched, and not shown
+    assert client.http.get("/loyalty/FF0002").status_code == 404
 
     history = get_json(client, f"/bookings/{booking_id}/history")
     assert (history["booking_id"], history["correlation_id"]) == (booking_id, "trace-abc.123")
@@ -260,7 +263,7 @@ def test_repeated_idempotency_key_returns_the_same_booking_and_starts_nothing(cl
     WHEN the same body is sent again with k-1, at once and after the saga is over
     THEN both repeats answer 202 with the same booking id (flagged as replayed), and there is
     still one booking, one idempotency record, one payment and one execution."""
-    body = booking_body(cabin="BUSINESS", loyalty_id="FF0004", points_to_redeem=500)
+    body = booking_body(cabin="BUSINESS", loyalty_id="FF0001", points_to_redeem=500)
     headers = {"Idempotency-Key": "k-1"}
     first = post_json(client, "/bookings", body, headers)
     assert first.status_code == 202, first.body
@@ -283,7 +286,7 @@ def test_repeated_idempotency_key_returns_the_same_booking_and_starts_nothing(cl
     assert len(items("idempotency")) == 1
     assert len(items("payments")) == 1
     assert [execution["name"] for execution in executions()] == [booking_id]
-    assert get_json(client, "/loyalty/FF0004")["points_balance"] == OPENING_POINTS - 500 + (45_900 - 500) // 100
+    assert get_json(client, "/loyalty/FF0001")["points_balance"] == OPENING_POINTS - 500 + (45_900 - 500) // 100
 
 
 def test_repeated_idempotency_key_for_a_named_seat_returns_the_same_booking(client: Any) -> None:
@@ -308,13 +311,13 @@ def test_repeated_idempotency_key_for_a_named_seat_returns_the_same_booking(clie
 
 # --- The saga's failure, seen through the API ----------------------------------------------------
 def test_failed_charge_is_compensated_in_reverse_order_and_audited(client: Any) -> None:
-    """GIVEN two bookings whose ChargePayment fails permanently, one redeeming 500 points of FF0002
+    """GIVEN two bookings whose ChargePayment fails permanently, one redeeming 500 points of FF0001
     WHEN their sagas are over
     THEN both are FAILED at ChargePayment with SimulatedFailure, without ticket or payment; the
     seat is released (and the points refunded first), and the history shows the task's error and cause."""
     fail = {"ChargePayment": "permanent"}
     plain_id = book(client, simulate_failure=fail)["booking_id"]
-    points_id = book(client, simulate_failure=fail, loyalty_id="FF0002", points_to_redeem=500)["booking_id"]
+    points_id = book(client, simulate_failure=fail, loyalty_id="FF0001", points_to_redeem=500)["booking_id"]
     wait_for_status(plain_id)
     wait_for_status(points_id)
 
@@ -336,7 +339,7 @@ def test_failed_charge_is_compensated_in_reverse_order_and_audited(client: Any) 
         assert steps["AwardMiles"]["status"] == steps["ConfirmBooking"]["status"] == "NOT_STARTED"
         assert seat_status(client, "SA101", booking["seat"]) == "AVAILABLE"
 
-    account = get_json(client, "/loyalty/FF0002")
+    account = get_json(client, "/loyalty/FF0001")
     assert account["points_balance"] == OPENING_POINTS
     assert [(entry["kind"], entry["points"]) for entry in account["ledger"]] == [("REDEEM", -500), ("REFUND", 500)]
     assert get_json(client, "/flights/SA101")["availability"] == ALL_FREE
@@ -355,15 +358,15 @@ def test_failed_charge_is_compensated_in_reverse_order_and_audited(client: Any) 
 
 # --- POST /bookings/{id}/cancel -----------------------------------------------------------------
 def test_cancelling_a_confirmed_booking_undoes_every_step(client: Any) -> None:
-    """GIVEN a CONFIRMED booking of 7D that redeemed 2,000 points of FF0003 and earned miles
+    """GIVEN a CONFIRMED booking of 7D that redeemed 2,000 points of FF0001 and earned miles
     WHEN it is cancelled
     THEN the cancel answers 202 CANCELLING, and the booking becomes CANCELLED: payment refunded,
     miles reversed, points refunded, seat free, in that order, and a cancellation execution is recorded."""
-    booking = book_and_wait(client, seat="7D", cabin=None, loyalty_id="FF0003", points_to_redeem=2_000)
+    booking = book_and_wait(client, seat="7D", cabin=None, loyalty_id="FF0001", points_to_redeem=2_000)
     assert booking["status"] == "CONFIRMED"
     booking_id = booking["booking_id"]
     paid = BASE_FARES["ECONOMY"] - 2_000
-    assert get_json(client, "/loyalty/FF0003")["points_balance"] == OPENING_POINTS - 2_000 + paid // 100
+    assert get_json(client, "/loyalty/FF0001")["points_balance"] == OPENING_POINTS - 2_000 + paid // 100
 
     response = client.http.post(f"/bookings/{booking_id}/cancel")
 
@@ -380,7 +383,7 @@ def test_cancelling_a_confirmed_booking_undoes_every_step(client: Any) -> None:
     assert {entry["status"] for entry in cancelled["compensations"]} == {"COMPENSATED"}
     assert (cancelled["ticket_number"], cancelled["boarding_pass"], cancelled["failed_step"]) == (None, None, None)
     assert seat_status(client, "SA101", "7D") == "AVAILABLE"
-    account = get_json(client, "/loyalty/FF0003")
+    account = get_json(client, "/loyalty/FF0001")
     assert account["points_balance"] == OPENING_POINTS
     assert [entry["kind"] for entry in account["ledger"]] == ["REDEEM", "AWARD", "REVERSE", "REFUND"]
 
@@ -445,11 +448,13 @@ def test_simulate_failure_is_refused_where_the_stage_forbids_it(monkeypatch: pyt
     monkeypatch.setenv("FAULT_INJECTION_ENABLED", "false")
     with Client(app_module.app, stage_name="prod") as prod:
         before = snapshot()
-        refused = post_json(prod, "/bookings", booking_body(simulate_failure={"ChargePayment": "permanent"}))
+        signed_in = {"Authorization": f"Bearer {client.http.token}"}
+        refused = post_json(prod, "/bookings", booking_body(simulate_failure={"ChargePayment": "permanent"}),
+                            signed_in)
         assert changed_tables(before, snapshot()) == []
         assert_refused(refused, 400, "simulate_failure")
 
-        accepted = post_json(prod, "/bookings", booking_body())
+        accepted = post_json(prod, "/bookings", booking_body(), signed_in)
         assert accepted.status_code == 202, accepted.body
     assert wait_for_status(accepted.json_body["booking_id"])["status"] == "CONFIRMED"
 
@@ -628,7 +633,6 @@ class TestRefusedRequests:
 
     @pytest.mark.parametrize(("overrides", "mentions"), [
         pytest.param({"flight_number": "XX999"}, "XX999", id="unknown-flight"),
-        pytest.param({"loyalty_id": "FF9999", "points_to_redeem": 100}, "FF9999", id="unknown-loyalty-account"),
     ])
     def test_booking_for_something_unknown_is_refused_404_and_writes_nothing(
         self, stack: tuple[Any, TableWatch], overrides: dict[str, Any], mentions: str,

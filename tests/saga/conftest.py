@@ -12,13 +12,14 @@ import pytest
 
 from chalicelib import api, saga
 from deploy import asl
-from tests.support import booking_body, wait_for_status
+from tests.support import booking_body, owner_of, wait_for_status
 
 START_POINTS = 50_000
 
 
 def start(**overrides: Any) -> str:
-    body, created = api.start_booking(json.dumps(booking_body(**overrides)), {})
+    body = booking_body(**overrides)
+    body, created = api.start_booking(json.dumps(body), {}, owner_of(body))
     assert created
     return str(body["booking_id"])
 

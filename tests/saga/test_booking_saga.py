@@ -14,7 +14,7 @@ from chalicelib import api, booking_view, db, invariants, saga, step_log
 from chalicelib.models import BASE_FARES, miles_for
 from chalicelib.vocabulary import STEP_NAMES
 from tests.saga.conftest import START_POINTS, compensation_names, execution, run, start, states_entered
-from tests.support import balance, payment, seat, wait_for_status
+from tests.support import balance, owner_of_booking, payment, seat, wait_for_status
 
 FARE = BASE_FARES["ECONOMY"]
 POINTS = 2_500  # 25.00 off
@@ -270,7 +270,7 @@ def test_a_cancel_while_confirmed_is_never_undone_by_the_booking_saga(short_time
     short_timeout("ConfirmBooking")
     booking_id = start(simulate_failure={"ConfirmBooking": "timeout"})
     wait_for_status(booking_id, {"CONFIRMED"})
-    api.cancel_booking(booking_id, None)
+    api.cancel_booking(booking_id, None, owner_of_booking(booking_id))
 
     assert wait_for_status(booking_id, {"CANCELLED", "FAILED", "NEEDS_ATTENTION"})["status"] == "CANCELLED"
     execution(booking_id, timeout=60)

@@ -29,7 +29,7 @@ from chalicelib.errors import Conflict
 from chalicelib.vocabulary import CANCELLATION_STEPS, COMPENSATION_NAMES, STEP_NAMES, SagaKind
 from deploy import asl
 from tests.saga.conftest import execution
-from tests.support import booking_body, wait_for_status
+from tests.support import booking_body, owner_of, owner_of_booking, wait_for_status
 
 CANCELLABLE = [compensation.name for compensation in CANCELLATION_STEPS]
 
@@ -76,7 +76,7 @@ def random_booking(rng: random.Random, faults: dict[str, int]) -> dict[str, Any]
 
 def start(body: dict[str, Any]) -> str | None:
     try:
-        response, _ = api.start_booking(json.dumps(body), {})
+        response, _ = api.start_booking(json.dumps(body), {}, owner_of(body))
     except Conflict:
         return None  # the contended seat was already taken: refused up front, nothing written
     return str(response["booking_id"])
@@ -146,7 +146,7 @@ def chaos(rng: random.Random, *, sagas: int, concurrency: int, faults: dict[str,
     for booking_id in cancelled:
         failure = {rng.choice(CANCELLABLE): rng.choices(list(faults), weights=list(faults.values()))[0]} \
             if rng.random() < 0.3 else {}
-        api.cancel_booking(booking_id, json.dumps({"simulate_failure": failure}))
+        api.cancel_booking(booking_id, json.dumps({"simulate_failure": failure}), owner_of_booking(booking_id))
     settle(cancelled, deadline, "cancellation")
 
     # The operator re-runs what did not finish; the booking closes only when it checks clean.

@@ -22,7 +22,7 @@ from chalicelib import (
 from chalicelib.errors import Conflict
 from chalicelib.models import HOLD_SECONDS, execution_input
 from tests.saga.conftest import START_POINTS, compensation_names, execution, run
-from tests.support import balance, booking_body, payment, seat, wait_for_status
+from tests.support import balance, booking_body, customer, owner_of, owner_of_booking, payment, seat, wait_for_status
 
 SCHEDULED_EVENT = {
     "version": "0", "id": "sweep", "detail-type": "Scheduled Event", "source": "aws.events",
@@ -34,7 +34,8 @@ SCHEDULED_EVENT = {
 def start_or_refused(**overrides: Any) -> str | None:
     """POST /bookings as the domain sees it: a booking id, or None when refused (409)."""
     try:
-        body, _ = api.start_booking(json.dumps(booking_body(**overrides)), {})
+        sent = booking_body(**overrides)
+        body, _ = api.start_booking(json.dumps(sent), {}, owner_of(sent))
     except Conflict:
         return None
     return str(body["booking_id"])
@@ -86,7 +87,7 @@ def test_auto_assign_moves_on_under_contention_and_fails_cleanly_when_full(aws: 
 def _hold_without_saga(seat_id: str) -> dict[str, Any]:
     """A booking whose saga died right after ReserveSeat (no execution to finish it)."""
     request = validation.parse_booking_request(booking_body(seat=seat_id, cabin=None), fault_injection_allowed=True)
-    booking, _ = api.open_booking(request, correlation_id="stale", idempotency_key=None)
+    booking, _ = api.open_booking(request, customer=customer(), correlation_id="stale", idempotency_key=None)
     event = execution_input(booking, request)
     event["reservation"] = app_module.reserve_seat(event, None)
     return event
@@ -202,7 +203,8 @@ def test_interrupted_cancellation_recovers_to_cancelled(aws: Any) -> None:
     THEN the refunds still happened, the booking is NEEDS_ATTENTION, and recovery ends
     it CANCELLED with the seat free."""
     view = run(seat="20F", cabin=None)
-    api.cancel_booking(view["booking_id"], json.dumps({"simulate_failure": {"ReleaseSeat": "permanent"}}))
+    api.cancel_booking(view["booking_id"], json.dumps({"simulate_failure": {"ReleaseSeat": "permanent"}}),
+                       owner_of_booking(view["booking_id"]))
     assert wait_for_status(view["booking_id"], {"NEEDS_ATTENTION"})["payment"]["status"] == "REFUNDED"
     assert execution(view["booking_id"], "cancellation")["status"] == "FAILED"
     assert seat("SA101", "20F")["status"] == "BOOKED"
@@ -222,7 +224,7 @@ def test_invariant_checker_reports_planted_damage(aws: Any) -> None:
     db.update("loyalty", db.loyalty_account_key("FF0003"), "SET points_balance = :p", values={":p": 1})
     db.put("payments", {"booking_id": "orphan", "status": "CAPTURED", "amount": 100})
     request = validation.parse_booking_request(booking_body(), fault_injection_allowed=True)
-    stuck, _ = api.open_booking(request, correlation_id="stuck", idempotency_key=None)
+    stuck, _ = api.open_booking(request, customer=customer(), correlation_id="stuck", idempotency_key=None)
 
     found = {(violation.rule, violation.subject) for violation in invariants.check()}
 
