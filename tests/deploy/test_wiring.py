@@ -76,7 +76,9 @@ def _statements(template: dict[str, Any]) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for resource in template["Resources"].values():
         properties = resource.get("Properties", {})
-        documents = [policy["PolicyDocument"] for policy in properties.get("Policies", [])]
+        documents: list[dict[str, Any]] = []  # a user pool's Policies are its password policy, not IAM's
+        if resource.get("Type") == "AWS::IAM::Role":
+            documents.extend(policy["PolicyDocument"] for policy in properties.get("Policies", []))
         if resource.get("Type") == "AWS::IAM::Policy":
             documents.append(properties["PolicyDocument"])
         found.extend(statement for document in documents for statement in document["Statement"])
