@@ -73,8 +73,8 @@ STAGES = {
 }
 
 # API Gateway's own refusals, made before the API handler runs, answer in the API's error
-# shape (app.error_response) under the name of the chalicelib.errors class the API itself
-# would use: response type -> (error, its status, the message; a VTL expression).
+# shape (app.error_response) with the name and status of the chalicelib.errors class the
+# API itself would use: response type -> (that class, the message as a JSON value).
 # $context.error.messageString is API Gateway's message, already a quoted JSON string.
 GATEWAY_MESSAGE = "$context.error.messageString"
 GATEWAY_RESPONSES: dict[str, tuple[type[errors.RequestError], str]] = {
