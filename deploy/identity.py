@@ -7,14 +7,15 @@ CloudFormation's property names are the API's parameter names for everything use
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from chalicelib import config
 from chalicelib.customers import AUTHORIZER_NAME, LOYALTY_ID_CLAIM, POOL_ARN_PLACEHOLDER
 
 USER_POOL = "UserPool"  # logical ids
 USER_POOL_CLIENT = "UserPoolClient"
-__all__ = ["AUTHORIZER_NAME", "POOL_ARN_PLACEHOLDER", "USER_POOL", "USER_POOL_CLIENT", "create_in", "environment"]
+__all__ = ["AUTHORIZER_NAME", "POOL_ARN_PLACEHOLDER", "USER_POOL", "USER_POOL_CLIENT", "client_name", "create_in",
+           "environment", "pool_name"]
 
 USER_POOL_PROPERTIES: dict[str, Any] = {
     # Customers are created by the airline (loyalty enrolment, ops/seed.py for the demo),
@@ -47,15 +48,30 @@ USER_POOL_CLIENT_PROPERTIES: dict[str, Any] = {
 }
 
 
+def pool_name(prefix: str) -> str:
+    """The pool of the stack (or embedded stage) named ``prefix``; the template passes
+    ``${AWS::StackName}`` (inside an Fn::Sub)."""
+    return f"{prefix}-customers"
+
+
+def client_name(pool: str) -> str:
+    return f"{pool}-web"
+
+
 def create_in(cognito: Any, name: str) -> tuple[str, str]:
-    """Create the pool and its client through the API (the embedded stack, the deploy
-    rehearsal); returns (user pool id, app client id)."""
+    """Create the pool ``name`` and its client through the API (the embedded stack, the
+    deploy rehearsal); returns (user pool id, app client id)."""
     pool_id = cognito.create_user_pool(PoolName=name, **USER_POOL_PROPERTIES)["UserPool"]["Id"]
     client_id = cognito.create_user_pool_client(
-        UserPoolId=pool_id, ClientName=f"{name}-web", **USER_POOL_CLIENT_PROPERTIES,
+        UserPoolId=pool_id, ClientName=client_name(name), **USER_POOL_CLIENT_PROPERTIES,
     )["UserPoolClient"]["ClientId"]
     return pool_id, client_id
 
 
-def environment(pool_id: str, client_id: str) -> dict[str, str]:
+Value = TypeVar("Value")
+
+
+def environment(pool_id: Value, client_id: Value) -> dict[str, Value]:
+    """The variables chalicelib reads the pool from: the ids themselves, or in the deploy
+    template the ``Ref``s that resolve to them."""
     return {config.USER_POOL_ID_ENV: pool_id, config.USER_POOL_CLIENT_ID_ENV: client_id}

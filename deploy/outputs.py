@@ -1,5 +1,6 @@
 """The deployed stack's outputs as the environment variables chalicelib reads, e.g.
-to seed the deployed tables:
+to seed the deployed tables (and, where the stage has them, the demo customers in its
+user pool):
 
     eval "$(python -m deploy.outputs --stack booking-saga-dev)"
     python -m ops.seed --demo
@@ -12,14 +13,16 @@ import shlex
 from typing import Any
 
 from chalicelib.schema import TABLES
-from deploy.resources import STATE_MACHINES
+from deploy.resources import EXPORTED_OUTPUTS, STATE_MACHINES
 
 
 def environment(outputs: dict[str, str]) -> dict[str, str]:
-    """``{"FLIGHTS_TABLE": <name>, ..., "BOOKING_STATE_MACHINE_ARN": <arn>, ...}`` from
+    """``{"FLIGHTS_TABLE": <name>, ..., "BOOKING_STATE_MACHINE_ARN": <arn>, ...,
+    "USER_POOL_ID": <id>, "USER_POOL_CLIENT_ID": <id>, "DEMO_USERS": "true"|"false"}`` from
     ``{OutputKey: OutputValue}`` (the Outputs deploy/resources.py adds)."""
     variables = {table.env_var: outputs[table.logical_id] for table in TABLES}
     variables.update({env_var: outputs[f"{logical_id}Arn"] for logical_id, env_var in STATE_MACHINES.values()})
+    variables.update({env_var: outputs[output] for output, (env_var, _) in EXPORTED_OUTPUTS.items()})
     return variables
 
 

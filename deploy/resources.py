@@ -7,9 +7,14 @@ own template, generated from the project's single sources:
 * one IAM role per Lambda function, allowed only the DynamoDB actions on the tables
   that function uses (FUNCTION_ACCESS below), and one role per state machine allowed
   to invoke only the functions of its definition;
+* the customers' Cognito user pool and its app client from deploy/identity.py, and
+  the REST API's Cognito authorizer pointed at that pool;
 * each function's environment: the physical names of its tables (``Ref``) and, for
-  the API handler, the state machines' ARNs (``Ref``). Chalice's own variables
-  (.chalice/config.json) survive: the merge is a deep merge of dicts.
+  the API handler, the state machines' ARNs and the pool's ids (``Ref``). Chalice's
+  own variables (.chalice/config.json) survive: the merge is a deep merge of dicts
+  (a list, though, is replaced whole: chalice.package.TemplateDeepMerger);
+* the API's stage throttling and gateway responses (API Gateway's own refusals in the
+  API's JSON error shape).
 
     python -m deploy.resources --stage dev > build/resources-dev.json
 
@@ -26,13 +31,15 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import config
+from chalicelib import config, errors
 from chalicelib.schema import TABLES, TABLES_BY_NAME
 from chalicelib.vocabulary import COMPENSATION_ORDER, TASKS, Bookkeeping, SagaKind, service_module
-from deploy import asl
+from deploy import asl, identity
 from deploy.observability import dashboard_and_alarms
 
 API_HANDLER = "APIHandler"  # Chalice's logical id of the function behind the REST API
+REST_API = "RestAPI"  # Chalice's logical id of that API (AWS::Serverless::Api)
+DEMO_USERS = "DEMO_USERS"  # the stage variable chalicelib.config.demo_users_enabled reads
 
 
 @dataclass(frozen=True)
@@ -43,13 +50,46 @@ class StageSettings:
     state_machine_type: str = "STANDARD"
     state_machine_log_level: str = "ALL"  # ALL | ERROR | FATAL
     log_retention_days: int = 14
-    retain_tables: bool = False  # DeletionPolicy/UpdateReplacePolicy Retain on the tables
+    # DeletionPolicy/UpdateReplacePolicy Retain on what customers' data lives in: the
+    # tables and the user pool (a deleted pool takes every customer's sign-in with it).
+    retain_data: bool = False
+    # API Gateway's stage throttle on every route (a token bucket: steady requests per
+    # second, burst). It bounds what one runaway client or script costs: every POST
+    # /bookings starts a Standard execution (billed per state transition) and five
+    # functions. The page polls two routes every 200 ms while it tracks a saga (10/s for
+    # its first 15 s), so dev's 50/s lets a few people watch sagas at once. prod's 200/s
+    # stays under Step Functions' StartExecution refill for Standard workflows (300/s in
+    # us-east-1, us-west-2, eu-west-1; 150/s elsewhere, where prod should ask for more
+    # or throttle lower) and far under the account's 10,000/s API Gateway quota, which
+    # every API of the account shares. Raise both with the account's quotas, not alone.
+    throttling_rate_limit: float = 50.0
+    throttling_burst_limit: int = 100
 
 
 STAGES = {
     "dev": StageSettings(),
-    "prod": StageSettings(state_machine_log_level="ERROR", log_retention_days=90, retain_tables=True),
+    "prod": StageSettings(state_machine_log_level="ERROR", log_retention_days=90, retain_data=True,
+                          throttling_rate_limit=200.0, throttling_burst_limit=400),
 }
+
+# API Gateway's own refusals, made before the API handler runs, answer in the API's error
+# shape (app.error_response) with the name and status of the chalicelib.errors class the
+# API itself would use: response type -> (that class, the message as a JSON value).
+# $context.error.messageString is API Gateway's message, already a quoted JSON string.
+GATEWAY_MESSAGE = "$context.error.messageString"
+GATEWAY_RESPONSES: dict[str, tuple[type[errors.RequestError], str]] = {
+    # The Cognito authorizer: no Authorization header, or a token that is not a live ID
+    # token of the stack's pool ("Unauthorized", "The incoming token has expired").
+    "UNAUTHORIZED": (errors.Unauthorized, GATEWAY_MESSAGE),
+    "ACCESS_DENIED": (errors.Forbidden, GATEWAY_MESSAGE),
+    "THROTTLED": (errors.TooManyRequests, GATEWAY_MESSAGE),  # the stage's throttle above
+    # What API Gateway answers (403 "Missing Authentication Token") for a method and path
+    # no route has: no IAM-authorized route is deployed, so it can only mean that.
+    "MISSING_AUTHENTICATION_TOKEN": (errors.NotFound, json.dumps("no route answers this method and path")),
+}
+# Any other refusal (413 too large, 502/504 from the integration) keeps its status and
+# says which it is: {"error": "REQUEST_TOO_LARGE", "message": "..."}.
+DEFAULT_GATEWAY_RESPONSES = ("DEFAULT_4XX", "DEFAULT_5XX")
 
 GET, QUERY, SCAN, PUT, UPDATE, CHECK = (
     f"dynamodb:{action}" for action in ("GetItem", "Query", "Scan", "PutItem", "UpdateItem", "ConditionCheckItem")
@@ -222,11 +262,70 @@ def _tables(settings: StageSettings) -> dict[str, Any]:
         }
         if table.ttl_attribute:
             properties["TimeToLiveSpecification"] = {"AttributeName": table.ttl_attribute, "Enabled": True}
-        policy = "Retain" if settings.retain_tables else "Delete"
-        resource: dict[str, Any] = {"Type": "AWS::DynamoDB::Table", "Properties": properties,
-                                    "DeletionPolicy": policy, "UpdateReplacePolicy": policy}
-        resources[table.logical_id] = resource
+        resources[table.logical_id] = {"Type": "AWS::DynamoDB::Table", "Properties": properties,
+                                       **_retention(settings)}
     return resources
+
+
+def _retention(settings: StageSettings) -> dict[str, str]:
+    policy = "Retain" if settings.retain_data else "Delete"
+    return {"DeletionPolicy": policy, "UpdateReplacePolicy": policy}
+
+
+def _user_pool(settings: StageSettings) -> dict[str, Any]:
+    """The customers' pool and its app client, from the properties the embedded stack
+    creates them with (deploy/identity.py)."""
+    pool_name = identity.pool_name("${AWS::StackName}")
+    return {
+        identity.USER_POOL: {
+            "Type": "AWS::Cognito::UserPool",
+            "Properties": {"UserPoolName": {"Fn::Sub": pool_name}, **identity.USER_POOL_PROPERTIES},
+            **_retention(settings),
+        },
+        identity.USER_POOL_CLIENT: {
+            "Type": "AWS::Cognito::UserPoolClient",
+            "Properties": {"UserPoolId": {"Ref": identity.USER_POOL},
+                           "ClientName": {"Fn::Sub": identity.client_name(pool_name)},
+                           **identity.USER_POOL_CLIENT_PROPERTIES},
+        },
+    }
+
+
+def _gateway_response(error: str, message: str, status: int | None = None) -> dict[str, Any]:
+    """``error`` and ``message`` are JSON values in the template: quoted literals, or
+    $context expressions that API Gateway fills in."""
+    response: dict[str, Any] = {
+        "ResponseParameters": {"Headers": {"Content-Type": "'application/json'"}},  # quoted: a static value
+        "ResponseTemplates": {"application/json": f'{{"error": {error}, "message": {message}}}'},
+    }
+    if status is not None:
+        response["StatusCode"] = str(status)
+    return response
+
+
+def gateway_responses() -> dict[str, Any]:
+    responses = {kind: _gateway_response(json.dumps(error.__name__), message, error.status)
+                 for kind, (error, message) in GATEWAY_RESPONSES.items()}
+    for kind in DEFAULT_GATEWAY_RESPONSES:
+        responses[kind] = _gateway_response('"$context.error.responseType"', GATEWAY_MESSAGE)
+    return responses
+
+
+def _rest_api(settings: StageSettings) -> dict[str, Any]:
+    """Overrides of Chalice's REST API: its Cognito authorizer (app.py's ``signed_in``)
+    checks tokens of this stack's pool, the stage is throttled, API Gateway's refusals
+    are JSON in the API's shape (SAM writes GatewayResponses into the swagger)."""
+    # A list is replaced whole by the merge: this one replaces app.py's placeholder ARN.
+    authorizer = {"x-amazon-apigateway-authorizer": {"providerARNs": [get_arn(identity.USER_POOL)]}}
+    return {REST_API: {"Properties": {
+        "DefinitionBody": {"securityDefinitions": {identity.AUTHORIZER_NAME: authorizer}},
+        "MethodSettings": [{
+            "ResourcePath": "/*", "HttpMethod": "*",  # every route and method
+            "ThrottlingRateLimit": settings.throttling_rate_limit,
+            "ThrottlingBurstLimit": settings.throttling_burst_limit,
+        }],
+        "GatewayResponses": gateway_responses(),
+    }}}
 
 
 def _function_policy(name: str) -> dict[str, Any]:
@@ -287,6 +386,10 @@ def _functions(function_names: list[str], settings: StageSettings) -> dict[str, 
         for machine in sorted(STATE_MACHINE_ACCESS.get(name, {})):
             logical_id_of_machine, env_var = STATE_MACHINES[machine]
             variables[env_var] = {"Ref": logical_id_of_machine}
+        if name == API_HANDLER:
+            # POST /auth/sign-in (InitiateAuth for a public client) is an unsigned call:
+            # Cognito evaluates no IAM policy for it, so the role needs no statement.
+            variables.update(pool_variables())
         resources[logical_id] = {
             "Properties": {"Role": get_arn(f"{logical_id}Role"), "Environment": {"Variables": variables}},
         }
@@ -333,7 +436,27 @@ def _state_machines(settings: StageSettings) -> dict[str, Any]:
     return resources
 
 
-def _outputs() -> dict[str, Any]:
+def pool_variables() -> dict[str, Any]:
+    return identity.environment({"Ref": identity.USER_POOL}, {"Ref": identity.USER_POOL_CLIENT})
+
+
+def chalice_variables(stage: str) -> dict[str, str]:
+    """The variables .chalice/config.json gives every function of ``stage`` (the app's,
+    then the stage's, as Chalice merges them)."""
+    chalice = json.loads((asl.PROJECT_DIR / ".chalice" / "config.json").read_text())
+    return {**chalice.get("environment_variables", {}), **chalice["stages"][stage].get("environment_variables", {})}
+
+
+# Outputs `python -m deploy.outputs` exports as the variable chalicelib reads, e.g. so
+# `python -m ops.seed --demo` creates the demo customers: output -> (variable, what).
+EXPORTED_OUTPUTS = {
+    "UserPoolId": (config.USER_POOL_ID_ENV, "the customers' Cognito user pool"),
+    "UserPoolClientId": (config.USER_POOL_CLIENT_ID_ENV, "its app client (POST /auth/sign-in signs in through it)"),
+    "DemoUsers": (DEMO_USERS, "whether this stage has the demo customers FF0001-FF0010"),
+}
+
+
+def _outputs(stage: str) -> dict[str, Any]:
     outputs: dict[str, Any] = {
         table.logical_id: {"Description": f"{table.env_var}: the {table.name} table",
                            "Value": {"Ref": table.logical_id}}
@@ -350,6 +473,12 @@ def _outputs() -> dict[str, Any]:
         "Description": "Invoke with {\"action\": \"recover\"|\"dead_letters\"|\"invariants\"|\"sweep\"}",
         "Value": {"Ref": "Operator"},
     }
+    # DemoUsers is the stage's DEMO_USERS as Chalice gives it to the functions (unset: off).
+    values = {**pool_variables(), DEMO_USERS: chalice_variables(stage).get(DEMO_USERS, "false")}
+    for output, (variable, what) in EXPORTED_OUTPUTS.items():
+        outputs[output] = {"Description": f"{variable}: {what}", "Value": values[variable]}
+    outputs["UserPoolArn"] = {"Description": "The pool the API's Cognito authorizer checks tokens against",
+                              "Value": get_arn(identity.USER_POOL)}
     return outputs
 
 
@@ -364,9 +493,9 @@ def build(stage: str, function_names: list[str] | None = None) -> dict[str, Any]
     return {
         "Resources": {
             **_tables(settings), **_state_machines(settings), **_functions(names, settings),
-            **dashboard_and_alarms(stage),
+            **_user_pool(settings), **_rest_api(settings), **dashboard_and_alarms(stage),
         },
-        "Outputs": _outputs(),
+        "Outputs": _outputs(stage),
     }
 
 

@@ -140,7 +140,7 @@ class EmbeddedAws:
         import boto3
 
         cognito = boto3.client("cognito-idp", region_name=config.region())
-        pool_id, client_id = identity.create_in(cognito, f"{self.app.app_name}-{self.stage}-customers")
+        pool_id, client_id = identity.create_in(cognito, identity.pool_name(f"{self.app.app_name}-{self.stage}"))
         os.environ.update(identity.environment(pool_id, client_id))
 
 

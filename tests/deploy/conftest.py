@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,5 +69,18 @@ def build_package(stage: str, directory: Path) -> Package:
 
 
 @pytest.fixture(scope="session")
-def dev_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
-    return build_package("dev", tmp_path_factory.mktemp("package"))
+def package_of(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Package]:
+    """``package_of(stage)``: that stage's package, built on first use."""
+    built: dict[str, Package] = {}
+
+    def package(stage: str) -> Package:
+        if stage not in built:
+            built[stage] = build_package(stage, tmp_path_factory.mktemp("package"))
+        return built[stage]
+
+    return package
+
+
+@pytest.fixture(scope="session")
+def dev_package(package_of: Callable[[str], Package]) -> Package:
+    return package_of("dev")

@@ -4,6 +4,18 @@ What moto cannot do is bridged, nothing else:
 
 * API Gateway resources are left out (moto's CloudFormation cannot create Chalice's
   RestApi); the API handler is invoked as a Lambda with an API Gateway proxy event.
+  What API Gateway does before that is done from the API's own swagger (the RestApi's
+  ``Body`` after the SAM transform): on an operation whose ``security`` names the
+  Cognito authorizer, the ``Authorization: Bearer`` ID token is checked against the
+  pools of its ``providerARNs`` (local/auth.py's checks) and its claims are passed in
+  ``requestContext.authorizer.claims``, every value a string; a refused token gets the
+  API's ``UNAUTHORIZED`` gateway response, rendered from its template.
+* moto's CloudFormation has no Cognito (it skips the resources; a ``Ref`` to them
+  resolves to nothing), so the user pool and its client are left out of what it
+  creates: they are created first through the cognito-idp API from the same
+  properties (deploy.identity.create_in), and every ``Ref``/``GetAtt`` of them in the
+  template (the API handler's environment, the authorizer, the outputs) is replaced
+  by what it would have resolved to.
 * moto's CloudFormation registers the state machines without a usable definition, so
   each is created again through the Step Functions API, under the same name (so the
   same ARN the functions' environment holds), with its ``DefinitionSubstitutions``
@@ -11,7 +23,9 @@ What moto cannot do is bridged, nothing else:
 * Lambda invocations run in process (local/hooks.py), each with exactly
   the environment moto's CloudFormation resolved for that function.
 * IAM is not enforced by moto: every AWS call a function makes is recorded and then
-  checked against the policies the stack attached to that function's role.
+  checked against the policies the stack attached to that function's role. Calls
+  botocore marks unsigned (``authtype: none``: Cognito's InitiateAuth, which POST
+  /auth/sign-in makes) are recorded apart: AWS evaluates no IAM policy for them.
 """
 
 from __future__ import annotations
@@ -31,11 +45,11 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from chalicelib import aws, saga
+from chalicelib import aws, config, customers, saga
 from chalicelib.schema import TABLES
-from deploy import asl, resources
+from deploy import asl, identity, resources
 from deploy import outputs as deploy_outputs
-from local import hooks
+from local import auth, hooks
 
 STACK_NAME = "booking-saga-dev"
 REGION = "us-east-1"
@@ -45,28 +59,76 @@ MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}}
 # process's environment (pytest's local stage) is hidden from it during a call.
 STACK_VARIABLES = {table.env_var for table in TABLES} | {
     env_var for _, env_var in resources.STATE_MACHINES.values()
-} | {"STAGE", "FAULT_INJECTION_ENABLED"}
+} | {env_var for env_var, _ in resources.EXPORTED_OUTPUTS.values()} | {"STAGE", "FAULT_INJECTION_ENABLED"}
+COGNITO = "AWS::Cognito::"
 _TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
                      "ConditionCheck": "ConditionCheckItem"}
+
+
+def refers(value: Any, logical_ids: set[str]) -> bool:
+    """Whether ``value`` names one of the resources (Ref, GetAtt, DependsOn, ${X} in a Sub)."""
+    text = json.dumps(value)
+    return any(f'"{name}"' in text or f"${{{name}" in text for name in logical_ids)
 
 
 def without_api_gateway(template: dict[str, Any]) -> dict[str, Any]:
     """The template minus API Gateway resources and whatever refers to them."""
     template = copy.deepcopy(template)
     dropped = {key for key, value in template["Resources"].items() if value["Type"].startswith("AWS::ApiGateway::")}
-
-    def refers(value: Any) -> bool:
-        text = json.dumps(value)
-        return any(f'"{name}"' in text or f"${{{name}" in text for name in dropped)
-
     while True:
-        more = {key for key, value in template["Resources"].items() if key not in dropped and refers(value)}
+        more = {key for key, value in template["Resources"].items() if key not in dropped and refers(value, dropped)}
         if not more:
             break
         dropped |= more
     template["Resources"] = {key: value for key, value in template["Resources"].items() if key not in dropped}
-    template["Outputs"] = {key: value for key, value in template.get("Outputs", {}).items() if not refers(value)}
+    template["Outputs"] = {key: value for key, value in template.get("Outputs", {}).items()
+                           if not refers(value, dropped)}
     return template
+
+
+def rest_api_definition(template: dict[str, Any]) -> dict[str, Any]:
+    """The swagger API Gateway imports: the SAM transform's RestApi ``Body``."""
+    (body,) = [resource["Properties"]["Body"] for resource in template["Resources"].values()
+               if resource["Type"] == "AWS::ApiGateway::RestApi"]
+    return body  # type: ignore[no-any-return]
+
+
+# --- Cognito --------------------------------------------------------------------------
+def create_user_pool(template: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The template's user pool and client, created through the cognito-idp API (from
+    deploy/identity.py, as the template's properties are: test_wiring checks), named as
+    the template names them: logical id -> {"Ref": ..., "Arn": ...}."""
+    found = {key for key, value in template["Resources"].items() if value["Type"].startswith(COGNITO)}
+    assert found == {identity.USER_POOL, identity.USER_POOL_CLIENT}, f"a Cognito resource the bridge lacks: {found}"
+    name = template["Resources"][identity.USER_POOL]["Properties"]["UserPoolName"]["Fn::Sub"]
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    pool_id, client_id = identity.create_in(cognito, name.replace("${AWS::StackName}", STACK_NAME))
+    pool_arn = cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]["Arn"]
+    return {identity.USER_POOL: {"Ref": pool_id, "Arn": pool_arn}, identity.USER_POOL_CLIENT: {"Ref": client_id}}
+
+
+def resolved(value: Any, attributes: dict[str, dict[str, str]]) -> Any:
+    """``value`` with every ``Ref``/``Fn::GetAtt`` of these resources replaced by what it resolves to."""
+    if isinstance(value, list):
+        return [resolved(item, attributes) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if list(value) == ["Ref"] and value["Ref"] in attributes:
+        return attributes[value["Ref"]]["Ref"]
+    if list(value) == ["Fn::GetAtt"] and value["Fn::GetAtt"][0] in attributes:
+        logical_id, attribute = value["Fn::GetAtt"]
+        return attributes[logical_id][attribute]
+    return {key: resolved(item, attributes) for key, item in value.items()}
+
+
+def with_bridged_user_pool(template: dict[str, Any]) -> dict[str, Any]:
+    """The template with its user pool and client created outside moto's CloudFormation
+    and every reference to them resolved; nothing may be left that names them."""
+    attributes = create_user_pool(template)
+    resources_left = {key: value for key, value in template["Resources"].items() if key not in attributes}
+    bridged = resolved({**template, "Resources": resources_left}, attributes)
+    assert not refers(bridged["Resources"], set(attributes)) and not refers(bridged.get("Outputs"), set(attributes))
+    return bridged  # type: ignore[no-any-return]
 
 
 # --- IAM -----------------------------------------------------------------------------
@@ -123,6 +185,7 @@ class CallRecorder:
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
+        self.unsigned: list[Call] = []  # no IAM policy is evaluated for these
         self._current = threading.local()
 
     @contextmanager
@@ -137,11 +200,23 @@ class CallRecorder:
         function = getattr(self._current, "function", None)
         if function is not None:
             service = model.service_model.signing_name or model.service_model.endpoint_prefix
-            self.calls.extend(calls_of(function, service, model.name, params))
+            if model.auth_type == "none":
+                self.unsigned.append(Call(function, f"{service}:{model.name}", "*"))
+            else:
+                self.calls.extend(calls_of(function, service, model.name, params))
 
 
 # --- The stack ------------------------------------------------------------------------
 Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class Refused(Exception):
+    """API Gateway answers itself, with the gateway response of this type."""
+
+    def __init__(self, response_type: str, message: str) -> None:
+        super().__init__(message)
+        self.response_type = response_type
+        self.message = message
 
 
 @dataclass
@@ -151,6 +226,7 @@ class DeployedStack:
     outputs: dict[str, str]
     functions: dict[str, dict[str, Any]]  # logical id -> GetFunctionConfiguration
     recorder: CallRecorder
+    api: dict[str, Any]  # the REST API's swagger, Cognito references resolved
     app_module: Any = None
     invoked: set[str] = field(default_factory=set)
     _lock: Any = field(default_factory=threading.RLock)
@@ -199,11 +275,20 @@ class DeployedStack:
 
         return run
 
-    def request(self, app: Any, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """An HTTP request as API Gateway would pass it to the API handler function."""
+    # --- API Gateway ------------------------------------------------------------------
+    def request(self, app: Any, method: str, path: str, body: Any = None,
+                token: str | None = None) -> tuple[int, Any]:
+        """An HTTP request as API Gateway would pass it to the API handler function,
+        with ``Authorization: Bearer <token>`` when a token is given."""
         resource_path, parameters = _route(app, path)
         headers = {"content-type": "application/json", "host": "rehearsal.execute-api.amazonaws.com"}
-        event = {
+        if token is not None:
+            headers["authorization"] = f"Bearer {token}"
+        try:
+            claims = self._authorize(self.api["paths"][resource_path][method.lower()], token)
+        except Refused as refused:
+            return self.gateway_response(refused.response_type, refused.message)
+        event: dict[str, Any] = {
             "resource": resource_path, "path": path, "httpMethod": method,
             "headers": headers, "multiValueHeaders": {key: [value] for key, value in headers.items()},
             "queryStringParameters": None, "multiValueQueryStringParameters": None,
@@ -212,12 +297,58 @@ class DeployedStack:
                                "stage": "api", "requestId": str(uuid.uuid4()), "identity": {"sourceIp": "127.0.0.1"}},
             "body": None if body is None else json.dumps(body), "isBase64Encoded": False,
         }
+        if claims is not None:
+            event["requestContext"]["authorizer"] = {"claims": claims}
         response = boto3.client("lambda", region_name=REGION).invoke(
             FunctionName=self.functions[resources.API_HANDLER]["FunctionName"], Payload=json.dumps(event),
         )
         payload = json.loads(response["Payload"].read())
         assert "FunctionError" not in response, f"{method} {path}: {payload}"
         return int(payload["statusCode"]), json.loads(payload["body"]) if payload.get("body") else None
+
+    def _authorize(self, operation: dict[str, Any], token: str | None) -> dict[str, str] | None:
+        """None for a public operation; else what API Gateway's Cognito authorizer passes."""
+        names = {name for requirement in operation.get("security", []) for name in requirement}
+        if not names:
+            return None
+        (name,) = names
+        authorizer = self.api["securityDefinitions"][name]["x-amazon-apigateway-authorizer"]
+        assert authorizer["type"] == "cognito_user_pools", authorizer
+        if token is None:
+            raise Refused("UNAUTHORIZED", "Unauthorized")
+        return self.claims_of(token, authorizer["providerARNs"])
+
+    def claims_of(self, token: str, provider_arns: list[str] | None = None) -> dict[str, str]:
+        """The claims of an ID token of one of these pools (by default the authorizer's)
+        and the stack's app client, as API Gateway passes them; else Refused."""
+        if provider_arns is None:
+            provider_arns = self.api["securityDefinitions"][identity.AUTHORIZER_NAME][
+                "x-amazon-apigateway-authorizer"]["providerARNs"]
+        client_id = self.environment(resources.API_HANDLER)[config.USER_POOL_CLIENT_ID_ENV]
+        for arn in provider_arns:
+            pool = {config.USER_POOL_ID_ENV: arn.rsplit("/", 1)[-1], config.USER_POOL_CLIENT_ID_ENV: client_id}
+            with self._lock, _variables(pool):  # local/auth.py reads the pool from the environment
+                try:
+                    return auth.as_api_gateway_claims(auth.verified_claims(token))
+                except auth.TokenRefused:
+                    continue
+        raise Refused("UNAUTHORIZED", "Unauthorized")
+
+    def gateway_response(self, response_type: str, message: str) -> tuple[int, Any]:
+        """API Gateway's own answer: the API's gateway response of this type, its
+        template rendered with API Gateway's message."""
+        response = self.api["x-amazon-apigateway-gateway-responses"][response_type]
+        assert response["responseParameters"]["gatewayresponse.header.Content-Type"] == "'application/json'"
+        body = (response["responseTemplates"]["application/json"]
+                .replace("$context.error.messageString", json.dumps(message))
+                .replace("$context.error.responseType", response_type))
+        return int(response["statusCode"]), json.loads(body)
+
+    def sign_in(self, app: Any, username: str, password: str = customers.DEMO_PASSWORD) -> str:
+        """The ID token the stack's own POST /auth/sign-in answers (InitiateAuth on its pool)."""
+        status, answer = self.request(app, "POST", "/auth/sign-in", {"username": username, "password": password})
+        assert status == 200, answer
+        return str(answer["id_token"])
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         response = boto3.client("lambda", region_name=REGION).invoke(
@@ -233,6 +364,20 @@ class DeployedStack:
         for thread in list(TMP_THREADS):
             thread.join(timeout=timeout)
         TMP_THREADS.clear()
+
+
+@contextmanager
+def _variables(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _as_list_of_dicts(value: Any) -> list[dict[str, Any]]:
@@ -257,7 +402,8 @@ def _route(app: Any, path: str) -> tuple[str, dict[str, str]]:
 
 
 def _create(package_template: dict[str, Any], deployment_zip: bytes, recorder: CallRecorder) -> DeployedStack:
-    template = without_api_gateway(package_template)
+    bridged = with_bridged_user_pool(package_template)
+    template = without_api_gateway(bridged)
     code = next(resource["Properties"]["Code"] for resource in template["Resources"].values()
                 if resource["Type"] == "AWS::Lambda::Function")
     s3 = boto3.client("s3", region_name=REGION)
@@ -279,7 +425,7 @@ def _create(package_template: dict[str, Any], deployment_zip: bytes, recorder: C
         for logical_id, resource in template["Resources"].items() if resource["Type"] == "AWS::Lambda::Function"
     }
     deployed = DeployedStack(template, physical, deploy_outputs.stack_outputs(STACK_NAME, cloudformation),
-                             functions, recorder)
+                             functions, recorder, rest_api_definition(bridged))
     for logical_id, _ in resources.STATE_MACHINES.values():
         _recreate_state_machine(deployed, logical_id)
     return deployed

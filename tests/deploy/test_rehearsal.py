@@ -1,7 +1,8 @@
 """Deploy rehearsal: the packaged dev stack (chalice package + merge template, SAM
 translated offline) created in moto's CloudFormation, then bookings run through the
-stack's own functions, tables and state machines. Proves the names, the environment
-wiring (Ref/GetAtt), the definition substitutions and the IAM policies line up.
+stack's own functions, tables and state machines, by customers signed in through the
+stack's own POST /auth/sign-in. Proves the names, the environment wiring (Ref/GetAtt),
+the definition substitutions, the authorizer's pool and the IAM policies line up.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 import pytest
 
 import app as app_module
-from chalicelib import api, clock, validation
+from chalicelib import api, clock, customers, validation
 from chalicelib.models import HOLD_SECONDS, execution_input
 from chalicelib.schema import TABLES
 from chalicelib.vocabulary import TERMINAL_STATUSES
-from deploy import resources
+from deploy import identity, resources
 from local import hooks
 from ops.seed import seed_demo
 from tests.deploy.conftest import Package
@@ -48,7 +49,13 @@ def stack(dev_package: Package) -> Iterator[DeployedStack]:
         yield deployed
 
 
-def book(stack: DeployedStack, **overrides: Any) -> str:
+@pytest.fixture(scope="module")
+def tokens(stack: DeployedStack) -> dict[str, str]:
+    """ID tokens of two demo customers, from the stack's own POST /auth/sign-in."""
+    return {username: stack.sign_in(APP, username) for username in customers.DEMO_USERNAMES[:2]}
+
+
+def book(stack: DeployedStack, token: str, **overrides: Any) -> str:
     body = {
         "flight_number": "SA101",
         "passenger": {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"},
@@ -56,14 +63,14 @@ def book(stack: DeployedStack, **overrides: Any) -> str:
         "payment": {"card_token": "tok_visa"},
         **overrides,
     }
-    status, response = stack.request(APP, "POST", "/bookings", body)
+    status, response = stack.request(APP, "POST", "/bookings", body, token=token)
     assert status == 202, response
     return str(response["booking_id"])
 
 
-def settled(stack: DeployedStack, booking_id: str) -> dict[str, Any]:
+def settled(stack: DeployedStack, token: str, booking_id: str) -> dict[str, Any]:
     def terminal() -> dict[str, Any] | None:
-        status, view = stack.request(APP, "GET", f"/bookings/{booking_id}")
+        status, view = stack.request(APP, "GET", f"/bookings/{booking_id}", token=token)
         assert status == 200, view
         return view if view["status"] in TERMINAL_STATUSES else None
 
@@ -71,46 +78,67 @@ def settled(stack: DeployedStack, booking_id: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def outcomes(stack: DeployedStack) -> dict[str, Any]:
-    """Every scenario, run once: the other tests read what happened."""
-    confirmed = book(stack, loyalty_id="FF0001", points_to_redeem=5000)
-    failed = book(stack, seat="12C", simulate_failure={"ChargePayment": "permanent"})
-    stuck = book(stack, simulate_failure={"ChargePayment": "permanent", "ReleaseSeat": "permanent"})
+def outcomes(stack: DeployedStack, tokens: dict[str, str]) -> dict[str, Any]:
+    """Every scenario, run once: the other tests read what happened. FF0001 books."""
+    ada, alan = tokens.values()
+    confirmed = book(stack, ada, loyalty_id="FF0001", points_to_redeem=5000)
+    failed = book(stack, ada, seat="12C", simulate_failure={"ChargePayment": "permanent"})
+    stuck = book(stack, ada, simulate_failure={"ChargePayment": "permanent", "ReleaseSeat": "permanent"})
     result: dict[str, Any] = {
-        "confirmed": settled(stack, confirmed),
-        "failed": settled(stack, failed),
-        "stuck": settled(stack, stuck),
+        "confirmed": settled(stack, ada, confirmed),
+        "failed": settled(stack, ada, failed),
+        "stuck": settled(stack, ada, stuck),
     }
-    status, cancelling = stack.request(APP, "POST", f"/bookings/{confirmed}/cancel", {})
+    result["customers"] = customer_scenarios(stack, ada, alan, confirmed)
+    status, cancelling = stack.request(APP, "POST", f"/bookings/{confirmed}/cancel", {}, token=ada)
     assert status == 202, cancelling
-    result["cancelled"] = settled(stack, confirmed)
-    result["history"] = stack.request(APP, "GET", f"/bookings/{confirmed}/history")
-    result["statemachines"] = stack.request(APP, "GET", "/statemachines")
+    result["cancelled"] = settled(stack, ada, confirmed)
+    result["history"] = stack.request(APP, "GET", f"/bookings/{confirmed}/history", token=ada)
+    result["statemachines"] = stack.request(APP, "GET", "/statemachines", token=ada)
     result["flights"] = stack.request(APP, "GET", "/flights")
     result["dead_letters"] = stack.invoke("Operator", {"action": "dead_letters"})
     result["invariants"] = stack.invoke("Operator", {"action": "invariants"})
     result["recovered"] = stack.invoke("Operator", {"action": "recover", "booking_id": stuck})
-    stale = stale_booking(stack)
+    stale = stale_booking(stack, alan)
     clock.advance(HOLD_SECONDS + 60)
     try:
         result["sweep"] = stack.invoke("SweepExpiredHolds", SCHEDULED_EVENT)
     finally:
         clock.reset()
-    result["stale"] = stack.request(APP, "GET", f"/bookings/{stale}")
+    result["stale"] = stack.request(APP, "GET", f"/bookings/{stale}", token=alan)
     stack.wait_for_executions()
     return result
 
 
-def stale_booking(stack: DeployedStack) -> str:
+def customer_scenarios(stack: DeployedStack, ada: str, alan: str, adas_booking: str) -> dict[str, Any]:
+    """Through the stack, while FF0001's booking is CONFIRMED: who each token is, FF0002
+    asking for it in every way, no token at all, a wrong password."""
+    return {
+        "me": {name: stack.request(APP, "GET", "/me", token=token) for name, token in (("ada", ada), ("alan", alan))},
+        "not_alans": [
+            stack.request(APP, "GET", f"/bookings/{adas_booking}", token=alan),
+            stack.request(APP, "GET", f"/bookings/{adas_booking}/history", token=alan),
+            stack.request(APP, "POST", f"/bookings/{adas_booking}/cancel", {}, token=alan),
+        ],
+        "still_adas": stack.request(APP, "GET", f"/bookings/{adas_booking}", token=ada),
+        "no_token": stack.request(APP, "GET", f"/bookings/{adas_booking}"),
+        "forged_token": stack.request(APP, "GET", f"/bookings/{adas_booking}", token=ada[:-4] + "AAAA"),
+        "wrong_password": stack.request(APP, "POST", "/auth/sign-in",
+                                        {"username": "FF0001", "password": "Not-the-passw0rd"}),
+    }
+
+
+def stale_booking(stack: DeployedStack, token: str) -> str:
     """A PENDING booking whose ReserveSeat ran (through its deployed function) but whose
     saga is gone: no execution. What the sweeper must undo once the hold expires."""
     body = {"flight_number": "SA102", "passenger": {"first_name": "Grace", "last_name": "Hopper"},
             "seat": "20F", "payment": {"card_token": "tok_visa"}}
     request = validation.parse_booking_request(body, fault_injection_allowed=False)
+    customer = customers.from_request_context({"authorizer": {"claims": stack.claims_of(token)}})
     saved = dict(os.environ)
     os.environ.update(seeded_environment(stack))  # the test writes the booking, as POST /bookings would
     try:
-        booking, _ = api.open_booking(request, correlation_id=None, idempotency_key=None)
+        booking, _ = api.open_booking(request, customer=customer, correlation_id=None, idempotency_key=None)
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -132,6 +160,36 @@ def test_a_permanent_payment_failure_fails_the_booking(outcomes: dict[str, Any])
 
 def test_a_failed_compensation_is_dead_lettered(outcomes: dict[str, Any]) -> None:
     assert outcomes["stuck"]["status"] == "NEEDS_ATTENTION", outcomes["stuck"]
+
+
+def test_customers_sign_in_through_the_stack_and_see_only_their_own_bookings(
+    outcomes: dict[str, Any], stack: DeployedStack,
+) -> None:
+    scenes = outcomes["customers"]
+    assert scenes["me"] == {"ada": (200, {"username": "FF0001", "loyalty_id": "FF0001"}),
+                            "alan": (200, {"username": "FF0002", "loyalty_id": "FF0002"})}, scenes["me"]
+    for status, answer in scenes["not_alans"]:
+        assert status == 404 and answer["error"] == "NotFound", answer
+    status, view = scenes["still_adas"]
+    assert status == 200 and view["status"] == "CONFIRMED", view  # FF0002's cancel changed nothing
+    # API Gateway's own refusal, from the template's UNAUTHORIZED gateway response.
+    for refusal in (scenes["no_token"], scenes["forged_token"]):
+        assert refusal == (401, {"error": "Unauthorized", "message": "Unauthorized"}), refusal
+    status, answer = scenes["wrong_password"]
+    assert status == 401 and answer["error"] == "SignInFailed", answer
+    # Sign-in is Cognito's InitiateAuth, from the API handler: unsigned, so no IAM policy applies.
+    assert {(call.function, call.action) for call in stack.recorder.unsigned} == {
+        (resources.API_HANDLER, "cognito-idp:InitiateAuth")}
+
+
+def test_the_api_handler_signs_in_through_the_stacks_pool_and_client(stack: DeployedStack) -> None:
+    api_environment = stack.environment(resources.API_HANDLER)
+    for output, (variable, _) in resources.EXPORTED_OUTPUTS.items():
+        assert api_environment[variable] == stack.outputs[output], variable
+    assert stack.outputs["DemoUsers"] == "true"
+    authorizer = stack.api["securityDefinitions"][identity.AUTHORIZER_NAME]["x-amazon-apigateway-authorizer"]
+    assert authorizer["providerARNs"] == [stack.outputs["UserPoolArn"]]
+    assert stack.outputs["UserPoolArn"].endswith(f"/{stack.outputs['UserPoolId']}")
 
 
 def test_the_cancellation_machine_runs_from_the_stack(outcomes: dict[str, Any]) -> None:

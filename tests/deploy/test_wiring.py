@@ -1,20 +1,25 @@
-"""Fast, pure checks that app.py, the two definitions and the deploy generator agree,
-and that the Lambda package holds Lambda code only: no packaging, no moto."""
+"""Checks that app.py, the two definitions and the deploy generator agree, and that the
+Lambda package holds Lambda code only: on the merge template (pure), and for what only
+the merge can show (the API Chalice generates, as deploy/resources.py overrides it) on
+each stage's packaged template, before and after the SAM transform. No AWS, no moto."""
 
 from __future__ import annotations
 
 import ast
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import app as app_module
+from chalicelib import config, customers
 from chalicelib.schema import TABLES, TABLES_BY_NAME
-from deploy import asl, resources
-from tests.deploy.conftest import PROJECT_DIR, REQUIRED
+from deploy import asl, identity, resources
+from deploy import outputs as deploy_outputs
+from tests.deploy.conftest import PROJECT_DIR, REQUIRED, Package
 
 # The saga's steps; the operator's function is invoked by hand, not by a state machine.
 NOT_IN_STATE_MACHINES = {"operator"}
@@ -27,6 +32,19 @@ RESOURCELESS = {*resources.XRAY_STATES, *resources.LOG_DELIVERY}
 NOT_FOR_LAMBDA = ("local", "ops", "deploy", "tests", "bench", "moto")
 # `make package STAGE=dev` builds it; `make test` runs validate-deploy, which does, first.
 DEV_ZIP = PROJECT_DIR / "build" / "dev" / "deployment.zip"
+# The routes anyone may call: everything else in app.py's route table needs a signed-in
+# customer (API Gateway's Cognito authorizer).
+PUBLIC_ROUTES = {
+    ("GET", "/health"), ("GET", "/config"), ("GET", "/"), ("GET", "/assets/{name}"), ("GET", "/flights"),
+    ("GET", "/flights/{flight_number}"), ("GET", "/flights/{flight_number}/seats"), ("POST", "/auth/sign-in"),
+}
+SIGNED_IN: list[dict[str, list[str]]] = [{identity.AUTHORIZER_NAME: []}]
+# Routes of the local stage only (config.operator_routes_enabled, on in this process):
+# test_no_operator_route_is_deployed checks none is packaged.
+OPERATOR_ROUTES = "/admin/"
+# API Gateway's own refusals, as the issue asks: response type -> (status, error).
+REFUSALS = {"UNAUTHORIZED": (401, "Unauthorized"), "ACCESS_DENIED": (403, "Forbidden"),
+            "THROTTLED": (429, "TooManyRequests")}
 
 
 def placeholders() -> dict[str, set[str]]:
@@ -76,7 +94,9 @@ def _statements(template: dict[str, Any]) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for resource in template["Resources"].values():
         properties = resource.get("Properties", {})
-        documents = [policy["PolicyDocument"] for policy in properties.get("Policies", [])]
+        documents: list[dict[str, Any]] = []  # a user pool's Policies are its password policy, not IAM's
+        if resource.get("Type") == "AWS::IAM::Role":
+            documents.extend(policy["PolicyDocument"] for policy in properties.get("Policies", []))
         if resource.get("Type") == "AWS::IAM::Policy":
             documents.append(properties["PolicyDocument"])
         found.extend(statement for document in documents for statement in document["Statement"])
@@ -170,3 +190,135 @@ def test_the_lambda_zip_holds_app_and_chalicelib_and_no_local_tooling() -> None:
                       if name.split("/", 1)[0] in NOT_FOR_LAMBDA or name.startswith("chalicelib/local/"))
     assert not unwanted, (f"{DEV_ZIP.relative_to(PROJECT_DIR)} carries local tooling (stale? run make package "
                           f"STAGE=dev): {unwanted}")
+
+
+# --- Customers: the user pool, the authorizer, the API's stage ---------------------------
+@pytest.fixture(params=DEPLOYED_STAGES)
+def package(request: pytest.FixtureRequest, package_of: Callable[[str], Package]) -> Package:
+    return package_of(request.param)
+
+
+def _route_table() -> set[tuple[str, str]]:
+    """(method, path) of every route app.py deploys."""
+    return {(method, path) for path, methods in app_module.app.routes.items() for method in methods
+            if not path.startswith(OPERATOR_ROUTES)}
+
+
+def _swagger(package: Package) -> dict[str, Any]:
+    return package.sam["Resources"][resources.REST_API]["Properties"]["DefinitionBody"]  # type: ignore[no-any-return]
+
+
+def test_every_route_but_the_public_ones_needs_a_signed_in_customer(package: Package) -> None:
+    routes = _route_table()
+    missing = sorted(PUBLIC_ROUTES - routes)
+    assert not missing, f"public routes app.py no longer has: {missing}"
+    operations = {(method.upper(), path): operation
+                  for path, methods in _swagger(package)["paths"].items() for method, operation in methods.items()}
+    assert set(operations) == routes
+    open_routes = sorted(route for route in routes - PUBLIC_ROUTES if operations[route].get("security") != SIGNED_IN)
+    assert not open_routes, f"customer routes API Gateway would let anyone call: {open_routes}"
+    guarded = sorted(route for route in PUBLIC_ROUTES if "security" in operations[route])
+    assert not guarded, f"public routes that would need a token: {guarded}"
+
+
+def test_the_authorizer_checks_tokens_of_the_stacks_own_pool(package: Package) -> None:
+    definition = _swagger(package)["securityDefinitions"][identity.AUTHORIZER_NAME]
+    assert definition["x-amazon-apigateway-authtype"] == "cognito_user_pools"
+    authorizer = definition["x-amazon-apigateway-authorizer"]
+    assert authorizer == {"type": "cognito_user_pools", "providerARNs": [resources.get_arn(identity.USER_POOL)]}
+    assert package.sam["Resources"][identity.USER_POOL]["Type"] == "AWS::Cognito::UserPool"
+    assert identity.POOL_ARN_PLACEHOLDER not in json.dumps(package.sam)
+    # After the SAM transform, the REST API CloudFormation creates says the same.
+    body = package.cloudformation["Resources"][resources.REST_API]["Properties"]["Body"]
+    assert body["securityDefinitions"][identity.AUTHORIZER_NAME]["x-amazon-apigateway-authorizer"] == authorizer
+
+
+def _properties(template: dict[str, Any], logical_id: str, *ids: str) -> dict[str, Any]:
+    """A Cognito resource's properties but those the template alone can give (names, ids)."""
+    return {key: value for key, value in template["Resources"][logical_id]["Properties"].items() if key not in ids}
+
+
+def test_the_pool_and_client_are_the_ones_the_embedded_stack_and_the_rehearsal_create(package: Package) -> None:
+    template = package.sam
+    assert _properties(template, identity.USER_POOL, "UserPoolName") == identity.USER_POOL_PROPERTIES
+    assert _properties(template, identity.USER_POOL_CLIENT, "UserPoolId", "ClientName") == \
+        identity.USER_POOL_CLIENT_PROPERTIES
+    client = template["Resources"][identity.USER_POOL_CLIENT]["Properties"]
+    assert client["UserPoolId"] == {"Ref": identity.USER_POOL}
+
+
+def test_customers_may_read_their_loyalty_id_never_write_it(package: Package) -> None:
+    client = package.sam["Resources"][identity.USER_POOL_CLIENT]["Properties"]
+    assert customers.LOYALTY_ID_CLAIM in client["ReadAttributes"]
+    assert customers.LOYALTY_ID_CLAIM not in client["WriteAttributes"]
+    assert client["GenerateSecret"] is False  # a public client: the page and POST /auth/sign-in
+    pool = package.sam["Resources"][identity.USER_POOL]["Properties"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True  # no self sign-up
+
+
+def test_only_the_api_handler_gets_the_pool_and_no_role_any_cognito_action(package: Package) -> None:
+    wanted = identity.environment({"Ref": identity.USER_POOL}, {"Ref": identity.USER_POOL_CLIENT})
+    for logical_id, resource in package.sam["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            variables = resource["Properties"]["Environment"]["Variables"]
+            given = {name: value for name, value in variables.items() if name in wanted}
+            assert given == (wanted if logical_id == resources.API_HANDLER else {}), logical_id
+    # InitiateAuth for a public client is unsigned: the API's role needs no Cognito action.
+    actions = [action for statement in _statements(package.sam) for action in statement["Action"]]
+    assert actions and not [action for action in actions if action.startswith("cognito")]
+
+
+def test_prod_retains_the_pool_with_the_tables() -> None:
+    for stage, policy in (("dev", "Delete"), ("prod", "Retain")):
+        template = resources.build(stage, ALL_FUNCTIONS)
+        for logical_id in (identity.USER_POOL, TABLES[0].logical_id):
+            resource = template["Resources"][logical_id]
+            retention = (resource["DeletionPolicy"], resource["UpdateReplacePolicy"])
+            assert retention == (policy, policy), (stage, logical_id)
+
+
+def test_every_route_of_the_stage_is_throttled(package: Package) -> None:
+    settings = resources.STAGES[package.stage]
+    (stage,) = [resource["Properties"] for resource in package.cloudformation["Resources"].values()
+                if resource["Type"] == "AWS::ApiGateway::Stage"]
+    assert stage["MethodSettings"] == [{
+        "ResourcePath": "/*", "HttpMethod": "*",
+        "ThrottlingRateLimit": settings.throttling_rate_limit, "ThrottlingBurstLimit": settings.throttling_burst_limit,
+    }]
+    assert 0 < settings.throttling_rate_limit <= settings.throttling_burst_limit
+
+
+def _rendered(response: dict[str, Any], message: str) -> Any:
+    """The body API Gateway sends: the response's template with its $context filled in."""
+    template = response["responseTemplates"]["application/json"]
+    return json.loads(template.replace("$context.error.messageString", json.dumps(message))
+                      .replace("$context.error.responseType", "SOME_TYPE"))
+
+
+def test_api_gateways_own_refusals_are_json_in_the_apis_error_shape(package: Package) -> None:
+    body = package.cloudformation["Resources"][resources.REST_API]["Properties"]["Body"]
+    responses = body["x-amazon-apigateway-gateway-responses"]
+    assert set(REFUSALS) <= set(responses)
+    for kind, (status, error) in REFUSALS.items():
+        assert int(responses[kind]["statusCode"]) == status, kind
+        assert _rendered(responses[kind], 'it said "no"') == {"error": error, "message": 'it said "no"'}, kind
+    for kind, response in responses.items():
+        assert response["responseParameters"]["gatewayresponse.header.Content-Type"] == "'application/json'", kind
+        assert set(_rendered(response, "refused")) == {"error", "message"}, kind
+
+
+@pytest.mark.parametrize("stage", DEPLOYED_STAGES)
+def test_the_outputs_give_what_seeding_demo_customers_needs(stage: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    outputs = resources.build(stage, ALL_FUNCTIONS)["Outputs"]
+    assert outputs["UserPoolId"]["Value"] == {"Ref": identity.USER_POOL}
+    assert outputs["UserPoolClientId"]["Value"] == {"Ref": identity.USER_POOL_CLIENT}
+    assert outputs["UserPoolArn"]["Value"] == resources.get_arn(identity.USER_POOL)
+    assert outputs["DemoUsers"]["Value"] == {"dev": "true", "prod": "false"}[stage]
+    exported = deploy_outputs.environment({key: f"<{key}>" for key in outputs})
+    assert {name: exported[name] for name in (config.USER_POOL_ID_ENV, config.USER_POOL_CLIENT_ID_ENV,
+                                              resources.DEMO_USERS)} == {
+        config.USER_POOL_ID_ENV: "<UserPoolId>", config.USER_POOL_CLIENT_ID_ENV: "<UserPoolClientId>",
+        resources.DEMO_USERS: "<DemoUsers>"}
+    # ...under the name chalicelib reads (ops.seed creates the demo customers when it is true).
+    monkeypatch.setenv(resources.DEMO_USERS, outputs["DemoUsers"]["Value"])
+    assert config.demo_users_enabled() is (stage == "dev")
