@@ -1,4 +1,5 @@
-// The page's only way to the server: JSON over fetch, errors as ApiError.
+// The page's only way to the server: JSON over fetch, the customer's token on each call
+// while signed in, errors as ApiError.
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -24,8 +25,47 @@ function messageOf(status, data) {
   return `The server answered HTTP ${status}`;
 }
 
-export async function api(path, { method = "GET", body } = {}) {
+// --- The session: the customer's ID token ------------------------------------------------
+// Kept in sessionStorage so a reload keeps the customer signed in and closing the tab
+// signs them out. A browser that refuses storage (some private modes throw) still gets a
+// session for the life of the page.
+const TOKEN_KEY = "saga-air.id-token";
+let heldToken = null;
+let refused = () => {};
+
+function stored() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return heldToken;
+  }
+}
+
+function store(token) {
+  heldToken = token;
+  try {
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // the in-memory copy is the session
+  }
+}
+
+export const session = {
+  token: () => stored(),
+  start: (idToken) => store(idToken),
+  end: () => store(null),
+  // `handler(apiError)` runs when a route that needs a token answers 401 (none held,
+  // expired, or refused): the token is already dropped, the page asks to sign in again.
+  onRefused: (handler) => { refused = handler; },
+};
+
+// `anonymous`: send no token, and a 401 is this call's own answer (POST /auth/sign-in's
+// wrong credentials), not a session that ended.
+export async function api(path, { method = "GET", body, anonymous = false } = {}) {
   const init = { method, headers: { Accept: "application/json" } };
+  const token = anonymous ? null : stored();
+  if (token) init.headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -44,7 +84,14 @@ export async function api(path, { method = "GET", body } = {}) {
     data = null;
   }
   if (!response.ok) {
-    throw new ApiError(response.status, { ...(data || {}), message: messageOf(response.status, data) });
+    const error = new ApiError(response.status, { ...(data || {}), message: messageOf(response.status, data) });
+    // Only the token this request carried is dropped: a refusal that arrives after the
+    // customer signed in again must not sign the new session out.
+    if (response.status === 401 && !anonymous && stored() === token) {
+      store(null);
+      refused(error);
+    }
+    throw error;
   }
   return data;
 }

@@ -1,6 +1,6 @@
 // Saga Air demo page: flights and seat map, the booking form, and the saga drawn from
 // its definition and lit from the booking's step log and execution history.
-import { api, ApiError } from "./api.js";
+import { api, ApiError, session } from "./api.js";
 import { drawMachine, parseCause, stateStatuses } from "./diagram.js";
 
 const SEAT_LETTERS_TOP_DOWN = ["F", "E", "D", null, "C", "B", "A"]; // nose on the left: A is port side
@@ -13,7 +13,9 @@ const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
 
 const state = {
   config: null, // GET /config: the stage, and the saga's vocabulary under `saga`
-  machines: null,
+  customer: null, // GET /me once signed in: {username, loyalty_id}
+  machines: null, // GET /statemachines, read once signed in (the route needs a token)
+  pendingBooking: null, // a #booking=<id> the page was opened with, shown once signed in
   flights: [],
   flightNumber: null,
   flight: null,
@@ -308,6 +310,11 @@ async function lookupLoyalty() {
     showError("loyalty_id", "letters and digits only, e.g. FF0001");
     return;
   }
+  // A balance is the account owner's to see: GET /loyalty/{id} needs the token.
+  if (!state.customer) {
+    out.textContent = "Sign in to see the balance.";
+    return;
+  }
   out.textContent = "Looking up…";
   try {
     const account = await api(`/loyalty/${encodeURIComponent(id)}`);
@@ -379,6 +386,11 @@ async function book(event) {
   event.preventDefault();
   clearErrors();
   showGlobal("");
+  // Signed out, a booking would only come back 401: ask for the sign-in instead.
+  if (!state.customer) {
+    askToSignIn("#book-error", "Sign in to book: a booking belongs to the customer who makes it.");
+    return;
+  }
   const { problems, points, loyaltyId, first, last, email } = validate();
   if (problems.length) {
     showProblems(problems);
@@ -403,13 +415,19 @@ async function book(event) {
     const created = await api("/bookings", { method: "POST", body });
     startTracking(created.booking_id, { scroll: true });
   } catch (exc) {
+    // The session ended (the sign-in box says why): nothing was booked.
+    if (exc instanceof ApiError && exc.status === 401) askToSignIn("#book-error", "Not booked: sign in again, then book.");
     // A 400 lists every invalid field; show each where it belongs.
-    if (exc instanceof ApiError) showProblems(exc.problems);
+    else if (exc instanceof ApiError) showProblems(exc.problems);
     else throw exc;
   } finally {
     button.disabled = false;
-    button.textContent = "Book";
+    renderBookButton();
   }
+}
+
+function renderBookButton() {
+  $("#book").textContent = state.customer ? "Book" : "Sign in to book";
 }
 
 // --- Tracking a booking: poll its view and history until it settles ---------------------
@@ -675,6 +693,7 @@ async function cancelBooking(tracking) {
       method: "POST", body: Object.keys(faults).length ? { simulate_failure: faults } : {},
     });
   } catch (exc) {
+    if (exc.status === 401) return; // signed out: the booking is no longer on the page
     button.disabled = false;
     $("#cancel-error").textContent = exc.message;
     return;
@@ -737,9 +756,17 @@ async function lookup(event) {
     showError("booking_id", "A booking id looks like 3f0c…-…: 36 hex digits and dashes.", { fallback: "#global-error" });
     return;
   }
+  if (!state.customer) {
+    askToSignIn('[data-error-for="booking_id"]', "Sign in to find your booking.");
+    return;
+  }
   try {
     await api(`/bookings/${id}`);
   } catch (exc) {
+    if (exc.status === 401) {
+      askToSignIn('[data-error-for="booking_id"]', "Sign in again to find your booking.");
+      return;
+    }
     const message = exc.status === 404 || (exc.status >= 500 && !exc.body.error)
       ? `No booking ${id} could be found${exc.status >= 500 ? ` (${exc.message})` : ""}` : exc.message;
     showError("booking_id", message, { fallback: "#global-error" });
@@ -748,8 +775,157 @@ async function lookup(event) {
   startTracking(id, { scroll: true });
 }
 
+// --- Signing in ---------------------------------------------------------------------------
+// Flights and seat maps are public; booking, a booking's lookup and cancel, a loyalty
+// balance and the state machines need the customer's ID token (POST /auth/sign-in).
+function demoSignIn() {
+  return state.config.demo_sign_in || null; // only where the stage has demo customers, never prod
+}
+
+function renderDemoSignIn() {
+  const demo = demoSignIn();
+  $("#demo-usernames").replaceChildren(...(demo ? demo.usernames : []).map((name) => h("option", { value: name })));
+  const note = $("#sign-in-demo");
+  note.hidden = !demo;
+  if (!demo) return;
+  const names = demo.usernames;
+  note.replaceChildren("Demo customers on this stage: ",
+    h("b", {}, names.length > 1 ? `${names[0]} … ${names[names.length - 1]}` : names[0] || ""),
+    ", password ", h("code", {}, demo.password), ".");
+  $("#sign-in-username").value = names[0] || "";
+  resetPassword();
+}
+
+// The password stays in the box only when it is the stage's published demo one.
+function resetPassword() {
+  const demo = demoSignIn();
+  $("#sign-in-password").value = demo ? demo.password : "";
+}
+
+function renderSession() {
+  const customer = state.customer;
+  document.body.dataset.signedIn = String(Boolean(customer));
+  $("#sign-in").hidden = Boolean(customer);
+  $("#signed-in").hidden = !customer;
+  $("#signed-in-as").textContent = customer ? customer.username : "";
+  renderBookButton();
+}
+
+function showSignInMessage(message) {
+  const note = $("#sign-in-message");
+  note.textContent = message;
+  note.hidden = !message;
+}
+
+// Said where the visitor asked (`slot`), then the sign-in box is brought into view.
+function askToSignIn(slot, message) {
+  $(slot).textContent = message;
+  const box = $("#sign-in");
+  if (box.hidden) return;
+  box.scrollIntoView({ block: "start", behavior: "smooth" });
+  const empty = [$("#sign-in-username"), $("#sign-in-password")].find((input) => !input.value);
+  (empty || $("#sign-in-submit")).focus({ preventScroll: true });
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  clearErrors($("#sign-in-form"));
+  $("#sign-in-error").textContent = "";
+  const username = $("#sign-in-username").value.trim();
+  const password = $("#sign-in-password").value; // never trimmed: spaces may be part of it
+  const problems = [];
+  if (!username) problems.push({ field: "username", message: "Enter your username, e.g. FF0001." });
+  if (!password) problems.push({ field: "password", message: "Enter your password." });
+  if (problems.length) {
+    showProblems(problems, { fallback: "#sign-in-error" });
+    return;
+  }
+  const button = $("#sign-in-submit");
+  button.disabled = true;
+  button.textContent = "Signing in…";
+  let tokens;
+  try {
+    tokens = await api("/auth/sign-in", { method: "POST", body: { username, password }, anonymous: true });
+  } catch (exc) {
+    if (!(exc instanceof ApiError)) throw exc;
+    // Wrong credentials name no field (the API never says which part was wrong); the
+    // password is the one to type again.
+    if (exc.status === 401) showError("password", exc.message, { fallback: "#sign-in-error" });
+    else showProblems(exc.problems, { fallback: "#sign-in-error" });
+    return;
+  } finally {
+    button.disabled = false;
+    button.textContent = "Sign in";
+  }
+  session.start(tokens.id_token);
+  await resumeSession();
+}
+
+// The held token's customer (GET /me) and the state machines they may see. A refused
+// token has already brought the sign-in box back (session.onRefused).
+async function resumeSession() {
+  let customer;
+  let machines;
+  try {
+    [customer, machines] = await Promise.all([api("/me"), api("/statemachines")]);
+  } catch (exc) {
+    if (exc.status !== 401) {
+      session.end();
+      endSession(`Could not sign you in: ${exc.message}`);
+    }
+    return;
+  }
+  state.customer = customer;
+  state.machines = machines;
+  showSignInMessage("");
+  clearErrors($("#sign-in-form"));
+  $("#sign-in-error").textContent = "";
+  resetPassword();
+  renderSession();
+  // The customer books with their own account (another's is refused); loyalty stays
+  // optional, so the field may still be cleared.
+  $("#loyalty-id").value = customer.loyalty_id || "";
+  lookupLoyalty();
+  if (state.pendingBooking) {
+    const bookingId = state.pendingBooking;
+    state.pendingBooking = null;
+    startTracking(bookingId);
+  }
+}
+
+// Back to a visitor: what the page showed was the customer's (their booking, their
+// account), so it goes with them.
+function endSession(message = "") {
+  state.customer = null;
+  state.machines = null;
+  state.account = null;
+  state.pendingBooking = null;
+  state.trackToken += 1; // stops any poll of their booking
+  state.tracking = null;
+  $("#saga").hidden = true;
+  $("#diagrams").replaceChildren();
+  $("#timeline").replaceChildren();
+  $("#outcome").replaceChildren();
+  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+  $("#loyalty-id").value = "";
+  $("#loyalty-balance").textContent = "";
+  clearFieldError("loyalty_id");
+  if (state.flight) renderSeatMap();
+  showSignInMessage(message);
+  renderSession();
+}
+
+function signOut() {
+  session.end();
+  endSession();
+}
+
 // --- Start ------------------------------------------------------------------------------
 async function init() {
+  session.onRefused((exc) => endSession(`You were signed out: the server refused your session (${exc.message}). Sign in again.`));
+  $("#sign-in-form").addEventListener("submit", signIn);
+  $("#sign-out").addEventListener("click", signOut);
+  for (const input of $$("#sign-in-form input")) input.addEventListener("input", () => clearFieldError(input.name));
   $("#booking-form").addEventListener("submit", book);
   $("#lookup-form").addEventListener("submit", lookup);
   $("#loyalty-id").addEventListener("input", (event) => {
@@ -760,9 +936,9 @@ async function init() {
   $("#points").addEventListener("input", () => { clearFieldError("points_to_redeem"); renderPrice(); });
   for (const input of $$("#booking-form input")) input.addEventListener("input", () => clearFieldError(input.name));
   try {
-    const [config, machines] = await Promise.all([api("/config"), api("/statemachines"), loadFlights()]);
+    // Only public routes here: the page is usable signed out.
+    const [config] = await Promise.all([api("/config"), loadFlights()]);
     state.config = config;
-    state.machines = machines;
   } catch (exc) {
     showGlobal(`The API is not answering: ${exc.message}`);
     $("#stage-badge").textContent = "offline";
@@ -774,10 +950,16 @@ async function init() {
   badge.dataset.faults = String(state.config.fault_injection);
   $("#faults-card").hidden = !state.config.fault_injection;
   document.body.classList.toggle("no-faults", !state.config.fault_injection);
+  renderDemoSignIn();
   const fromHash = /booking=([0-9a-f-]{36})/.exec(location.hash);
+  // A booking is its customer's: a link to one is followed once signed in.
+  if (fromHash) state.pendingBooking = fromHash[1];
   await selectFlight(state.flights.length ? state.flights[0].flight_number : null);
   renderChoice();
-  if (fromHash) startTracking(fromHash[1]);
+  // A reload keeps the customer signed in (the token is in sessionStorage).
+  if (session.token()) await resumeSession();
+  else renderSession();
+  if (state.pendingBooking) showSignInMessage(`Sign in to see booking ${state.pendingBooking}.`);
   document.body.dataset.ready = "true";
 }
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.helpers import sign_in
 from tests.support import local_server
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -43,8 +44,8 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any, server: str) -> Iterator[Any]:
-    """A fresh page on the demo, loaded; JavaScript errors fail the test."""
+def visitor(browser: Any, server: str) -> Iterator[Any]:
+    """A fresh page on the demo, loaded and signed out; JavaScript errors fail the test."""
     context = browser.new_context(viewport={"width": 1440, "height": 900}, device_scale_factor=1)
     context.set_default_timeout(20_000)
     opened = context.new_page()
@@ -55,6 +56,13 @@ def page(browser: Any, server: str) -> Iterator[Any]:
     yield opened
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(visitor: Any) -> Any:
+    """The demo signed in through its sign-in box as the first demo customer (FF0001)."""
+    sign_in(visitor)
+    return visitor
 
 
 @pytest.fixture

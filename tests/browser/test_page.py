@@ -1,6 +1,7 @@
-"""The demo page in a real browser: book, fail and compensate, cancel, bad input.
+"""The demo page in a real browser: sign in, book, fail and compensate, cancel, bad input.
 
 Each test uses its own flight, so they share one `chalice local` and stay independent.
+The `page` fixture is signed in as FF0001 (through the sign-in box); `visitor` is not.
 Screenshots of the states land in docs/screenshots/ (committed; see its README).
 """
 
@@ -17,6 +18,9 @@ if not os.path.exists(CHROMIUM):
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 
 from playwright.sync_api import expect  # noqa: E402
+
+from chalicelib.customers import DEMO_PASSWORD, DEMO_USERNAMES  # noqa: E402
+from tests.browser.helpers import CUSTOMER, TOKEN_KEY, sign_in, stored_token  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -45,10 +49,15 @@ def test_the_diagram_is_drawn_from_the_served_definitions(page: Any, server: str
     import json
     import urllib.request
 
-    with urllib.request.urlopen(f"{server}/statemachines") as response:
+    # The route needs the customer's token: the one the page holds.
+    request = urllib.request.Request(f"{server}/statemachines",
+                                     headers={"Authorization": f"Bearer {stored_token(page)}"})
+    with urllib.request.urlopen(request) as response:
         machines = json.load(response)
     choose_flight(page, "SA102")
     page.get_by_test_id("any-seat-ECONOMY").click()
+    # Without the pre-filled account: FF0001's 50,000 points stay for the boarding-pass test.
+    page.get_by_test_id("loyalty-id").fill("")
     book(page)
     drawn = page.locator("[data-testid='diagram-booking'] [data-state]")
     names = sorted(drawn.evaluate_all("nodes => nodes.map(n => n.dataset.state)"))
@@ -148,6 +157,7 @@ def test_a_bad_form_shows_the_message_next_to_the_field(page: Any, screenshot: A
     choose_flight(page, "SA302")
     page.get_by_test_id("any-seat-BUSINESS").click()
     page.get_by_test_id("first-name").fill("")
+    page.get_by_test_id("loyalty-id").fill("")  # the page pre-fills the customer's own account
     page.get_by_test_id("points").fill("1000")
 
     page.get_by_test_id("book").click()
@@ -219,3 +229,177 @@ def test_an_unknown_loyalty_account_is_reported_at_its_field(page: Any) -> None:
     page.get_by_test_id("loyalty-id").fill("FF9999")
     expect(page.get_by_test_id("error-loyalty_id")).to_contain_text("FF9999")
     expect(page.get_by_test_id("loyalty-balance")).to_be_empty()
+
+
+# --- Signing in -----------------------------------------------------------------------------
+def test_signing_in_fills_in_the_customers_own_loyalty_account(visitor: Any) -> None:
+    """GIVEN a stage with demo customers WHEN the first visit's sign-in box is used
+    THEN it offers the demo customers, and once signed in (as FF0003 here) the loyalty
+    field holds that customer's account with its balance."""
+    expect(visitor.get_by_test_id("sign-in-username")).to_have_value(DEMO_USERNAMES[0])
+    expect(visitor.get_by_test_id("sign-in-password")).to_have_value(DEMO_PASSWORD)
+    offered = visitor.locator("#demo-usernames option").evaluate_all("nodes => nodes.map(n => n.value)")
+    assert offered == list(DEMO_USERNAMES)
+    expect(visitor.get_by_test_id("signed-in")).to_be_hidden()
+
+    sign_in(visitor, DEMO_USERNAMES[2])
+
+    expect(visitor.get_by_test_id("signed-in")).to_contain_text(f"Signed in as {DEMO_USERNAMES[2]}")
+    expect(visitor.get_by_test_id("sign-in")).to_be_hidden()
+    expect(visitor.get_by_test_id("loyalty-id")).to_have_value(DEMO_USERNAMES[2])
+    expect(visitor.get_by_test_id("loyalty-balance")).to_contain_text("50,000")
+    expect(visitor.get_by_test_id("book")).to_have_text("Book")
+
+
+def test_a_wrong_password_is_refused_next_to_the_password_field(visitor: Any) -> None:
+    visitor.get_by_test_id("sign-in-password").fill("not-the-password")
+    visitor.get_by_test_id("sign-in-submit").click()
+
+    expect(visitor.get_by_test_id("error-password")).to_have_text("wrong username or password")
+    expect(visitor.get_by_test_id("sign-in-password")).to_have_class("invalid")
+    expect(visitor.get_by_test_id("signed-in")).to_be_hidden()
+    expect(visitor.get_by_test_id("sign-in")).to_be_visible()
+    expect(visitor.get_by_test_id("book")).to_have_text("Sign in to book")
+    assert stored_token(visitor) is None
+
+    # Typing the password again clears the refusal; the right one signs in.
+    visitor.get_by_test_id("sign-in-password").fill(DEMO_PASSWORD)
+    expect(visitor.get_by_test_id("error-password")).to_be_empty()
+    sign_in(visitor)
+
+
+def test_a_visitor_sees_flights_and_seats_and_is_asked_to_sign_in_to_book(visitor: Any, screenshot: Any) -> None:
+    """GIVEN a visitor who has not signed in THEN flights and seat maps show, and Book,
+    the lookup and the balance ask for the sign-in without sending a request that needs
+    a token; nothing the page calls answers 401."""
+    from urllib.parse import urlsplit
+
+    sent: list[tuple[str, str]] = []
+    refused: list[str] = []
+    visitor.on("request", lambda request: sent.append((request.method, urlsplit(request.url).path)))
+    visitor.on("response", lambda response: refused.append(response.url) if response.status == 401 else None)
+    visitor.reload()  # so the page's first requests are seen too
+    visitor.wait_for_selector("body[data-ready='true']")
+    expect(visitor.get_by_test_id("sign-in")).to_be_visible()
+
+    choose_flight(visitor, "SA501")
+    visitor.locator("[data-seat='20C']").click()
+    expect(visitor.locator("[data-seat='20C']")).to_have_attribute("data-selected", "true")
+    expect(visitor.get_by_test_id("amount-due")).to_have_text("$129.00")
+    expect(visitor.get_by_test_id("book")).to_have_text("Sign in to book")
+
+    visitor.get_by_test_id("book").click()
+
+    expect(visitor.get_by_test_id("book-error")).to_contain_text("Sign in to book")
+    expect(visitor.get_by_test_id("sign-in-submit")).to_be_focused()
+    expect(visitor.get_by_test_id("saga")).to_be_hidden()
+    screenshot(visitor, "06-signed-out")
+
+    visitor.get_by_test_id("lookup-id").fill("3f0c2a8e-1b2c-4d5e-8f90-123456789abc")
+    visitor.get_by_test_id("lookup-submit").click()
+    expect(visitor.get_by_test_id("error-booking_id")).to_contain_text("Sign in")
+    visitor.get_by_test_id("loyalty-id").fill(CUSTOMER)
+    expect(visitor.get_by_test_id("loyalty-balance")).to_have_text("Sign in to see the balance.")
+
+    visitor.wait_for_timeout(500)  # past the balance lookup's debounce
+    assert ("POST", "/bookings") not in sent
+    assert not [path for _, path in sent if path.startswith(("/bookings", "/loyalty", "/statemachines", "/me"))]
+    assert ("GET", "/flights/SA501/seats") in sent
+    assert refused == []
+
+    # Signing in when asked keeps the seat chosen; Book books again.
+    sign_in(visitor)
+    expect(visitor.locator("[data-seat='20C']")).to_have_attribute("data-selected", "true")
+    expect(visitor.get_by_test_id("book")).to_have_text("Book")
+    expect(visitor.get_by_test_id("book-error")).to_be_empty()
+
+
+def test_sign_out_drops_the_token_and_a_reload_stays_signed_out(page: Any, server: str) -> None:
+    token = stored_token(page)
+    assert token
+    page.reload()
+    page.wait_for_selector("body[data-ready='true']")
+    # A reload keeps the customer signed in: the token is in sessionStorage.
+    expect(page.get_by_test_id("signed-in-as")).to_have_text(CUSTOMER)
+    expect(page.get_by_test_id("loyalty-id")).to_have_value(CUSTOMER)
+
+    page.get_by_test_id("sign-out").click()
+
+    expect(page.get_by_test_id("sign-in")).to_be_visible()
+    expect(page.get_by_test_id("signed-in")).to_be_hidden()
+    assert token not in page.evaluate("Object.values(sessionStorage)")
+    assert stored_token(page) is None
+    expect(page.get_by_test_id("loyalty-id")).to_have_value("")
+    expect(page.get_by_test_id("book")).to_have_text("Sign in to book")
+
+    page.reload()
+    page.wait_for_selector("body[data-ready='true']")
+    expect(page.get_by_test_id("sign-in")).to_be_visible()
+    expect(page.get_by_test_id("signed-in")).to_be_hidden()
+    expect(page.get_by_test_id("sign-in-message")).to_be_hidden()
+
+
+def test_a_token_the_server_refuses_brings_back_the_sign_in_box(visitor: Any) -> None:
+    """GIVEN a held token the server does not accept WHEN the page loads THEN it is
+    signed out, says why, drops the token, and still shows the flights."""
+    visitor.evaluate("key => sessionStorage.setItem(key, 'not-a-token')", TOKEN_KEY)
+    visitor.reload()
+    visitor.wait_for_selector("body[data-ready='true']")
+
+    expect(visitor.get_by_test_id("sign-in")).to_be_visible()
+    expect(visitor.get_by_test_id("sign-in-message")).to_contain_text("Sign in again")
+    expect(visitor.get_by_test_id("signed-in")).to_be_hidden()
+    expect(visitor.get_by_test_id("global-error")).to_be_hidden()
+    expect(visitor.get_by_test_id("flight-SA101")).to_be_visible()
+    assert stored_token(visitor) is None
+
+    sign_in(visitor)
+    expect(visitor.get_by_test_id("sign-in-message")).to_be_hidden()
+
+
+def test_a_session_that_ends_while_booking_asks_to_sign_in_again(page: Any) -> None:
+    """GIVEN a signed-in customer whose token the server stops accepting (its 401 is
+    played by the route) WHEN they book THEN nothing is tracked, the sign-in box is back
+    with the server's reason, and the token is gone."""
+    body = '{"error": "Unauthorized", "message": "the token has expired"}'
+    page.route("**/bookings", lambda route: route.fulfill(status=401, content_type="application/json", body=body)
+               if route.request.method == "POST" else route.continue_())
+    choose_flight(page, "SA502")
+    page.get_by_test_id("any-seat-ECONOMY").click()
+
+    page.get_by_test_id("book").click()
+
+    expect(page.get_by_test_id("sign-in")).to_be_visible()
+    expect(page.get_by_test_id("sign-in-message")).to_contain_text("the token has expired")
+    expect(page.get_by_test_id("book-error")).to_have_text("Not booked: sign in again, then book.")
+    expect(page.get_by_test_id("book")).to_have_text("Sign in to book")
+    expect(page.get_by_test_id("signed-in")).to_be_hidden()
+    expect(page.get_by_test_id("saga")).to_be_hidden()
+    assert stored_token(page) is None
+
+
+def test_without_demo_customers_the_sign_in_box_starts_empty(visitor: Any) -> None:
+    """GIVEN a /config without demo_sign_in (as on prod) THEN the box offers no one and
+    pre-fills nothing; signing in empty asks for both fields and sends nothing."""
+    def without_demo(route: Any) -> None:
+        response = route.fetch()
+        settings = response.json()
+        settings.pop("demo_sign_in", None)
+        route.fulfill(response=response, json=settings)
+
+    visitor.route("**/config", without_demo)
+    visitor.reload()
+    visitor.wait_for_selector("body[data-ready='true']")
+    sign_ins: list[str] = []
+    visitor.on("request", lambda request: sign_ins.append(request.url) if "/auth/sign-in" in request.url else None)
+
+    expect(visitor.get_by_test_id("sign-in-username")).to_have_value("")
+    expect(visitor.get_by_test_id("sign-in-password")).to_have_value("")
+    expect(visitor.get_by_test_id("sign-in-demo")).to_be_hidden()
+    assert visitor.locator("#demo-usernames option").count() == 0
+
+    visitor.get_by_test_id("sign-in-submit").click()
+
+    expect(visitor.get_by_test_id("error-username")).to_contain_text("username")
+    expect(visitor.get_by_test_id("error-password")).to_contain_text("password")
+    assert sign_ins == []
