@@ -81,6 +81,11 @@ def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bo
     return json.dumps(result), False, ""
 
 
+def dynamodb_lock() -> threading.RLock:
+    """The lock every DynamoDB request holds (tests read moto's storage under it)."""
+    return _dynamodb_lock
+
+
 def _serialised_call_action(self: DynamoHandler) -> Any:
     with _dynamodb_lock:
         return _originals["dynamodb"](self)
