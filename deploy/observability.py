@@ -16,6 +16,14 @@ from chalicelib.observability import NAMESPACE, SERVICE
 from chalicelib.vocabulary import COMPENSATION_NAMES, STEP_NAMES, BookingStatus, StepStatus
 
 STATE_MACHINE = "BookingStateMachine"  # logical id in deploy/resources.py
+ALARM_TOPIC = "AlarmTopic"  # the SNS topic every alarm notifies (subscribe to it: docs/deploy.md)
+
+
+def stack_scoped(name: str) -> dict[str, str]:
+    """A name unique to the stack: two stacks of one stage in one account and region
+    (a second dev stack, say) must not fight over an alarm or a dashboard. Dashboards are
+    global to the account, so theirs carries the region too."""
+    return {"Fn::Sub": f"${{AWS::StackName}}-{name}"}
 
 
 def _metric(name: str, stage: str, stat: str = "Sum", label: str | None = None, **dimensions: str) -> list[Any]:
@@ -67,8 +75,9 @@ def _alarm(stage: str, name: str, description: str, metric_name: str, threshold:
     return {
         "Type": "AWS::CloudWatch::Alarm",
         "Properties": {
-            "AlarmName": f"{SERVICE}-{stage}-{name}",
+            "AlarmName": stack_scoped(name),
             "AlarmDescription": description,
+            "AlarmActions": [{"Ref": ALARM_TOPIC}],
             "Namespace": NAMESPACE,
             "MetricName": metric_name,
             "Dimensions": [{"Name": key, "Value": value}
@@ -92,10 +101,15 @@ def dashboard_and_alarms(stage: str) -> dict[str, Any]:
     that exhausted their retries). Plus an alarm on booking executions that timed out.
     """
     resources: dict[str, Any] = {
+        ALARM_TOPIC: {
+            "Type": "AWS::SNS::Topic",
+            # No TopicName: CloudFormation names it after the stack, so it is the stack's own.
+            "Properties": {"DisplayName": f"{SERVICE} {stage} alarms"},
+        },
         "BookingSagaDashboard": {
             "Type": "AWS::CloudWatch::Dashboard",
             "Properties": {
-                "DashboardName": f"{SERVICE}-{stage}",
+                "DashboardName": stack_scoped("${AWS::Region}"),
                 "DashboardBody": {"Fn::Sub": json.dumps(dashboard_body(stage))},
             },
         },
@@ -108,8 +122,9 @@ def dashboard_and_alarms(stage: str) -> dict[str, Any]:
     resources["ExecutionsTimedOutAlarm"] = {
         "Type": "AWS::CloudWatch::Alarm",
         "Properties": {
-            "AlarmName": f"{SERVICE}-{stage}-executions-timed-out",
+            "AlarmName": stack_scoped("executions-timed-out"),
             "AlarmDescription": f"Booking executions timed out on {stage}.",
+            "AlarmActions": [{"Ref": ALARM_TOPIC}],
             "Namespace": "AWS/States",
             "MetricName": "ExecutionsTimedOut",
             "Dimensions": [{"Name": "StateMachineArn", "Value": {"Ref": STATE_MACHINE}}],

@@ -35,7 +35,7 @@ from chalicelib import config, errors
 from chalicelib.schema import TABLES, TABLES_BY_NAME
 from chalicelib.vocabulary import COMPENSATION_ORDER, TASKS, Bookkeeping, SagaKind, service_module
 from deploy import asl, identity
-from deploy.observability import dashboard_and_alarms
+from deploy.observability import ALARM_TOPIC, dashboard_and_alarms
 
 API_HANDLER = "APIHandler"  # Chalice's logical id of the function behind the REST API
 REST_API = "RestAPI"  # Chalice's logical id of that API (AWS::Serverless::Api)
@@ -477,6 +477,10 @@ def _outputs(stage: str) -> dict[str, Any]:
     values = {**pool_variables(), DEMO_USERS: chalice_variables(stage).get(DEMO_USERS, "false")}
     for output, (variable, what) in EXPORTED_OUTPUTS.items():
         outputs[output] = {"Description": f"{variable}: {what}", "Value": values[variable]}
+    outputs["AlarmTopicArn"] = {
+        "Description": "The SNS topic every alarm notifies: subscribe an email to it (docs/deploy.md)",
+        "Value": {"Ref": ALARM_TOPIC},
+    }
     outputs["UserPoolArn"] = {"Description": "The pool the API's Cognito authorizer checks tokens against",
                               "Value": get_arn(identity.USER_POOL)}
     return outputs

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -322,3 +323,67 @@ def test_the_outputs_give_what_seeding_demo_customers_needs(stage: str, monkeypa
     # ...under the name chalicelib reads (ops.seed creates the demo customers when it is true).
     monkeypatch.setenv(resources.DEMO_USERS, outputs["DemoUsers"]["Value"])
     assert config.demo_users_enabled() is (stage == "dev")
+
+
+def _substituted(value: Any, **variables: str) -> str:
+    """A name as CloudFormation renders it in a stack: ``Fn::Sub`` of pseudo parameters."""
+    if isinstance(value, str):
+        return value
+    text = value["Fn::Sub"]
+    for name, replacement in variables.items():
+        text = text.replace("${AWS::" + name + "}", replacement)
+    assert "${" not in text, text
+    return str(text)
+
+
+def _named(template: dict[str, Any], kind: str, name_property: str, stack: str) -> set[str]:
+    return {_substituted(resource["Properties"][name_property], StackName=stack, Region="eu-west-1")
+            for resource in template["Resources"].values() if resource.get("Type") == kind}
+
+
+@pytest.mark.parametrize("stage", DEPLOYED_STAGES)
+def test_two_stacks_of_one_stage_share_no_alarm_or_dashboard_name(stage: str) -> None:
+    """GIVEN the template of one stage WHEN two stacks (booking-saga-dev, booking-saga-dev-2)
+    are stood up from it in one account and region THEN no alarm and no dashboard name is
+    the same in both (CloudFormation would refuse the second stack), and within one stack
+    every alarm has a name of its own."""
+    template = resources.build(stage, ALL_FUNCTIONS)
+    for kind, name_property in (("AWS::CloudWatch::Alarm", "AlarmName"),
+                                ("AWS::CloudWatch::Dashboard", "DashboardName")):
+        first = _named(template, kind, name_property, "booking-saga-dev")
+        second = _named(template, kind, name_property, "booking-saga-dev-2")
+        count = sum(1 for resource in template["Resources"].values() if resource.get("Type") == kind)
+        assert len(first) == count >= 1, kind
+        assert not first & second, kind
+
+
+@pytest.mark.parametrize("stage", DEPLOYED_STAGES)
+def test_every_alarm_notifies_the_stacks_topic_whose_arn_is_an_output(stage: str) -> None:
+    """GIVEN the template WHEN its alarms are read THEN each one's AlarmActions is exactly
+    the stack's own SNS topic, and the topic's ARN is an output (to subscribe to)."""
+    template = resources.build(stage, ALL_FUNCTIONS)
+    topics = [logical_id for logical_id, resource in template["Resources"].items()
+              if resource.get("Type") == "AWS::SNS::Topic"]
+    assert len(topics) == 1
+    alarms = {logical_id: resource["Properties"] for logical_id, resource in template["Resources"].items()
+              if resource.get("Type") == "AWS::CloudWatch::Alarm"}
+    assert alarms
+    for logical_id, alarm in alarms.items():
+        assert alarm["AlarmActions"] == [{"Ref": topics[0]}], logical_id
+    assert template["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": topics[0]}
+
+
+NUMBER_WORDS = {6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
+
+
+def test_the_deploy_guide_names_every_output_and_the_true_number_of_tables(package: Package) -> None:
+    """GIVEN docs/deploy.md and the packaged template of a stage WHEN its outputs and the
+    tables are counted THEN the guide's outputs table names every output (Chalice's and
+    the merge template's), and wherever it counts the tables, it counts them right."""
+    guide = (PROJECT_DIR / "docs" / "deploy.md").read_text()
+    outputs_section = guide.split("## 4. The stack's outputs", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"`(\w+)`", outputs_section))
+    assert set(package.sam["Outputs"]) - listed == set()
+    counted = re.findall(r"\b(\w+) (?:DynamoDB )?\n?tables\b", guide.replace("\n", " "))
+    numbers = {word for word in counted if word in NUMBER_WORDS.values()}
+    assert numbers == {NUMBER_WORDS[len(TABLES)]}
