@@ -15,6 +15,11 @@ TRUE_VALUES = {"1", "true", "yes", "on"}
 
 BOOKING_STATE_MACHINE_ENV = "BOOKING_STATE_MACHINE_ARN"
 CANCELLATION_STATE_MACHINE_ENV = "CANCELLATION_STATE_MACHINE_ARN"
+# The alias executions start on, where the stack publishes versions (AWS): an execution
+# keeps the version it started on while a deploy moves the alias. Unset locally (moto
+# has no aliases): executions start on the state machine itself.
+BOOKING_STATE_MACHINE_ALIAS_ENV = "BOOKING_STATE_MACHINE_ALIAS_ARN"
+CANCELLATION_STATE_MACHINE_ALIAS_ENV = "CANCELLATION_STATE_MACHINE_ALIAS_ARN"
 
 
 def _flag(name: str) -> bool:
@@ -61,6 +66,10 @@ def booking_state_machine_arn() -> str:
 
 def cancellation_state_machine_arn() -> str:
     return os.environ[CANCELLATION_STATE_MACHINE_ENV]
+
+
+def state_machine_alias_arn(alias_env: str) -> str | None:
+    return os.environ.get(alias_env) or None
 
 
 def simulated_hang_seconds() -> float:

@@ -29,6 +29,13 @@ def state_machine_arn(kind: str) -> str:
     return config.booking_state_machine_arn() if kind == SagaKind.BOOKING else config.cancellation_state_machine_arn()
 
 
+def _start_arn(kind: str) -> str:
+    """Where executions start: the stack's alias when it has one, else the machine."""
+    alias_env = (config.BOOKING_STATE_MACHINE_ALIAS_ENV if kind == SagaKind.BOOKING
+                 else config.CANCELLATION_STATE_MACHINE_ALIAS_ENV)
+    return config.state_machine_alias_arn(alias_env) or state_machine_arn(kind)
+
+
 def execution_name(booking_id: str, kind: str = SagaKind.BOOKING) -> str:
     return booking_id if kind == SagaKind.BOOKING else f"{booking_id}-cancel"
 
@@ -39,9 +46,10 @@ def execution_arn(booking_id: str, kind: str = SagaKind.BOOKING) -> str:
 
 
 def start(booking_id: str, kind: str, execution_input: dict[str, Any]) -> str:
-    """Start the booking's execution of ``kind`` (names are unique: at most one each)."""
+    """Start the booking's execution of ``kind`` (names are unique: at most one each).
+    Started on an alias, its ARN is still the machine's (execution:<machine>:<name>)."""
     response = client().start_execution(
-        stateMachineArn=state_machine_arn(kind), name=execution_name(booking_id, kind),
+        stateMachineArn=_start_arn(kind), name=execution_name(booking_id, kind),
         input=json.dumps(execution_input),
     )
     return str(response["executionArn"])

@@ -181,6 +181,25 @@ STATE_MACHINES: dict[str, tuple[str, str]] = {
     SagaKind.CANCELLATION: ("CancellationStateMachine", config.CANCELLATION_STATE_MACHINE_ENV),
 }
 
+# Each deploy publishes a version of each state machine (when its definition changed)
+# and moves the alias to it; executions start on the alias, so one in flight finishes on
+# the version it started with. name -> env var of the alias's ARN.
+ALIAS_NAME = "live"
+STATE_MACHINE_ALIASES: dict[str, str] = {
+    SagaKind.BOOKING: config.BOOKING_STATE_MACHINE_ALIAS_ENV,
+    SagaKind.CANCELLATION: config.CANCELLATION_STATE_MACHINE_ALIAS_ENV,
+}
+START_EXECUTION = "states:StartExecution"
+
+
+def version_logical_id(machine_logical_id: str) -> str:
+    return f"{machine_logical_id}Version"
+
+
+def alias_logical_id(machine_logical_id: str) -> str:
+    return f"{machine_logical_id}Alias"
+
+
 LAMBDA_TRUST = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
@@ -335,8 +354,12 @@ def _function_policy(name: str) -> dict[str, Any]:
     ]
     for machine, (machine_actions, execution_actions) in sorted(STATE_MACHINE_ACCESS.get(name, {}).items()):
         logical_id = STATE_MACHINES[machine][0]
-        if machine_actions:
-            statements.append(_allow(sorted(machine_actions), [{"Ref": logical_id}], sid=f"{logical_id}"))
+        on_machine = sorted(set(machine_actions) - {START_EXECUTION})
+        if on_machine:
+            statements.append(_allow(on_machine, [{"Ref": logical_id}], sid=f"{logical_id}"))
+        if START_EXECUTION in machine_actions:  # on the alias only: never on an unpublished definition
+            statements.append(_allow([START_EXECUTION], [{"Ref": alias_logical_id(logical_id)}],
+                                     sid=f"{logical_id}Start"))
         if execution_actions:
             statements.append(_allow(
                 sorted(execution_actions),
@@ -383,9 +406,11 @@ def _functions(function_names: list[str], settings: StageSettings) -> dict[str, 
             TABLES_BY_NAME[table].env_var: {"Ref": TABLES_BY_NAME[table].logical_id}
             for table in sorted(FUNCTION_ACCESS[name])
         }
-        for machine in sorted(STATE_MACHINE_ACCESS.get(name, {})):
+        for machine, (machine_actions, _) in sorted(STATE_MACHINE_ACCESS.get(name, {}).items()):
             logical_id_of_machine, env_var = STATE_MACHINES[machine]
             variables[env_var] = {"Ref": logical_id_of_machine}
+            if START_EXECUTION in machine_actions:
+                variables[STATE_MACHINE_ALIASES[machine]] = {"Ref": alias_logical_id(logical_id_of_machine)}
         if name == API_HANDLER:
             # POST /auth/sign-in (InitiateAuth for a public client) is an unsigned call:
             # Cognito evaluates no IAM policy for it, so the role needs no statement.
@@ -432,6 +457,18 @@ def _state_machines(settings: StageSettings) -> dict[str, Any]:
                 },
                 "TracingConfiguration": {"Enabled": True},
             },
+        }
+        resources[version_logical_id(logical_id)] = {
+            "Type": "AWS::StepFunctions::StateMachineVersion",
+            # The revision id changes with the definition: a new version is published
+            # exactly when a deploy changed the state machine.
+            "Properties": {"StateMachineArn": {"Ref": logical_id},
+                           "StateMachineRevisionId": {"Fn::GetAtt": [logical_id, "StateMachineRevisionId"]}},
+        }
+        resources[alias_logical_id(logical_id)] = {
+            "Type": "AWS::StepFunctions::StateMachineAlias",
+            "Properties": {"Name": ALIAS_NAME, "RoutingConfiguration": [
+                {"StateMachineVersionArn": {"Ref": version_logical_id(logical_id)}, "Weight": 100}]},
         }
     return resources
 

@@ -20,6 +20,10 @@ What moto cannot do is bridged, nothing else:
   each is created again through the Step Functions API, under the same name (so the
   same ARN the functions' environment holds), with its ``DefinitionSubstitutions``
   resolved against the stack's resources.
+* moto has no state machine versions or aliases: each alias (routing 100% to the
+  version this deploy published, the only one a new stack has) and its version are left
+  out, and every ``Ref`` of the alias is the state machine's own ARN, which is what
+  executions started on it run.
 * Lambda invocations run in process (local/hooks.py), each with exactly
   the environment moto's CloudFormation resolved for that function.
 * IAM is not enforced by moto: every AWS call a function makes is recorded and then
@@ -59,7 +63,8 @@ MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}}
 # process's environment (pytest's local stage) is hidden from it during a call.
 STACK_VARIABLES = {table.env_var for table in TABLES} | {
     env_var for _, env_var in resources.STATE_MACHINES.values()
-} | {env_var for env_var, _ in resources.EXPORTED_OUTPUTS.values()} | {"STAGE", "FAULT_INJECTION_ENABLED"}
+} | set(resources.STATE_MACHINE_ALIASES.values()) | {env_var for env_var, _ in resources.EXPORTED_OUTPUTS.values()} | {
+    "STAGE", "FAULT_INJECTION_ENABLED"}
 COGNITO = "AWS::Cognito::"
 _TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
                      "ConditionCheck": "ConditionCheckItem"}
@@ -128,6 +133,37 @@ def with_bridged_user_pool(template: dict[str, Any]) -> dict[str, Any]:
     resources_left = {key: value for key, value in template["Resources"].items() if key not in attributes}
     bridged = resolved({**template, "Resources": resources_left}, attributes)
     assert not refers(bridged["Resources"], set(attributes)) and not refers(bridged.get("Outputs"), set(attributes))
+    return bridged  # type: ignore[no-any-return]
+
+
+# --- State machine versions and aliases ------------------------------------------------
+def with_aliases_as_their_machines(template: dict[str, Any]) -> dict[str, Any]:
+    """The template without its versions and aliases, each alias's ``Ref`` replaced by
+    the ``Ref`` of the state machine its one version was published from."""
+    found = {key: value for key, value in template["Resources"].items()
+             if value["Type"] == "AWS::StepFunctions::StateMachineAlias"}
+    assert len(found) == len(resources.STATE_MACHINES), f"aliases the bridge does not expect: {sorted(found)}"
+    replaced: dict[str, Any] = {}
+    for alias_id, alias in found.items():
+        (route,) = alias["Properties"]["RoutingConfiguration"]
+        assert route["Weight"] == 100, alias
+        version_id = route["StateMachineVersionArn"]["Ref"]
+        machine = template["Resources"][version_id]["Properties"]["StateMachineArn"]
+        replaced[alias_id] = machine
+        replaced[version_id] = machine
+    resources_left = {key: value for key, value in template["Resources"].items() if key not in replaced}
+
+    def bridge(value: Any) -> Any:
+        if isinstance(value, list):
+            return [bridge(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if list(value) == ["Ref"] and value["Ref"] in replaced:
+            return replaced[value["Ref"]]
+        return {key: bridge(item) for key, item in value.items()}
+
+    bridged = bridge({**template, "Resources": resources_left})
+    assert not refers(bridged["Resources"], set(replaced))
     return bridged  # type: ignore[no-any-return]
 
 
@@ -402,7 +438,7 @@ def _route(app: Any, path: str) -> tuple[str, dict[str, str]]:
 
 
 def _create(package_template: dict[str, Any], deployment_zip: bytes, recorder: CallRecorder) -> DeployedStack:
-    bridged = with_bridged_user_pool(package_template)
+    bridged = with_aliases_as_their_machines(with_bridged_user_pool(package_template))
     template = without_api_gateway(bridged)
     code = next(resource["Properties"]["Code"] for resource in template["Resources"].values()
                 if resource["Type"] == "AWS::Lambda::Function")

@@ -387,3 +387,58 @@ def test_the_deploy_guide_names_every_output_and_the_true_number_of_tables(packa
     counted = re.findall(r"\b(\w+) (?:DynamoDB )?\n?tables\b", guide.replace("\n", " "))
     numbers = {word for word in counted if word in NUMBER_WORDS.values()}
     assert numbers == {NUMBER_WORDS[len(TABLES)]}
+
+
+def test_each_deploy_publishes_a_version_and_executions_start_on_the_alias(package: Package) -> None:
+    """GIVEN the packaged template WHEN its state machines are read THEN each has a
+    version published from its current revision (a new one exactly when the definition
+    changed) and an alias routing all executions to it; the function that starts
+    executions gets the alias's ARN and may start them on the alias only, never on the
+    unversioned machine (an execution in flight keeps the version it started on)."""
+    template = package.sam["Resources"]
+    for machine_id, _ in resources.STATE_MACHINES.values():
+        version = template[resources.version_logical_id(machine_id)]
+        assert version["Type"] == "AWS::StepFunctions::StateMachineVersion"
+        assert version["Properties"] == {"StateMachineArn": {"Ref": machine_id}, "StateMachineRevisionId": {
+            "Fn::GetAtt": [machine_id, "StateMachineRevisionId"]}}
+        alias = template[resources.alias_logical_id(machine_id)]
+        assert alias["Type"] == "AWS::StepFunctions::StateMachineAlias"
+        assert alias["Properties"]["RoutingConfiguration"] == [
+            {"StateMachineVersionArn": {"Ref": resources.version_logical_id(machine_id)}, "Weight": 100}]
+    starters = {name for name, machines in resources.STATE_MACHINE_ACCESS.items()
+                if any(resources.START_EXECUTION in actions for actions, _ in machines.values())}
+    assert starters == {resources.API_HANDLER}
+    variables = template[resources.API_HANDLER]["Properties"]["Environment"]["Variables"]
+    for kind, (machine_id, _) in resources.STATE_MACHINES.items():
+        assert variables[resources.STATE_MACHINE_ALIASES[kind]] == {"Ref": resources.alias_logical_id(machine_id)}
+    for logical_id, resource in template.items():
+        if resource.get("Type") != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                if resources.START_EXECUTION in statement["Action"]:
+                    assert statement["Resource"] in [[{"Ref": resources.alias_logical_id(machine_id)}]
+                                                     for machine_id, _ in resources.STATE_MACHINES.values()], logical_id
+
+
+def test_executions_start_on_the_alias_where_the_stack_has_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN the alias variables a deployed function gets WHEN a saga starts THEN
+    StartExecution names the alias; without them (the local stack) the machine itself."""
+    from chalicelib import saga
+    from chalicelib.vocabulary import SagaKind
+
+    started: list[str] = []
+
+    class Client:
+        def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, str]:
+            started.append(stateMachineArn)
+            return {"executionArn": f"{stateMachineArn}:{name}"}
+
+    machine = "arn:aws:states:us-east-1:123456789012:stateMachine:booking"
+    monkeypatch.setattr(saga, "client", lambda: Client())
+    monkeypatch.setenv(config.BOOKING_STATE_MACHINE_ENV, machine)
+    monkeypatch.delenv(config.BOOKING_STATE_MACHINE_ALIAS_ENV, raising=False)
+    saga.start("b-1", SagaKind.BOOKING, {})
+    monkeypatch.setenv(config.BOOKING_STATE_MACHINE_ALIAS_ENV, f"{machine}:live")
+    saga.start("b-2", SagaKind.BOOKING, {})
+    assert started == [machine, f"{machine}:live"]
