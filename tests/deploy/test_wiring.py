@@ -442,3 +442,20 @@ def test_executions_start_on_the_alias_where_the_stack_has_one(monkeypatch: pyte
     monkeypatch.setenv(config.BOOKING_STATE_MACHINE_ALIAS_ENV, f"{machine}:live")
     saga.start("b-2", SagaKind.BOOKING, {})
     assert started == [machine, f"{machine}:live"]
+
+
+def test_what_the_docs_say_of_tracing_is_what_the_stack_does(package: Package) -> None:
+    """GIVEN the README's and the guide's claims about X-Ray WHEN the template and the
+    zip's requirements are read THEN every function has active tracing and every state
+    machine tracing on (what X-Ray needs to trace executions and invocations), and the
+    docs claim spans inside steps only as far as the X-Ray SDK ships (it does not)."""
+    functions = {key: value for key, value in package.sam["Resources"].items()
+                 if value["Type"] == "AWS::Serverless::Function"}
+    assert functions and all(value["Properties"].get("Tracing") == "Active" for value in functions.values())
+    for machine_id, _ in resources.STATE_MACHINES.values():
+        assert package.sam["Resources"][machine_id]["Properties"]["TracingConfiguration"] == {"Enabled": True}
+    shipped = (PROJECT_DIR / "requirements.txt").read_text()
+    docs = (PROJECT_DIR / "README.md").read_text() + (PROJECT_DIR / "docs" / "deploy.md").read_text()
+    if "aws-xray-sdk" not in shipped:
+        assert "traced with Powertools Tracer" not in docs
+        assert "functions and DynamoDB" not in docs
