@@ -309,6 +309,15 @@ def record_cancellation(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return steps.run_bookkeeping(RECORD_CANCELLATION, outcomes.record_cancellation, event)
 
 
+# `chalice deploy` would leave a stack without tables or state machines: it is refused
+# with the supported path (deploy/chalice_cli.py). Only under a chalice command.
+if config.chalice_cli_mode():
+    import sys
+
+    from deploy.chalice_cli import refuse_unsupported
+
+    refuse_unsupported(sys.argv)
+
 # `chalice local --stage local`: stand the stack up in memory. Last, so every
 # function above is registered; never inside a real Lambda (config checks).
 if config.embedded_aws_requested():

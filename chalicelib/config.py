@@ -60,6 +60,11 @@ def embedded_aws_requested() -> bool:
     return _flag("EMBEDDED_AWS") and "AWS_LAMBDA_FUNCTION_NAME" not in os.environ
 
 
+def chalice_cli_mode() -> bool:
+    """Whether a chalice command (local, package, deploy, ...) is importing the app."""
+    return bool(os.environ.get("AWS_CHALICE_CLI_MODE")) and "AWS_LAMBDA_FUNCTION_NAME" not in os.environ
+
+
 def booking_state_machine_arn() -> str:
     return os.environ[BOOKING_STATE_MACHINE_ENV]
 

@@ -459,3 +459,43 @@ def test_what_the_docs_say_of_tracing_is_what_the_stack_does(package: Package) -
     if "aws-xray-sdk" not in shipped:
         assert "traced with Powertools Tracer" not in docs
         assert "functions and DynamoDB" not in docs
+
+
+def test_chalice_deploy_refuses_and_names_the_supported_path(tmp_path: Path) -> None:
+    """GIVEN no AWS credentials WHEN `chalice deploy --stage dev` runs THEN it exits non-zero
+    before calling AWS, saying why and pointing at docs/deploy.md and `sam deploy`; while
+    `chalice package` (make package) is untouched by the guard."""
+    import os
+    import subprocess
+    import sys
+
+    chalice = Path(sys.executable).parent / "chalice"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update(AWS_DEFAULT_REGION="us-east-1", EMBEDDED_AWS="false")
+    completed = subprocess.run([str(chalice), "--project-dir", str(PROJECT_DIR), "deploy", "--stage", "dev"],
+                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert completed.returncode != 0
+    assert "`chalice deploy` is not how this app deploys" in completed.stderr
+    assert "docs/deploy.md" in completed.stderr and "sam deploy --config-env dev" in completed.stderr
+    from deploy.chalice_cli import command_of
+
+    assert command_of(["chalice", "--project-dir", "x", "package", "--stage", "dev", "out"]) == "package"
+    assert command_of(["chalice", "deploy"]) == "deploy"
+
+
+def test_samconfig_deploys_what_make_package_builds() -> None:
+    """GIVEN samconfig.toml WHEN each stage's deploy settings are read THEN they deploy
+    build/<stage>/sam.json (what `make package STAGE=<stage>` writes) as the stack the
+    guide names, with the capabilities the template needs and a bucket SAM manages."""
+    import tomllib
+
+    settings = tomllib.loads((PROJECT_DIR / "samconfig.toml").read_text())
+    makefile = (PROJECT_DIR / "Makefile").read_text()
+    # `chalice package ... build/$(STAGE)` writes sam.json into that directory.
+    assert "--merge-template build/resources-$(STAGE).json build/$(STAGE)" in makefile
+    for stage in DEPLOYED_STAGES:
+        deploy = settings[stage]["deploy"]["parameters"]
+        assert deploy["template_file"] == f"build/{stage}/sam.json"
+        assert deploy["stack_name"] == f"booking-saga-{stage}"
+        assert set(deploy["capabilities"].split()) == {"CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"}
+        assert deploy["resolve_s3"] is True
