@@ -1,4 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Each sets itself up.
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -6,17 +7,26 @@ PORT ?= 8000
 STAGE ?= dev
 DEPLOY_TESTS ?= 1
 
-.PHONY: run test lint unit package validate-deploy bench clean
+.PHONY: run stop test lint unit package validate-deploy bench clean
 
+# First run: about two minutes of downloads; pip shows each package as it comes.
 $(BIN)/activate: requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet "pip<26.3"  # chalice 1.34 refuses pip 26.3+
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@echo "== setting up $(VENV) (first time only)"
+	@started=$$(date +%s); \
+	$(PYTHON) -m venv $(VENV) && \
+	$(BIN)/pip install --quiet "pip<26.3" && \
+	$(BIN)/pip install --progress-bar on -r requirements-dev.txt | grep -E '^(Collecting|Successfully)' ; \
+	status=$${PIPESTATUS[0]}; [ "$$status" -eq 0 ] || exit "$$status"; \
+	echo "== $(VENV) ready in $$(( $$(date +%s) - started )) s"
 	touch $(BIN)/activate
 
 # The saga on localhost: embedded AWS (moto), demo data, no credentials, no Docker.
 run: $(BIN)/activate
-	env -u AWS_PROFILE $(BIN)/chalice local --stage local --no-autoreload --port $(PORT)
+	BIN=$(BIN) PORT=$(PORT) bash scripts/run.sh
+
+# Stop the `make run` of this checkout (from another terminal; Ctrl-C works too).
+stop:
+	bash scripts/stop.sh
 
 lint: $(BIN)/activate
 	$(BIN)/ruff check .
