@@ -48,6 +48,12 @@ def emit(name: str, unit: str, value: float, **dimensions: str) -> None:
     """Print one metric as an EMF line, flushed at once. Never raises."""
     try:
         from aws_lambda_powertools.metrics import MetricUnit, single_metric
+        from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+        # Powertools' own switch (POWERTOOLS_METRICS_DISABLED), which its single_metric
+        # does not consult: off by default on the local stage (local/console.py).
+        if is_metrics_disabled():
+            return
 
         with _lock, single_metric(name=name, unit=MetricUnit(unit), value=value,
                                   namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE,

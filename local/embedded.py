@@ -151,7 +151,10 @@ def start_for_chalice_local(app: Any) -> EmbeddedAws:
     """Start once per process and load the demo data (`chalice local` imports app.py once)."""
     global _running
     if _running is None:
+        from local import console
         from ops.seed import seed_demo
+
+        console.install()
 
         _running = EmbeddedAws(app, stage=config.stage()).start()
         seed_demo()

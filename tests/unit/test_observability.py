@@ -101,3 +101,15 @@ def test_subsegment_with_the_tracer_outside_lambda_is_harmless(monkeypatch: pyte
             pass
     finally:
         observability.reset()
+
+
+def test_powertools_metrics_switch_turns_the_lines_off(capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN POWERTOOLS_METRICS_DISABLED=true (the local stage's default) WHEN the saga
+    emits THEN no EMF line is printed; with it false, the line is there."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    observability.booking_cancelled()
+    assert emitted(capsys) == []
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    observability.booking_cancelled()
+    assert [metric(line)[0] for line in emitted(capsys)] == ["BookingsCancelled"]
