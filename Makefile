@@ -6,7 +6,7 @@ PORT ?= 8000
 STAGE ?= dev
 DEPLOY_TESTS ?= 1
 
-.PHONY: run test lint unit package validate-deploy bench clean
+.PHONY: run reset test lint unit package validate-deploy bench clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,17 @@ $(BIN)/activate: requirements.txt requirements-dev.txt
 	touch $(BIN)/activate
 
 # The saga on localhost: embedded AWS (moto), demo data, no credentials, no Docker.
+# Its state is kept in STATE_DIR across restarts (local/persistence.py): FRESH=1 starts
+# from fresh demo data, STATE_DIR= (empty) keeps everything in memory only.
+STATE_DIR ?= .local-state
 run: $(BIN)/activate
-	env -u AWS_PROFILE $(BIN)/chalice local --stage local --no-autoreload --port $(PORT)
+	env -u AWS_PROFILE LOCAL_STATE_DIR=$(STATE_DIR) LOCAL_STATE_FRESH=$(FRESH) \
+		$(BIN)/chalice local --stage local --no-autoreload --port $(PORT)
+
+# Forget the state of `make run` (bookings, balances, sold seats): the next run starts
+# fresh. Refused while a server uses it.
+reset: $(BIN)/activate
+	$(if $(STATE_DIR),$(BIN)/python -m local.persistence reset "$(STATE_DIR)")
 
 lint: $(BIN)/activate
 	$(BIN)/ruff check .
