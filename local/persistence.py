@@ -149,6 +149,7 @@ class StateStore:
         self.meta: dict[str, Any] = {}
         self.lines_written = 0
         self.bytes_written = 0
+        self.cpu_seconds = 0.0
         self._fd: int | None = None
         self._segment = 0
         self._segment_size = 0
@@ -332,6 +333,7 @@ class StateStore:
             if action in _UNJOURNALED:
                 self._warn(f"{action} is not journaled: what it writes is lost on a restart")
             return
+        started = time.thread_time()  # this thread's CPU only: what journaling costs (bench.persistence)
         backend = handler.dynamodb_backend
         images = []
         for table_name, key in _touched(action, handler.body, backend):
@@ -339,6 +341,7 @@ class StateStore:
             images.append([table_name, _canonical(key), item.to_json()["Attributes"] if item is not None else None])
         if images:
             self._append(images)
+        self.cpu_seconds += time.thread_time() - started
 
     def note(self, **meta: Any) -> None:
         """Record facts about the state itself (that the demo data is in), in order with
