@@ -116,6 +116,30 @@ def test_every_acknowledged_write_survives_a_restart(tmp_path: Path) -> None:
         assert db.get("seats", db.seat_key("SA101", "1B"))["status"] == SeatStatus.AVAILABLE  # type: ignore[index]
 
 
+def test_a_batch_moto_applied_only_in_part_is_restored_as_it_was_left(tmp_path: Path) -> None:
+    """GIVEN a batch whose second put is refused (an item over 400 KB) after moto applied
+    the first, one by one, and answered 400
+    WHEN the stack restarts on its state
+    THEN the tables are what they were: the first item is there, as it was in memory; and
+    the 400 KB limit, which a restore skips for items that passed it, holds again."""
+    from botocore.exceptions import ClientError
+
+    def batch(*items: dict[str, Any]) -> None:
+        db.resource().meta.client.batch_write_item(
+            RequestItems={config.table_name("payments"): [{"PutRequest": {"Item": item}} for item in items]})
+
+    with stack_on(tmp_path):
+        with pytest.raises(ClientError, match="Item size"):
+            batch({"booking_id": "b-small", "status": "CAPTURED"}, {"booking_id": "b-huge", "blob": "x" * 410_000})
+        assert db.get("payments", db.payment_key("b-small")) is not None  # moto's partial batch
+        before = snapshot()
+
+    with stack_on(tmp_path):
+        assert snapshot() == before
+        with pytest.raises(ClientError, match="Item size"):
+            batch({"booking_id": "b-huge", "blob": "x" * 410_000})
+
+
 def test_a_restart_seeds_nothing_again_and_the_customers_sign_in(tmp_path: Path) -> None:
     """GIVEN a first start, which seeds the demo data, then a seat sold and points spent
     WHEN the stack restarts on the same state
@@ -223,10 +247,14 @@ def test_two_servers_cannot_share_a_state_directory(tmp_path: Path) -> None:
 def test_the_moto_targets_the_journal_relies_on() -> None:
     """If a moto upgrade moves one, these fail before state is silently not restored."""
     from moto.cognitoidp.models import CognitoIdpBackend, CognitoIdpUserPool
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.responses import DynamoHandler
 
     assert "overwrite" in inspect.signature(Table.put_item).parameters
+    source = inspect.getsource(Item.__init__)  # an item's attributes go in through the checking dict
+    assert "self.attrs = LimitedSizeDict()" in source and "self.attrs[key] = DynamoType(value)" in source
+    assert "ItemSizeTooLarge" in inspect.getsource(LimitedSizeDict.__setitem__)
     assert callable(DynamoHandler.get_endpoint_name)
     assert "self.body = getattr(self, \"params\", {})" in inspect.getsource(DynamoHandler.call_action)
     assert list(inspect.signature(CognitoIdpBackend.admin_create_user).parameters)[:3] == [
