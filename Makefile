@@ -7,7 +7,7 @@ PORT ?= 8000
 STAGE ?= dev
 DEPLOY_TESTS ?= 1
 
-.PHONY: run stop test lint unit package validate-deploy bench clean
+.PHONY: run stop reset test lint unit package validate-deploy bench clean
 
 # First run: about two minutes of downloads; pip shows each package as it comes.
 $(BIN)/activate: requirements.txt requirements-dev.txt
@@ -21,12 +21,20 @@ $(BIN)/activate: requirements.txt requirements-dev.txt
 	touch $(BIN)/activate
 
 # The saga on localhost: embedded AWS (moto), demo data, no credentials, no Docker.
+# Its state is kept in STATE_DIR across restarts (local/persistence.py): FRESH=1 starts
+# from fresh demo data, STATE_DIR= (empty) keeps everything in memory only.
+STATE_DIR ?= .local-state
 run: $(BIN)/activate
-	BIN=$(BIN) PORT=$(PORT) bash scripts/run.sh
+	BIN=$(BIN) PORT=$(PORT) LOCAL_STATE_DIR=$(STATE_DIR) LOCAL_STATE_FRESH=$(FRESH) bash scripts/run.sh
 
 # Stop the `make run` of this checkout (from another terminal; Ctrl-C works too).
 stop:
 	bash scripts/stop.sh
+
+# Forget the state of `make run` (bookings, balances, sold seats): the next run starts
+# fresh. Refused while a server uses it.
+reset: $(BIN)/activate
+	$(if $(STATE_DIR),$(BIN)/python -m local.persistence reset "$(STATE_DIR)")
 
 lint: $(BIN)/activate
 	$(BIN)/ruff check .

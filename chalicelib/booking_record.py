@@ -19,7 +19,7 @@ from chalicelib import clock, db
 from chalicelib.errors import ConditionFailed, Conflict, NotFound
 from chalicelib.logs import logger
 from chalicelib.models import BookingRequest
-from chalicelib.vocabulary import TRANSITIONS, BookingStatus, SagaKind
+from chalicelib.vocabulary import IN_FLIGHT_STATUSES, TRANSITIONS, BookingStatus, SagaKind
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _STATUS = {"#status": "status"}
@@ -118,6 +118,12 @@ def get(booking_id: str) -> dict[str, Any]:
     if booking is None:
         raise _not_found(booking_id)
     return booking
+
+
+def in_flight() -> list[dict[str, Any]]:
+    """Every booking a saga should be running for (PENDING, CANCELLING): a scan, for
+    recovery of sagas that are gone."""
+    return [booking for booking in db.scan("bookings") if booking["status"] in IN_FLIGHT_STATUSES]
 
 
 def get_owned(booking_id: str, customer_id: str) -> dict[str, Any]:

@@ -46,7 +46,10 @@ def _run_compensations(booking: dict[str, Any], names: list[str]) -> dict[str, s
 
 
 def _interrupted_cancellation(booking: dict[str, Any]) -> bool:
-    return booking.get("attention_origin") == SagaKind.CANCELLATION
+    """A cancellation that did not finish by itself: one that left the booking
+    NEEDS_ATTENTION, or one whose saga is gone while the booking is CANCELLING."""
+    return (booking.get("attention_origin") == SagaKind.CANCELLATION
+            or booking["status"] == BookingStatus.CANCELLING)
 
 
 def _chain_of(booking: dict[str, Any]) -> tuple[Compensation, ...]:
@@ -97,19 +100,73 @@ def recover(booking_id: str) -> dict[str, Any]:
         return {"booking_id": booking_id, "status": final, "rerun": names, "still_failing": {}}
 
 
-# --- The hold sweeper -------------------------------------------------------------------
-def fail_stale_booking(booking: dict[str, Any], reason: str) -> None:
-    """A PENDING booking whose saga is gone: undo whatever it did, then FAILED."""
+def _dead_letter(booking: dict[str, Any], failures: dict[str, str]) -> None:
+    """What RecordFailure and RecordCancellation do for a compensation that failed: an
+    operator finds it in the dead letters."""
+    for compensation, failure in failures.items():
+        error, _, cause = failure.partition(": ")
+        dead_letters.record(booking["booking_id"], compensation, error=error, cause=cause,
+                            correlation_id=booking["correlation_id"], flight_number=booking["flight_number"])
+
+
+# --- Sagas that are gone: the hold sweeper, a restart of the embedded stack --------------------
+HOLD_EXPIRED = "HoldExpired"
+EXECUTION_LOST = "ExecutionLost"
+
+
+def fail_stale_booking(booking: dict[str, Any], reason: str, *, error: str = HOLD_EXPIRED) -> None:
+    """A PENDING booking whose saga is gone: undo whatever it did, then FAILED (or
+    NEEDS_ATTENTION, dead-lettered, when a compensation fails). Not resumed: its hold
+    may have lapsed, and a step that was running may or may not have acted, which the
+    compensations (no-ops where there is nothing to undo) settle either way."""
     log = step_log.read(booking["booking_id"])[step_log.STEPS]
     running = [name for name in STEP_NAMES if log.get(name, {}).get("status") == StepStatus.RUNNING]
     with bound(booking_id=booking["booking_id"], correlation_id=booking["correlation_id"], step="Sweeper"):
+        for name in running:  # its execution has ended: no step-log entry stays RUNNING
+            step_log.mark_ended(booking["booking_id"], name, error, reason)
         failures = _run_compensations(booking, [compensation.name for compensation in _chain_of(booking)])
         status = BookingStatus.NEEDS_ATTENTION if failures else BookingStatus.FAILED
         booking_record.mark_failed(
             booking["booking_id"], status, failed_step=running[-1] if running else None,
-            error={"error": "HoldExpired", "cause": reason},
+            error={"error": error, "cause": reason},
         )
+        _dead_letter(booking, failures)
         logger.warning("stale booking failed", extra={"status": status, "reason": reason})
+
+
+def finish_cancellation(booking: dict[str, Any], reason: str) -> None:
+    """A CANCELLING booking whose cancellation saga is gone: finish it. The customer asked
+    to cancel a confirmed booking, so it goes forward, not back: every compensation of the
+    cancellation runs (one that already ran changes nothing), then CANCELLED, or
+    NEEDS_ATTENTION with a dead letter for each that failed."""
+    with bound(booking_id=booking["booking_id"], correlation_id=booking["correlation_id"], step="Sweeper"):
+        failures = _run_compensations(booking, [compensation.name for compensation in CANCELLATION_STEPS])
+        status = BookingStatus.NEEDS_ATTENTION if failures else BookingStatus.CANCELLED
+        booking_record.mark_cancelled(booking["booking_id"], status)
+        _dead_letter(booking, failures)
+        logger.warning("interrupted cancellation finished", extra={"status": status, "reason": reason})
+
+
+def finish_lost_sagas(reason: str) -> dict[str, list[str]]:
+    """Every booking in flight (PENDING, CANCELLING) with no running execution, driven to
+    a terminal state: PENDING compensated (``fail_stale_booking``), CANCELLING finished
+    (``finish_cancellation``). The embedded stack runs this when it starts on the state
+    of an earlier run, whose executions did not survive it. Returns booking ids by the
+    status each ended in."""
+    finished: dict[str, list[str]] = {}
+    for booking in booking_record.in_flight():
+        booking_id = booking["booking_id"]
+        if any(saga.is_running(booking_id, kind) for kind in SagaKind):
+            continue
+        try:
+            if booking["status"] == BookingStatus.CANCELLING:
+                finish_cancellation(booking, reason)
+            else:
+                fail_stale_booking(booking, reason, error=EXECUTION_LOST)
+        except ConditionFailed:
+            continue  # it finished meanwhile
+        finished.setdefault(booking_record.get(booking_id)["status"], []).append(booking_id)
+    return finished
 
 
 def sweep_expired_holds(now: int | None = None) -> dict[str, int]:

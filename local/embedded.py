@@ -148,14 +148,21 @@ _running: EmbeddedAws | None = None
 
 
 def start_for_chalice_local(app: Any) -> EmbeddedAws:
-    """Start once per process and load the demo data (`chalice local` imports app.py once)."""
+    """Start once per process (`chalice local` imports app.py once): on the state of the
+    last run when LOCAL_STATE_DIR names a directory (`make run`; local/persistence.py),
+    else in memory with fresh demo data."""
     global _running
     if _running is None:
-        from local import console
-        from ops.seed import seed_demo
+        from local import console, persistence
 
         console.install()
+        stack = EmbeddedAws(app, stage=config.stage())
+        store = persistence.StateStore.from_environment()
+        if store is not None:
+            _running = persistence.start_with_state(stack, store, fresh=persistence.fresh_requested())
+        else:
+            from ops.seed import seed_demo
 
-        _running = EmbeddedAws(app, stage=config.stage()).start()
-        seed_demo()
+            _running = stack.start()
+            seed_demo()
     return _running

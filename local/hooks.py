@@ -8,6 +8,8 @@
 2. DynamoDB: AWS applies each request (a conditional write, a transaction) atomically.
    moto's backend has no lock, so two threads could both pass the same condition; we
    serialise DynamoDB requests, which is what makes "never sold twice" testable here.
+   Observers registered with ``observe_dynamodb`` (local/persistence.py's journal) see
+   each request and its answer inside that lock.
 
 3. DynamoDB transactions: before each TransactWriteItems moto deep-copies every table
    the transaction touches, to roll back on failure. That is O(table) per transaction
@@ -42,6 +44,7 @@ Handler = Callable[[dict[str, Any], Any], Any]
 _handlers: dict[str, Handler] = {}
 _originals: dict[str, Any] = {}
 _dynamodb_lock = threading.RLock()
+_dynamodb_observers: list[Callable[[DynamoHandler, Any], None]] = []
 
 
 class LocalLambdaContext:
@@ -88,7 +91,19 @@ def dynamodb_lock() -> threading.RLock:
 
 def _serialised_call_action(self: DynamoHandler) -> Any:
     with _dynamodb_lock:
-        return _originals["dynamodb"](self)
+        response = _originals["dynamodb"](self)
+        # Inside the lock and before the caller hears of it: an observer (the journal of
+        # local/persistence.py) sees every request in the order it was applied, and has
+        # recorded it before anyone can act on the answer.
+        for observe in _dynamodb_observers:
+            observe(self, response)
+        return response
+
+
+def observe_dynamodb(observer: Callable[[DynamoHandler, Any], None]) -> None:
+    """Call ``observer(handler, (status, headers, body))`` after every DynamoDB request,
+    under the lock (until ``uninstall``)."""
+    _dynamodb_observers.append(observer)
 
 
 class _CopyWithoutTableBackups:
@@ -174,3 +189,4 @@ def uninstall() -> None:
         DynamoDBBackend.transact_write_items = _originals.pop("transact")  # type: ignore[method-assign]
         dynamodb_models.copy = _originals.pop("copy_module")
     _handlers.clear()
+    _dynamodb_observers.clear()

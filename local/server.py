@@ -18,6 +18,7 @@ from pathlib import Path
 
 from chalicelib import config
 from deploy.asl import PROJECT_DIR
+from local import persistence
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ def clean_environment() -> dict[str, str]:
     none) and without what an in-process test stack exported for itself."""
     stage = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())["stages"]["local"]
     own = {*stage["environment_variables"], config.BOOKING_STATE_MACHINE_ENV, config.CANCELLATION_STATE_MACHINE_ENV}
+    own |= {persistence.STATE_DIR_ENV, persistence.FRESH_ENV, persistence.FSYNC_ENV}  # only where asked
     environment = {key: value for key, value in os.environ.items()
                    if not key.startswith(("AWS_", "POWERTOOLS_")) and key not in own}
     return {**environment, "PYTHONUNBUFFERED": "1"}
@@ -77,16 +79,21 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def chalice_local(log: Path, *, timeout: float = 90.0) -> Iterator[LocalServer]:
+def chalice_local(log: Path, *, timeout: float = 90.0, state_dir: Path | None = None) -> Iterator[LocalServer]:
     """Start the server, wait for GET /health, yield it; always stop it. Its output goes
-    to ``log`` (a file: a full pipe would block the server) and into any error."""
+    to ``log`` (a file: a full pipe would block the server) and into any error. With
+    ``state_dir`` it keeps its state there as `make run` does (local/persistence.py);
+    without, in memory only, so runs stay independent and the work tree clean."""
     log.parent.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    environment = clean_environment()
+    if state_dir is not None:
+        environment[persistence.STATE_DIR_ENV] = str(state_dir)
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [str(chalice_executable()), "local", "--stage", "local", "--no-autoreload",
              "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_DIR, env=clean_environment(), stdout=sink, stderr=subprocess.STDOUT,
+            cwd=PROJECT_DIR, env=environment, stdout=sink, stderr=subprocess.STDOUT,
         )
     server = LocalServer(process, port, log)
     try:
