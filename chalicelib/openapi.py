@@ -152,11 +152,15 @@ def _error_names(status: int) -> list[str]:
 
 
 # --- Requests ----------------------------------------------------------------------------
+def failure_mode() -> Schema:
+    return one_of(FAILURE_MODES, "permanent: every attempt fails; transient: the first attempt fails (Retry "
+                                 "absorbs it); timeout: does its work, then hangs past its TimeoutSeconds; hang: "
+                                 "hangs before its call reaches the service")
+
+
 def _simulate_failure(tasks: Sequence[str], description: str) -> Schema:
-    modes = one_of(FAILURE_MODES, "permanent: every attempt fails; transient: the first attempt fails "
-                                  "(Retry absorbs it); timeout: does its work, then hangs past its "
-                                  "TimeoutSeconds; hang: hangs before its call reaches the service")
-    return nullable(obj({task: modes for task in tasks}, optional=tasks, closed=True, description=description))
+    return nullable(obj({task: ref("FailureMode") for task in tasks}, optional=tasks, closed=True,
+                        description=description))
 
 
 _FAULTS_WHERE = ("Honoured only where the stage enables fault injection (local and dev: GET /config says "
@@ -581,6 +585,7 @@ def components() -> dict[str, Any]:
             **schemas(),
             "BookingRequest": booking_request(),
             "CancelRequest": cancel_request(),
+            "FailureMode": failure_mode(),
             "SignIn": sign_in_request(),
         },
         "responses": {

@@ -39,6 +39,7 @@ MAIN_ANSWERS = {
     ("POST", "/bookings", 400), ("GET", "/me", 401), ("GET", "/loyalty/{loyalty_id}", 404),
     ("POST", "/bookings", 409), ("POST", "/bookings", 415),
 }
+REQUEST_SCHEMAS = {"BookingRequest", "CancelRequest", "SignIn"}
 # Schemas of answers no request here can bring about, and why.
 NOT_ANSWERED = {
     "Error429": "Cognito's throttling of sign-in: moto does not throttle",
@@ -140,8 +141,8 @@ def test_every_main_answer_has_exactly_the_fields_the_document_gives(
     problems = check.problems()
     assert problems == [], "\n".join(problems)
     assert MAIN_ANSWERS - check.answers == set()
-    answer_schemas = {name for name in check.document["components"]["schemas"]
-                      if not name.endswith("Request") and name != "SignIn"}
+    answer_schemas = {name for name, schema in check.document["components"]["schemas"].items()
+                      if "properties" in schema} - REQUEST_SCHEMAS
     assert answer_schemas - check.schemas_reached() == set(NOT_ANSWERED)
 
 

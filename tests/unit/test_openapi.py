@@ -151,7 +151,8 @@ def test_the_request_bodies_have_exactly_the_fields_validation_reads() -> None:
                           (request_schema("CancelRequest"), tuple(step.name for step in CANCELLATION_STEPS))):
         simulate = schema["properties"]["simulate_failure"]
         assert list(simulate["properties"]) == list(tasks)
-        assert all(mode["enum"] == list(FAILURE_MODES) for mode in simulate["properties"].values())
+        assert all(mode == {"$ref": "#/components/schemas/FailureMode"} for mode in simulate["properties"].values())
+    assert request_schema("FailureMode")["enum"] == list(FAILURE_MODES)
     assert booking["properties"]["payment"]["properties"]["card_token"]["pattern"] == (
         f"^(?:{validation.TOKEN_FORMAT})$")
 
