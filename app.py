@@ -18,6 +18,7 @@ from chalicelib import (
     config,
     customers,
     loyalty,
+    openapi,
     outcomes,
     payments,
     recovery,
@@ -130,6 +131,13 @@ def stage_config() -> dict[str, Any]:
     if config.demo_users_enabled():
         settings["demo_sign_in"] = {"usernames": list(customers.DEMO_USERNAMES), "password": customers.DEMO_PASSWORD}
     return settings
+
+
+@route("/openapi.json")
+def api_description() -> dict[str, Any]:
+    # Public on every stage, like /config: it describes the routes and holds no data. The
+    # /admin routes are in it only on the stage that has them.
+    return openapi.document(operator_routes=config.operator_routes_enabled())
 
 
 @route("/auth/sign-in", methods=["POST"], content_types=JSON_BODY)

@@ -16,7 +16,7 @@ from chalicelib.vocabulary import (
 )
 
 # The payment as the customer sees it: a VOIDED tombstone means nothing was charged.
-_PAYMENT_STATUS_VIEW = {
+PAYMENT_STATUS_VIEW = {
     PaymentStatus.REQUESTED: PaymentStatus.NONE,
     PaymentStatus.CAPTURED: PaymentStatus.CAPTURED,
     PaymentStatus.DECLINED: PaymentStatus.DECLINED,
@@ -64,7 +64,7 @@ def view(booking_id: str, *, booking: dict[str, Any] | None = None) -> dict[str,
     booking = booking or booking_record.get(booking_id)
     log = step_log.read(booking_id)
     payment = payments.get_payment(booking_id) or {}
-    payment_status = _PAYMENT_STATUS_VIEW.get(payment.get("status", ""), PaymentStatus.NONE)
+    payment_status = PAYMENT_STATUS_VIEW.get(payment.get("status", ""), PaymentStatus.NONE)
     captured = payment.get("amount", 0) if payment_status in (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED) else 0
     status = booking["status"]
     confirmed = status == BookingStatus.CONFIRMED

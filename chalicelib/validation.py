@@ -24,8 +24,11 @@ from chalicelib.models import CABINS, BookingRequest, Passenger, cabin_of_seat
 from chalicelib.vocabulary import CANCELLATION_STEPS, COMPENSATION_NAMES, FAILURE_MODES, STEP_NAMES, SeatStatus
 
 # Patterns are matched whole (fullmatch): "$" would also match before a final newline.
-_BOOKING_ID_PATTERN = re.compile(r"[0-9a-f-]{36}")
-_HEADER_VALUE_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# The formats are public: the API description (chalicelib/openapi.py) states them as is.
+BOOKING_ID_FORMAT = r"[0-9a-f-]{36}"
+HEADER_VALUE_FORMAT = r"[A-Za-z0-9._:-]{1,128}"
+_BOOKING_ID_PATTERN = re.compile(BOOKING_ID_FORMAT)
+_HEADER_VALUE_PATTERN = re.compile(HEADER_VALUE_FORMAT)
 _HEADER_VALUE_RULE = "must be 1-128 letters, digits or . _ : -"
 # A card number is 12-19 digits, however they are grouped (one space of any kind, dot,
 # dash, slash or underscore between digits), starting as a card network's do (2-6) and
@@ -102,9 +105,20 @@ class Problems:
 Rule = Callable[[str, str], str | None]
 
 
+@dataclass(frozen=True)
+class Matching:
+    """A rule: the whole value matches ``pattern``. A value, not a closure, so the API
+    description (chalicelib/openapi.py) states the very pattern that is enforced."""
+
+    pattern: str
+    wrong: str
+
+    def __call__(self, name: str, value: str) -> str | None:
+        return None if re.fullmatch(self.pattern, value) else f"{name} {self.wrong}"
+
+
 def matching(pattern: str, wrong: str) -> Rule:
-    compiled = re.compile(pattern)
-    return lambda name, value: None if compiled.fullmatch(value) else f"{name} {wrong}"
+    return Matching(pattern, wrong)
 
 
 def _card_number_in(name: str | None) -> str:
@@ -112,8 +126,18 @@ def _card_number_in(name: str | None) -> str:
     return f"{name} looks like a card number; {why}"
 
 
+@dataclass(frozen=True)
+class OneOf:
+    """A rule: the value is one of ``allowed`` (an enum in the API description)."""
+
+    allowed: tuple[str, ...]
+
+    def __call__(self, name: str, value: str) -> str | None:
+        return None if value in self.allowed else f"{name} must be one of {', '.join(self.allowed)}"
+
+
 def one_of(allowed: tuple[str, ...]) -> Rule:
-    return lambda name, value: None if value in allowed else f"{name} must be one of {', '.join(allowed)}"
+    return OneOf(allowed)
 
 
 def on_the_aircraft(name: str, value: str) -> str | None:

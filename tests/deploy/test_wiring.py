@@ -36,8 +36,9 @@ DEV_ZIP = PROJECT_DIR / "build" / "dev" / "deployment.zip"
 # The routes anyone may call: everything else in app.py's route table needs a signed-in
 # customer (API Gateway's Cognito authorizer).
 PUBLIC_ROUTES = {
-    ("GET", "/health"), ("GET", "/config"), ("GET", "/"), ("GET", "/assets/{name}"), ("GET", "/flights"),
-    ("GET", "/flights/{flight_number}"), ("GET", "/flights/{flight_number}/seats"), ("POST", "/auth/sign-in"),
+    ("GET", "/health"), ("GET", "/config"), ("GET", "/openapi.json"), ("GET", "/"), ("GET", "/assets/{name}"),
+    ("GET", "/flights"), ("GET", "/flights/{flight_number}"), ("GET", "/flights/{flight_number}/seats"),
+    ("POST", "/auth/sign-in"),
 }
 SIGNED_IN: list[dict[str, list[str]]] = [{identity.AUTHORIZER_NAME: []}]
 # Routes of the local stage only (config.operator_routes_enabled, on in this process):

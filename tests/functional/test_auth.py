@@ -39,8 +39,9 @@ from tests.support import (
 )
 
 PUBLIC_ROUTES = {
-    ("/health", "GET"), ("/config", "GET"), ("/", "GET"), ("/assets/{name}", "GET"), ("/flights", "GET"),
-    ("/flights/{flight_number}", "GET"), ("/flights/{flight_number}/seats", "GET"), ("/auth/sign-in", "POST"),
+    ("/health", "GET"), ("/config", "GET"), ("/openapi.json", "GET"), ("/", "GET"), ("/assets/{name}", "GET"),
+    ("/flights", "GET"), ("/flights/{flight_number}", "GET"), ("/flights/{flight_number}/seats", "GET"),
+    ("/auth/sign-in", "POST"),
 }
 PATH_VALUES = {"booking_id": str(uuid.UUID(int=7)), "loyalty_id": "FF0001", "flight_number": "SA101",
                "name": "app.js"}
