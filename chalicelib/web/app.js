@@ -112,7 +112,7 @@ function showGlobal(message) {
 
 // --- Flights and the seat map ---------------------------------------------------------------
 async function loadFlights() {
-  const { flights } = await api("/flights");
+  const { flights } = await api("flights");
   state.flights = flights;
   renderFlights();
 }
@@ -143,8 +143,8 @@ async function selectFlight(flightNumber, { keepChoice = false } = {}) {
   renderFlights();
   try {
     const [flight, seatMap] = await Promise.all([
-      api(`/flights/${encodeURIComponent(flightNumber)}`),
-      api(`/flights/${encodeURIComponent(flightNumber)}/seats`),
+      api(`flights/${encodeURIComponent(flightNumber)}`),
+      api(`flights/${encodeURIComponent(flightNumber)}/seats`),
     ]);
     if (state.flightNumber !== flightNumber) return;
     state.flight = flight;
@@ -317,7 +317,7 @@ async function lookupLoyalty() {
   }
   out.textContent = "Looking up…";
   try {
-    const account = await api(`/loyalty/${encodeURIComponent(id)}`);
+    const account = await api(`loyalty/${encodeURIComponent(id)}`);
     if ($("#loyalty-id").value.trim().toUpperCase() !== id) return;
     state.account = account;
     out.replaceChildren(h("span", { class: "ok-dot" }), account.name ? `${account.name} · ` : "",
@@ -412,7 +412,7 @@ async function book(event) {
   button.disabled = true;
   button.textContent = "Booking…";
   try {
-    const created = await api("/bookings", { method: "POST", body });
+    const created = await api("bookings", { method: "POST", body });
     startTracking(created.booking_id, { scroll: true });
   } catch (exc) {
     // The session ended (the sign-in box says why): nothing was booked.
@@ -454,8 +454,8 @@ async function poll(tracking) {
     let hist;
     try {
       [view, hist] = await Promise.all([
-        api(`/bookings/${tracking.bookingId}`),
-        api(`/bookings/${tracking.bookingId}/history`),
+        api(`bookings/${tracking.bookingId}`),
+        api(`bookings/${tracking.bookingId}/history`),
       ]);
     } catch (exc) {
       if (tracking.token !== state.trackToken) return;
@@ -689,7 +689,7 @@ async function cancelBooking(tracking) {
   button.disabled = true;
   const faults = chosenFaults(vocabulary().cancellation_steps);
   try {
-    await api(`/bookings/${tracking.bookingId}/cancel`, {
+    await api(`bookings/${tracking.bookingId}/cancel`, {
       method: "POST", body: Object.keys(faults).length ? { simulate_failure: faults } : {},
     });
   } catch (exc) {
@@ -761,7 +761,7 @@ async function lookup(event) {
     return;
   }
   try {
-    await api(`/bookings/${id}`);
+    await api(`bookings/${id}`);
   } catch (exc) {
     if (exc.status === 401) {
       askToSignIn('[data-error-for="booking_id"]', "Sign in again to find your booking.");
@@ -845,7 +845,7 @@ async function signIn(event) {
   button.textContent = "Signing in…";
   let tokens;
   try {
-    tokens = await api("/auth/sign-in", { method: "POST", body: { username, password }, anonymous: true });
+    tokens = await api("auth/sign-in", { method: "POST", body: { username, password }, anonymous: true });
   } catch (exc) {
     if (!(exc instanceof ApiError)) throw exc;
     // Wrong credentials name no field (the API never says which part was wrong); the
@@ -867,7 +867,7 @@ async function resumeSession() {
   let customer;
   let machines;
   try {
-    [customer, machines] = await Promise.all([api("/me"), api("/statemachines")]);
+    [customer, machines] = await Promise.all([api("me"), api("statemachines")]);
   } catch (exc) {
     if (exc.status !== 401) {
       session.end();
@@ -937,7 +937,7 @@ async function init() {
   for (const input of $$("#booking-form input")) input.addEventListener("input", () => clearFieldError(input.name));
   try {
     // Only public routes here: the page is usable signed out.
-    const [config] = await Promise.all([api("/config"), loadFlights()]);
+    const [config] = await Promise.all([api("config"), loadFlights()]);
     state.config = config;
   } catch (exc) {
     showGlobal(`The API is not answering: ${exc.message}`);
