@@ -131,9 +131,10 @@ def health() -> dict[str, Any]:
 @route("/config")
 def stage_config() -> dict[str, Any]:
     # The demo page draws its fault menus and polls until a terminal status from this,
-    # and pre-fills its sign-in box with a demo customer where the stage has them.
+    # pre-fills its sign-in box with a demo customer where the stage has them, and offers
+    # the operator's recover where the /admin routes exist (the local stage only).
     settings = {"stage": config.stage(), "fault_injection": config.fault_injection_enabled(),
-                "saga": vocabulary.describe()}
+                "operator_routes": config.operator_routes_enabled(), "saga": vocabulary.describe()}
     if config.demo_users_enabled():
         settings["demo_sign_in"] = {"usernames": list(customers.DEMO_USERNAMES), "password": customers.DEMO_PASSWORD}
     return settings

@@ -144,18 +144,31 @@ def test_health_flights_and_availability_follow_the_bookings(client: Any) -> Non
 def test_config_serves_the_saga_vocabulary() -> None:
     """GIVEN the app on the "dev" stage (no AWS needed: nothing is read from a table)
     WHEN GET /config
-    THEN it names the stage, whether faults can be injected, the demo customers the page may
-    sign in as (dev has them), and the saga's vocabulary exactly as chalicelib.vocabulary
-    describes it (the demo page builds its menus from it)."""
+    THEN it names the stage, whether faults can be injected, that it has no operator routes,
+    the demo customers the page may sign in as (dev has them), and the saga's vocabulary
+    exactly as chalicelib.vocabulary describes it (the demo page builds its menus from it)."""
     with Client(app_module.app) as plain:
         config = get_json(plain, "/config")
     demo = {"usernames": [f"FF{number:04d}" for number in range(1, 11)], "password": "Demo-Passw0rd"}
-    assert config == {"stage": "dev", "fault_injection": True, "saga": vocabulary.describe(), "demo_sign_in": demo}
+    assert config == {"stage": "dev", "fault_injection": True, "operator_routes": False,
+                      "saga": vocabulary.describe(), "demo_sign_in": demo}
     saga = config["saga"]
     assert [step["name"] for step in saga["steps"]] == list(STEP_NAMES)
     assert saga["failure_modes"] == ["permanent", "transient", "timeout", "hang"]
     assert set(saga["terminal_statuses"]) == {"CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"}
 
+
+
+@pytest.mark.parametrize(("stage", "operator_routes"), [("local", True), ("dev", False), ("prod", False)])
+def test_config_says_whether_the_operator_routes_exist(stage: str, operator_routes: bool) -> None:
+    """GIVEN the app on each stage of .chalice/config.json
+    WHEN GET /config
+    THEN operator_routes is true exactly where OPERATOR_ROUTES_ENABLED serves /admin (the
+    local stage, where the page offers the operator's recover), and prod offers no demo sign-in."""
+    with Client(app_module.app, stage_name=stage) as plain:
+        config = get_json(plain, "/config")
+    assert (config["stage"], config["operator_routes"]) == (stage, operator_routes)
+    assert ("demo_sign_in" in config) == (stage != "prod")
 
 # --- GET /flights/{n}/seats -------------------------------------------------------------------
 def test_seat_map_filters_and_an_expired_hold_shows_available(client: Any) -> None:
