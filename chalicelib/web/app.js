@@ -442,6 +442,7 @@ function startTracking(bookingId, { scroll = false } = {}) {
   $("#outcome").replaceChildren(h("p", { class: "muted" }, "Starting the saga…"));
   $("#saga-booking-id").textContent = bookingId;
   $("#saga-correlation-id").textContent = "…";
+  delete document.body.dataset.sagaSettled; // set again once this booking has settled
   setStatus("PENDING");
   if (scroll) saga.scrollIntoView({ behavior: "smooth", block: "start" });
   poll(state.tracking);

@@ -85,13 +85,14 @@ def prefixed(browser: Any, proxy: PrefixProxy) -> Iterator[Mounted]:
 
 @pytest.fixture
 def screenshot() -> Any:
-    """Save a full-page screenshot to docs/screenshots/<name>.png."""
+    """Save a screenshot to docs/screenshots/<name>.png: the full page, or the viewport
+    as it is scrolled now (``full_page=False``)."""
 
-    def save(page: Any, name: str) -> Path:
+    def save(page: Any, name: str, full_page: bool = True) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
         page.wait_for_timeout(150)  # let the last paint settle (CSS transitions)
-        page.screenshot(path=str(path), full_page=True, animations="disabled")
+        page.screenshot(path=str(path), full_page=full_page, animations="disabled")
         return path
 
     return save

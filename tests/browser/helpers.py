@@ -4,12 +4,25 @@ choose a flight, book and wait for the saga."""
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.customers import DEMO_PASSWORD, DEMO_USERNAMES
 from tests.browser.proxy import PrefixProxy
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def require_a_browser() -> None:
+    """At the top of a test module: skip it, with the reason, without Chromium or Playwright."""
+    import pytest
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)", allow_module_level=True)
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+
 
 #: The first demo customer, who owns loyalty account FF0001: the `page` fixture's.
 CUSTOMER = DEMO_USERNAMES[0]
@@ -50,9 +63,13 @@ def book(page: Any) -> str:
     """Click Book and wait until the page has settled on the booking's outcome; its id."""
     from playwright.sync_api import expect
 
+    shown = page.get_by_test_id("booking-id")
+    before = shown.inner_text() if shown.is_visible() else ""  # a booking made before on this page
     page.get_by_test_id("book").click()
     expect(page.get_by_test_id("saga")).to_be_visible()
-    booking_id = page.get_by_test_id("booking-id").inner_text()
+    page.wait_for_function("before => { const id = document.querySelector('[data-testid=booking-id]').textContent;"
+                           " return Boolean(id) && id !== before; }", arg=before)
+    booking_id = shown.inner_text()
     page.wait_for_function(f"document.body.dataset.sagaSettled === '{booking_id}'", timeout=SAGA_TIMEOUT)
     return str(booking_id)
 
@@ -99,3 +116,42 @@ class Mounted:
         """Every request that left the prefix: as the browser sent it, and as the proxy saw it."""
         return ([url for url in self.requested if not url.startswith(self.proxy.url)]
                 + [f"{method} {path}" for method, path in self.proxy.outside()])
+
+
+# Names the elements that stick out past the viewport's right edge, outside any box that
+# scrolls or clips them: what makes the page itself scroll sideways.
+_WIDER_THAN_THE_SCREEN = """() => {
+  const width = document.documentElement.clientWidth;
+  const inScrollBox = (node) => {
+    for (let up = node.parentElement; up; up = up.parentElement) {
+      if (/(auto|scroll|hidden|clip)/.test(getComputedStyle(up).overflowX)) return true;
+    }
+    return false;
+  };
+  return [...document.querySelectorAll("body *")]
+    .filter((node) => node.getBoundingClientRect().right > width + 0.5 && !inScrollBox(node))
+    .slice(0, 10)
+    .map((node) => `${node.tagName.toLowerCase()}${node.id ? "#" + node.id : ""}.${[...node.classList].join(".")}`
+      + ` right=${Math.round(node.getBoundingClientRect().right)}`);
+}"""
+
+
+def assert_no_sideways_scroll(page: Any) -> None:
+    """The page is no wider than its viewport (only boxes of their own may scroll sideways)."""
+    width = page.evaluate("document.scrollingElement.scrollWidth")
+    viewport = page.viewport_size["width"]
+    assert width <= viewport, (f"the page is {width}px wide in a {viewport}px viewport, past its edge: "
+                               f"{page.evaluate(_WIDER_THAN_THE_SCREEN)}")
+
+
+def assert_in_viewport(locator: Any) -> None:
+    """Every element of ``locator`` lies wholly inside the viewport as the page is scrolled now."""
+    page = locator.page
+    size = page.viewport_size
+    assert locator.count() > 0, locator
+    for index in range(locator.count()):
+        box = locator.nth(index).bounding_box()
+        assert box is not None, (locator, index)
+        inside = (box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= size["width"]
+                  and box["y"] + box["height"] <= size["height"])
+        assert inside, f"{locator.nth(index).inner_text()!r} at {box} is outside the {size} viewport"

@@ -7,15 +7,13 @@ Screenshots of the states land in docs/screenshots/ (committed; see its README).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)", allow_module_level=True)
-pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+from tests.browser.helpers import require_a_browser
+
+require_a_browser()
 
 from playwright.sync_api import expect  # noqa: E402
 
