@@ -442,6 +442,7 @@ function startTracking(bookingId, { scroll = false } = {}) {
   $("#outcome").replaceChildren(h("p", { class: "muted" }, "Starting the saga…"));
   $("#saga-booking-id").textContent = bookingId;
   $("#saga-correlation-id").textContent = "…";
+  $("#saga-summary").hidden = true;
   delete document.body.dataset.sagaSettled; // set again once this booking has settled
   setStatus("PENDING");
   if (scroll) saga.scrollIntoView({ behavior: "smooth", block: "start" });
@@ -501,6 +502,7 @@ function renderSaga(tracking) {
   const { view } = tracking;
   $("#saga-correlation-id").textContent = view.correlation_id;
   setStatus(view.status);
+  renderSummary(tracking);
   const kinds = ["booking"];
   if (executionOf(tracking, "cancellation") || view.status === "CANCELLING" || view.status === "CANCELLED") kinds.push("cancellation");
   for (const kind of kinds) {
@@ -585,6 +587,27 @@ async function replayDiagram(tracking, kind) {
   rows.forEach((row) => row.classList.remove("replay-current"));
   tracking.replaying = false;
   lightDiagram(tracking, kind);
+}
+
+// --- The outcome at a glance: what the saga undid, next to its status ------------------------
+// At the top of the saga panel, so the compensations that ran are in view as soon as the
+// panel is, above the diagrams; the outcome below lists them with results and errors.
+function renderSummary(tracking) {
+  const { view } = tracking;
+  const box = $("#saga-summary");
+  box.hidden = !view.compensations.length;
+  box.dataset.outcome = view.status.toLowerCase();
+  if (box.hidden) {
+    box.replaceChildren();
+    return;
+  }
+  box.replaceChildren(
+    h("span", { class: "summary-label" }, "Compensations that ran"),
+    h("ol", { class: "comp-strip", "data-testid": "compensation-summary" }, ...view.compensations.map((entry) => {
+      const look = entry.status.toLowerCase();
+      return h("li", { "data-summary": entry.name, "data-status": look, title: `${entry.name}: ${look}` },
+        h("span", { class: `tag tag-${look}` }, look.replace("_", " ")), " ", entry.name);
+    })));
 }
 
 // --- Outcome -------------------------------------------------------------------------------

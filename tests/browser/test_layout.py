@@ -1,4 +1,5 @@
-"""The page's layout: on a phone (390 x 844) nothing makes the page scroll sideways.
+"""The page's layout: on a phone (390 x 844) nothing makes the page scroll sideways, and on
+the desktop (1440 x 900) the compensations a failed saga ran are in view with its panel.
 
 Each test has its own customer and flight, so they share the server with test_page.py.
 """
@@ -16,10 +17,12 @@ require_a_browser()
 from playwright.sync_api import expect  # noqa: E402
 
 from tests.browser.helpers import (  # noqa: E402
+    assert_in_viewport,
     assert_no_sideways_scroll,
     book,
     choose_flight,
     sign_in,
+    state,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -83,3 +86,31 @@ def test_signed_in_with_a_saga_the_page_fits_a_phone(phone: Any, screenshot: Any
     expect(phone.get_by_test_id("timeline")).to_contain_text("execution failed")
     assert_no_sideways_scroll(phone)
 
+
+def test_the_compensations_that_ran_are_in_view_with_the_saga_panel(visitor: Any, screenshot: Any) -> None:
+    """GIVEN FF0009 signed in on the desktop (1440 x 900)
+    WHEN a seat on SA302 is booked redeeming 500 points with ConfirmBooking refusing for
+    good (the last step: the four before it are compensated, in reverse)
+    THEN once the saga panel is scrolled into view, as Book does, each compensation that
+    ran is inside the viewport with its status, in the order they ran, above the diagram:
+    no scrolling past the fold to see what the saga undid."""
+    sign_in(visitor, "FF0009")
+    choose_flight(visitor, "SA302")
+    visitor.locator("[data-seat='8B']").click()
+    visitor.get_by_test_id("points").fill("500")
+    visitor.get_by_test_id("fault-ConfirmBooking").select_option("permanent")
+
+    book(visitor)
+
+    expect(visitor.get_by_test_id("booking-status")).to_have_text("FAILED")
+    expect(state(visitor, "booking", "ConfirmBooking")).to_have_attribute("data-status", "failed")
+    visitor.get_by_test_id("saga").evaluate("panel => panel.scrollIntoView({ block: 'start' })")
+    summary = visitor.locator("[data-testid='compensation-summary'] [data-summary]")
+    ran = visitor.locator("[data-testid='compensations'] [data-compensation]")
+    assert summary.evaluate_all("chips => chips.map(chip => chip.dataset.summary)") == ran.evaluate_all(
+        "rows => rows.map(row => row.dataset.compensation)")
+    assert summary.count() == 4
+    assert set(summary.evaluate_all("chips => chips.map(chip => chip.dataset.status)")) == {"compensated"}
+    assert_in_viewport(summary)
+    assert_in_viewport(visitor.get_by_test_id("booking-status"))
+    screenshot(visitor, "09-compensations-in-view", full_page=False)
