@@ -22,8 +22,9 @@ const state = {
   seats: [],
   choice: { seat: null, cabin: null },
   account: null,
-  tracking: null, // {bookingId, token, view, history, diagrams: {kind: drawing}}
+  tracking: null, // {bookingId, token, view, history, diagrams: {kind: drawing}, recovering}
   trackToken: 0,
+  recoveries: {}, // booking id -> what the operator's recover answered (the local stage's /admin)
 };
 
 // --- Helpers ----------------------------------------------------------------------------
@@ -595,19 +596,71 @@ async function replayDiagram(tracking, kind) {
 function renderSummary(tracking) {
   const { view } = tracking;
   const box = $("#saga-summary");
-  box.hidden = !view.compensations.length;
+  const recovery = state.recoveries[tracking.bookingId] || null;
+  const recoverable = view.status === "NEEDS_ATTENTION" && Boolean(state.config.operator_routes);
+  box.hidden = !view.compensations.length && !recovery && !recoverable;
   box.dataset.outcome = view.status.toLowerCase();
   if (box.hidden) {
     box.replaceChildren();
     return;
   }
-  box.replaceChildren(
+  box.replaceChildren(...[
     h("span", { class: "summary-label" }, "Compensations that ran"),
-    h("ol", { class: "comp-strip", "data-testid": "compensation-summary" }, ...view.compensations.map((entry) => {
-      const look = entry.status.toLowerCase();
-      return h("li", { "data-summary": entry.name, "data-status": look, title: `${entry.name}: ${look}` },
-        h("span", { class: `tag tag-${look}` }, look.replace("_", " ")), " ", entry.name);
-    })));
+    view.compensations.length
+      ? h("ol", { class: "comp-strip", "data-testid": "compensation-summary" }, ...view.compensations.map((entry) => {
+        const look = entry.status.toLowerCase();
+        return h("li", { "data-summary": entry.name, "data-status": look, title: `${entry.name}: ${look}` },
+          h("span", { class: `tag tag-${look}` }, look.replace("_", " ")), " ", entry.name);
+      }))
+      : h("span", { class: "muted" }, "none"),
+    recovery ? recoveryNote(recovery) : null,
+    recoverable ? recoverAction(tracking) : null,
+  ].filter(Boolean));
+}
+
+// --- The operator's recover (only where GET /config says the stage has operator routes) ---
+// POST admin/bookings/{id}/recover re-runs, in saga order, the compensations of a
+// NEEDS_ATTENTION booking that did not finish; it becomes FAILED (or CANCELLED) only when
+// its tables check clean. It is an operator's route: deployed, operators invoke the
+// operator Lambda with IAM and the route does not exist; locally nothing checks a caller,
+// so the customer's token is not sent.
+function recoverAction(tracking) {
+  return h("div", { class: "recover" },
+    h("button", {
+      type: "button", class: "btn btn-danger btn-small", "data-testid": "recover", disabled: Boolean(tracking.recovering),
+      onclick: () => recover(tracking),
+    }, tracking.recovering ? "Recovering…" : "Recover"),
+    h("span", { class: "muted small" }, "As the operator (this stage only): re-run what did not finish."),
+    h("span", { class: "field-error", id: "recover-error", "data-testid": "recover-error" }));
+}
+
+async function recover(tracking) {
+  tracking.recovering = true;
+  renderSummary(tracking);
+  let result;
+  try {
+    result = await api(`admin/bookings/${encodeURIComponent(tracking.bookingId)}/recover`, { method: "POST", anonymous: true });
+  } catch (exc) {
+    tracking.recovering = false;
+    if (tracking.token !== state.trackToken) return;
+    renderSummary(tracking);
+    $("#recover-error").textContent = `Not recovered: ${exc.message}`;
+    return;
+  }
+  state.recoveries[tracking.bookingId] = result;
+  if (tracking.token === state.trackToken) startTracking(tracking.bookingId); // the booking as recover left it
+}
+
+function recoveryNote(result) {
+  const stillFailing = Object.entries(result.still_failing || {});
+  const violations = result.violations || [];
+  const done = result.status !== "NEEDS_ATTENTION";
+  return h("p", { class: `recovery${done ? "" : " err"}`, "data-testid": "recovery" },
+    h("b", {}, done ? "Recovered by the operator: " : "The operator's recover did not finish: "),
+    result.rerun.length ? ["re-ran ", h("span", { "data-testid": "recovery-rerun" }, result.rerun.join(", "))] : "nothing was left to re-run",
+    " → ", h("b", { "data-testid": "recovery-status" }, result.status),
+    stillFailing.length ? `; still failing: ${stillFailing.map(([name, error]) => `${name} (${error})`).join(", ")}` : "",
+    violations.length ? `; the tables do not check clean: ${violations.map((v) => `${v.rule} (${v.detail})`).join(", ")}` : "");
 }
 
 // --- Outcome -------------------------------------------------------------------------------
@@ -926,6 +979,7 @@ function endSession(message = "") {
   state.pendingBooking = null;
   state.trackToken += 1; // stops any poll of their booking
   state.tracking = null;
+  state.recoveries = {};
   $("#saga").hidden = true;
   $("#diagrams").replaceChildren();
   $("#timeline").replaceChildren();
