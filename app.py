@@ -17,6 +17,7 @@ from chalicelib import (
     bookings,
     config,
     customers,
+    links,
     loyalty,
     openapi,
     outcomes,
@@ -62,6 +63,12 @@ def _request() -> Request:
 
 def _customer() -> Customer:
     return customers.from_request_context(_request().context)
+
+
+def _location(route_path: str, target_path: str) -> str:
+    """A ``Location`` relative to the request's own URL, so it stays under the stage path
+    (``…/api/``) or any prefix the app is served at (chalicelib/links.py)."""
+    return links.location(_request().context.get("path"), route_path, target_path)
 
 
 def error_response(exc: RequestError) -> Response:
@@ -125,9 +132,10 @@ def health() -> dict[str, Any]:
 @route("/config")
 def stage_config() -> dict[str, Any]:
     # The demo page draws its fault menus and polls until a terminal status from this,
-    # and pre-fills its sign-in box with a demo customer where the stage has them.
+    # pre-fills its sign-in box with a demo customer where the stage has them, and offers
+    # the operator's recover where the /admin routes exist (the local stage only).
     settings = {"stage": config.stage(), "fault_injection": config.fault_injection_enabled(),
-                "saga": vocabulary.describe()}
+                "operator_routes": config.operator_routes_enabled(), "saga": vocabulary.describe()}
     if config.demo_users_enabled():
         settings["demo_sign_in"] = {"usernames": list(customers.DEMO_USERNAMES), "password": customers.DEMO_PASSWORD}
     return settings
@@ -172,7 +180,7 @@ def get_seats(flight_number: str) -> dict[str, Any]:
 def create_booking() -> Response:
     request = _request()
     body, created = api.start_booking(request.raw_body, dict(request.headers), _customer())
-    headers: dict[str, str | list[str]] = {"Location": f"/bookings/{body['booking_id']}"}
+    headers: dict[str, str | list[str]] = {"Location": _location("/bookings", f"/bookings/{body['booking_id']}")}
     if not created:
         headers["Idempotent-Replayed"] = "true"
     return Response(body=body, status_code=202, headers=headers)
@@ -186,7 +194,8 @@ def get_booking(booking_id: str) -> dict[str, Any]:
 @route("/bookings/{booking_id}/cancel", methods=["POST"], content_types=JSON_BODY, authorizer=signed_in)
 def request_cancellation(booking_id: str) -> Response:
     body = api.cancel_booking(booking_id, _request().raw_body, _customer())
-    return Response(body=body, status_code=202, headers={"Location": f"/bookings/{booking_id}"})
+    location = _location(f"/bookings/{booking_id}/cancel", f"/bookings/{booking_id}")
+    return Response(body=body, status_code=202, headers={"Location": location})
 
 
 @route("/bookings/{booking_id}/history", authorizer=signed_in)

@@ -60,9 +60,13 @@ export const session = {
   onRefused: (handler) => { refused = handler; },
 };
 
+// `path` is relative to the page ("flights", "bookings/<id>"), never "/flights": the page
+// is served under API Gateway's stage path (https://…/api/) or a proxy's prefix, and a
+// root-relative URL would leave it (API Gateway answers 403 there).
 // `anonymous`: send no token, and a 401 is this call's own answer (POST /auth/sign-in's
 // wrong credentials), not a session that ended.
 export async function api(path, { method = "GET", body, anonymous = false } = {}) {
+  if (/^(\/|[a-z][a-z0-9+.-]*:)/i.test(path)) throw new Error(`api() takes a path relative to the page, not ${path}`);
   const init = { method, headers: { Accept: "application/json" } };
   const token = anonymous ? null : stored();
   if (token) init.headers.Authorization = `Bearer ${token}`;

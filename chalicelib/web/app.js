@@ -22,8 +22,9 @@ const state = {
   seats: [],
   choice: { seat: null, cabin: null },
   account: null,
-  tracking: null, // {bookingId, token, view, history, diagrams: {kind: drawing}}
+  tracking: null, // {bookingId, token, view, history, diagrams: {kind: drawing}, recovering}
   trackToken: 0,
+  recoveries: {}, // booking id -> what the operator's recover answered (the local stage's /admin)
 };
 
 // --- Helpers ----------------------------------------------------------------------------
@@ -112,7 +113,7 @@ function showGlobal(message) {
 
 // --- Flights and the seat map ---------------------------------------------------------------
 async function loadFlights() {
-  const { flights } = await api("/flights");
+  const { flights } = await api("flights");
   state.flights = flights;
   renderFlights();
 }
@@ -143,8 +144,8 @@ async function selectFlight(flightNumber, { keepChoice = false } = {}) {
   renderFlights();
   try {
     const [flight, seatMap] = await Promise.all([
-      api(`/flights/${encodeURIComponent(flightNumber)}`),
-      api(`/flights/${encodeURIComponent(flightNumber)}/seats`),
+      api(`flights/${encodeURIComponent(flightNumber)}`),
+      api(`flights/${encodeURIComponent(flightNumber)}/seats`),
     ]);
     if (state.flightNumber !== flightNumber) return;
     state.flight = flight;
@@ -317,7 +318,7 @@ async function lookupLoyalty() {
   }
   out.textContent = "Looking up…";
   try {
-    const account = await api(`/loyalty/${encodeURIComponent(id)}`);
+    const account = await api(`loyalty/${encodeURIComponent(id)}`);
     if ($("#loyalty-id").value.trim().toUpperCase() !== id) return;
     state.account = account;
     out.replaceChildren(h("span", { class: "ok-dot" }), account.name ? `${account.name} · ` : "",
@@ -412,7 +413,7 @@ async function book(event) {
   button.disabled = true;
   button.textContent = "Booking…";
   try {
-    const created = await api("/bookings", { method: "POST", body });
+    const created = await api("bookings", { method: "POST", body });
     startTracking(created.booking_id, { scroll: true });
   } catch (exc) {
     // The session ended (the sign-in box says why): nothing was booked.
@@ -442,6 +443,8 @@ function startTracking(bookingId, { scroll = false } = {}) {
   $("#outcome").replaceChildren(h("p", { class: "muted" }, "Starting the saga…"));
   $("#saga-booking-id").textContent = bookingId;
   $("#saga-correlation-id").textContent = "…";
+  $("#saga-summary").hidden = true;
+  delete document.body.dataset.sagaSettled; // set again once this booking has settled
   setStatus("PENDING");
   if (scroll) saga.scrollIntoView({ behavior: "smooth", block: "start" });
   poll(state.tracking);
@@ -454,8 +457,8 @@ async function poll(tracking) {
     let hist;
     try {
       [view, hist] = await Promise.all([
-        api(`/bookings/${tracking.bookingId}`),
-        api(`/bookings/${tracking.bookingId}/history`),
+        api(`bookings/${tracking.bookingId}`),
+        api(`bookings/${tracking.bookingId}/history`),
       ]);
     } catch (exc) {
       if (tracking.token !== state.trackToken) return;
@@ -500,6 +503,7 @@ function renderSaga(tracking) {
   const { view } = tracking;
   $("#saga-correlation-id").textContent = view.correlation_id;
   setStatus(view.status);
+  renderSummary(tracking);
   const kinds = ["booking"];
   if (executionOf(tracking, "cancellation") || view.status === "CANCELLING" || view.status === "CANCELLED") kinds.push("cancellation");
   for (const kind of kinds) {
@@ -584,6 +588,79 @@ async function replayDiagram(tracking, kind) {
   rows.forEach((row) => row.classList.remove("replay-current"));
   tracking.replaying = false;
   lightDiagram(tracking, kind);
+}
+
+// --- The outcome at a glance: what the saga undid, next to its status ------------------------
+// At the top of the saga panel, so the compensations that ran are in view as soon as the
+// panel is, above the diagrams; the outcome below lists them with results and errors.
+function renderSummary(tracking) {
+  const { view } = tracking;
+  const box = $("#saga-summary");
+  const recovery = state.recoveries[tracking.bookingId] || null;
+  const recoverable = view.status === "NEEDS_ATTENTION" && Boolean(state.config.operator_routes);
+  box.hidden = !view.compensations.length && !recovery && !recoverable;
+  box.dataset.outcome = view.status.toLowerCase();
+  if (box.hidden) {
+    box.replaceChildren();
+    return;
+  }
+  box.replaceChildren(...[
+    h("span", { class: "summary-label" }, "Compensations that ran"),
+    view.compensations.length
+      ? h("ol", { class: "comp-strip", "data-testid": "compensation-summary" }, ...view.compensations.map((entry) => {
+        const look = entry.status.toLowerCase();
+        return h("li", { "data-summary": entry.name, "data-status": look, title: `${entry.name}: ${look}` },
+          h("span", { class: `tag tag-${look}` }, look.replace("_", " ")), " ", entry.name);
+      }))
+      : h("span", { class: "muted" }, "none"),
+    recovery ? recoveryNote(recovery) : null,
+    recoverable ? recoverAction(tracking) : null,
+  ].filter(Boolean));
+}
+
+// --- The operator's recover (only where GET /config says the stage has operator routes) ---
+// POST admin/bookings/{id}/recover re-runs, in saga order, the compensations of a
+// NEEDS_ATTENTION booking that did not finish; it becomes FAILED (or CANCELLED) only when
+// its tables check clean. It is an operator's route: deployed, operators invoke the
+// operator Lambda with IAM and the route does not exist; locally nothing checks a caller,
+// so the customer's token is not sent.
+function recoverAction(tracking) {
+  return h("div", { class: "recover" },
+    h("button", {
+      type: "button", class: "btn btn-danger btn-small", "data-testid": "recover", disabled: Boolean(tracking.recovering),
+      onclick: () => recover(tracking),
+    }, tracking.recovering ? "Recovering…" : "Recover"),
+    h("span", { class: "muted small" }, "As the operator (this stage only): re-run what did not finish."),
+    h("span", { class: "field-error", id: "recover-error", "data-testid": "recover-error" }));
+}
+
+async function recover(tracking) {
+  tracking.recovering = true;
+  renderSummary(tracking);
+  let result;
+  try {
+    result = await api(`admin/bookings/${encodeURIComponent(tracking.bookingId)}/recover`, { method: "POST", anonymous: true });
+  } catch (exc) {
+    tracking.recovering = false;
+    if (tracking.token !== state.trackToken) return;
+    renderSummary(tracking);
+    $("#recover-error").textContent = `Not recovered: ${exc.message}`;
+    return;
+  }
+  state.recoveries[tracking.bookingId] = result;
+  if (tracking.token === state.trackToken) startTracking(tracking.bookingId); // the booking as recover left it
+}
+
+function recoveryNote(result) {
+  const stillFailing = Object.entries(result.still_failing || {});
+  const violations = result.violations || [];
+  const done = result.status !== "NEEDS_ATTENTION";
+  return h("p", { class: `recovery${done ? "" : " err"}`, "data-testid": "recovery" },
+    h("b", {}, done ? "Recovered by the operator: " : "The operator's recover did not finish: "),
+    result.rerun.length ? ["re-ran ", h("span", { "data-testid": "recovery-rerun" }, result.rerun.join(", "))] : "nothing was left to re-run",
+    " → ", h("b", { "data-testid": "recovery-status" }, result.status),
+    stillFailing.length ? `; still failing: ${stillFailing.map(([name, error]) => `${name} (${error})`).join(", ")}` : "",
+    violations.length ? `; the tables do not check clean: ${violations.map((v) => `${v.rule} (${v.detail})`).join(", ")}` : "");
 }
 
 // --- Outcome -------------------------------------------------------------------------------
@@ -689,7 +766,7 @@ async function cancelBooking(tracking) {
   button.disabled = true;
   const faults = chosenFaults(vocabulary().cancellation_steps);
   try {
-    await api(`/bookings/${tracking.bookingId}/cancel`, {
+    await api(`bookings/${tracking.bookingId}/cancel`, {
       method: "POST", body: Object.keys(faults).length ? { simulate_failure: faults } : {},
     });
   } catch (exc) {
@@ -761,7 +838,7 @@ async function lookup(event) {
     return;
   }
   try {
-    await api(`/bookings/${id}`);
+    await api(`bookings/${id}`);
   } catch (exc) {
     if (exc.status === 401) {
       askToSignIn('[data-error-for="booking_id"]', "Sign in again to find your booking.");
@@ -845,7 +922,7 @@ async function signIn(event) {
   button.textContent = "Signing in…";
   let tokens;
   try {
-    tokens = await api("/auth/sign-in", { method: "POST", body: { username, password }, anonymous: true });
+    tokens = await api("auth/sign-in", { method: "POST", body: { username, password }, anonymous: true });
   } catch (exc) {
     if (!(exc instanceof ApiError)) throw exc;
     // Wrong credentials name no field (the API never says which part was wrong); the
@@ -867,7 +944,7 @@ async function resumeSession() {
   let customer;
   let machines;
   try {
-    [customer, machines] = await Promise.all([api("/me"), api("/statemachines")]);
+    [customer, machines] = await Promise.all([api("me"), api("statemachines")]);
   } catch (exc) {
     if (exc.status !== 401) {
       session.end();
@@ -902,6 +979,7 @@ function endSession(message = "") {
   state.pendingBooking = null;
   state.trackToken += 1; // stops any poll of their booking
   state.tracking = null;
+  state.recoveries = {};
   $("#saga").hidden = true;
   $("#diagrams").replaceChildren();
   $("#timeline").replaceChildren();
@@ -937,7 +1015,7 @@ async function init() {
   for (const input of $$("#booking-form input")) input.addEventListener("input", () => clearFieldError(input.name));
   try {
     // Only public routes here: the page is usable signed out.
-    const [config] = await Promise.all([api("/config"), loadFlights()]);
+    const [config] = await Promise.all([api("config"), loadFlights()]);
     state.config = config;
   } catch (exc) {
     showGlobal(`The API is not answering: ${exc.message}`);

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.helpers import sign_in
+from tests.browser.helpers import PHONE, Mounted, opened, sign_in
+from tests.browser.proxy import PrefixProxy
 from tests.support import local_server
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -46,16 +47,8 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def visitor(browser: Any, server: str) -> Iterator[Any]:
     """A fresh page on the demo, loaded and signed out; JavaScript errors fail the test."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, device_scale_factor=1)
-    context.set_default_timeout(20_000)
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda exc: errors.append(str(exc)))
-    opened.goto(f"{server}/")
-    opened.wait_for_selector("body[data-ready='true']")
-    yield opened
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    with opened(browser, f"{server}/") as page:
+        yield page
 
 
 @pytest.fixture
@@ -66,14 +59,40 @@ def page(visitor: Any) -> Any:
 
 
 @pytest.fixture
-def screenshot() -> Any:
-    """Save a full-page screenshot to docs/screenshots/<name>.png."""
+def phone(browser: Any, server: str) -> Iterator[Any]:
+    """A fresh page on the demo in a phone's viewport (390 x 844), signed out."""
+    with opened(browser, f"{server}/", PHONE) as page:
+        yield page
 
-    def save(page: Any, name: str) -> Path:
+
+@pytest.fixture(scope="session")
+def proxy(server: str) -> Iterator[PrefixProxy]:
+    """The local server mounted under /api/ by a reverse proxy, as API Gateway serves the
+    app under its stage path."""
+    with PrefixProxy(server, "/api") as mounted:
+        yield mounted
+
+
+@pytest.fixture
+def prefixed(browser: Any, proxy: PrefixProxy) -> Iterator[Mounted]:
+    """The demo opened at the proxy's /api/, signed out. What the proxy saw before the
+    test is forgotten, so ``outside()`` is this test's."""
+    proxy.forget()
+    requested: list[str] = []
+    with opened(browser, proxy.url, requested=requested) as page:
+        yield Mounted(page, proxy, requested)
+
+
+@pytest.fixture
+def screenshot() -> Any:
+    """Save a screenshot to docs/screenshots/<name>.png: the full page, or the viewport
+    as it is scrolled now (``full_page=False``)."""
+
+    def save(page: Any, name: str, full_page: bool = True) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
         page.wait_for_timeout(150)  # let the last paint settle (CSS transitions)
-        page.screenshot(path=str(path), full_page=True, animations="disabled")
+        page.screenshot(path=str(path), full_page=full_page, animations="disabled")
         return path
 
     return save

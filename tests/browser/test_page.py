@@ -7,42 +7,29 @@ Screenshots of the states land in docs/screenshots/ (committed; see its README).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)", allow_module_level=True)
-pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+from tests.browser.helpers import require_a_browser
+
+require_a_browser()
 
 from playwright.sync_api import expect  # noqa: E402
 
 from chalicelib.customers import DEMO_PASSWORD, DEMO_USERNAMES  # noqa: E402
-from tests.browser.helpers import CUSTOMER, TOKEN_KEY, sign_in, stored_token  # noqa: E402
+from tests.browser.helpers import (  # noqa: E402
+    CUSTOMER,
+    SAGA_TIMEOUT,
+    TOKEN_KEY,
+    book,
+    choose_flight,
+    sign_in,
+    state,
+    stored_token,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-SAGA_TIMEOUT = 30_000
-
-
-def choose_flight(page: Any, flight: str) -> None:
-    page.get_by_test_id(f"flight-{flight}").click()
-    expect(page.get_by_test_id("flight-summary")).to_contain_text(flight)
-    expect(page.locator("[data-seat='27F']")).to_be_visible()
-
-
-def book(page: Any) -> str:
-    page.get_by_test_id("book").click()
-    expect(page.get_by_test_id("saga")).to_be_visible()
-    booking_id = page.get_by_test_id("booking-id").inner_text()
-    page.wait_for_function(f"document.body.dataset.sagaSettled === '{booking_id}'", timeout=SAGA_TIMEOUT)
-    return str(booking_id)
-
-
-def state(page: Any, machine: str, name: str) -> Any:
-    return page.locator(f"[data-testid='diagram-{machine}'] [data-state='{name}']")
 
 
 def test_the_diagram_is_drawn_from_the_served_definitions(page: Any, server: str) -> None:

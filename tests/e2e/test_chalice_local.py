@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -60,7 +61,8 @@ def _book(base: str, customer: requests.Session, **overrides: Any) -> str:
     assert response.status_code == 202, response.text
     accepted = response.json()
     assert accepted["status"] == "PENDING"
-    assert response.headers["Location"] == f"/bookings/{accepted['booking_id']}"
+    # Relative to the request's URL (RFC 9110), so it stays under a stage path or proxy prefix.
+    assert urljoin(response.url, response.headers["Location"]) == f"{base}/bookings/{accepted['booking_id']}"
     return str(accepted["booking_id"])
 
 

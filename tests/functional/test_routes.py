@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 from chalice.test import Client
@@ -143,18 +144,31 @@ def test_health_flights_and_availability_follow_the_bookings(client: Any) -> Non
 def test_config_serves_the_saga_vocabulary() -> None:
     """GIVEN the app on the "dev" stage (no AWS needed: nothing is read from a table)
     WHEN GET /config
-    THEN it names the stage, whether faults can be injected, the demo customers the page may
-    sign in as (dev has them), and the saga's vocabulary exactly as chalicelib.vocabulary
-    describes it (the demo page builds its menus from it)."""
+    THEN it names the stage, whether faults can be injected, that it has no operator routes,
+    the demo customers the page may sign in as (dev has them), and the saga's vocabulary
+    exactly as chalicelib.vocabulary describes it (the demo page builds its menus from it)."""
     with Client(app_module.app) as plain:
         config = get_json(plain, "/config")
     demo = {"usernames": [f"FF{number:04d}" for number in range(1, 11)], "password": "Demo-Passw0rd"}
-    assert config == {"stage": "dev", "fault_injection": True, "saga": vocabulary.describe(), "demo_sign_in": demo}
+    assert config == {"stage": "dev", "fault_injection": True, "operator_routes": False,
+                      "saga": vocabulary.describe(), "demo_sign_in": demo}
     saga = config["saga"]
     assert [step["name"] for step in saga["steps"]] == list(STEP_NAMES)
     assert saga["failure_modes"] == ["permanent", "transient", "timeout", "hang"]
     assert set(saga["terminal_statuses"]) == {"CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"}
 
+
+
+@pytest.mark.parametrize(("stage", "operator_routes"), [("local", True), ("dev", False), ("prod", False)])
+def test_config_says_whether_the_operator_routes_exist(stage: str, operator_routes: bool) -> None:
+    """GIVEN the app on each stage of .chalice/config.json
+    WHEN GET /config
+    THEN operator_routes is true exactly where OPERATOR_ROUTES_ENABLED serves /admin (the
+    local stage, where the page offers the operator's recover), and prod offers no demo sign-in."""
+    with Client(app_module.app, stage_name=stage) as plain:
+        config = get_json(plain, "/config")
+    assert (config["stage"], config["operator_routes"]) == (stage, operator_routes)
+    assert ("demo_sign_in" in config) == (stage != "prod")
 
 # --- GET /flights/{n}/seats -------------------------------------------------------------------
 def test_seat_map_filters_and_an_expired_hold_shows_available(client: Any) -> None:
@@ -210,7 +224,7 @@ def test_booking_with_points_is_confirmed_paid_ticketed_and_audited(client: Any)
     booking_id = accepted["booking_id"]
     assert str(uuid.UUID(booking_id)) == booking_id
     assert accepted == {"booking_id": booking_id, "correlation_id": "trace-abc.123", "status": "PENDING"}
-    assert response.headers["Location"] == f"/bookings/{booking_id}"
+    assert response.headers["Location"] == f"bookings/{booking_id}"  # relative: see test_location_*
 
     wait_for_status(booking_id)
     booking = get_json(client, f"/bookings/{booking_id}")
@@ -273,7 +287,7 @@ def test_repeated_idempotency_key_returns_the_same_booking_and_starts_nothing(cl
     assert again.status_code == 202, again.body
     assert again.json_body["booking_id"] == booking_id
     assert again.json_body["correlation_id"] == first.json_body["correlation_id"]
-    assert again.headers["Location"] == f"/bookings/{booking_id}"
+    assert again.headers["Location"] == f"bookings/{booking_id}"
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert "Idempotent-Replayed" not in first.headers
 
@@ -373,7 +387,7 @@ def test_cancelling_a_confirmed_booking_undoes_every_step(client: Any) -> None:
     assert response.status_code == 202, response.body
     assert response.json_body == {"booking_id": booking_id, "correlation_id": booking["correlation_id"],
                                   "status": "CANCELLING"}
-    assert response.headers["Location"] == f"/bookings/{booking_id}"
+    assert response.headers["Location"] == f"../{booking_id}"  # from …/bookings/<id>/cancel
     assert wait_for_status(booking_id)["status"] == "CANCELLED"
     cancelled = get_json(client, f"/bookings/{booking_id}")
     assert cancelled["status"] == "CANCELLED"
@@ -416,6 +430,95 @@ def test_only_a_confirmed_booking_can_be_cancelled(client: Any) -> None:
 
     assert [execution["name"] for execution in executions("cancellation")] == [f"{cancelled_id}-cancel"]
     assert wait_for_status(pending_id)["status"] == "CONFIRMED"  # the refused cancel did not disturb it
+
+
+# --- Location: relative to the request, so right under any path prefix --------------------------
+# Where clients reach the app: no prefix (chalice local), API Gateway's stage path, a custom
+# domain's base path. The app sees its own routes only, whichever it is.
+ORIGIN = "https://abc123.execute-api.us-east-1.amazonaws.com"
+PREFIXES = ("", "/api", "/airline/v1")
+
+
+def resolved(prefix: str, sent_path: str, location: str) -> str:
+    """The URL a client reads from ``location`` (RFC 9110, 10.2.2: a relative reference
+    resolves against the target URI) for a request it sent to ``prefix + sent_path``."""
+    return urljoin(f"{ORIGIN}{prefix}{sent_path}", location)
+
+
+def test_a_location_resolves_to_the_booking_under_any_path_prefix(client: Any) -> None:
+    """GIVEN the app reached under no prefix, under the stage path /api and under a
+    custom domain's base path (the app sees the same request in each)
+    WHEN a booking is POSTed to /bookings and another to /bookings/ (API Gateway and
+    chalice local route both), and each is cancelled once confirmed, by /cancel and /cancel/
+    THEN every Location, resolved against the URL the request was sent to, is that
+    booking's URL under the same prefix, and following it answers that booking."""
+    for sent in ("/bookings", "/bookings/"):
+        response = post_json(client, sent, booking_body(cabin="FIRST"))
+        assert response.status_code == 202, response.body
+        booking_id = response.json_body["booking_id"]
+        for prefix in PREFIXES:
+            assert resolved(prefix, sent, response.headers["Location"]) == f"{ORIGIN}{prefix}/bookings/{booking_id}"
+        followed = urlsplit(resolved("", sent, response.headers["Location"])).path
+        assert get_json(client, followed)["booking_id"] == booking_id
+        assert wait_for_status(booking_id)["status"] == "CONFIRMED"
+
+        cancel = f"/bookings/{booking_id}/cancel" + ("/" if sent.endswith("/") else "")
+        cancelled = client.http.post(cancel)
+        assert cancelled.status_code == 202, cancelled.body
+        for prefix in PREFIXES:
+            assert resolved(prefix, cancel, cancelled.headers["Location"]) == f"{ORIGIN}{prefix}/bookings/{booking_id}"
+        assert get_json(client, urlsplit(resolved("", cancel, cancelled.headers["Location"])).path)[
+            "booking_id"] == booking_id
+        assert wait_for_status(booking_id)["status"] == "CANCELLED"
+
+
+def api_gateway_event(method: str, stage_path: str, route: str, *, claims: dict[str, str],
+                      path_parameters: dict[str, str] | None = None, body: Any = None) -> dict[str, Any]:
+    """A REST API proxy event as API Gateway sends it for ``stage_path`` (the path the
+    client sent, the stage in front: ``/api/bookings``) routed to ``route``."""
+    host = urlsplit(ORIGIN).netloc
+    headers = {"Host": host, "Content-Type": "application/json", "Accept": "application/json"}
+    return {
+        "resource": route, "path": stage_path.removeprefix("/api"), "httpMethod": method,
+        "headers": headers, "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": None, "multiValueQueryStringParameters": None,
+        "pathParameters": path_parameters, "stageVariables": None,
+        "requestContext": {
+            "resourcePath": route, "httpMethod": method, "path": stage_path, "stage": "api",
+            "domainName": host, "requestId": str(uuid.uuid4()), "identity": {"sourceIp": "203.0.113.7"},
+            "authorizer": {"claims": claims},
+        },
+        "body": None if body is None else json.dumps(body), "isBase64Encoded": False,
+    }
+
+
+def test_behind_api_gateway_the_location_stays_under_the_stage_path(anonymous_client: Any) -> None:
+    """GIVEN the app's Lambda handler invoked as API Gateway invokes it under the stage
+    "api" (requestContext.path /api/bookings, the Cognito authorizer's claims of FF0001)
+    WHEN a booking is POSTed, and cancelled once confirmed
+    THEN each 202's Location, resolved against the URL the client sent, stays under /api/:
+    it is the booking's URL there (a root-relative /bookings/<id> is outside the stage,
+    where API Gateway answers 403)."""
+    from chalice.local import LambdaContext
+
+    from local.auth import as_api_gateway_claims, verified_claims
+    from tests.support import id_token
+
+    claims = as_api_gateway_claims(verified_claims(id_token(anonymous_client)))
+    context = LambdaContext("api_handler", 256)
+    created = app_module.app(api_gateway_event("POST", "/api/bookings", "/bookings", claims=claims,
+                                               body=booking_body(cabin="BUSINESS")), context)
+    assert created["statusCode"] == 202, created
+    booking_id = json.loads(created["body"])["booking_id"]
+    assert resolved("", "/api/bookings", created["headers"]["Location"]) == f"{ORIGIN}/api/bookings/{booking_id}"
+    assert wait_for_status(booking_id)["status"] == "CONFIRMED"
+
+    stage_path = f"/api/bookings/{booking_id}/cancel"
+    cancelled = app_module.app(api_gateway_event("POST", stage_path, "/bookings/{booking_id}/cancel", claims=claims,
+                                                 path_parameters={"booking_id": booking_id}), context)
+    assert cancelled["statusCode"] == 202, cancelled
+    assert resolved("", stage_path, cancelled["headers"]["Location"]) == f"{ORIGIN}/api/bookings/{booking_id}"
+    assert wait_for_status(booking_id)["status"] == "CANCELLED"
 
 
 # --- Refusals that need their own data -------------------------------------------------------------
