@@ -270,6 +270,7 @@ def schemas() -> dict[str, Schema]:
         "Config": obj({
             "stage": string("local, dev or prod"),
             "fault_injection": boolean("Whether simulate_failure is honoured on this stage"),
+            "operator_routes": boolean("Whether this stage has the /admin routes (the local stage only)"),
             "saga": ref("SagaVocabulary"),
             "demo_sign_in": obj({"usernames": array(string()), "password": string()},
                                 description="Stages with demo customers only (local, dev)"),
@@ -625,7 +626,9 @@ def components() -> dict[str, Any]:
         "headers": {
             "X-Correlation-Id": {"description": "The request's correlation id (sent or new)",
                                  "required": True, "schema": string()},
-            "Location": {"description": "The booking: GET it to follow the saga", "required": True,
+            "Location": {"description": "The booking, as a reference relative to the request's URL "
+                                        "(RFC 9110: `bookings/<id>`, `../<id>`), so it stays under any path "
+                                        "prefix: GET it to follow the saga", "required": True,
                          "schema": string()},
             "Idempotent-Replayed": {"description": "`true` when an Idempotency-Key was replayed: nothing new "
                                                    "was started", "required": False, "schema": one_of(["true"])},
