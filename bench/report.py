@@ -22,7 +22,11 @@ TARGETS = {
     "import_ratio": 1.3,  # import app / import boto3, at most
     "zip_mb": 2.0,  # deployment.zip, at most (MB = 10^6 bytes)
     "p50_ms": 250.0,  # local POST -> CONFIRMED p50 at concurrency 1, below
+    "saga_requests": 12,  # DynamoDB requests of a happy booking's saga, at most (issue 13)
+    "post_requests": 3,  # DynamoDB requests of POST /bookings, at most (issue 13)
+    "poll_reads": 2,  # GET /bookings/{id}: one GetItem of the booking and one Query of its step log
 }
+HAPPY = "happy path (points redeemed)"
 
 # Why each DynamoDB write of a confirmed booking exists (function, table) -> reason; the
 # functions are the Lambda names bench/cost.py attributes each write to.
@@ -63,9 +67,10 @@ def summary(results: dict[str, Any]) -> str:
 def _targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows = []
     if "cost" in results:
-        happy = results["cost"]["scenarios"]["happy path (points redeemed)"]
+        happy = results["cost"]["scenarios"][HAPPY]
         rows.append(("Happy path state transitions", f"<= {TARGETS['transitions']}",
                      str(happy["state_transitions"]), _verdict(happy["state_transitions"] <= TARGETS["transitions"])))
+        rows += _request_targets(results["cost"])
     if "coldstart" in results:
         ratio = results["coldstart"]["imports"]["ratio"]
         rows.append(("Handler import / import boto3", f"<= {TARGETS['import_ratio']}x", f"{ratio}x",
@@ -155,6 +160,28 @@ def _findings(results: dict[str, Any]) -> list[str]:
         "queueing. It measures the local server, not a deployed stage (use bench/locustfile.py there).",
         "",
     ]
+
+
+def _request_targets(cost: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Issue 13's request targets, and WRU no higher than the baseline's where one was measured."""
+    happy = cost["scenarios"][HAPPY]
+    if "saga" not in happy:  # results of a bench/cost.py from before the requests were split
+        return []
+    saga, post, poll = happy["saga"]["requests"], happy["post"]["requests"], happy["poll"]["requests"]
+    rows = [
+        ("DynamoDB requests, happy booking's saga", f"<= {TARGETS['saga_requests']}", str(saga),
+         _verdict(saga <= TARGETS["saga_requests"])),
+        ("DynamoDB requests, POST /bookings (with Idempotency-Key)", f"<= {TARGETS['post_requests']}", str(post),
+         _verdict(post <= TARGETS["post_requests"])),
+        ("DynamoDB requests, one status poll", f"<= {TARGETS['poll_reads']}", str(poll),
+         _verdict(poll <= TARGETS["poll_reads"])),
+    ]
+    before = (cost.get("baseline") or {}).get("scenarios", {}).get(HAPPY)
+    if before and "saga" in before:
+        wru, was = happy["wru_total"], before["wru_total"]
+        rows.append((f"WRU per happy booking (POST + saga) vs {cost['baseline']['commit']}", f"<= {was}", str(wru),
+                     _verdict(wru <= was)))
+    return rows
 
 
 def _e2e(e2e: dict[str, Any]) -> list[str]:
@@ -274,7 +301,8 @@ def _cost(c: dict[str, Any]) -> list[str]:
         "operation and by the function that made it, with the item's size as moto stores it: writes "
         "ceil(max(before, after) / 1 KB) WRU per item, x2 in TransactWriteItems (a ConditionCheck item is "
         "counted as a transactional write item); GetItem/Query (strongly consistent) ceil(bytes / 4 KB) RRU, "
-        "min 1. Status polling (GET /bookings/{id}) is not included. Lambda durations are the handlers' "
+        "min 1 (BatchGetItem: each key as its GetItem). Status polling (GET /bookings/{id}) is not included "
+        "here (one poll is priced apart below). Lambda durations are the handlers' "
         "measured in-process times against moto (pessimistic: moto's DynamoDB is far slower than DynamoDB).",
         "",
         "| Path | Status | Transitions | Lambda invocations | WRU | RRU | Lambda ms (sum) | "
@@ -313,10 +341,11 @@ def _cost(c: dict[str, Any]) -> list[str]:
     log_wru = sum(w["wru"] for w in happy["writes"] if w["table"] == "step_log")
     out += [
         "",
-        f"Total {happy['wru_total']} WRU, of which the step log is {log_wru} WRU (one small item per step, "
-        "1 WRU a write). Requests by function and operation: "
+        f"Total {happy['wru_total']} WRU, of which the step log is {log_wru} WRU (one small item per step: "
+        "1 WRU a write on its own, 2 as a part of a transaction). Requests by function and operation: "
         f"{happy['ddb_calls']}.",
         "",
+        *_before_after(c),
         "### Prices used (us-east-1, list, taken 2026-11-23)",
         "",
         "No live internet here: these are the published list prices as known on 2026-11-23 and checked against "
@@ -339,6 +368,54 @@ def _cost(c: dict[str, Any]) -> list[str]:
         "(STANDARD state machine logging level ALL on dev), X-Ray, storage, free tiers.",
         "",
     ]
+    return out
+
+
+def _change(before: Any, after: Any) -> str:
+    return str(after) if before is None or before == after else f"{before} → {after}"
+
+
+def _before_after(c: dict[str, Any]) -> list[str]:
+    """Requests, WRU and RRU per booking: POST, saga and one poll apart, then the happy
+    path step by step, against the baseline measured in the same run."""
+    if "saga" not in c["scenarios"][HAPPY]:
+        return []
+    baseline = c.get("baseline") or {}
+    before = baseline.get("scenarios", {})
+    commit = baseline.get("commit")
+    out = ["### DynamoDB requests and request units per booking" + (f", {commit} → this code" if before else ""), ""]
+    if baseline.get("error"):
+        out += [f"The baseline ({commit}) could not be measured: `{baseline['error'].splitlines()[-1]}`", ""]
+    out += [
+        "`python -m bench.cost` measures this code and, with the same meter, the code of the baseline commit "
+        "(`git archive` into a temporary directory, `--baseline REV`). POST /bookings is sent with an "
+        "Idempotency-Key, as the page, bench.e2e and the locustfile send it; each run books a flight of its own, "
+        "so an auto-assigned seat never loses a race. The poll is one `GET /bookings/{id}` "
+        "(chalicelib.api.view_booking) of the terminal booking; it is not in the WRU/RRU totals above.",
+        "",
+        "| Path | Requests POST | Requests saga | Requests poll | WRU POST | WRU saga | RRU POST | RRU saga "
+        "| RRU poll |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, after in c["scenarios"].items():
+        was = before.get(label) or {}
+        cells = [_change((was.get(phase) or {}).get(unit), after[phase][unit])
+                 for phase, unit in (("post", "requests"), ("saga", "requests"), ("poll", "requests"),
+                                     ("post", "wru"), ("saga", "wru"), ("post", "rru"), ("saga", "rru"),
+                                     ("poll", "rru"))]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    happy, happy_before = c["scenarios"][HAPPY], before.get(HAPPY) or {}
+    out += ["", f"Step by step ({HAPPY}):", "",
+            "| Function | Requests | WRU | RRU | Operations |", "| --- | --- | --- | --- | --- |"]
+    for name, after in happy["functions"].items():
+        was = (happy_before.get("functions") or {}).get(name) or {}
+        operations = ", ".join(f"{operation} {count}" for operation, count in after["operations"].items())
+        if was and was.get("operations") != after["operations"]:
+            operations = ", ".join(f"{op} {n}" for op, n in was["operations"].items()) + " → " + operations
+        out.append(f"| {name} | {_change(was.get('requests'), after['requests'])} | "
+                   f"{_change(was.get('wru'), after['wru'])} | {_change(was.get('rru'), after['rru'])} | "
+                   f"{operations} |")
+    out.append("")
     return out
 
 
