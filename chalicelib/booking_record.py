@@ -135,12 +135,15 @@ def _not_found(booking_id: str) -> NotFound:
 # --- What the saga's steps note on it ------------------------------------------------------
 def seat_note(booking_id: str, *, seat: str, cabin: str, fare: int, currency: str) -> db.Update:
     """ReserveSeat's note of the seat it holds, in the hold's transaction, so ReleaseSeat
-    always finds the seat even when ReserveSeat timed out after writing."""
+    always finds the seat even when ReserveSeat timed out after writing. Refused (the
+    booking coming back with the refusal) once a seat is noted: a replay, or a duplicate
+    that lost, learns its hold from it instead of reading the booking first."""
     return db.Update(
         "bookings", db.booking_key(booking_id),
         "SET seat = :seat, cabin = :cabin, fare = :fare, currency = :currency",
         # ReleaseSeat leaves a marker: a ReserveSeat arriving after it is refused.
-        condition="attribute_exists(booking_id) AND attribute_not_exists(seat_released_at)",
+        condition="attribute_exists(booking_id) AND attribute_not_exists(seat_released_at) "
+                  "AND attribute_not_exists(seat)",
         values={":seat": seat, ":cabin": cabin, ":fare": fare, ":currency": currency},
     )
 

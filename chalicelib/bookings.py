@@ -14,7 +14,7 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib import booking_record, db, observability, seats, step_log
+from chalicelib import booking_record, observability, seats, step_log
 from chalicelib.errors import AlreadyCompensated, ConditionFailed, SeatHoldLost
 from chalicelib.logs import logger
 from chalicelib.models import StepInput, boarding_group
@@ -73,12 +73,12 @@ def confirm_booking(step: StepInput) -> dict[str, Any]:
     card = boarding_pass(booking, flight, ticket)
     confirmation = {"ticket_number": ticket, "boarding_pass": card}
     try:
-        db.transact(
+        # The step's own outcome in the same transaction (step_log.transact): nobody can
+        # read the booking CONFIRMED while its ConfirmBooking entry says otherwise.
+        step_log.transact(
+            confirmation,
             seat=seats.sale(step.flight_number, booking["seat"], step.booking_id),
             booking=booking_record.confirmation(step.booking_id, ticket=ticket, boarding_pass=card),
-            # The step's own outcome in the same transaction: nobody can read the booking
-            # CONFIRMED while its ConfirmBooking step still says RUNNING.
-            step_log=step_log.finished(step.booking_id, CONFIRM_BOOKING.name, confirmation),
         )
     except ConditionFailed as exc:
         if exc.failed_on("seat"):

@@ -47,8 +47,9 @@ def _error_of(caught: dict[str, Any], default: str = "") -> dict[str, str]:
 
 
 def _record_ended_tasks(step: StepInput, *, except_for: str | None = None) -> None:
-    """No step-log entry stays RUNNING once the execution ends: each task whose error the
-    execution carries (a timeout, a crash) is recorded TIMED_OUT or FAILED."""
+    """No step-log entry stays RUNNING, or is missing, once the execution ends: each task
+    whose error the execution carries (a timeout, a crash) and that did not record its own
+    failure is recorded TIMED_OUT or FAILED."""
     for name, caught in step.errors.items():
         if name != except_for and name in TASKS:
             error = _error_of(caught)
@@ -74,7 +75,7 @@ def record_failure(step: StepInput) -> dict[str, Any]:
     status = BookingStatus.NEEDS_ATTENTION if _failed_compensations(step) else BookingStatus.FAILED
     if failed_step:
         # The saga's verdict, whatever the step's own entry says (a late success included).
-        step_log.mark_ended(step.booking_id, failed_step, error["error"], error["cause"], only_if_running=False)
+        step_log.mark_ended(step.booking_id, failed_step, error["error"], error["cause"], only_if_unfinished=False)
     _record_ended_tasks(step, except_for=failed_step)
     try:
         updated = booking_record.mark_failed(step.booking_id, status, failed_step=failed_step, error=error)
