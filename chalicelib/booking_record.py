@@ -90,15 +90,23 @@ def _scoped(customer_id: str, idempotency_key: str) -> str:
     return f"{customer_id}/{idempotency_key}"
 
 
-def known(request: BookingRequest, customer_id: str, idempotency_key: str | None) -> dict[str, Any] | None:
-    """The booking this customer's Idempotency-Key already created (same body), else None;
-    Conflict when the key was used with another body. Checked before anything else: the
-    seat the first request asked for is, by now, rightly taken by that very booking."""
+def idempotency_read(customer_id: str, idempotency_key: str | None) -> db.Read | None:
+    """The record of this customer's Idempotency-Key, as a part of someone's ``db.get_many``
+    (None without a key: nothing to read)."""
     if not idempotency_key:
         return None
-    key = _scoped(customer_id, idempotency_key)
-    record = db.get("idempotency", db.idempotency_key(key))
-    return _replay(request, key, record) if record else None
+    return db.Read("idempotency", db.idempotency_key(_scoped(customer_id, idempotency_key)))
+
+
+def known(request: BookingRequest, customer_id: str, idempotency_key: str | None,
+          record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The booking this customer's Idempotency-Key already created (same body), from the
+    key's ``record`` as read, else None; Conflict when the key was used with another body.
+    Checked before anything else: the seat the first request asked for is, by now, rightly
+    taken by that very booking."""
+    if not idempotency_key or not record:
+        return None
+    return _replay(request, _scoped(customer_id, idempotency_key), record)
 
 
 def _replay(request: BookingRequest, key: str, record: dict[str, Any] | None) -> dict[str, Any]:
@@ -109,15 +117,24 @@ def _replay(request: BookingRequest, key: str, record: dict[str, Any] | None) ->
 
 
 # --- Reading -----------------------------------------------------------------------------
+def read(booking_id: str) -> db.Read:
+    """The booking, as a part of someone's ``db.get_many``."""
+    return db.Read("bookings", db.booking_key(booking_id))
+
+
 def find(booking_id: str) -> dict[str, Any] | None:
     return db.get("bookings", db.booking_key(booking_id))
 
 
-def get(booking_id: str) -> dict[str, Any]:
-    booking = find(booking_id)
+def existing(booking: dict[str, Any] | None, booking_id: str) -> dict[str, Any]:
+    """``booking`` as read, or NotFound."""
     if booking is None:
         raise _not_found(booking_id)
     return booking
+
+
+def get(booking_id: str) -> dict[str, Any]:
+    return existing(find(booking_id), booking_id)
 
 
 def get_owned(booking_id: str, customer_id: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib import booking_record, observability, seats, step_log
+from chalicelib import booking_record, db, observability, seats, step_log
 from chalicelib.errors import AlreadyCompensated, ConditionFailed, SeatHoldLost
 from chalicelib.logs import logger
 from chalicelib.models import StepInput, boarding_group
@@ -22,7 +22,8 @@ from chalicelib.vocabulary import CANCEL_BOOKING, CONFIRM_BOOKING
 
 # What this service's Lambdas do to which table: their IAM roles (deploy/resources.py).
 TABLE_ACCESS = {
-    CONFIRM_BOOKING: {"bookings": ("GetItem", "UpdateItem"), "flights": ("GetItem",), "seats": ("UpdateItem",)},
+    CONFIRM_BOOKING: {"bookings": ("BatchGetItem", "UpdateItem"), "flights": ("BatchGetItem",),
+                      "seats": ("UpdateItem",)},
     CANCEL_BOOKING: {"bookings": ("UpdateItem",)},
 }
 
@@ -65,10 +66,13 @@ def _committed(booking: dict[str, Any]) -> bool:
 # --- ConfirmBooking ------------------------------------------------------------------------
 def confirm_booking(step: StepInput) -> dict[str, Any]:
     """Turn the hold into a sale and issue the ticket and boarding pass, atomically."""
-    booking = booking_record.get(step.booking_id)
+    # The passenger (for the boarding pass) is on the booking only, never in the
+    # execution's input; the booking and the flight come in one request.
+    read = db.get_many(booking=booking_record.read(step.booking_id), flight=seats.flight_read(step.flight_number))
+    booking = booking_record.existing(read["booking"], step.booking_id)
     if _committed(booking):  # a retry after the commit: the same answer
         return _confirmation_of(booking)
-    flight = seats.get_flight(step.flight_number)
+    flight = seats.existing_flight(read["flight"], step.flight_number)
     ticket = ticket_number(step.booking_id)
     card = boarding_pass(booking, flight, ticket)
     confirmation = {"ticket_number": ticket, "boarding_pass": card}

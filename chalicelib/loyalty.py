@@ -66,8 +66,16 @@ def get_account(loyalty_id: str) -> dict[str, Any]:
     }
 
 
-def account_exists(loyalty_id: str) -> bool:
-    return db.get("loyalty", db.loyalty_account_key(loyalty_id)) is not None
+def account_read(loyalty_id: str) -> db.Read:
+    """The account item, as a part of someone's ``db.get_many``."""
+    return db.Read("loyalty", db.loyalty_account_key(loyalty_id))
+
+
+def existing_account(account: dict[str, Any] | None, loyalty_id: str) -> dict[str, Any]:
+    """``account`` as read, or NotFound."""
+    if account is None:
+        raise NotFound(f"loyalty account {loyalty_id} does not exist", field="loyalty_id")
+    return account
 
 
 def _entry(loyalty_id: str, booking_id: str, kind: str) -> dict[str, Any] | None:

@@ -138,8 +138,8 @@ def charge_payment(step: StepInput) -> dict[str, Any]:
     status = PaymentStatus.CAPTURED if result.approved else PaymentStatus.DECLINED
     try:
         _decide(step.booking_id, status, amount, result.reference)
-    except ConditionFailed:
-        return _settle_race(step.booking_id, result, amount)
+    except ConditionFailed as exc:
+        return _settle_race(step.booking_id, result, amount, exc.item or {})
     logger.info(f"payment {status.lower()}", extra={"amount": amount, "currency": CURRENCY})
     if not result.approved:
         raise PaymentDeclined(f"the card was declined: {result.reason}")
@@ -150,9 +150,9 @@ def _captured(amount: int, charge_id: str | None) -> dict[str, Any]:
     return {"status": PaymentStatus.CAPTURED, "amount": amount, "charge_id": charge_id}
 
 
-def _settle_race(booking_id: str, result: GatewayResult, amount: int) -> dict[str, Any]:
-    """Someone wrote the record first: a duplicate run (same charge) or RefundPayment's tombstone."""
-    current = get_payment(booking_id) or {}
+def _settle_race(booking_id: str, result: GatewayResult, amount: int, current: dict[str, Any]) -> dict[str, Any]:
+    """Someone wrote the record first (``current``, as the refused write found it): a
+    duplicate run (same charge) or RefundPayment's tombstone."""
     if current.get("status") == PaymentStatus.VOIDED and result.approved and result.reference:
         gateway().refund(charge_id=result.reference, amount=amount, idempotency_key=f"{booking_id}:void")
         logger.warning("charge landed after compensation; refunded at once", extra={"amount": amount})
@@ -176,8 +176,8 @@ def refund_payment(step: StepInput) -> dict[str, Any]:
         try:
             _void(step.booking_id, payment)
             return {"refunded": 0, "detail": "nothing to undo: no charge; later charges are refused"}
-        except ConditionFailed:
-            payment = get_payment(step.booking_id) or {}  # a charge landed just now
+        except ConditionFailed as exc:
+            payment = exc.item or {}  # a charge landed just now: the refusal says which
     if payment.get("status") != PaymentStatus.CAPTURED:
         return {"refunded": 0, "detail": f"nothing to undo: payment is {payment.get('status')}"}
     amount = int(payment["amount"])

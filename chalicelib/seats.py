@@ -57,11 +57,24 @@ def effective_status(seat: dict[str, Any], now: int) -> str:
 
 
 # --- Reads ------------------------------------------------------------------------
-def get_flight(flight_number: str) -> dict[str, Any]:
-    flight = db.get("flights", db.flight_key(flight_number))
+def flight_read(flight_number: str) -> db.Read:
+    """The flight, as a part of someone's ``db.get_many``."""
+    return db.Read("flights", db.flight_key(flight_number))
+
+
+def seat_read(flight_number: str, seat: str) -> db.Read:
+    return db.Read("seats", db.seat_key(flight_number, seat))
+
+
+def existing_flight(flight: dict[str, Any] | None, flight_number: str) -> dict[str, Any]:
+    """``flight`` as read, or NotFound."""
     if flight is None:
         raise NotFound(f"flight {flight_number} does not exist", field="flight_number")
     return flight
+
+
+def get_flight(flight_number: str) -> dict[str, Any]:
+    return existing_flight(db.get("flights", db.flight_key(flight_number)), flight_number)
 
 
 def list_flights() -> list[dict[str, Any]]:
@@ -115,9 +128,9 @@ def seat_map(flight_number: str, *, status: str | None = None, cabin: str | None
     ]
 
 
-def seat_is_takeable(flight_number: str, seat: str) -> bool:
-    item = db.get("seats", db.seat_key(flight_number, seat))
-    return item is not None and effective_status(item, clock.now_epoch()) == SeatStatus.AVAILABLE
+def is_takeable(seat: dict[str, Any] | None) -> bool:
+    """Whether the seat (as read) exists and is free, or held with an expired hold."""
+    return seat is not None and effective_status(seat, clock.now_epoch()) == SeatStatus.AVAILABLE
 
 
 # --- ReserveSeat --------------------------------------------------------------------

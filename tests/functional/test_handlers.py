@@ -30,6 +30,7 @@ from chalicelib.vocabulary import BOOKING_STEPS, COMPENSATION_ORDER, TRANSITIONS
 from tests.support import (
     balance,
     booking_body,
+    customer,
     dynamodb_requests,
     hold_seat,
     owner_of,
@@ -373,3 +374,71 @@ def test_the_verdict_on_a_task_that_left_no_entry_creates_one(aws: Any) -> None:
     log = step_log.read(booking_id)["compensations"]
     assert log["RefundPayment"]["status"] == "TIMED_OUT"
     assert (log["ReleaseSeat"]["status"], log["ReleaseSeat"]["error"]["cause"]) == ("FAILED", "its own words")
+
+
+def test_confirm_booking_reads_the_booking_and_the_flight_in_one_request(aws: Any) -> None:
+    """GIVEN a booking whose earlier steps ran
+    WHEN ConfirmBooking runs, then runs again
+    THEN the first run is one BatchGetItem (booking and flight) and one transaction (seat,
+    booking, its own step-log entry); the replay reads once, finds the commit and only
+    records its attempt."""
+    event = new_booking(seat="10B", cabin=None)
+    event["reservation"] = invoke("reserve_seat", event)
+    event["charge"] = invoke("charge_payment", event)
+
+    with dynamodb_requests() as requests:
+        first = invoke("confirm_booking", event)
+    assert requests.seen == [("BatchGetItem", ("bookings", "flights")),
+                             ("TransactWriteItems", ("seats", "bookings", "step_log"))]
+    with dynamodb_requests() as requests:
+        assert invoke("confirm_booking", event) == first
+    assert requests.operations() == ["BatchGetItem", "UpdateItem"]
+    assert booking_record.get(event["booking_id"])["status"] == "CONFIRMED"
+
+
+def _post(body: dict[str, Any], key: str | None) -> tuple[dict[str, Any], bool]:
+    return api.start_booking(json.dumps(body), {"Idempotency-Key": key} if key else {}, owner_of(body))
+
+
+def test_post_bookings_reads_everything_it_checks_in_one_request(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a booking for a named seat with a loyalty account and an Idempotency-Key
+    WHEN it is posted, then posted again with the same key
+    THEN the first POST is two DynamoDB requests: one BatchGetItem (the key's record, the
+    flight, the account, the seat) and the transaction that writes the booking, its key
+    and its payment request; the replay reads the same way, then the booking, and writes
+    nothing (no saga starts)."""
+    started: list[str] = []
+    monkeypatch.setattr(api.saga, "start", lambda booking_id, kind, event: started.append(booking_id))
+    body = booking_body(seat="11A", cabin=None, loyalty_id="FF0001", points_to_redeem=500)
+
+    with dynamodb_requests() as requests:
+        first, created = _post(body, "key-11A")
+    assert created and started == [first["booking_id"]]
+    assert requests.seen == [("BatchGetItem", ("flights", "idempotency", "loyalty", "seats")),
+                             ("TransactWriteItems", ("bookings", "idempotency", "payments"))]
+    with dynamodb_requests() as requests:
+        again, created = _post(body, "key-11A")
+    assert (again, created) == (first, False) and started == [first["booking_id"]]
+    assert requests.operations() == ["BatchGetItem", "GetItem"]
+
+
+@pytest.mark.parametrize(("overrides", "error", "field"), [
+    ({"flight_number": "ZZ999"}, errors.NotFound, "flight_number"),
+    ({"loyalty_id": "FF9999"}, errors.NotFound, "loyalty_id"),
+    ({"seat": "3C", "cabin": None}, errors.Conflict, "seat"),
+])
+def test_post_bookings_refuses_from_its_one_read_and_writes_nothing(
+    aws: Any, overrides: dict[str, Any], error: type[errors.RequestError], field: str,
+) -> None:
+    """GIVEN an unknown flight, an unknown loyalty account, or a seat another booking holds
+    WHEN the booking is posted
+    THEN the one BatchGetItem is all it asks of DynamoDB: it is refused (404 / 409) with
+    nothing written."""
+    hold_seat("SA101", "3C", "another-booking", seconds=600)
+    before = snapshot()
+    body = booking_body(**overrides)
+    with dynamodb_requests() as requests, pytest.raises(error) as refused:
+        api.start_booking(json.dumps(body), {}, customer("FF9999" if overrides.get("loyalty_id") else "FF0001"))
+    assert refused.value.field == field
+    assert requests.operations() == ["BatchGetItem"]
+    assert snapshot() == before

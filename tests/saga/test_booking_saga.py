@@ -123,7 +123,7 @@ def test_seat_taken_after_the_api_checked_fails_at_reserve_seat(aws: Any, monkey
     other booking's hold is untouched."""
     db.update("seats", db.seat_key("SA101", "4B"), "SET #s = :held, booking_id = :other, hold_expires_at = :far",
               names={"#s": "status"}, values={":held": "HELD", ":other": "someone-else", ":far": 2**40})
-    monkeypatch.setattr(api, "check_bookable", lambda request: None)
+    monkeypatch.setattr(api, "check_bookable", lambda request, found: None)
 
     view = run(seat="4B", cabin=None)
 
