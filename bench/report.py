@@ -31,22 +31,28 @@ HAPPY = "happy path (points redeemed)"
 # Why each DynamoDB write of a confirmed booking exists (function, table) -> reason; the
 # functions are the Lambda names bench/cost.py attributes each write to.
 WRITE_REASONS = {
-    ("APIHandler (POST /bookings)", "bookings"): "the PENDING booking, conditional on a new id (plus the "
-    "Idempotency-Key record in the same transaction when the header is sent: +2 WRU)",
+    ("APIHandler (POST /bookings)", "bookings"): "the PENDING booking, conditional on a new id, in one transaction "
+    "with its payment request and its Idempotency-Key record",
+    ("APIHandler (POST /bookings)", "payments"): "the payment request: the only place the card token is kept",
+    ("APIHandler (POST /bookings)", "idempotency"): "the Idempotency-Key record (the header is sent), conditional on "
+    "a new key: a replay finds the first booking",
     (RESERVE_SEAT.function, "seats"): "the hold: conditional on the seat being free (never sold twice)",
     (RESERVE_SEAT.function, "bookings"): "the booking's note of its seat, in the hold's transaction, so ReleaseSeat "
     "always finds the seat even if ReserveSeat timed out after writing",
     (REDEEM_POINTS.function, "loyalty"): "ledger entry keyed (booking, REDEEM) + balance update in one transaction: "
     "replays are no-ops and balance = opening + sum(ledger); a third item checks no reversal ran first",
-    (CHARGE_PAYMENT.function, "payments"): "the payment record (conditional put): one charge per booking, and the "
-    "VOIDED tombstone race with RefundPayment",
+    (CHARGE_PAYMENT.function, "payments"): "the payment decided (conditional on REQUESTED): one charge per booking, "
+    "and the VOIDED tombstone race with RefundPayment",
+    (CHARGE_PAYMENT.function, "bookings"): "the booking's note of the payment as the customer sees it, in the "
+    "decision's transaction: a status poll reads the money from the booking alone",
     (AWARD_MILES.function, "loyalty"): "ledger entry keyed (booking, AWARD) + balance, as RedeemPoints",
     (CONFIRM_BOOKING.function, "seats"): "HELD -> BOOKED, conditional on our hold",
     (CONFIRM_BOOKING.function, "bookings"): "PENDING -> CONFIRMED with ticket and boarding pass, in the same "
     "transaction as the seat",
 }
-STEP_LOG = ("the step's own step-log item: RUNNING with the attempt count (mark_running), then the outcome "
-            "and result (mark_finished); what GET /bookings/{id} shows and how a timed-out step is seen")
+STEP_LOG = ("the step's own step-log item, written once when the attempt ends: a part of the step's transaction "
+            "where it has one (its entry says SUCCEEDED exactly when its effect committed), else a write of its own; "
+            "what GET /bookings/{id} shows of the step")
 
 
 def _ms(value: float) -> str:

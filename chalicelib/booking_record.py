@@ -19,7 +19,7 @@ from chalicelib import clock, db
 from chalicelib.errors import ConditionFailed, Conflict, NotFound
 from chalicelib.logs import logger
 from chalicelib.models import BookingRequest
-from chalicelib.vocabulary import TRANSITIONS, BookingStatus, SagaKind
+from chalicelib.vocabulary import TRANSITIONS, BookingStatus, PaymentStatus, SagaKind
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _STATUS = {"#status": "status"}
@@ -58,6 +58,9 @@ def create(
         "loyalty_id": request.loyalty_id,
         "points_to_redeem": request.points_to_redeem,
         "simulate_failure": request.simulate_failure,
+        # What the customer sees of the payment: nothing charged yet. The payments service
+        # notes each change a customer can see, in the transaction that makes it.
+        "payment": {"status": PaymentStatus.NONE, "amount": 0},
         "created_at": now,
         "updated_at": now,
     }
@@ -162,6 +165,16 @@ def seat_note(booking_id: str, *, seat: str, cabin: str, fare: int, currency: st
         condition="attribute_exists(booking_id) AND attribute_not_exists(seat_released_at) "
                   "AND attribute_not_exists(seat)",
         values={":seat": seat, ":cabin": cabin, ":fare": fare, ":currency": currency},
+    )
+
+
+def payment_note(booking_id: str, seen: dict[str, Any]) -> db.Update:
+    """The payments service's part: what the customer now sees of the payment (``seen``:
+    its status and amount), in the transaction that changes the payment, so a status poll
+    reads status, money and outcome from this item alone."""
+    return db.Update(
+        "bookings", db.booking_key(booking_id), "SET payment = :seen",
+        condition="attribute_exists(booking_id)", values={":seen": seen},
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 import app as app_module
-from chalicelib import api, booking_record, db, errors, seats, step_log, validation
+from chalicelib import api, booking_record, booking_view, db, errors, payments, seats, step_log, validation
 from chalicelib.models import BASE_FARES, execution_input
 from chalicelib.vocabulary import BOOKING_STEPS, COMPENSATION_ORDER, TRANSITIONS, BookingStatus
 from tests.support import (
@@ -442,3 +442,84 @@ def test_post_bookings_refuses_from_its_one_read_and_writes_nothing(
     assert refused.value.field == field
     assert requests.operations() == ["BatchGetItem"]
     assert snapshot() == before
+
+
+# --- The payment as the customer sees it, noted on the booking --------------------------------
+def _seen_on_the_booking(booking_id: str) -> dict[str, Any]:
+    return dict(booking_record.get(booking_id)["payment"])
+
+
+def test_every_payment_change_a_customer_sees_is_noted_on_the_booking_in_its_transaction(aws: Any) -> None:
+    """GIVEN a booking run step by step, then refunded
+    WHEN ChargePayment captures and RefundPayment refunds
+    THEN each is three requests (the payment read, one transaction of the payment and the
+    booking's note, its step-log outcome), and after each the booking shows exactly what
+    the payment record says: NONE before, CAPTURED with the amount, REFUNDED with it."""
+    event = new_booking(loyalty_id="FF0001", points_to_redeem=1_000)
+    event["reservation"] = invoke("reserve_seat", event)
+    event["redemption"] = invoke("redeem_points", event)
+    booking_id = event["booking_id"]
+    assert _seen_on_the_booking(booking_id) == {"status": "NONE", "amount": 0}
+
+    with dynamodb_requests() as requests:
+        event["charge"] = invoke("charge_payment", event)
+    assert requests.seen == [("GetItem", ("payments",)), ("TransactWriteItems", ("payments", "bookings")),
+                             ("UpdateItem", ("step_log",))]
+    assert _seen_on_the_booking(booking_id) == {"status": "CAPTURED", "amount": 11_900}
+    assert payments.seen(payment(booking_id)) == _seen_on_the_booking(booking_id)
+
+    with dynamodb_requests() as requests:
+        invoke("refund_payment", event)
+    assert requests.operations() == ["GetItem", "TransactWriteItems", "UpdateItem"]
+    assert _seen_on_the_booking(booking_id) == {"status": "REFUNDED", "amount": 11_900}
+    assert payments.seen(payment(booking_id)) == _seen_on_the_booking(booking_id)
+
+
+def test_a_declined_card_is_noted_and_a_voided_request_needs_no_note(aws: Any) -> None:
+    """GIVEN one booking whose card is declined, and one whose request RefundPayment voids
+    THEN the first shows DECLINED (the decision and the note in one transaction); the
+    second is one write of the payment alone (VOIDED shows as NONE, as the request did)."""
+    declined = new_booking(payment={"card_token": "tok_decline"})
+    declined["reservation"] = {"fare": BASE_FARES["ECONOMY"]}
+    with pytest.raises(errors.PaymentDeclined):
+        invoke("charge_payment", declined)
+    assert _seen_on_the_booking(declined["booking_id"]) == {"status": "DECLINED", "amount": 0}
+
+    voided = new_booking()
+    with dynamodb_requests() as requests:
+        invoke("refund_payment", voided)
+    assert requests.seen == [("GetItem", ("payments",)), ("UpdateItem", ("payments",)), ("UpdateItem", ("step_log",))]
+    assert payment(voided["booking_id"])["status"] == "VOIDED"  # type: ignore[index]
+    assert _seen_on_the_booking(voided["booking_id"]) == {"status": "NONE", "amount": 0}
+
+
+def test_a_status_poll_reads_the_booking_and_its_step_log_only(aws: Any) -> None:
+    """GIVEN a booking whose payment is captured
+    WHEN the customer polls it (GET /bookings/{id})
+    THEN that is one GetItem of the booking and one Query of its step log, no read of
+    the payment, and the view shows the captured money."""
+    event = new_booking()
+    event["reservation"] = invoke("reserve_seat", event)
+    event["charge"] = invoke("charge_payment", event)
+
+    with dynamodb_requests() as requests:
+        view = api.view_booking(event["booking_id"], owner_of({}))
+
+    assert requests.seen == [("GetItem", ("bookings",)), ("Query", ("step_log",))]
+    assert view["payment"] == {"status": "CAPTURED", "amount": BASE_FARES["ECONOMY"]}
+    assert view["amount_paid"] == BASE_FARES["ECONOMY"]
+
+
+def test_a_booking_written_before_the_note_shows_its_payment_record(aws: Any) -> None:
+    """GIVEN a booking without a payment note (written by the code before it) whose money
+    was captured
+    WHEN it is viewed
+    THEN the view reads its payment record instead and shows the money, not NONE."""
+    event = new_booking()
+    event["reservation"] = invoke("reserve_seat", event)
+    event["charge"] = invoke("charge_payment", event)
+    db.update("bookings", db.booking_key(event["booking_id"]), "REMOVE payment")
+
+    view = booking_view.view(event["booking_id"])
+
+    assert view["payment"] == {"status": "CAPTURED", "amount": BASE_FARES["ECONOMY"]}
