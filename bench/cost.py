@@ -137,6 +137,13 @@ class DynamoMeter:
         events.register("before-call.dynamodb", self._before)
         events.register("after-call.dynamodb", self._after)
 
+    def uninstall(self) -> None:
+        from chalicelib import db
+
+        events = db.resource().meta.client.meta.events
+        events.unregister("before-call.dynamodb", self._before)
+        events.unregister("after-call.dynamodb", self._after)
+
     def _before(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         body = json.loads(params.get("body") or b"{}")
         targets = [(table, key, mult, _size(table, key)) for table, key, mult in _write_targets(model.name, body)]
@@ -230,7 +237,7 @@ def _by_function(meter: DynamoMeter) -> dict[str, dict[str, Any]]:
             for name in functions}
 
 
-def _one(meter: DynamoMeter, durations: dict[str, list[float]], extra: dict[str, Any]) -> dict[str, Any]:
+def measure_booking(meter: DynamoMeter, durations: dict[str, list[float]], extra: dict[str, Any]) -> dict[str, Any]:
     """One booking as a client makes it (POST with an Idempotency-Key, as the page, bench.e2e
     and the locustfile send), its saga, then one status poll of the terminal booking."""
     from chalicelib import api, saga
@@ -261,6 +268,7 @@ def _one(meter: DynamoMeter, durations: dict[str, list[float]], extra: dict[str,
                for name, times in durations.items()}
     steps = {name for name, _ in meter.calls} - {API, POLL}
     return {
+        "booking_id": booking_id,
         "status": view["status"],
         "states_entered": [event["stateEnteredEventDetails"]["name"] for event in history
                            if "stateEnteredEventDetails" in event],
@@ -315,9 +323,9 @@ def measure_here() -> dict[str, Any]:
     with embedded_stack():
         meter.install()
         _wrap_handlers(meter, durations)
-        _one(meter, durations, {})  # warm-up
+        measure_booking(meter, durations, {})  # warm-up
         for label, extra in SCENARIOS:
-            runs = [_one(meter, durations, extra) for _ in range(REPEATS)]
+            runs = [measure_booking(meter, durations, extra) for _ in range(REPEATS)]
             result = runs[-1]  # counts are the same every run; durations: the median of the runs
             result["runs"] = REPEATS
             result["requests_every_run"] = sorted({run["post"]["requests"] + run["saga"]["requests"] for run in runs})
