@@ -82,10 +82,11 @@ def _entry(loyalty_id: str, booking_id: str, kind: str) -> dict[str, Any] | None
     return db.get("loyalty", db.ledger_key(loyalty_id, booking_id, kind))
 
 
-def _post(loyalty_id: str, booking_id: str, kind: str, points: int, *, outcome: dict[str, Any],
+def _post(loyalty_id: str, booking_id: str, kind: str, points: int, *, outcome: dict[str, Any] | None = None,
           require_balance: bool = False) -> dict[str, Any] | None:
     """Write a ledger entry of ``points`` (signed) and move the balance by as much, with the
-    step's ``outcome`` in the same transaction (step_log.transact).
+    forward step's ``outcome`` in the same transaction (step_log.transact); a reversal
+    passes none (see ``_reverse``).
 
     Returns None when posted, or the entry as it already was (a replay: no read first, the
     refused transaction brings it back). Raises InsufficientPoints when ``require_balance``
@@ -109,7 +110,10 @@ def _post(loyalty_id: str, booking_id: str, kind: str, points: int, *, outcome: 
         # nothing to undo) must not exist yet.
         parts["not_reversed"] = _no_entry(loyalty_id, booking_id, REVERSAL_OF[kind])
     try:
-        step_log.transact(outcome, **parts)
+        if outcome is None:
+            db.transact(**parts)
+        else:
+            step_log.transact(outcome, **parts)
     except ConditionFailed as exc:
         if exc.failed_on("entry"):
             return exc.current_of("entry") or {"points": points}
@@ -145,8 +149,7 @@ def _leave_marker(step: StepInput, original_kind: str, reversal_kind: str) -> bo
     Returns False when the original appeared meanwhile (then it must be undone)."""
     assert step.loyalty_id
     try:
-        step_log.transact(
-            {"points": 0, "detail": f"nothing to undo: no {original_kind} entry"},
+        db.transact(
             marker=_new_entry(step.loyalty_id, step.booking_id, reversal_kind, 0),
             original_absent=_no_entry(step.loyalty_id, step.booking_id, original_kind),
         )
@@ -158,6 +161,9 @@ def _leave_marker(step: StepInput, original_kind: str, reversal_kind: str) -> bo
 def _reverse(step: StepInput, original_kind: str, reversal_kind: str) -> dict[str, Any]:
     # A compensation reads first: the original is there in the common case (the step ran),
     # where a conditional write would be refused, and a read (1 RRU) costs less than that.
+    # Its outcome is written on its own after (1 WRU; as a part of the transaction it would
+    # be 2): nothing needs it to commit with the effect, since recovery re-runs any
+    # compensation not COMPENSATED and a re-run changes nothing.
     if not step.loyalty_id:
         return {"points": 0, "detail": "no loyalty account"}
     original = _entry(step.loyalty_id, step.booking_id, original_kind)
@@ -165,8 +171,7 @@ def _reverse(step: StepInput, original_kind: str, reversal_kind: str) -> dict[st
         return {"points": 0, "detail": f"nothing to undo: no {original_kind} entry"}
     original = original or _entry(step.loyalty_id, step.booking_id, original_kind) or {"points": 0}
     points = -int(original["points"])
-    existing = _post(step.loyalty_id, step.booking_id, reversal_kind, points,
-                     outcome={"points": points, "replayed": False})
+    existing = _post(step.loyalty_id, step.booking_id, reversal_kind, points)
     return {"points": points, "replayed": existing is not None}
 
 

@@ -14,6 +14,7 @@ from chalicelib.errors import ConditionFailed
 from chalicelib.logs import logger
 from chalicelib.models import StepInput
 from chalicelib.vocabulary import (
+    CHARGE_PAYMENT,
     RECORD_CANCELLATION,
     RECORD_FAILURE,
     STEP_NAMES,
@@ -84,7 +85,8 @@ def record_failure(step: StepInput) -> dict[str, Any]:
             return _moved_on(exc, failed_step, error)
         updated = exc.item or {}
     _dead_letter_failed_compensations(step)
-    payments.withdraw_request(step.booking_id)  # failed before ChargePayment: no token is kept
+    if not step.result_of(CHARGE_PAYMENT):  # (after a charge the request is decided: nothing to withdraw)
+        payments.withdraw_request(step.booking_id)  # failed before ChargePayment: no token is kept
     logger.info("booking failed", extra={"status": status, "failed_step": failed_step, "error": error["error"]})
     observability.booking_failed(failed_step or "unknown", observability.milliseconds_since(updated.get("created_at")))
     return _outcome(status, failed_step, error)

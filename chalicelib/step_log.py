@@ -2,20 +2,21 @@
 (SUCCEEDED / COMPENSATED / FAILED / TIMED_OUT, or RUNNING), timestamps, attempt count,
 result or error. The only module that writes it.
 
-An attempt is written once, when it ends, and where it has an effect in the same write
-as that effect: a step that commits a transaction adds its outcome to it as one more part
-(``transact``), so its entry says it succeeded exactly when its effect committed, and no
-one reads a confirmed booking whose ConfirmBooking entry says otherwise. A step without a
-transaction of its own gets one write of its outcome after its work (``mark_finished``),
-a failed attempt one of its error (``mark_failed``). There is no RUNNING write before the
+An attempt is written once, when it ends. A forward step that commits a transaction adds
+its outcome to it as one more part (``transact``), so its entry says it succeeded exactly
+when its effect committed, and no one reads a confirmed booking whose ConfirmBooking entry
+says otherwise. Any other attempt gets one write of its outcome after its work
+(``mark_finished``: 1 WRU, where a part of a transaction costs 2; the compensations take
+that, as recovery re-runs whatever is not COMPENSATED and a re-run changes nothing), a
+failed attempt one of its error (``mark_failed``). There is no RUNNING write before the
 work: it cost a request and a WRU per step, and nothing needs it. What the saga decides
 about a task that never said how it ended (a timeout, a crash) is its verdict
 (``mark_ended``, from RecordFailure / RecordCancellation), written whether or not the task
 left an entry; the saga's error routing and recovery read that, never RUNNING.
 
-Only an attempt with an injected fault announces itself first (``begin(announce=True)``,
-RUNNING): ``transient`` must know whether it is the first attempt, and ``hang`` and
-``timeout`` stand for attempts that may never end by themselves. So ``attempts`` counts
+Only an attempt with an injected transient, hang or timeout fault announces itself first
+(``begin(announce=True)``, RUNNING): ``transient`` must know whether it is the first
+attempt, and ``hang`` and ``timeout`` stand for attempts that may never end by themselves. So ``attempts`` counts
 the attempts that ended by themselves or announced themselves; one the Lambda service
 stopped (a real timeout) shows in the saga's verdict, not in the count.
 

@@ -17,6 +17,9 @@ from chalicelib.models import StepInput
 from chalicelib.vocabulary import Bookkeeping, Compensation, FailureMode, Step, StepStatus
 
 StepFunction = Callable[[StepInput], dict[str, Any]]
+# A transient failure must know whether this is the first attempt; a hang or a timeout
+# may never end by itself. A permanent failure ends, and says so, like any other.
+_ANNOUNCED = frozenset({FailureMode.TRANSIENT, FailureMode.HANG, FailureMode.TIMEOUT})
 
 
 def injected_mode(step: StepInput, name: str) -> str | None:
@@ -53,8 +56,8 @@ def run(task: Step | Compensation, work: StepFunction, event: dict[str, Any]) ->
     name = task.name
     with bound(booking_id=step.booking_id, correlation_id=step.correlation_id, step=name):
         mode = injected_mode(step, name)
-        # Only an injected fault announces the attempt first (step_log's docstring says why).
-        attempt = step_log.begin(step.booking_id, name, announce=mode is not None)
+        # Only these injected faults announce the attempt first (step_log's docstring says why).
+        attempt = step_log.begin(step.booking_id, name, announce=mode in _ANNOUNCED)
         logger.info("step started", extra={"attempt": attempt.number})
         if mode == FailureMode.HANG:
             _hang(name)

@@ -90,3 +90,29 @@ def test_each_step_of_a_happy_booking_makes_only_its_own_writes(meter: Any) -> N
     assert {name: (entry["status"], entry["attempts"]) for name, entry in log.items()} == {
         name: ("SUCCEEDED", 1) for name in ("ReserveSeat", "RedeemPoints", "ChargePayment", "AwardMiles",
                                             "ConfirmBooking")}
+
+
+# A permanent failure at each forward step: the saga's (requests, WRU), and its WRU at 48f2cb2.
+FAILURES = {
+    "ReserveSeat": (4, 4, 5),
+    "RedeemPoints": (8, 13, 15),
+    "ChargePayment": (12, 26, 29),
+    "AwardMiles": (17, 35, 35),
+    "ConfirmBooking": (21, 48, 49),
+}
+
+
+@pytest.mark.parametrize("step", list(FAILURES))
+def test_a_failed_booking_costs_the_pinned_requests_and_no_more_wru_than_before(meter: Any, step: str) -> None:
+    """GIVEN a booking redeeming points that fails for good at one step
+    WHEN its saga compensates the steps before it
+    THEN the saga makes exactly the pinned requests and WRU, never more WRU than the
+    baseline: the payment notes on the booking (2 WRU each, in the payment's transaction)
+    are paid for by the RUNNING writes that are gone and by compensations writing their
+    outcome on their own."""
+    requests, wru, baseline_wru = FAILURES[step]
+    result = measure_booking(meter, defaultdict(list), {**POINTS, "simulate_failure": {step: "permanent"}})
+
+    assert result["status"] == "FAILED"
+    assert (result["saga"]["requests"], result["saga"]["wru"]) == (requests, wru)
+    assert wru <= baseline_wru
