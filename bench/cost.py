@@ -1,23 +1,38 @@
 """Cost per booking, from real executions in the embedded stack (each path run
 REPEATS times: counts from the last run, durations the median): state transitions
-(StateEntered events), Lambda invocations (LambdaFunctionScheduled), DynamoDB request
-units (every call counted by operation and by the function that made it, sized from
-the item as moto stores it), and measured handler durations; then the bill per
-million bookings at the list prices in PRICES.
+(StateEntered events), Lambda invocations (LambdaFunctionScheduled), DynamoDB requests
+and request units (every call counted by operation and by the function that made it,
+sized from the item as moto stores it; POST /bookings, the saga step by step, and one
+status poll apart), and measured handler durations; then the bill per million bookings
+at the list prices in PRICES.
 
-    python -m bench.cost
+The same measurement is run against the code of BASELINE (``git archive`` of that
+commit into a temporary directory, this interpreter, this file as the script), so the
+figures before and after come from one meter.
+
+    python -m bench.cost [--baseline REV | --no-baseline] [--json PATH]
 """
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
 import math
+import os
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import threading
 import time
+import uuid
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
+# Only what bench.common also had at BASELINE: this file runs against that code too.
 from bench.common import FORWARD_STEPS, demo_customer, embedded_stack, wait_for_execution_threads
 
 # us-east-1 list prices, taken 2026-11-23 from memory and cross-checked against stored
@@ -37,7 +52,11 @@ PRICE_SOURCES = {
     "DynamoDB on-demand": "https://aws.amazon.com/dynamodb/pricing/on-demand/",
 }
 API = "APIHandler (POST /bookings)"
+POLL = "APIHandler (GET /bookings/{id})"
 REPEATS = 5
+#: The commit before issue 13's request work: what the figures are compared with.
+BASELINE = "48f2cb2"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def _size(table: str, key: dict[str, Any]) -> int:
@@ -118,6 +137,13 @@ class DynamoMeter:
         events.register("before-call.dynamodb", self._before)
         events.register("after-call.dynamodb", self._after)
 
+    def uninstall(self) -> None:
+        from chalicelib import db
+
+        events = db.resource().meta.client.meta.events
+        events.unregister("before-call.dynamodb", self._before)
+        events.unregister("after-call.dynamodb", self._after)
+
     def _before(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         body = json.loads(params.get("body") or b"{}")
         targets = [(table, key, mult, _size(table, key)) for table, key, mult in _write_targets(model.name, body)]
@@ -140,6 +166,10 @@ class DynamoMeter:
         elif operation == "GetItem":
             table = body["TableName"]
             self.rru[who] += max(1, math.ceil(_size(table, body["Key"]) / 4096))
+        elif operation == "BatchGetItem":
+            # Each key is read (and rounded up to 4 KB) as its own GetItem would be.
+            for table, request in body["RequestItems"].items():
+                self.rru[who] += sum(max(1, math.ceil(_size(table, key) / 4096)) for key in request["Keys"])
         elif operation == "Query":
             values = body.get("ExpressionAttributeValues", {})
             hash_value = next(iter(values.values()))
@@ -183,29 +213,62 @@ SCENARIOS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def _one(meter: DynamoMeter, durations: dict[str, list[float]], extra: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib import api, booking_view, saga
+def _fresh_flight() -> str:
+    """A flight of its own for each run: an auto-assigned seat never meets an earlier
+    run's booking, so a lost race (one more request) never blurs the counts."""
+    from ops.seed import flight_item, seed_flights
 
+    number = f"CP{uuid.uuid4().int % 10**6:06d}"
+    seed_flights([flight_item(number, "SFO", "JFK", "2030-01-01T08:00:00Z")])
+    return number
+
+
+def _phase(meter: DynamoMeter, who: set[str]) -> dict[str, int]:
+    return {"requests": sum(count for (name, _), count in meter.calls.items() if name in who),
+            "wru": sum(meter.wru[name] for name in who), "rru": sum(meter.rru[name] for name in who)}
+
+
+def _by_function(meter: DynamoMeter) -> dict[str, dict[str, Any]]:
+    """Requests, WRU and RRU of each function that made a request, and its operations."""
+    functions = sorted({name for name, _ in meter.calls})
+    return {name: {**_phase(meter, {name}),
+                   "operations": {operation: count for (who, operation), count in sorted(meter.calls.items())
+                                  if who == name}}
+            for name in functions}
+
+
+def measure_booking(meter: DynamoMeter, durations: dict[str, list[float]], extra: dict[str, Any]) -> dict[str, Any]:
+    """One booking as a client makes it (POST with an Idempotency-Key, as the page, bench.e2e
+    and the locustfile send), its saga, then one status poll of the terminal booking."""
+    from chalicelib import api, saga
+
+    body = {"flight_number": _fresh_flight(), "cabin": "ECONOMY",
+            "passenger": {"first_name": "Cost", "last_name": "Probe"}, "payment": {"card_token": "tok_visa"}, **extra}
+    customer = demo_customer(body.get("loyalty_id"))
     meter.calls.clear()
     meter.wru.clear()
     meter.rru.clear()
     meter.writes.clear()
     durations.clear()
-    body = {"flight_number": "SA101", "cabin": "ECONOMY", "passenger": {"first_name": "Cost", "last_name": "Probe"},
-            "payment": {"card_token": "tok_visa"}, **extra}
     started = time.perf_counter()
-    response, _ = api.start_booking(json.dumps(body), {}, demo_customer(body.get("loyalty_id")))
+    response, _ = api.start_booking(json.dumps(body), {"Idempotency-Key": str(uuid.uuid4())}, customer)
     post_s = time.perf_counter() - started
     wait_for_execution_threads()
     execution_s = time.perf_counter() - started - post_s
     booking_id = response["booking_id"]
+    meter.current.name = POLL
+    try:
+        view = api.view_booking(booking_id, customer)  # what GET /bookings/{id} does
+    finally:
+        meter.current.name = None
     history = saga.raw_history(saga.execution_arn(booking_id))
     transitions = sum(1 for event in history if event["type"].endswith("StateEntered"))
     invocations = sum(1 for event in history if event["type"] == "LambdaFunctionScheduled")
-    view = booking_view.view(booking_id)
     invoked = {name: {"count": len(times), "ms": round(1000 * sum(times) / len(times), 1)}
                for name, times in durations.items()}
+    steps = {name for name, _ in meter.calls} - {API, POLL}
     return {
+        "booking_id": booking_id,
         "status": view["status"],
         "states_entered": [event["stateEnteredEventDetails"]["name"] for event in history
                            if "stateEnteredEventDetails" in event],
@@ -215,12 +278,18 @@ def _one(meter: DynamoMeter, durations: dict[str, list[float]], extra: dict[str,
         "lambda_total_ms": round(1000 * sum(sum(times) for times in durations.values()), 1),
         "post_ms": round(post_s * 1000, 1),
         "execution_ms": round(execution_s * 1000, 1),
-        "ddb_calls": {f"{who}: {operation}": count for (who, operation), count in sorted(meter.calls.items())},
-        "wru": dict(meter.wru),
-        "rru": dict(meter.rru),
-        "wru_total": sum(meter.wru.values()),
-        "rru_total": sum(meter.rru.values()),
-        "writes": list(meter.writes),
+        "ddb_calls": {f"{who}: {operation}": count for (who, operation), count in sorted(meter.calls.items())
+                      if who != POLL},
+        "post": _phase(meter, {API}),
+        "saga": _phase(meter, steps),
+        "poll": _phase(meter, {POLL}),
+        "functions": _by_function(meter),
+        # The bill counts the booking (POST and saga); a poll is priced per poll, apart.
+        "wru": {name: units for name, units in meter.wru.items() if name != POLL},
+        "rru": {name: units for name, units in meter.rru.items() if name != POLL},
+        "wru_total": sum(units for name, units in meter.wru.items() if name != POLL),
+        "rru_total": sum(units for name, units in meter.rru.items() if name != POLL),
+        "writes": [write for write in meter.writes if write["function"] != POLL],
     }
 
 
@@ -246,18 +315,20 @@ def dollars_per_million(result: dict[str, Any], memory_mb: int, execution_ms: fl
     }
 
 
-def measure() -> dict[str, Any]:
+def measure_here() -> dict[str, Any]:
+    """Every scenario, against the code this process imports."""
     meter = DynamoMeter()
     durations: dict[str, list[float]] = defaultdict(list)
     results: dict[str, Any] = {}
     with embedded_stack():
         meter.install()
         _wrap_handlers(meter, durations)
-        _one(meter, durations, {})  # warm-up
+        measure_booking(meter, durations, {})  # warm-up
         for label, extra in SCENARIOS:
-            runs = [_one(meter, durations, extra) for _ in range(REPEATS)]
+            runs = [measure_booking(meter, durations, extra) for _ in range(REPEATS)]
             result = runs[-1]  # counts are the same every run; durations: the median of the runs
             result["runs"] = REPEATS
+            result["requests_every_run"] = sorted({run["post"]["requests"] + run["saga"]["requests"] for run in runs})
             result["lambda_ms"] = {name: round(statistics.median(run["lambda_ms"].get(name, 0.0) for run in runs), 1)
                                    for name in result["lambda_ms"]}
             for key in ("lambda_total_ms", "post_ms", "execution_ms"):
@@ -267,5 +338,50 @@ def measure() -> dict[str, Any]:
     return {"scenarios": results, "prices": PRICES, "price_sources": PRICE_SOURCES}
 
 
+def measure_at(commit: str) -> dict[str, Any]:
+    """This measurement against ``commit``'s code: its tree unpacked into a temporary
+    directory (``git archive``: the repository's worktrees are left alone), run with this
+    interpreter and this file, in a process of its own."""
+    with tempfile.TemporaryDirectory(prefix="bench-cost-") as tmp:
+        tree, out = Path(tmp) / "tree", Path(tmp) / "cost.json"
+        tree.mkdir()
+        archive = subprocess.run(["git", "-C", str(PROJECT_DIR), "archive", "--format=tar", commit],
+                                 capture_output=True, check=True, timeout=120).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tree, filter="data")
+        # Run as "-c": the tree (cwd) comes first on sys.path, so chalicelib, app, local and
+        # bench.common are the commit's; only this file is ours.
+        script = (f"import runpy, sys; sys.argv = ['cost', '--no-baseline', '--json', {str(out)!r}]; "
+                  f"runpy.run_path({str(Path(__file__).resolve())!r}, run_name='__main__')")
+        env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+        done = subprocess.run([sys.executable, "-c", script], cwd=tree, env=env, capture_output=True, text=True,
+                              timeout=900, check=False)
+        if done.returncode != 0:
+            return {"commit": commit, "error": done.stderr[-2000:]}
+        return {"commit": commit, **json.loads(out.read_text())}
+
+
+def measure(baseline: str | None = BASELINE) -> dict[str, Any]:
+    """The figures of this code, and (``baseline``) of that commit's, by the same meter."""
+    results = measure_here()
+    if baseline:
+        results["baseline"] = measure_at(baseline)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--baseline", default=BASELINE, help=f"commit to compare with (default {BASELINE})")
+    parser.add_argument("--no-baseline", action="store_true", help="measure this code only")
+    parser.add_argument("--json", type=Path, help="write the results here instead of printing them")
+    args = parser.parse_args()
+    results = measure(None if args.no_baseline else args.baseline)
+    text = json.dumps(results, indent=2, default=str)
+    if args.json:
+        args.json.write_text(text)
+    else:
+        print(text)
+
+
 if __name__ == "__main__":
-    print(json.dumps(measure(), indent=2, default=str))
+    main()

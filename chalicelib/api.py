@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import booking_record, booking_view, config, loyalty, payments, saga, seats
+from chalicelib import booking_record, booking_view, config, db, loyalty, payments, saga, seats
 from chalicelib.customers import Customer, check_may_use_account
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.logs import logger
@@ -15,12 +15,25 @@ from chalicelib.validation import check_booking_id, parse_booking_post, parse_ca
 from chalicelib.vocabulary import BookingStatus, SagaKind
 
 
-def check_bookable(request: BookingRequest) -> None:
-    """Refuse up front what would only fail later: unknown flight or account, taken seat."""
-    seats.get_flight(request.flight_number)
-    if request.loyalty_id and not loyalty.account_exists(request.loyalty_id):
-        raise NotFound(f"loyalty account {request.loyalty_id} does not exist", field="loyalty_id")
-    if request.seat and not seats.seat_is_takeable(request.flight_number, request.seat):
+def look_up(request: BookingRequest, customer_id: str, idempotency_key: str | None) -> dict[str, Any]:
+    """What POST /bookings checks before it writes, in one request: the record of the
+    Idempotency-Key, the flight, the loyalty account and the requested seat (each None
+    when the request names none)."""
+    return db.get_many(
+        known=booking_record.idempotency_read(customer_id, idempotency_key),
+        flight=seats.flight_read(request.flight_number),
+        account=loyalty.account_read(request.loyalty_id) if request.loyalty_id else None,
+        seat=seats.seat_read(request.flight_number, request.seat) if request.seat else None,
+    )
+
+
+def check_bookable(request: BookingRequest, found: dict[str, Any]) -> None:
+    """Refuse up front what would only fail later (``found``: what ``look_up`` read):
+    unknown flight or account, taken seat."""
+    seats.existing_flight(found["flight"], request.flight_number)
+    if request.loyalty_id:
+        loyalty.existing_account(found["account"], request.loyalty_id)
+    if request.seat and not seats.is_takeable(found["seat"]):
         raise Conflict(f"seat {request.seat} on {request.flight_number} is already taken", field="seat")
 
 
@@ -41,11 +54,12 @@ def start_booking(raw_body: Any, headers: dict[str, str], customer: Customer) ->
     request, idempotency_key, correlation = parse_booking_post(
         raw_body, headers, fault_injection_allowed=config.fault_injection_enabled())
     check_may_use_account(customer, request.loyalty_id)
-    known = booking_record.known(request, customer.id, idempotency_key)
+    found = look_up(request, customer.id, idempotency_key)
+    known = booking_record.known(request, customer.id, idempotency_key, found["known"])
     if known is not None:
         return {"booking_id": known["booking_id"], "correlation_id": known["correlation_id"],
                 "status": known["status"]}, False
-    check_bookable(request)
+    check_bookable(request, found)
     # open_booking still settles a race between two first requests with one key.
     booking, created = open_booking(request, customer=customer, correlation_id=correlation,
                                     idempotency_key=idempotency_key)

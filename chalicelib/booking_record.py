@@ -19,7 +19,7 @@ from chalicelib import clock, db
 from chalicelib.errors import ConditionFailed, Conflict, NotFound
 from chalicelib.logs import logger
 from chalicelib.models import BookingRequest
-from chalicelib.vocabulary import IN_FLIGHT_STATUSES, TRANSITIONS, BookingStatus, SagaKind
+from chalicelib.vocabulary import IN_FLIGHT_STATUSES, TRANSITIONS, BookingStatus, PaymentStatus, SagaKind
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _STATUS = {"#status": "status"}
@@ -58,6 +58,9 @@ def create(
         "loyalty_id": request.loyalty_id,
         "points_to_redeem": request.points_to_redeem,
         "simulate_failure": request.simulate_failure,
+        # What the customer sees of the payment: nothing charged yet. The payments service
+        # notes each change a customer can see, in the transaction that makes it.
+        "payment": {"status": PaymentStatus.NONE, "amount": 0},
         "created_at": now,
         "updated_at": now,
     }
@@ -90,15 +93,23 @@ def _scoped(customer_id: str, idempotency_key: str) -> str:
     return f"{customer_id}/{idempotency_key}"
 
 
-def known(request: BookingRequest, customer_id: str, idempotency_key: str | None) -> dict[str, Any] | None:
-    """The booking this customer's Idempotency-Key already created (same body), else None;
-    Conflict when the key was used with another body. Checked before anything else: the
-    seat the first request asked for is, by now, rightly taken by that very booking."""
+def idempotency_read(customer_id: str, idempotency_key: str | None) -> db.Read | None:
+    """The record of this customer's Idempotency-Key, as a part of someone's ``db.get_many``
+    (None without a key: nothing to read)."""
     if not idempotency_key:
         return None
-    key = _scoped(customer_id, idempotency_key)
-    record = db.get("idempotency", db.idempotency_key(key))
-    return _replay(request, key, record) if record else None
+    return db.Read("idempotency", db.idempotency_key(_scoped(customer_id, idempotency_key)))
+
+
+def known(request: BookingRequest, customer_id: str, idempotency_key: str | None,
+          record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The booking this customer's Idempotency-Key already created (same body), from the
+    key's ``record`` as read, else None; Conflict when the key was used with another body.
+    Checked before anything else: the seat the first request asked for is, by now, rightly
+    taken by that very booking."""
+    if not idempotency_key or not record:
+        return None
+    return _replay(request, _scoped(customer_id, idempotency_key), record)
 
 
 def _replay(request: BookingRequest, key: str, record: dict[str, Any] | None) -> dict[str, Any]:
@@ -109,15 +120,24 @@ def _replay(request: BookingRequest, key: str, record: dict[str, Any] | None) ->
 
 
 # --- Reading -----------------------------------------------------------------------------
+def read(booking_id: str) -> db.Read:
+    """The booking, as a part of someone's ``db.get_many``."""
+    return db.Read("bookings", db.booking_key(booking_id))
+
+
 def find(booking_id: str) -> dict[str, Any] | None:
     return db.get("bookings", db.booking_key(booking_id))
 
 
-def get(booking_id: str) -> dict[str, Any]:
-    booking = find(booking_id)
+def existing(booking: dict[str, Any] | None, booking_id: str) -> dict[str, Any]:
+    """``booking`` as read, or NotFound."""
     if booking is None:
         raise _not_found(booking_id)
     return booking
+
+
+def get(booking_id: str) -> dict[str, Any]:
+    return existing(find(booking_id), booking_id)
 
 
 def in_flight() -> list[dict[str, Any]]:
@@ -141,13 +161,26 @@ def _not_found(booking_id: str) -> NotFound:
 # --- What the saga's steps note on it ------------------------------------------------------
 def seat_note(booking_id: str, *, seat: str, cabin: str, fare: int, currency: str) -> db.Update:
     """ReserveSeat's note of the seat it holds, in the hold's transaction, so ReleaseSeat
-    always finds the seat even when ReserveSeat timed out after writing."""
+    always finds the seat even when ReserveSeat timed out after writing. Refused (the
+    booking coming back with the refusal) once a seat is noted: a replay, or a duplicate
+    that lost, learns its hold from it instead of reading the booking first."""
     return db.Update(
         "bookings", db.booking_key(booking_id),
         "SET seat = :seat, cabin = :cabin, fare = :fare, currency = :currency",
         # ReleaseSeat leaves a marker: a ReserveSeat arriving after it is refused.
-        condition="attribute_exists(booking_id) AND attribute_not_exists(seat_released_at)",
+        condition="attribute_exists(booking_id) AND attribute_not_exists(seat_released_at) "
+                  "AND attribute_not_exists(seat)",
         values={":seat": seat, ":cabin": cabin, ":fare": fare, ":currency": currency},
+    )
+
+
+def payment_note(booking_id: str, seen: dict[str, Any]) -> db.Update:
+    """The payments service's part: what the customer now sees of the payment (``seen``:
+    its status and amount), in the transaction that changes the payment, so a status poll
+    reads status, money and outcome from this item alone."""
+    return db.Update(
+        "bookings", db.booking_key(booking_id), "SET payment = :seen",
+        condition="attribute_exists(booking_id)", values={":seen": seen},
     )
 
 

@@ -1,5 +1,7 @@
 """``GET /bookings/{id}``: the booking as the API shows it, with its payment and its
-step log. Reads only; what it shows of a status is decided here, not stored."""
+step log. Reads only: the booking item (status, payment, outcome; its payment as the
+payments service noted it there) and one Query of the booking's step-log partition.
+What it shows of a status is decided here, not stored."""
 
 from __future__ import annotations
 
@@ -14,15 +16,6 @@ from chalicelib.vocabulary import (
     PaymentStatus,
     StepStatus,
 )
-
-# The payment as the customer sees it: a VOIDED tombstone means nothing was charged.
-PAYMENT_STATUS_VIEW = {
-    PaymentStatus.REQUESTED: PaymentStatus.NONE,
-    PaymentStatus.CAPTURED: PaymentStatus.CAPTURED,
-    PaymentStatus.DECLINED: PaymentStatus.DECLINED,
-    PaymentStatus.REFUNDED: PaymentStatus.REFUNDED,
-    PaymentStatus.VOIDED: PaymentStatus.NONE,
-}
 
 
 def _entry_view(name: str, entry: dict[str, Any]) -> dict[str, Any]:
@@ -59,13 +52,18 @@ def _compensations(log: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return entries
 
 
+def payment_of(booking: dict[str, Any]) -> dict[str, Any]:
+    """What the customer sees of the booking's payment: the note on the booking. A booking
+    written before the note existed has none: its payment record is read instead."""
+    note = booking.get("payment")
+    return dict(note) if note is not None else payments.seen(payments.get_payment(booking["booking_id"]))
+
+
 def view(booking_id: str, *, booking: dict[str, Any] | None = None) -> dict[str, Any]:
     """The booking (``booking``: its item, when the caller has already read it)."""
     booking = booking or booking_record.get(booking_id)
     log = step_log.read(booking_id)
-    payment = payments.get_payment(booking_id) or {}
-    payment_status = PAYMENT_STATUS_VIEW.get(payment.get("status", ""), PaymentStatus.NONE)
-    captured = payment.get("amount", 0) if payment_status in (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED) else 0
+    payment = payment_of(booking)
     status = booking["status"]
     confirmed = status == BookingStatus.CONFIRMED
     result = {
@@ -80,8 +78,8 @@ def view(booking_id: str, *, booking: dict[str, Any] | None = None) -> dict[str,
         "points_to_redeem": booking.get("points_to_redeem", 0),
         "fare": booking.get("fare"),
         "currency": booking.get("currency", CURRENCY),
-        "amount_paid": captured if payment_status == PaymentStatus.CAPTURED else 0,
-        "payment": {"status": payment_status, "amount": captured},
+        "amount_paid": payment["amount"] if payment["status"] == PaymentStatus.CAPTURED else 0,
+        "payment": {"status": payment["status"], "amount": payment["amount"]},
         "steps": _steps(log[step_log.STEPS], booking),
         "compensations": _compensations(log[step_log.COMPENSATIONS]),
         "failed_step": booking.get("failed_step") if status == BookingStatus.FAILED else None,

@@ -22,7 +22,8 @@ from chalicelib.vocabulary import CANCEL_BOOKING, CONFIRM_BOOKING
 
 # What this service's Lambdas do to which table: their IAM roles (deploy/resources.py).
 TABLE_ACCESS = {
-    CONFIRM_BOOKING: {"bookings": ("GetItem", "UpdateItem"), "flights": ("GetItem",), "seats": ("UpdateItem",)},
+    CONFIRM_BOOKING: {"bookings": ("BatchGetItem", "UpdateItem"), "flights": ("BatchGetItem",),
+                      "seats": ("UpdateItem",)},
     CANCEL_BOOKING: {"bookings": ("UpdateItem",)},
 }
 
@@ -65,20 +66,23 @@ def _committed(booking: dict[str, Any]) -> bool:
 # --- ConfirmBooking ------------------------------------------------------------------------
 def confirm_booking(step: StepInput) -> dict[str, Any]:
     """Turn the hold into a sale and issue the ticket and boarding pass, atomically."""
-    booking = booking_record.get(step.booking_id)
+    # The passenger (for the boarding pass) is on the booking only, never in the
+    # execution's input; the booking and the flight come in one request.
+    read = db.get_many(booking=booking_record.read(step.booking_id), flight=seats.flight_read(step.flight_number))
+    booking = booking_record.existing(read["booking"], step.booking_id)
     if _committed(booking):  # a retry after the commit: the same answer
         return _confirmation_of(booking)
-    flight = seats.get_flight(step.flight_number)
+    flight = seats.existing_flight(read["flight"], step.flight_number)
     ticket = ticket_number(step.booking_id)
     card = boarding_pass(booking, flight, ticket)
     confirmation = {"ticket_number": ticket, "boarding_pass": card}
     try:
-        db.transact(
+        # The step's own outcome in the same transaction (step_log.transact): nobody can
+        # read the booking CONFIRMED while its ConfirmBooking entry says otherwise.
+        step_log.transact(
+            confirmation,
             seat=seats.sale(step.flight_number, booking["seat"], step.booking_id),
             booking=booking_record.confirmation(step.booking_id, ticket=ticket, boarding_pass=card),
-            # The step's own outcome in the same transaction: nobody can read the booking
-            # CONFIRMED while its ConfirmBooking step still says RUNNING.
-            step_log=step_log.finished(step.booking_id, CONFIRM_BOOKING.name, confirmation),
         )
     except ConditionFailed as exc:
         if exc.failed_on("seat"):

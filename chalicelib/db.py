@@ -8,6 +8,7 @@ get plain Python values (ints, not Decimals) back.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -153,6 +154,57 @@ def get(table_name: str, key: dict[str, str]) -> dict[str, Any] | None:
         raise
     item = response.get("Item")
     return plain(item) if item is not None else None
+
+
+@dataclass(frozen=True)
+class Read:
+    """One item to read, named by the caller of ``get_many``; its owner builds it."""
+
+    table: str
+    key: dict[str, str]
+
+
+_BATCH_TRIES = 5
+
+
+def get_many(**reads: Read | None) -> dict[str, dict[str, Any] | None]:
+    """Several items in one strongly consistent BatchGetItem, by name:
+    ``get_many(flight=Read(...), seat=Read(...))`` -> ``{"flight": item or None, ...}``.
+    A read given as None is answered None without asking. Each item costs what its own
+    GetItem would (RRU); the request is one instead of one per item."""
+    wanted = {name: read for name, read in reads.items() if read is not None}
+    found: dict[str, dict[str, Any] | None] = dict.fromkeys(reads)
+    if not wanted:
+        return found
+    request: dict[str, Any] = {}
+    for read in wanted.values():
+        keys = request.setdefault(config.table_name(read.table), {"Keys": [], "ConsistentRead": True})["Keys"]
+        if read.key not in keys:  # BatchGetItem refuses the same key twice
+            keys.append(read.key)
+    items = _batch_get(request)
+    for name, read in wanted.items():
+        found[name] = next((item for table, item in items if table == config.table_name(read.table)
+                            and all(item.get(field) == value for field, value in read.key.items())), None)
+    return found
+
+
+def _batch_get(request: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every item of a BatchGetItem, asking again (with a short backoff) for any key
+    DynamoDB left unprocessed; TransientStepError if some are still left."""
+    items: list[tuple[str, dict[str, Any]]] = []
+    for attempt in range(_BATCH_TRIES):
+        try:
+            response = _client().batch_get_item(RequestItems=request)
+        except Exception as exc:
+            _raise_translated(exc)
+            raise
+        for table, table_items in response.get("Responses", {}).items():
+            items += [(table, plain(item)) for item in table_items]
+        request = response.get("UnprocessedKeys") or {}
+        if not request:
+            return items
+        time.sleep(0.05 * 2**attempt)
+    raise TransientStepError(f"DynamoDB left {sum(len(t['Keys']) for t in request.values())} keys unprocessed")
 
 
 # --- Writes: one shape for a single write and for a part of a transaction ---------

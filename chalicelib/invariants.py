@@ -8,6 +8,7 @@ Promises checked:
 - money captured and not refunded belongs to a CONFIRMED/CANCELLING booking or to a
   saga still running; a CONFIRMED booking has captured money;
 - no payment request (and so no card token) outlives its saga;
+- what a booking shows of its payment (its note) is what its payment record says;
 - a loyalty balance equals its opening balance plus its ledger;
 - no booking is PENDING or CANCELLING without a running execution.
 """
@@ -18,7 +19,8 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from chalicelib import booking_record, db, loyalty, payments, saga
+from chalicelib import booking_record, db, loyalty, saga
+from chalicelib import payments as payments_service
 from chalicelib.vocabulary import (
     IN_FLIGHT_STATUSES,
     OWNING_STATUSES,
@@ -89,6 +91,20 @@ def _money_rules(payments: list[dict[str, Any]], bookings: dict[str, dict[str, A
     for booking in bookings.values():
         if booking["status"] == BookingStatus.CONFIRMED and booking["booking_id"] not in captured:
             violations.append(Violation("confirmed-without-payment", booking["booking_id"], "no captured payment"))
+    return violations + _payment_note_rules(payments, bookings)
+
+
+def _payment_note_rules(payments: list[dict[str, Any]], bookings: dict[str, dict[str, Any]]) -> list[Violation]:
+    """GET /bookings/{id} shows the money from the booking's note alone: it must be the
+    payment record as the customer sees it (bookings from before the note have none)."""
+    by_booking = {payment["booking_id"]: payment for payment in payments}
+    violations = []
+    for booking_id, booking in bookings.items():
+        note = booking.get("payment")
+        truth = payments_service.seen(by_booking.get(booking_id))
+        if note is not None and note != truth:
+            violations.append(Violation("payment-note-stale", booking_id, f"the booking shows {note}, its payment "
+                                        f"record says {truth}"))
     return violations
 
 
@@ -133,7 +149,7 @@ def _of_booking(booking_id: str) -> _Records:
              if seat.get("booking_id") == booking_id or seat["seat"] == booking.get("seat")]
     owners = {seat["booking_id"] for seat in seats if seat.get("booking_id") not in (None, booking_id)}
     bookings = [booking, *filter(None, (booking_record.find(owner) for owner in sorted(owners)))]
-    payment = payments.get_payment(booking_id)
+    payment = payments_service.get_payment(booking_id)
     loyalty_records = loyalty.records_of(booking["loyalty_id"]) if booking.get("loyalty_id") else []
     return _Records(bookings, seats, [payment] if payment else [], loyalty_records)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import clock, db
+from chalicelib import clock, db, step_log
 from chalicelib.errors import AlreadyCompensated, ConditionFailed, InsufficientPoints, NotFound
 from chalicelib.logs import logger
 from chalicelib.models import StepInput, miles_for, points_to_debit
@@ -22,12 +22,16 @@ from chalicelib.vocabulary import (
     REFUND_POINTS,
     RESERVE_SEAT,
     REVERSE_MILES,
+    Task,
 )
 
 # What this service's Lambdas do to which table: their IAM roles (deploy/resources.py).
-TABLE_ACCESS = {
-    task: {"loyalty": ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem")}
-    for task in (REDEEM_POINTS, REFUND_POINTS, AWARD_MILES, REVERSE_MILES)
+# The forward postings read nothing (a replay's refusal brings the entry back); the
+# reversals read the original first.
+_POSTING = ("PutItem", "UpdateItem", "ConditionCheckItem")
+TABLE_ACCESS: dict[Task, dict[str, tuple[str, ...]]] = {
+    **{task: {"loyalty": _POSTING} for task in (REDEEM_POINTS, AWARD_MILES)},
+    **{task: {"loyalty": ("GetItem", *_POSTING)} for task in (REFUND_POINTS, REVERSE_MILES)},
 }
 
 REDEEM, REFUND, AWARD, REVERSE = "REDEEM", "REFUND", "AWARD", "REVERSE"
@@ -62,20 +66,32 @@ def get_account(loyalty_id: str) -> dict[str, Any]:
     }
 
 
-def account_exists(loyalty_id: str) -> bool:
-    return db.get("loyalty", db.loyalty_account_key(loyalty_id)) is not None
+def account_read(loyalty_id: str) -> db.Read:
+    """The account item, as a part of someone's ``db.get_many``."""
+    return db.Read("loyalty", db.loyalty_account_key(loyalty_id))
+
+
+def existing_account(account: dict[str, Any] | None, loyalty_id: str) -> dict[str, Any]:
+    """``account`` as read, or NotFound."""
+    if account is None:
+        raise NotFound(f"loyalty account {loyalty_id} does not exist", field="loyalty_id")
+    return account
 
 
 def _entry(loyalty_id: str, booking_id: str, kind: str) -> dict[str, Any] | None:
     return db.get("loyalty", db.ledger_key(loyalty_id, booking_id, kind))
 
 
-def _post(loyalty_id: str, booking_id: str, kind: str, points: int, *, require_balance: bool = False) -> bool:
-    """Write a ledger entry of ``points`` (signed) and move the balance by as much.
+def _post(loyalty_id: str, booking_id: str, kind: str, points: int, *, outcome: dict[str, Any] | None = None,
+          require_balance: bool = False) -> dict[str, Any] | None:
+    """Write a ledger entry of ``points`` (signed) and move the balance by as much, with the
+    forward step's ``outcome`` in the same transaction (step_log.transact); a reversal
+    passes none (see ``_reverse``).
 
-    Returns False when the entry already exists (a replay). Raises InsufficientPoints
-    when ``require_balance`` and the balance would go below zero, and
-    AlreadyCompensated when a forward posting finds its reversal already written.
+    Returns None when posted, or the entry as it already was (a replay: no read first, the
+    refused transaction brings it back). Raises InsufficientPoints when ``require_balance``
+    and the balance would go below zero, and AlreadyCompensated when a forward posting
+    finds its reversal already written.
     """
     account_condition = "attribute_exists(loyalty_id)"
     values: dict[str, Any] = {":points": points}
@@ -94,10 +110,13 @@ def _post(loyalty_id: str, booking_id: str, kind: str, points: int, *, require_b
         # nothing to undo) must not exist yet.
         parts["not_reversed"] = _no_entry(loyalty_id, booking_id, REVERSAL_OF[kind])
     try:
-        db.transact(**parts)
+        if outcome is None:
+            db.transact(**parts)
+        else:
+            step_log.transact(outcome, **parts)
     except ConditionFailed as exc:
         if exc.failed_on("entry"):
-            return False
+            return exc.current_of("entry") or {"points": points}
         if exc.failed_on("not_reversed"):
             raise AlreadyCompensated(f"the {REVERSAL_OF[kind]} of this booking ran first; nothing posted") from exc
         account = exc.current_of("account")
@@ -107,7 +126,7 @@ def _post(loyalty_id: str, booking_id: str, kind: str, points: int, *, require_b
             f"loyalty account {loyalty_id} has {account.get('points_balance')} points, {-points} needed"
         ) from exc
     logger.info("loyalty posting", extra={"loyalty_id": loyalty_id, "kind": kind, "points": points})
-    return True
+    return None
 
 
 def _new_entry(loyalty_id: str, booking_id: str, kind: str, points: int) -> db.Put:
@@ -140,6 +159,11 @@ def _leave_marker(step: StepInput, original_kind: str, reversal_kind: str) -> bo
 
 
 def _reverse(step: StepInput, original_kind: str, reversal_kind: str) -> dict[str, Any]:
+    # A compensation reads first: the original is there in the common case (the step ran),
+    # where a conditional write would be refused, and a read (1 RRU) costs less than that.
+    # Its outcome is written on its own after (1 WRU; as a part of the transaction it would
+    # be 2): nothing needs it to commit with the effect, since recovery re-runs any
+    # compensation not COMPENSATED and a re-run changes nothing.
     if not step.loyalty_id:
         return {"points": 0, "detail": "no loyalty account"}
     original = _entry(step.loyalty_id, step.booking_id, original_kind)
@@ -147,23 +171,21 @@ def _reverse(step: StepInput, original_kind: str, reversal_kind: str) -> dict[st
         return {"points": 0, "detail": f"nothing to undo: no {original_kind} entry"}
     original = original or _entry(step.loyalty_id, step.booking_id, original_kind) or {"points": 0}
     points = -int(original["points"])
-    posted = _post(step.loyalty_id, step.booking_id, reversal_kind, points)
-    return {"points": points, "replayed": not posted}
+    existing = _post(step.loyalty_id, step.booking_id, reversal_kind, points)
+    return {"points": points, "replayed": existing is not None}
 
 
 # --- RedeemPoints / RefundPoints ---------------------------------------------------
 def redeem_points(step: StepInput) -> dict[str, Any]:
-    """Debit the points the booking redeems (never more than the fare needs)."""
+    """Debit the points the booking redeems (never more than the fare needs). No read
+    first: a replay's posting is refused and brings back the entry its first run wrote."""
     fare = int(step.result_of(RESERVE_SEAT).get("fare", 0))
     points = points_to_debit(step.points_to_redeem, fare)
     if not step.loyalty_id or points <= 0:
         return {"points_redeemed": 0}
-    existing = _entry(step.loyalty_id, step.booking_id, REDEEM)
-    if existing is None:
-        _post(step.loyalty_id, step.booking_id, REDEEM, -points, require_balance=True)
-    else:
-        points = -int(existing["points"])
-    return {"points_redeemed": points}
+    existing = _post(step.loyalty_id, step.booking_id, REDEEM, -points, require_balance=True,
+                     outcome={"points_redeemed": points})
+    return {"points_redeemed": -int(existing["points"]) if existing else points}
 
 
 def refund_points(step: StepInput) -> dict[str, Any]:
@@ -172,18 +194,15 @@ def refund_points(step: StepInput) -> dict[str, Any]:
 
 # --- AwardMiles / ReverseMiles -----------------------------------------------------
 def award_miles(step: StepInput) -> dict[str, Any]:
-    """Credit miles for the amount paid; a no-op without a loyalty account."""
+    """Credit miles for the amount paid; a no-op without a loyalty account. A replay, as
+    RedeemPoints's, learns the first run's entry from its refused posting."""
     if not step.loyalty_id:
         return {"miles_awarded": 0, "detail": "no loyalty account"}
     miles = miles_for(int(step.result_of(CHARGE_PAYMENT).get("amount", 0)))
     if miles <= 0:
         return {"miles_awarded": 0}
-    existing = _entry(step.loyalty_id, step.booking_id, AWARD)
-    if existing is None:
-        _post(step.loyalty_id, step.booking_id, AWARD, miles)
-    else:
-        miles = int(existing["points"])
-    return {"miles_awarded": miles}
+    existing = _post(step.loyalty_id, step.booking_id, AWARD, miles, outcome={"miles_awarded": miles})
+    return {"miles_awarded": int(existing["points"]) if existing else miles}
 
 
 def reverse_miles(step: StepInput) -> dict[str, Any]:

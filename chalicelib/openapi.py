@@ -20,8 +20,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from chalicelib import customers, errors, loyalty, validation
-from chalicelib.booking_view import PAYMENT_STATUS_VIEW
+from chalicelib import customers, errors, loyalty, payments, validation
 from chalicelib.models import BASE_FARES, CABINS, CURRENCY, ROWS, SEAT_LETTERS
 from chalicelib.validation import Matching, OneOf, Text
 from chalicelib.vocabulary import (
@@ -261,7 +260,7 @@ def schemas() -> dict[str, Schema]:
     cabins_count = obj({cabin: integer(minimum=0) for cabin in CABINS}, description="Free seats per cabin")
     money = obj({"amount": integer("Minor units (cents)", minimum=0), "currency": one_of([CURRENCY])})
     # What GET /bookings/{id} shows of a payment (a VOIDED tombstone shows as nothing charged).
-    payment_statuses = sorted(set(PAYMENT_STATUS_VIEW.values()))
+    payment_statuses = sorted(set(payments.SEEN_AS.values()))
     forward_statuses = [status for status in StepStatus if status != StepStatus.COMPENSATED]
     compensation_statuses = [status for status in StepStatus
                              if status not in (StepStatus.SUCCEEDED, StepStatus.NOT_STARTED, StepStatus.SKIPPED)]

@@ -14,6 +14,7 @@ from chalicelib.errors import ConditionFailed
 from chalicelib.logs import logger
 from chalicelib.models import StepInput
 from chalicelib.vocabulary import (
+    CHARGE_PAYMENT,
     RECORD_CANCELLATION,
     RECORD_FAILURE,
     STEP_NAMES,
@@ -47,8 +48,9 @@ def _error_of(caught: dict[str, Any], default: str = "") -> dict[str, str]:
 
 
 def _record_ended_tasks(step: StepInput, *, except_for: str | None = None) -> None:
-    """No step-log entry stays RUNNING once the execution ends: each task whose error the
-    execution carries (a timeout, a crash) is recorded TIMED_OUT or FAILED."""
+    """No step-log entry stays RUNNING, or is missing, once the execution ends: each task
+    whose error the execution carries (a timeout, a crash) and that did not record its own
+    failure is recorded TIMED_OUT or FAILED."""
     for name, caught in step.errors.items():
         if name != except_for and name in TASKS:
             error = _error_of(caught)
@@ -74,7 +76,7 @@ def record_failure(step: StepInput) -> dict[str, Any]:
     status = BookingStatus.NEEDS_ATTENTION if _failed_compensations(step) else BookingStatus.FAILED
     if failed_step:
         # The saga's verdict, whatever the step's own entry says (a late success included).
-        step_log.mark_ended(step.booking_id, failed_step, error["error"], error["cause"], only_if_running=False)
+        step_log.mark_ended(step.booking_id, failed_step, error["error"], error["cause"], only_if_unfinished=False)
     _record_ended_tasks(step, except_for=failed_step)
     try:
         updated = booking_record.mark_failed(step.booking_id, status, failed_step=failed_step, error=error)
@@ -83,7 +85,8 @@ def record_failure(step: StepInput) -> dict[str, Any]:
             return _moved_on(exc, failed_step, error)
         updated = exc.item or {}
     _dead_letter_failed_compensations(step)
-    payments.withdraw_request(step.booking_id)  # failed before ChargePayment: no token is kept
+    if not step.result_of(CHARGE_PAYMENT):  # (after a charge the request is decided: nothing to withdraw)
+        payments.withdraw_request(step.booking_id)  # failed before ChargePayment: no token is kept
     logger.info("booking failed", extra={"status": status, "failed_step": failed_step, "error": error["error"]})
     observability.booking_failed(failed_step or "unknown", observability.milliseconds_since(updated.get("created_at")))
     return _outcome(status, failed_step, error)

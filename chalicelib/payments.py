@@ -16,16 +16,17 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib import clock, db
+from chalicelib import booking_record, clock, db
 from chalicelib.errors import ConditionFailed, PaymentDeclined, PaymentVoided
 from chalicelib.logs import logger
 from chalicelib.models import CURRENCY, StepInput, amount_due
 from chalicelib.vocabulary import CHARGE_PAYMENT, REDEEM_POINTS, REFUND_PAYMENT, RESERVE_SEAT, PaymentStatus
 
 # What this service's Lambdas do to which table: their IAM roles (deploy/resources.py).
+# UpdateItem on bookings: the note of what the customer sees of the payment (_changing).
 TABLE_ACCESS = {
-    CHARGE_PAYMENT: {"payments": ("GetItem", "UpdateItem")},
-    REFUND_PAYMENT: {"payments": ("GetItem", "PutItem", "UpdateItem")},
+    CHARGE_PAYMENT: {"payments": ("GetItem", "UpdateItem"), "bookings": ("UpdateItem",)},
+    REFUND_PAYMENT: {"payments": ("GetItem", "PutItem", "UpdateItem"), "bookings": ("UpdateItem",)},
 }
 
 DECLINING_TOKEN = "tok_decline"
@@ -81,6 +82,42 @@ def get_payment(booking_id: str) -> dict[str, Any] | None:
     return db.get("payments", db.payment_key(booking_id))
 
 
+# The payment as the customer sees it: a request or a VOIDED tombstone means nothing was charged.
+SEEN_AS = {
+    PaymentStatus.REQUESTED: PaymentStatus.NONE,
+    PaymentStatus.CAPTURED: PaymentStatus.CAPTURED,
+    PaymentStatus.DECLINED: PaymentStatus.DECLINED,
+    PaymentStatus.REFUNDED: PaymentStatus.REFUNDED,
+    PaymentStatus.VOIDED: PaymentStatus.NONE,
+}
+_MONEY_MOVED = (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED)
+
+
+def seen(payment: dict[str, Any] | None) -> dict[str, Any]:
+    """``{"status", "amount"}`` as the customer sees ``payment`` (a payment record, or None):
+    the amount is what was captured (and, once REFUNDED, given back), else 0."""
+    status = SEEN_AS.get((payment or {}).get("status", ""), PaymentStatus.NONE)
+    return {"status": status, "amount": int((payment or {}).get("amount", 0)) if status in _MONEY_MOVED else 0}
+
+
+def _changing(booking_id: str, before: PaymentStatus, payment: db.Update, after: dict[str, Any]) -> None:
+    """Write ``payment`` (the record going from ``before`` to ``after``); when the customer
+    sees the change, the booking's note of it (booking_record.payment_note) commits in the
+    same transaction, so GET /bookings/{id} reads the money from the booking alone and is
+    never behind it. A change nobody sees (a request voided) stays one write, 1 WRU.
+    ConditionFailed as the payment part refused it (``_refused``)."""
+    shown = seen(after)
+    if shown == seen({"status": before, "amount": 0}):
+        db.apply(payment, returning="NONE")
+    else:
+        db.transact(payment=payment, booking=booking_record.payment_note(booking_id, shown))
+
+
+def _refused(exc: ConditionFailed) -> dict[str, Any]:
+    """The payment record as a refused ``_changing`` found it."""
+    return (exc.current_of("payment") if exc.failed_on("payment") else exc.item) or {}
+
+
 def requested(booking_id: str, card_token: str) -> db.Put:
     """The booking's request for a charge, written with the booking (POST /bookings): the
     card token is kept here, so it never travels in the state machine's input or history,
@@ -94,15 +131,15 @@ def requested(booking_id: str, card_token: str) -> db.Put:
 
 
 def _decide(booking_id: str, status: PaymentStatus, amount: int, charge_id: str | None = None) -> None:
-    """REQUESTED -> ``status``, the token dropped; ConditionFailed when it is decided already."""
-    db.update(
+    """REQUESTED -> ``status``, the token dropped (and the booking's note, when it shows);
+    ConditionFailed when it is decided already."""
+    _changing(booking_id, PaymentStatus.REQUESTED, db.Update(
         "payments", db.payment_key(booking_id),
         "SET #status = :status, amount = :amount, charge_id = :charge, updated_at = :now REMOVE card_token",
         condition="#status = :requested", names={"#status": "status"},
         values={":status": status, ":amount": amount, ":charge": charge_id, ":now": clock.now_iso(),
                 ":requested": PaymentStatus.REQUESTED},
-        returning="NONE",
-    )
+    ), {"status": status, "amount": amount})
 
 
 def withdraw_request(booking_id: str) -> None:
@@ -138,8 +175,8 @@ def charge_payment(step: StepInput) -> dict[str, Any]:
     status = PaymentStatus.CAPTURED if result.approved else PaymentStatus.DECLINED
     try:
         _decide(step.booking_id, status, amount, result.reference)
-    except ConditionFailed:
-        return _settle_race(step.booking_id, result, amount)
+    except ConditionFailed as exc:
+        return _settle_race(step.booking_id, result, amount, _refused(exc))
     logger.info(f"payment {status.lower()}", extra={"amount": amount, "currency": CURRENCY})
     if not result.approved:
         raise PaymentDeclined(f"the card was declined: {result.reason}")
@@ -150,9 +187,9 @@ def _captured(amount: int, charge_id: str | None) -> dict[str, Any]:
     return {"status": PaymentStatus.CAPTURED, "amount": amount, "charge_id": charge_id}
 
 
-def _settle_race(booking_id: str, result: GatewayResult, amount: int) -> dict[str, Any]:
-    """Someone wrote the record first: a duplicate run (same charge) or RefundPayment's tombstone."""
-    current = get_payment(booking_id) or {}
+def _settle_race(booking_id: str, result: GatewayResult, amount: int, current: dict[str, Any]) -> dict[str, Any]:
+    """Someone wrote the record first (``current``, as the refused write found it): a
+    duplicate run (same charge) or RefundPayment's tombstone."""
     if current.get("status") == PaymentStatus.VOIDED and result.approved and result.reference:
         gateway().refund(charge_id=result.reference, amount=amount, idempotency_key=f"{booking_id}:void")
         logger.warning("charge landed after compensation; refunded at once", extra={"amount": amount})
@@ -176,8 +213,8 @@ def refund_payment(step: StepInput) -> dict[str, Any]:
         try:
             _void(step.booking_id, payment)
             return {"refunded": 0, "detail": "nothing to undo: no charge; later charges are refused"}
-        except ConditionFailed:
-            payment = get_payment(step.booking_id) or {}  # a charge landed just now
+        except ConditionFailed as exc:
+            payment = _refused(exc)  # a charge landed just now: the refusal says which
     if payment.get("status") != PaymentStatus.CAPTURED:
         return {"refunded": 0, "detail": f"nothing to undo: payment is {payment.get('status')}"}
     amount = int(payment["amount"])
@@ -187,7 +224,7 @@ def refund_payment(step: StepInput) -> dict[str, Any]:
             charge_id=payment["charge_id"], amount=amount, idempotency_key=f"{step.booking_id}:refund",
         )
     try:
-        db.update(
+        _changing(step.booking_id, PaymentStatus.CAPTURED, db.Update(
             "payments",
             db.payment_key(step.booking_id),
             "SET #status = :refunded, refund_id = :refund, updated_at = :now",
@@ -197,7 +234,7 @@ def refund_payment(step: StepInput) -> dict[str, Any]:
                 ":refunded": PaymentStatus.REFUNDED, ":captured": PaymentStatus.CAPTURED,
                 ":refund": refund.reference if refund else None, ":now": clock.now_iso(),
             },
-        )
+        ), {"status": PaymentStatus.REFUNDED, "amount": amount})
     except ConditionFailed:
         return {"refunded": 0, "detail": "already refunded"}
     logger.info("payment refunded", extra={"amount": amount})

@@ -35,7 +35,8 @@ TABLES = (
     Table("seats", "SeatsTable", "SEATS_TABLE", "flight_number", "seat"),
     Table("bookings", "BookingsTable", "BOOKINGS_TABLE", "booking_id"),
     # The saga's step log: one small item per (booking, step or compensation), so each
-    # of the ten log writes of a booking touches a few hundred bytes, not the booking.
+    # log write (on its own, or a part of the step's transaction) touches a few hundred
+    # bytes, not the booking.
     Table("step_log", "StepLogTable", "STEP_LOG_TABLE", "booking_id", "entry"),
     # One item per Idempotency-Key of POST /bookings; expires after a day.
     Table("idempotency", "IdempotencyTable", "IDEMPOTENCY_TABLE", "idempotency_key", ttl_attribute="expires_at"),

@@ -10,8 +10,15 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from chalicelib import booking_record, clock, db
-from chalicelib.errors import AlreadyCompensated, CabinFull, ConditionFailed, NotFound, SeatUnavailable
+from chalicelib import booking_record, clock, db, step_log
+from chalicelib.errors import (
+    AlreadyCompensated,
+    CabinFull,
+    ConditionFailed,
+    NotFound,
+    SeatHoldLost,
+    SeatUnavailable,
+)
 from chalicelib.logs import logger
 from chalicelib.models import (
     BASE_FARES,
@@ -27,7 +34,8 @@ from chalicelib.vocabulary import RELEASE_SEAT, RESERVE_SEAT, SeatStatus
 
 # What this service's Lambdas do to which table: their IAM roles (deploy/resources.py).
 TABLE_ACCESS = {
-    RESERVE_SEAT: {"bookings": ("GetItem", "UpdateItem"), "seats": ("GetItem", "Query", "UpdateItem")},
+    # GetItem on seats: a replay whose hold the refusal did not bring back checks it is still its own.
+    RESERVE_SEAT: {"bookings": ("UpdateItem",), "seats": ("GetItem", "Query", "UpdateItem")},
     RELEASE_SEAT: {"bookings": ("UpdateItem",), "seats": ("UpdateItem",)},
 }
 
@@ -49,11 +57,24 @@ def effective_status(seat: dict[str, Any], now: int) -> str:
 
 
 # --- Reads ------------------------------------------------------------------------
-def get_flight(flight_number: str) -> dict[str, Any]:
-    flight = db.get("flights", db.flight_key(flight_number))
+def flight_read(flight_number: str) -> db.Read:
+    """The flight, as a part of someone's ``db.get_many``."""
+    return db.Read("flights", db.flight_key(flight_number))
+
+
+def seat_read(flight_number: str, seat: str) -> db.Read:
+    return db.Read("seats", db.seat_key(flight_number, seat))
+
+
+def existing_flight(flight: dict[str, Any] | None, flight_number: str) -> dict[str, Any]:
+    """``flight`` as read, or NotFound."""
     if flight is None:
         raise NotFound(f"flight {flight_number} does not exist", field="flight_number")
     return flight
+
+
+def get_flight(flight_number: str) -> dict[str, Any]:
+    return existing_flight(db.get("flights", db.flight_key(flight_number)), flight_number)
 
 
 def list_flights() -> list[dict[str, Any]]:
@@ -107,32 +128,19 @@ def seat_map(flight_number: str, *, status: str | None = None, cabin: str | None
     ]
 
 
-def seat_is_takeable(flight_number: str, seat: str) -> bool:
-    item = db.get("seats", db.seat_key(flight_number, seat))
-    return item is not None and effective_status(item, clock.now_epoch()) == SeatStatus.AVAILABLE
+def is_takeable(seat: dict[str, Any] | None) -> bool:
+    """Whether the seat (as read) exists and is free, or held with an expired hold."""
+    return seat is not None and effective_status(seat, clock.now_epoch()) == SeatStatus.AVAILABLE
 
 
 # --- ReserveSeat --------------------------------------------------------------------
 def reserve_seat(step: StepInput) -> dict[str, Any]:
-    """Hold the requested seat, or any free seat of the requested cabin, for 15 minutes."""
-    existing = _existing_hold(step)
-    if existing is not None:
-        return existing
+    """Hold the requested seat, or any free seat of the requested cabin, for 15 minutes.
+    No read first: a replay learns from its own refused transaction that the booking has
+    its seat already (the booking's note of it comes back with the refusal)."""
     if step.seat:
         return _hold(step, step.seat)
     return _hold_any_in_cabin(step, step.cabin or "ECONOMY")
-
-
-def _existing_hold(step: StepInput) -> dict[str, Any] | None:
-    """A replay finds the hold its first run took (the booking records the seat)."""
-    booking = booking_record.find(step.booking_id) or {}
-    seat = booking.get("seat")
-    if not seat:
-        return None
-    item = db.get("seats", db.seat_key(step.flight_number, seat))
-    if item is None or item.get("booking_id") != step.booking_id:
-        return None
-    return _reservation(seat, item["cabin"], int(item.get("hold_expires_at") or 0))
 
 
 def _reservation(seat: str, cabin: str, hold_expires_at: int) -> dict[str, Any]:
@@ -150,9 +158,10 @@ def _hold(step: StepInput, seat: str) -> dict[str, Any]:
     cabin = cabin_of_seat(seat)
     reservation = _reservation(seat, cabin, now + HOLD_SECONDS)
     try:
-        # The hold and the booking's note of it land together, so ReleaseSeat can
-        # always find the seat even when ReserveSeat timed out after writing.
-        db.transact(
+        # The hold, the booking's note of it and the step's outcome land together, so
+        # ReleaseSeat can always find the seat even when ReserveSeat timed out after writing.
+        step_log.transact(
+            reservation,
             seat=db.Update(
                 "seats", db.seat_key(step.flight_number, seat),
                 "SET #status = :held_new, booking_id = :booking, hold_expires_at = :expires, held_at = :now",
@@ -166,10 +175,25 @@ def _hold(step: StepInput, seat: str) -> dict[str, Any]:
         )
     except ConditionFailed as exc:
         if exc.failed_on("booking"):
-            raise AlreadyCompensated("ReleaseSeat already ran for this booking; no seat is held") from exc
+            return _hold_already_taken(step, exc, tried=seat)
         raise SeatUnavailable(f"seat {seat} on {step.flight_number} is held or booked by another booking") from exc
     logger.info("seat held", extra={"seat": seat, "cabin": cabin, "hold_expires_at": reservation["hold_expires_at"]})
     return reservation
+
+
+def _hold_already_taken(step: StepInput, refused: ConditionFailed, *, tried: str) -> dict[str, Any]:
+    """The booking refused a note of ``tried``: ReleaseSeat ran (a late ReserveSeat), or the
+    booking notes a seat already (a replay, or a duplicate that won): the hold the first
+    run took is the answer, as long as it is still this booking's."""
+    booking = refused.current_of("booking") or {}
+    noted = booking.get("seat")
+    if "seat_released_at" in booking or not noted:  # (no seat noted: the booking is gone)
+        raise AlreadyCompensated("ReleaseSeat already ran for this booking; no seat is held") from refused
+    same = noted == tried and refused.failed_on("seat")
+    item = refused.current_of("seat") if same else db.get("seats", db.seat_key(step.flight_number, noted))
+    if item is None or item.get("booking_id") != step.booking_id:
+        raise SeatHoldLost(f"seat {noted} was held for this booking and is no longer") from refused
+    return _reservation(noted, str(item["cabin"]), int(item.get("hold_expires_at") or 0))
 
 
 OPTIMISTIC_TRIES = 3

@@ -1,6 +1,7 @@
 """What every saga Lambda does around its domain function: bind the booking's ids to
-the logs, write the step log, honour ``simulate_failure``, and let errors escape
-under their own class name (the error name the state machine's Catch matches).
+the logs, record the attempt in the step log, honour ``simulate_failure``, and let
+errors escape under their own class name (the error name the state machine's Catch
+matches).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from chalicelib.models import StepInput
 from chalicelib.vocabulary import Bookkeeping, Compensation, FailureMode, Step, StepStatus
 
 StepFunction = Callable[[StepInput], dict[str, Any]]
+# A transient failure must know whether this is the first attempt; a hang or a timeout
+# may never end by itself. A permanent failure ends, and says so, like any other.
+_ANNOUNCED = frozenset({FailureMode.TRANSIENT, FailureMode.HANG, FailureMode.TIMEOUT})
 
 
 def injected_mode(step: StepInput, name: str) -> str | None:
@@ -46,22 +50,24 @@ def _hang(name: str) -> None:
 
 
 def run(task: Step | Compensation, work: StepFunction, event: dict[str, Any]) -> dict[str, Any]:
-    """Run one saga step or compensation on ``event``, recording it in the step log."""
+    """Run one saga step or compensation on ``event``, recording the attempt in the step
+    log when it ends: in the step's own transaction when it writes one, else on its own."""
     step = StepInput.from_event(event)
     name = task.name
     with bound(booking_id=step.booking_id, correlation_id=step.correlation_id, step=name):
-        attempt = step_log.mark_running(step.booking_id, name)
-        logger.info("step started", extra={"attempt": attempt})
         mode = injected_mode(step, name)
+        # Only these injected faults announce the attempt first (step_log's docstring says why).
+        attempt = step_log.begin(step.booking_id, name, announce=mode in _ANNOUNCED)
+        logger.info("step started", extra={"attempt": attempt.number})
         if mode == FailureMode.HANG:
             _hang(name)
         started = time.perf_counter()
         try:
-            _fail_if_asked(name, mode, attempt)
-            with observability.subsegment(name, booking_id=step.booking_id):
+            _fail_if_asked(name, mode, attempt.number or 1)
+            with observability.subsegment(name, booking_id=step.booking_id), step_log.attempting(attempt):
                 result = work(step)
         except Exception as exc:
-            step_log.mark_ended(step.booking_id, name, type(exc).__name__, str(exc), only_if_running=False)
+            step_log.mark_failed(attempt, type(exc).__name__, str(exc))
             logger.warning("step failed", extra={"error": type(exc).__name__, "cause": str(exc)})
             observability.step_finished(name, StepStatus.FAILED, (time.perf_counter() - started) * 1000)
             raise
@@ -69,7 +75,8 @@ def run(task: Step | Compensation, work: StepFunction, event: dict[str, Any]) ->
             # The effect has happened; now outlast the task's TimeoutSeconds, as a
             # gateway call that hangs would. The saga must compensate this step too.
             _outlast_the_timeout("after")
-        step_log.mark_finished(step.booking_id, name, result)
+        if not attempt.recorded:
+            step_log.mark_finished(attempt, result)
         status = step_log.finished_status(name)
         logger.info("step finished", extra={"status": status})
         observability.step_finished(name, status, (time.perf_counter() - started) * 1000)

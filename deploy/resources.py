@@ -91,8 +91,9 @@ GATEWAY_RESPONSES: dict[str, tuple[type[errors.RequestError], str]] = {
 # says which it is: {"error": "REQUEST_TOO_LARGE", "message": "..."}.
 DEFAULT_GATEWAY_RESPONSES = ("DEFAULT_4XX", "DEFAULT_5XX")
 
-GET, QUERY, SCAN, PUT, UPDATE, CHECK = (
-    f"dynamodb:{action}" for action in ("GetItem", "Query", "Scan", "PutItem", "UpdateItem", "ConditionCheckItem")
+GET, BATCH_GET, QUERY, SCAN, PUT, UPDATE, CHECK = (
+    f"dynamodb:{action}"
+    for action in ("GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem", "ConditionCheckItem")
 )
 
 Access = dict[str, tuple[str, ...]]  # table -> DynamoDB actions
@@ -150,14 +151,16 @@ FUNCTION_ACCESS: dict[str, Access] = {
     }),
     # The public routes only (chalicelib/api.py, booking_record.create, booking_view, seats,
     # loyalty): no /admin routes are deployed (config.operator_routes_enabled).
+    # BATCH_GET: POST /bookings reads the Idempotency-Key's record, the flight, the account
+    # and the seat it checks in one request (api.look_up).
     API_HANDLER: {
-        "flights": (GET, SCAN),
-        "seats": (GET, QUERY),
+        "flights": (GET, SCAN, BATCH_GET),
+        "seats": (QUERY, BATCH_GET),
         "bookings": (GET, PUT, UPDATE),
         "step_log": (QUERY,),
-        "idempotency": (GET, PUT),
+        "idempotency": (GET, PUT, BATCH_GET),
         "payments": (GET, PUT, UPDATE),  # the payment request, with the booking (withdrawn if no saga starts)
-        "loyalty": (GET, QUERY),
+        "loyalty": (QUERY, BATCH_GET),
     },
 }
 

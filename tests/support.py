@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from chalicelib import booking_view, db
+from chalicelib import booking_view, config, db
 from chalicelib.schema import TABLES
 from chalicelib.vocabulary import TERMINAL_STATUSES
 
@@ -268,3 +268,41 @@ def refusal_stack() -> Iterator[tuple[Any, TableWatch]]:
         clock.reset()
         aws.stop()
 
+
+
+# --- Counting DynamoDB requests ---------------------------------------------------------------
+class DynamoRequests:
+    """Every DynamoDB request chalicelib.db's client makes while it is installed, as
+    (operation, tables): a TransactWriteItems lists the table of each part in order."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, tuple[str, ...]]] = []
+
+    def _record(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        body = json.loads(params.get("body") or b"{}")
+        physical = {config.table_name(table.name): table.name for table in TABLES}
+        if model.name == "TransactWriteItems":
+            tables = tuple(physical[part["TableName"]] for entry in body["TransactItems"] for part in entry.values())
+        elif model.name == "BatchGetItem":
+            tables = tuple(sorted(physical[name] for name in body["RequestItems"]))
+        else:
+            tables = (physical[body["TableName"]],)
+        self.seen.append((model.name, tables))
+
+    def operations(self) -> list[str]:
+        return [operation for operation, _ in self.seen]
+
+    def clear(self) -> None:
+        self.seen.clear()
+
+
+@contextlib.contextmanager
+def dynamodb_requests() -> Iterator[DynamoRequests]:
+    """Record the DynamoDB requests made meanwhile (any thread: run one thing at a time)."""
+    recorder = DynamoRequests()
+    events = db.resource().meta.client.meta.events
+    events.register("before-call.dynamodb", recorder._record)
+    try:
+        yield recorder
+    finally:
+        events.unregister("before-call.dynamodb", recorder._record)

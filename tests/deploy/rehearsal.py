@@ -207,8 +207,8 @@ def calls_of(function: str, service: str, operation: str, params: dict[str, Any]
         if operation == "TransactWriteItems":
             return [Call(function, f"dynamodb:{_TRANSACT_ACTIONS[kind]}", _table_arn(body["TableName"]))
                     for item in params["TransactItems"] for kind, body in item.items()]
-        if operation == "BatchWriteItem":
-            return [Call(function, "dynamodb:BatchWriteItem", _table_arn(name)) for name in params["RequestItems"]]
+        if operation in ("BatchWriteItem", "BatchGetItem"):
+            return [Call(function, f"dynamodb:{operation}", _table_arn(name)) for name in params["RequestItems"]]
         return [Call(function, f"dynamodb:{operation}", _table_arn(params["TableName"]))]
     if service == "states":
         resource = params.get("stateMachineArn") or params.get("executionArn") or "*"

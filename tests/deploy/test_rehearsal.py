@@ -265,7 +265,7 @@ def test_no_function_may_touch_tables_it_does_not_use(stack: DeployedStack) -> N
         logical_id = resources.function_logical_id(name)
         statements = stack.role_statements(logical_id)
         for table, arn in table_arns.items():
-            allowed = {action for action in ("GetItem", "Query", "Scan", "PutItem", "UpdateItem",
+            allowed = {action for action in ("GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem",
                                              "ConditionCheckItem", "DeleteItem", "BatchWriteItem", "DeleteTable")
                        if allows(statements, f"dynamodb:{action}", arn)}
             assert allowed == {action.split(":")[1] for action in access.get(table, ())}, (logical_id, table)

@@ -18,15 +18,26 @@ from __future__ import annotations
 
 import json
 import threading
+import types
 from typing import Any
 
 import pytest
 
 import app as app_module
-from chalicelib import api, booking_record, db, errors, step_log, validation
+from chalicelib import api, booking_record, booking_view, db, errors, payments, seats, step_log, validation
 from chalicelib.models import BASE_FARES, execution_input
 from chalicelib.vocabulary import BOOKING_STEPS, COMPENSATION_ORDER, TRANSITIONS, BookingStatus
-from tests.support import balance, booking_body, owner_of, payment, seat, snapshot
+from tests.support import (
+    balance,
+    booking_body,
+    customer,
+    dynamodb_requests,
+    hold_seat,
+    owner_of,
+    payment,
+    seat,
+    snapshot,
+)
 
 # Every handler, by its Lambda name, in the order the saga runs them.
 FORWARD = [(step.function, step.result_key) for step in BOOKING_STEPS]
@@ -219,3 +230,296 @@ def _writer_starts_from(writer: str, status: BookingStatus) -> bool:
               "mark_cancelled_attention": "CANCELLING", "mark_recovered": "NEEDS_ATTENTION",
               "mark_recovered_cancelled": "NEEDS_ATTENTION"}
     return starts[writer] == status
+
+
+# --- Requests: one write per step where it can be, no read before a write ---------------------
+def test_a_forward_step_is_one_transaction_carrying_its_own_outcome(aws: Any) -> None:
+    """GIVEN a booking that redeems points
+    WHEN ReserveSeat, RedeemPoints and AwardMiles run through their handlers
+    THEN each makes exactly one DynamoDB request, its transaction, whose last part is its
+    own step-log entry: no RUNNING write before the work, no read, no separate outcome;
+    each entry says SUCCEEDED, one attempt, with the result the step returned."""
+    event = new_booking(loyalty_id="FF0001", points_to_redeem=1_000)
+    expected_tables = {
+        "reserve_seat": ("seats", "bookings", "step_log"),
+        "redeem_points": ("loyalty", "loyalty", "loyalty", "step_log"),
+        "award_miles": ("loyalty", "loyalty", "loyalty", "step_log"),
+    }
+    event["charge"] = {"amount": 11_900}
+    for name, result_key in [("reserve_seat", "reservation"), ("redeem_points", "redemption"),
+                             ("award_miles", "miles")]:
+        with dynamodb_requests() as requests:
+            event[result_key] = invoke(name, event)
+        assert requests.seen == [("TransactWriteItems", expected_tables[name])], name
+    log = step_log.read(event["booking_id"])["steps"]
+    for step_name, result_key in [("ReserveSeat", "reservation"), ("RedeemPoints", "redemption"),
+                                  ("AwardMiles", "miles")]:
+        entry = log[step_name]
+        assert (entry["status"], entry["attempts"], entry["result"]) == ("SUCCEEDED", 1, event[result_key])
+        assert entry["started_at"] <= entry["finished_at"]
+
+
+@pytest.mark.parametrize(("name", "overrides", "after_first"), [
+    ("reserve_seat", {"seat": "8D", "cabin": None}, ["TransactWriteItems", "UpdateItem"]),
+    # An auto-assigned replay tries another seat: the refusal names the booking's seat,
+    # whose hold is read once to see it is still this booking's.
+    ("reserve_seat", {"cabin": "ECONOMY"}, ["TransactWriteItems", "GetItem", "UpdateItem"]),
+    ("redeem_points", {"loyalty_id": "FF0001", "points_to_redeem": 1_000}, ["TransactWriteItems", "UpdateItem"]),
+    ("award_miles", {"loyalty_id": "FF0001"}, ["TransactWriteItems", "UpdateItem"]),
+])
+def test_a_replay_learns_its_first_result_from_the_refusal_and_changes_nothing(
+    aws: Any, monkeypatch: pytest.MonkeyPatch, name: str, overrides: dict[str, Any], after_first: list[str],
+) -> None:
+    """GIVEN a step that ran once
+    WHEN it is invoked again with the same input (a Retry, a duplicate delivery)
+    THEN it returns the first run's result and changes nothing but its step-log entry
+    (one more attempt), with no read before its write: its refused transaction brings
+    back what the first run wrote, and its outcome is one write of its own."""
+    event = new_booking(**overrides)
+    event["reservation"] = invoke("reserve_seat", event) if name != "reserve_seat" else None
+    event["charge"] = {"amount": 11_900}
+    first = invoke(name, event)
+    before = business_state()
+    if "cabin" in overrides:  # the replay's random pick is another seat, as it nearly always is
+        monkeypatch.setattr(seats, "random", types.SimpleNamespace(
+            sample=lambda population, k: [seat for seat in population if seat != first["seat"]][:k]))
+
+    with dynamodb_requests() as requests:
+        again = invoke(name, event)
+
+    assert again == first
+    assert requests.operations() == after_first
+    assert business_state() == before
+    step_name = {"reserve_seat": "ReserveSeat", "redeem_points": "RedeemPoints", "award_miles": "AwardMiles"}[name]
+    entry = step_log.read(event["booking_id"])["steps"][step_name]
+    assert (entry["status"], entry["attempts"], entry["result"]) == ("SUCCEEDED", 2, first)
+
+
+def test_an_auto_assigned_replay_never_holds_a_second_seat(aws: Any) -> None:
+    """GIVEN ReserveSeat for any ECONOMY seat, run once
+    WHEN it runs five more times
+    THEN every run answers the first seat, and that is the only seat held for the booking."""
+    event = new_booking(cabin="ECONOMY")
+    first = invoke("reserve_seat", event)
+    answers = {invoke("reserve_seat", event)["seat"] for _ in range(5)}
+    held = [item["seat"] for item in db.scan("seats") if item.get("booking_id") == event["booking_id"]]
+    assert answers == {first["seat"]} and held == [first["seat"]]
+
+
+def test_concurrent_duplicates_of_an_auto_assigned_reserve_seat_hold_one_seat(aws: Any) -> None:
+    """GIVEN ReserveSeat for any ECONOMY seat delivered three times at once
+    THEN all three answer the same seat and only that seat is held for the booking: the
+    duplicates that lost are refused by the booking's note and answer the winner's hold."""
+    event = new_booking(cabin="ECONOMY")
+    results: list[Any] = []
+    threads = [threading.Thread(target=lambda: results.append(invoke("reserve_seat", event))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    held = [item["seat"] for item in db.scan("seats") if item.get("booking_id") == event["booking_id"]]
+    assert len(results) == 3 and all(result == results[0] for result in results)
+    assert held == [results[0]["seat"]]
+
+
+def test_a_replay_whose_hold_was_lost_says_so_and_takes_nothing(aws: Any) -> None:
+    """GIVEN a booking whose hold expired and was taken by another booking
+    WHEN its ReserveSeat is replayed
+    THEN it fails with SeatHoldLost (the step changed nothing this time) and holds no
+    other seat; the other booking keeps the seat."""
+    event = new_booking(seat="9C", cabin=None)
+    invoke("reserve_seat", event)
+    hold_seat("SA101", "9C", "another-booking", seconds=600)
+    before = business_state()
+
+    with pytest.raises(errors.SeatHoldLost):
+        invoke("reserve_seat", event)
+
+    assert business_state() == before
+    assert seat("SA101", "9C")["booking_id"] == "another-booking"
+
+
+# --- The step log: the saga's verdict and late attempts ------------------------------------------
+def test_a_late_attempt_never_overwrites_the_sagas_verdict_but_a_later_one_records_its_own(aws: Any) -> None:
+    """GIVEN an attempt of RefundPayment that began before the saga gave up on it (the saga's
+    verdict TIMED_OUT), and one that begins after (recovery re-running it)
+    WHEN each records its outcome
+    THEN the late one is refused and the verdict stands; the later one is recorded."""
+    booking_id = new_booking()["booking_id"]
+    late = step_log.begin(booking_id, "RefundPayment")
+    step_log.mark_ended(booking_id, "RefundPayment", "States.Timeout", "too slow", only_if_unfinished=False)
+
+    assert step_log.mark_finished(late, {"refunded": 0}) is False
+    step_log.mark_failed(late, "Boom", "late failure")
+    assert step_log.read(booking_id)["compensations"]["RefundPayment"]["status"] == "TIMED_OUT"
+
+    rerun = step_log.begin(booking_id, "RefundPayment")
+    assert step_log.mark_finished(rerun, {"refunded": 0}) is True
+    entry = step_log.read(booking_id)["compensations"]["RefundPayment"]
+    assert (entry["status"], entry["result"], entry.get("error")) == ("COMPENSATED", {"refunded": 0}, None)
+
+
+def test_the_verdict_on_a_task_that_left_no_entry_creates_one(aws: Any) -> None:
+    """GIVEN a compensation that timed out without writing anything (no RUNNING write is
+    made before an ordinary attempt), and one that recorded its own failure
+    WHEN the saga records its verdict on both
+    THEN the first gets a TIMED_OUT entry, the second keeps its own FAILED entry."""
+    booking_id = new_booking()["booking_id"]
+    failed = step_log.begin(booking_id, "ReleaseSeat")
+    step_log.mark_failed(failed, "SimulatedFailure", "its own words")
+
+    step_log.mark_ended(booking_id, "RefundPayment", "States.Timeout", "no answer")
+    step_log.mark_ended(booking_id, "ReleaseSeat", "States.Timeout", "no answer")
+
+    log = step_log.read(booking_id)["compensations"]
+    assert log["RefundPayment"]["status"] == "TIMED_OUT"
+    assert (log["ReleaseSeat"]["status"], log["ReleaseSeat"]["error"]["cause"]) == ("FAILED", "its own words")
+
+
+def test_confirm_booking_reads_the_booking_and_the_flight_in_one_request(aws: Any) -> None:
+    """GIVEN a booking whose earlier steps ran
+    WHEN ConfirmBooking runs, then runs again
+    THEN the first run is one BatchGetItem (booking and flight) and one transaction (seat,
+    booking, its own step-log entry); the replay reads once, finds the commit and only
+    records its attempt."""
+    event = new_booking(seat="10B", cabin=None)
+    event["reservation"] = invoke("reserve_seat", event)
+    event["charge"] = invoke("charge_payment", event)
+
+    with dynamodb_requests() as requests:
+        first = invoke("confirm_booking", event)
+    assert requests.seen == [("BatchGetItem", ("bookings", "flights")),
+                             ("TransactWriteItems", ("seats", "bookings", "step_log"))]
+    with dynamodb_requests() as requests:
+        assert invoke("confirm_booking", event) == first
+    assert requests.operations() == ["BatchGetItem", "UpdateItem"]
+    assert booking_record.get(event["booking_id"])["status"] == "CONFIRMED"
+
+
+def _post(body: dict[str, Any], key: str | None) -> tuple[dict[str, Any], bool]:
+    return api.start_booking(json.dumps(body), {"Idempotency-Key": key} if key else {}, owner_of(body))
+
+
+def test_post_bookings_reads_everything_it_checks_in_one_request(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a booking for a named seat with a loyalty account and an Idempotency-Key
+    WHEN it is posted, then posted again with the same key
+    THEN the first POST is two DynamoDB requests: one BatchGetItem (the key's record, the
+    flight, the account, the seat) and the transaction that writes the booking, its key
+    and its payment request; the replay reads the same way, then the booking, and writes
+    nothing (no saga starts)."""
+    started: list[str] = []
+    monkeypatch.setattr(api.saga, "start", lambda booking_id, kind, event: started.append(booking_id))
+    body = booking_body(seat="11A", cabin=None, loyalty_id="FF0001", points_to_redeem=500)
+
+    with dynamodb_requests() as requests:
+        first, created = _post(body, "key-11A")
+    assert created and started == [first["booking_id"]]
+    assert requests.seen == [("BatchGetItem", ("flights", "idempotency", "loyalty", "seats")),
+                             ("TransactWriteItems", ("bookings", "idempotency", "payments"))]
+    with dynamodb_requests() as requests:
+        again, created = _post(body, "key-11A")
+    assert (again, created) == (first, False) and started == [first["booking_id"]]
+    assert requests.operations() == ["BatchGetItem", "GetItem"]
+
+
+@pytest.mark.parametrize(("overrides", "error", "field"), [
+    ({"flight_number": "ZZ999"}, errors.NotFound, "flight_number"),
+    ({"loyalty_id": "FF9999"}, errors.NotFound, "loyalty_id"),
+    ({"seat": "3C", "cabin": None}, errors.Conflict, "seat"),
+])
+def test_post_bookings_refuses_from_its_one_read_and_writes_nothing(
+    aws: Any, overrides: dict[str, Any], error: type[errors.RequestError], field: str,
+) -> None:
+    """GIVEN an unknown flight, an unknown loyalty account, or a seat another booking holds
+    WHEN the booking is posted
+    THEN the one BatchGetItem is all it asks of DynamoDB: it is refused (404 / 409) with
+    nothing written."""
+    hold_seat("SA101", "3C", "another-booking", seconds=600)
+    before = snapshot()
+    body = booking_body(**overrides)
+    with dynamodb_requests() as requests, pytest.raises(error) as refused:
+        api.start_booking(json.dumps(body), {}, customer("FF9999" if overrides.get("loyalty_id") else "FF0001"))
+    assert refused.value.field == field
+    assert requests.operations() == ["BatchGetItem"]
+    assert snapshot() == before
+
+
+# --- The payment as the customer sees it, noted on the booking --------------------------------
+def _seen_on_the_booking(booking_id: str) -> dict[str, Any]:
+    return dict(booking_record.get(booking_id)["payment"])
+
+
+def test_every_payment_change_a_customer_sees_is_noted_on_the_booking_in_its_transaction(aws: Any) -> None:
+    """GIVEN a booking run step by step, then refunded
+    WHEN ChargePayment captures and RefundPayment refunds
+    THEN each is three requests (the payment read, one transaction of the payment and the
+    booking's note, its step-log outcome), and after each the booking shows exactly what
+    the payment record says: NONE before, CAPTURED with the amount, REFUNDED with it."""
+    event = new_booking(loyalty_id="FF0001", points_to_redeem=1_000)
+    event["reservation"] = invoke("reserve_seat", event)
+    event["redemption"] = invoke("redeem_points", event)
+    booking_id = event["booking_id"]
+    assert _seen_on_the_booking(booking_id) == {"status": "NONE", "amount": 0}
+
+    with dynamodb_requests() as requests:
+        event["charge"] = invoke("charge_payment", event)
+    assert requests.seen == [("GetItem", ("payments",)), ("TransactWriteItems", ("payments", "bookings")),
+                             ("UpdateItem", ("step_log",))]
+    assert _seen_on_the_booking(booking_id) == {"status": "CAPTURED", "amount": 11_900}
+    assert payments.seen(payment(booking_id)) == _seen_on_the_booking(booking_id)
+
+    with dynamodb_requests() as requests:
+        invoke("refund_payment", event)
+    assert requests.operations() == ["GetItem", "TransactWriteItems", "UpdateItem"]
+    assert _seen_on_the_booking(booking_id) == {"status": "REFUNDED", "amount": 11_900}
+    assert payments.seen(payment(booking_id)) == _seen_on_the_booking(booking_id)
+
+
+def test_a_declined_card_is_noted_and_a_voided_request_needs_no_note(aws: Any) -> None:
+    """GIVEN one booking whose card is declined, and one whose request RefundPayment voids
+    THEN the first shows DECLINED (the decision and the note in one transaction); the
+    second is one write of the payment alone (VOIDED shows as NONE, as the request did)."""
+    declined = new_booking(payment={"card_token": "tok_decline"})
+    declined["reservation"] = {"fare": BASE_FARES["ECONOMY"]}
+    with pytest.raises(errors.PaymentDeclined):
+        invoke("charge_payment", declined)
+    assert _seen_on_the_booking(declined["booking_id"]) == {"status": "DECLINED", "amount": 0}
+
+    voided = new_booking()
+    with dynamodb_requests() as requests:
+        invoke("refund_payment", voided)
+    assert requests.seen == [("GetItem", ("payments",)), ("UpdateItem", ("payments",)), ("UpdateItem", ("step_log",))]
+    assert payment(voided["booking_id"])["status"] == "VOIDED"  # type: ignore[index]
+    assert _seen_on_the_booking(voided["booking_id"]) == {"status": "NONE", "amount": 0}
+
+
+def test_a_status_poll_reads_the_booking_and_its_step_log_only(aws: Any) -> None:
+    """GIVEN a booking whose payment is captured
+    WHEN the customer polls it (GET /bookings/{id})
+    THEN that is one GetItem of the booking and one Query of its step log, no read of
+    the payment, and the view shows the captured money."""
+    event = new_booking()
+    event["reservation"] = invoke("reserve_seat", event)
+    event["charge"] = invoke("charge_payment", event)
+
+    with dynamodb_requests() as requests:
+        view = api.view_booking(event["booking_id"], owner_of({}))
+
+    assert requests.seen == [("GetItem", ("bookings",)), ("Query", ("step_log",))]
+    assert view["payment"] == {"status": "CAPTURED", "amount": BASE_FARES["ECONOMY"]}
+    assert view["amount_paid"] == BASE_FARES["ECONOMY"]
+
+
+def test_a_booking_written_before_the_note_shows_its_payment_record(aws: Any) -> None:
+    """GIVEN a booking without a payment note (written by the code before it) whose money
+    was captured
+    WHEN it is viewed
+    THEN the view reads its payment record instead and shows the money, not NONE."""
+    event = new_booking()
+    event["reservation"] = invoke("reserve_seat", event)
+    event["charge"] = invoke("charge_payment", event)
+    db.update("bookings", db.booking_key(event["booking_id"]), "REMOVE payment")
+
+    view = booking_view.view(event["booking_id"])
+
+    assert view["payment"] == {"status": "CAPTURED", "amount": BASE_FARES["ECONOMY"]}

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import api, booking_view, db, invariants, saga, step_log
+from chalicelib import api, booking_view, db, invariants, saga
 from chalicelib.models import BASE_FARES, miles_for
 from chalicelib.vocabulary import STEP_NAMES
 from tests.saga.conftest import START_POINTS, compensation_names, execution, run, start, states_entered
@@ -123,7 +123,7 @@ def test_seat_taken_after_the_api_checked_fails_at_reserve_seat(aws: Any, monkey
     other booking's hold is untouched."""
     db.update("seats", db.seat_key("SA101", "4B"), "SET #s = :held, booking_id = :other, hold_expires_at = :far",
               names={"#s": "status"}, values={":held": "HELD", ":other": "someone-else", ":far": 2**40})
-    monkeypatch.setattr(api, "check_bookable", lambda request: None)
+    monkeypatch.setattr(api, "check_bookable", lambda request, found: None)
 
     view = run(seat="4B", cabin=None)
 
@@ -201,9 +201,16 @@ def test_a_confirmation_that_answers_late_once_is_retried_not_undone(short_timeo
 
     short_timeout("ConfirmBooking")
     original = steps.injected_mode
-    monkeypatch.setattr(steps, "injected_mode", lambda step, name: "timeout" if (
-        name == "ConfirmBooking" and step_log.read(step.booking_id)["steps"][name].get("attempts", 0) == 1
-    ) else original(step, name))
+    confirm_attempts: list[str] = []
+
+    def first_answer_late(step: Any, name: str) -> str | None:
+        if name == "ConfirmBooking":
+            confirm_attempts.append(name)
+            if len(confirm_attempts) == 1:
+                return "timeout"
+        return original(step, name)
+
+    monkeypatch.setattr(steps, "injected_mode", first_answer_late)
 
     view = run()
 

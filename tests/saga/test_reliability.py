@@ -223,6 +223,8 @@ def test_invariant_checker_reports_planted_damage(aws: Any) -> None:
               values={":held": "HELD"})
     db.update("loyalty", db.loyalty_account_key("FF0003"), "SET points_balance = :p", values={":p": 1})
     db.put("payments", {"booking_id": "orphan", "status": "CAPTURED", "amount": 100})
+    db.update("bookings", db.booking_key(confirmed["booking_id"]), "SET payment = :seen",
+              values={":seen": {"status": "NONE", "amount": 0}})  # money taken, shown as none
     request = validation.parse_booking_request(booking_body(), fault_injection_allowed=True)
     stuck, _ = api.open_booking(request, customer=customer(), correlation_id="stuck", idempotency_key=None)
 
@@ -235,4 +237,5 @@ def test_invariant_checker_reports_planted_damage(aws: Any) -> None:
         ("captured-not-refunded", "orphan"),
         ("stuck-without-execution", stuck["booking_id"]),
         ("card-token-kept", stuck["booking_id"]),  # its payment request outlives its (absent) saga
+        ("payment-note-stale", confirmed["booking_id"]),
     }

@@ -47,7 +47,7 @@ def _lost_after(steps: tuple[Step, ...], running: str | None, **overrides: Any) 
     for step in steps:
         event[step.result_key] = getattr(app_module, step.function)(event, None)
     if running:
-        step_log.mark_running(booking["booking_id"], running)
+        step_log.begin(booking["booking_id"], running, announce=True)
     return str(booking["booking_id"])
 
 
@@ -110,7 +110,7 @@ def test_a_lost_cancellation_is_finished(aws: Any, died_in: str | None) -> None:
     if died_in:
         event = cancellation_input(booking)
         event[CANCELLATION_STEPS[0].result_key] = app_module.refund_payment(event, None)
-        step_log.mark_running(booking_id, died_in)
+        step_log.begin(booking_id, died_in, announce=True)
 
     assert recovery.finish_lost_sagas(REASON) == {BookingStatus.CANCELLED: [booking_id]}
 
