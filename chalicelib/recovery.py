@@ -121,13 +121,16 @@ def fail_stale_booking(booking: dict[str, Any], reason: str, *, error: str = HOL
     compensations (no-ops where there is nothing to undo) settle either way."""
     log = step_log.read(booking["booking_id"])[step_log.STEPS]
     running = [name for name in STEP_NAMES if log.get(name, {}).get("status") == StepStatus.RUNNING]
+    # Where the saga was: the step still RUNNING, else the furthest step with an entry
+    # (a step's outcome is written when it ends, so the one it died in may have none).
+    reached = running or [name for name in STEP_NAMES if name in log]
     with bound(booking_id=booking["booking_id"], correlation_id=booking["correlation_id"], step="Sweeper"):
         for name in running:  # its execution has ended: no step-log entry stays RUNNING
             step_log.mark_ended(booking["booking_id"], name, error, reason)
         failures = _run_compensations(booking, [compensation.name for compensation in _chain_of(booking)])
         status = BookingStatus.NEEDS_ATTENTION if failures else BookingStatus.FAILED
         booking_record.mark_failed(
-            booking["booking_id"], status, failed_step=running[-1] if running else None,
+            booking["booking_id"], status, failed_step=reached[-1] if reached else None,
             error={"error": error, "cause": reason},
         )
         _dead_letter(booking, failures)

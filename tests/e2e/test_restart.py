@@ -24,6 +24,7 @@ from chalicelib.models import BASE_FARES
 from chalicelib.vocabulary import (
     AWARD_MILES,
     CHARGE_PAYMENT,
+    IN_FLIGHT_STATUSES,
     REFUND_PAYMENT,
     REVERSE_MILES,
     TERMINAL_STATUSES,
@@ -89,10 +90,15 @@ class Customer:
         return self.until(booking_id, lambda booking: booking["status"] in TERMINAL_STATUSES, "terminal")
 
     def running(self, booking_id: str, task: str) -> dict[str, Any]:
-        """Once ``task`` is RUNNING (and, being a hang or a timeout, stays so for a while)."""
+        """Once ``task`` has begun while its saga is still in flight: a hang shows RUNNING;
+        a timeout (its work done, then hanging) shows its outcome, committed with the work,
+        and the saga waits on it for a while either way."""
+        begun = {StepStatus.RUNNING, StepStatus.SUCCEEDED, StepStatus.COMPENSATED}
+
         def started(booking: dict[str, Any]) -> bool:
             entries = booking["steps"] + booking["compensations"]
-            return any(entry["name"] == task and entry["status"] == StepStatus.RUNNING for entry in entries)
+            return booking["status"] in IN_FLIGHT_STATUSES and any(
+                entry["name"] == task and entry["status"] in begun for entry in entries)
         return self.until(booking_id, started, f"running {task}", timeout=IN_FLIGHT_TIMEOUT)
 
     def account(self) -> dict[str, Any]:
