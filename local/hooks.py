@@ -1,4 +1,5 @@
-"""The two places where moto is bent to behave like AWS for this project.
+"""The places where moto is bent to behave like AWS for this project, and to cost what
+AWS costs.
 
 1. Lambda: moto would run a function in Docker. ``LambdaFunction._invoke_lambda(self,
    event)`` returning ``(payload_json, errored, logs)`` is its single entry point; we
@@ -8,27 +9,32 @@
 2. DynamoDB: AWS applies each request (a conditional write, a transaction) atomically.
    moto's backend has no lock, so two threads could both pass the same condition; we
    serialise DynamoDB requests, which is what makes "never sold twice" testable here.
-
 3. DynamoDB transactions: before each TransactWriteItems moto deep-copies every table
    the transaction touches, to roll back on failure. That is O(table) per transaction
    (the 1,620-seat table, the ever-growing bookings table) where AWS is O(items), and
    it made local bookings slower the longer the server ran. We back up only the items
    the transaction touches and restore those on failure: the same all-or-nothing
    result, at the cost of the items themselves.
+4. DynamoDB Query: moto builds a base-table Query's candidates from every item of the
+   table, sorted, and keeps those of the asked partition: O(table log table) where AWS
+   is O(partition). Every booking made the next status poll slower. We hand the Query
+   the asked partition only: the same items in the same order, so the same answers.
 
 tests/unit/test_hooks.py fails loudly if moto moves any target.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import inspect
 import json
 import threading
 import time
 import traceback
 import types
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import moto.dynamodb.models as dynamodb_models
@@ -60,6 +66,7 @@ class LocalLambdaContext:
         return 60_000
 
 
+# --- 1. Lambda: in process ----------------------------------------------------------------
 def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
     handler = _handlers.get(self.function_name)
     if handler is None:
@@ -81,11 +88,13 @@ def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bo
     return json.dumps(result), False, ""
 
 
+# --- 2. DynamoDB: one request at a time -------------------------------------------------
 def _serialised_call_action(self: DynamoHandler) -> Any:
     with _dynamodb_lock:
         return _originals["dynamodb"](self)
 
 
+# --- 3. DynamoDB transactions: back up the touched items, not the tables ------------------
 class _CopyWithoutTableBackups:
     """moto.dynamodb.models' ``copy`` module, except that a whole Table is not deep-copied
     (transact_write_items' backup; ours backs up the touched items instead)."""
@@ -133,6 +142,90 @@ def _transact_backing_up_items(self: DynamoDBBackend, transact_items: list[dict[
         raise
 
 
+# --- 4. DynamoDB Query: one partition -----------------------------------------------------
+# Table.query takes its candidates from self.all_items() (the whole table, sorted) and
+# keeps those whose hash key matches. While a base-table Query with a hash key runs in
+# this thread, the first all_items() call of that table answers with the partition
+# alone. Everything after it (the sort by range key, ExclusiveStartKey, Limit, range
+# conditions, filters, projections) is moto's own code, unchanged.
+_query_scope = threading.local()
+_QUERY_PARAMETERS: inspect.Signature | None = None
+
+
+def _query_one_partition(self: Table, *args: Any, **kwargs: Any) -> Any:
+    global _QUERY_PARAMETERS
+    original = _originals["query"]
+    if _QUERY_PARAMETERS is None:
+        _QUERY_PARAMETERS = inspect.signature(original)
+    bound = _QUERY_PARAMETERS.bind(self, *args, **kwargs).arguments
+    hash_key = bound.get("hash_key")
+    if bound.get("index_name") or hash_key is None:  # an index: moto's scan of every item
+        return original(self, *args, **kwargs)
+    _query_scope.partition = (self, hash_key)
+    try:
+        return original(self, *args, **kwargs)
+    finally:
+        _query_scope.partition = None
+
+
+def _all_items_or_the_queried_partition(self: Table) -> list[Any]:
+    scope = getattr(_query_scope, "partition", None)
+    if scope is None or scope[0] is not self:
+        return _originals["all_items"](self)  # type: ignore[no-any-return]
+    _query_scope.partition = None  # only the Query's candidate list, nothing else
+    # .get, not [...]: self.items is a defaultdict, and a lookup must not add a partition.
+    partition = self.items.get(scope[1])
+    if partition is None:
+        return []
+    if not self.range_key_attr:
+        return [partition]
+    return sorted(partition.values(), key=lambda item: item.range_key)
+
+
+# --- Installing ---------------------------------------------------------------------------
+def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
+    """Name -> the (owner, attribute, replacement) it sets. The first attribute's
+    original is kept as _originals[name]; the replacements call it."""
+    return {
+        "lambda": [(LambdaFunction, "_invoke_lambda", _invoke_in_process)],
+        "dynamodb": [(DynamoHandler, "call_action", _serialised_call_action)],
+        "transact": [(DynamoDBBackend, "transact_write_items", _transact_backing_up_items),
+                     (dynamodb_models, "copy", _CopyWithoutTableBackups())],
+        "query": [(Table, "query", _query_one_partition)],
+        "all_items": [(Table, "all_items", _all_items_or_the_queried_partition)],
+    }
+
+
+#: The patches that make local execution cheaper, not different: what the benchmark
+#: switches off to price them.
+PERFORMANCE_PATCHES = ("query", "all_items")
+_replaced: dict[str, list[tuple[Any, str, Any]]] = {}  # name -> (owner, attribute, original)
+
+
+_INHERITED = object()  # the attribute was the base class's: restoring deletes ours
+
+
+def _apply(name: str, targets: list[tuple[Any, str, Any]]) -> None:
+    if name in _replaced:
+        return
+    # A class's own __dict__ entry, not getattr: restoring must put back exactly what was
+    # there (a staticmethod stays one), or nothing if the attribute was inherited.
+    _replaced[name] = [(owner, attribute, owner.__dict__.get(attribute, _INHERITED) if isinstance(owner, type)
+                        else getattr(owner, attribute)) for owner, attribute, _ in targets]
+    _originals[name] = getattr(targets[0][0], targets[0][1])
+    for owner, attribute, replacement in targets:
+        setattr(owner, attribute, replacement)
+
+
+def _restore(name: str) -> None:
+    for owner, attribute, original in reversed(_replaced.pop(name, [])):
+        if original is _INHERITED:
+            delattr(owner, attribute)
+        else:
+            setattr(owner, attribute, original)
+    _originals.pop(name, None)
+
+
 def scale_retry_waits(factor: float) -> None:
     """Tests only: moto really sleeps between retries (IntervalSeconds x BackoffRate^n).
     Multiply those sleeps by ``factor`` so a suite exercising retries stays fast; the
@@ -147,25 +240,26 @@ def install(handlers: dict[str, Handler]) -> None:
     """Register handlers by function name and patch moto (idempotent)."""
     _handlers.clear()
     _handlers.update(handlers)
-    if "lambda" not in _originals:
-        _originals["lambda"] = LambdaFunction._invoke_lambda
-        LambdaFunction._invoke_lambda = _invoke_in_process  # type: ignore[method-assign]
-    if "dynamodb" not in _originals:
-        _originals["dynamodb"] = DynamoHandler.call_action
-        DynamoHandler.call_action = _serialised_call_action  # type: ignore[method-assign]
-    if "transact" not in _originals:
-        _originals["transact"] = DynamoDBBackend.transact_write_items
-        _originals["copy_module"] = dynamodb_models.copy
-        dynamodb_models.copy = _CopyWithoutTableBackups()  # type: ignore[assignment]
-        DynamoDBBackend.transact_write_items = _transact_backing_up_items  # type: ignore[method-assign]
+    for name, targets in _patches().items():
+        _apply(name, targets)
 
 
 def uninstall() -> None:
-    if "lambda" in _originals:
-        LambdaFunction._invoke_lambda = _originals.pop("lambda")  # type: ignore[method-assign]
-    if "dynamodb" in _originals:
-        DynamoHandler.call_action = _originals.pop("dynamodb")  # type: ignore[method-assign]
-    if "transact" in _originals:
-        DynamoDBBackend.transact_write_items = _originals.pop("transact")  # type: ignore[method-assign]
-        dynamodb_models.copy = _originals.pop("copy_module")
+    for name in list(_replaced):
+        _restore(name)
     _handlers.clear()
+
+
+@contextlib.contextmanager
+def unpatched(*names: str) -> Iterator[None]:
+    """Benchmarks and tests: moto's own behaviour for the named patches while the block
+    runs (nothing may be evaluating through them when it starts or ends)."""
+    targets = _patches()
+    removed = [name for name in names if name in _replaced]
+    for name in removed:
+        _restore(name)
+    try:
+        yield
+    finally:
+        for name in removed:
+            _apply(name, targets[name])

@@ -1,16 +1,30 @@
-"""The embedded backend bends moto at three points; if a moto upgrade moves one, these
-fail loudly instead of the saga silently not running."""
+"""The embedded backend bends moto at the points local/hooks.py lists; if a moto upgrade
+moves one, these fail loudly instead of the saga silently not running (or a patch
+silently changing what moto answers). Then the behaviour of the patches themselves:
+install/uninstall and the one-partition Query."""
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
+from typing import Any
 
+import boto3
 import moto
+import pytest
 from moto.awslambda.models import LambdaFunction
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
+from local import hooks
 
+
+def _squeezed(source: str) -> str:
+    return " ".join(source.split())
+
+
+# --- Guards: the targets ------------------------------------------------------------------
 def test_moto_is_the_pinned_version() -> None:
     assert moto.__version__ == "5.2.5", "re-check local/hooks.py before moving moto"
 
@@ -40,12 +54,55 @@ def test_transactions_back_up_whole_tables_through_the_module_copy() -> None:
     assert callable(dynamodb_models.copy.deepcopy)
 
 
+def test_a_base_table_query_takes_its_candidates_from_all_items() -> None:
+    """The one-partition Query answers that single all_items() call; the rest is moto's."""
+    parameters = list(inspect.signature(Table.query).parameters)
+    assert parameters[:9] == ["self", "hash_key", "range_comparison", "range_objs", "limit",
+                              "exclusive_start_key", "scan_index_forward", "projection_expressions", "index_name"]
+    source = _squeezed(inspect.getsource(Table.query))
+    base_table = source.split("else: hash_attrs = [self.hash_key_attr]", 1)[1].split("# SORT", 1)[0]
+    assert base_table.strip() == ("range_attrs = [self.range_key_attr] possible_results = [ item for item in "
+                                  "self.all_items() if isinstance(item, Item) and item.hash_key == hash_key ]")
+    assert "possible_results.sort(key=lambda item: item.range_key)" in source
+    assert source.count("self.all_items()") == 2  # the index branch's and the base table's
+    assert "self.items = defaultdict(dict)" in inspect.getsource(Table.__init__)
+    assert "for hash_set in self.items.values()" in inspect.getsource(Table.all_items)
+
+
+# Every attribute a component module sets outside construction, and why that is no
+# per-execution state shared through a cached program: the lazily assigned heap key
+# (assigned by ProgramCache before sharing), or an object built per evaluation or per
+# Environment (Map's job pool, map-run record and counters; Parallel's worker pool;
+# iteration workers), never stored on a parsed component.
+# --- install / uninstall ------------------------------------------------------------------
+def _current(targets: dict[str, list[tuple[Any, str, Any]]]) -> dict[tuple[str, str], Any]:
+    return {(name, attribute): (owner.__dict__.get(attribute) if isinstance(owner, type) else getattr(owner, attribute))
+            for name, entries in targets.items() for owner, attribute, _ in entries}
+
+
+def test_install_replaces_every_target_and_uninstall_puts_moto_back() -> None:
+    """GIVEN moto as imported WHEN the hooks are installed THEN every target is replaced,
+    and WHEN uninstalled THEN each is exactly moto's again (also within unpatched())."""
+    hooks.uninstall()
+    targets = hooks._patches()
+    before = _current(targets)
+    hooks.install({})
+    try:
+        installed = _current(targets)
+        assert all(installed[key] is not before[key] for key in before)
+        with hooks.unpatched(*hooks.PERFORMANCE_PATCHES):
+            inside = _current(targets)
+            assert all((inside[key] is before[key]) == (key[0] in hooks.PERFORMANCE_PATCHES) for key in before)
+        assert _current(targets) == installed
+    finally:
+        hooks.uninstall()
+    assert _current(targets) == before
+
+
 def test_a_failed_transaction_still_changes_nothing(aws: object) -> None:
     """GIVEN a transaction whose first operations would succeed (a new item, an update)
     and whose last condition fails WHEN it runs on the embedded backend THEN none of it
     is applied, as on AWS."""
-    import pytest
-
     from chalicelib import db
     from chalicelib.errors import ConditionFailed
 
@@ -60,3 +117,109 @@ def test_a_failed_transaction_still_changes_nothing(aws: object) -> None:
     assert raised.value.failed == {"other_seat"}  # reported by name, not position
     assert db.get("payments", db.payment_key("new")) is None
     assert db.get("seats", db.seat_key("SA101", "1A")) == before
+
+
+# --- A bare moto with the hooks, for the patches' own tests ---------------------------------
+@pytest.fixture
+def bare_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from local.embedded import MOTO_CONFIG
+
+    for key, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test",
+                       "AWS_SECRET_ACCESS_KEY": "test"}.items():
+        monkeypatch.setenv(key, value)
+    with moto.mock_aws(config=MOTO_CONFIG):
+        yield
+    hooks.uninstall()
+
+
+def _partitioned_tables() -> Any:
+    """A hash+range table of 6 partitions x 30 items (values of every kind to sort,
+    filter and project) and a hash-only table of 40 items."""
+    client = boto3.client("dynamodb")
+    client.create_table(TableName="log", BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                              {"AttributeName": "sk", "AttributeType": "S"}])
+    client.create_table(TableName="plain", BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    for partition in range(6):
+        for index in (7, 3, 29, 0, 12, *range(30)):  # out of order, rewritten: order is the key's
+            client.put_item(TableName="log", Item={
+                "pk": {"S": f"p{partition}"}, "sk": {"S": f"entry#{index:02d}"},
+                "n": {"N": str((index * 7 + partition) % 11)}, "tag": {"S": "odd" if index % 2 else "even"},
+                "blob": {"S": "x" * (index * 10)}, "nested": {"M": {"a": {"N": str(index)}, "b": {"S": "b"}}},
+            })
+    for index in range(40):
+        client.put_item(TableName="plain", Item={"pk": {"S": f"k{index}"}, "n": {"N": str(index)}})
+    return client
+
+
+QUERIES: list[dict[str, Any]] = [
+    {"TableName": "log", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "p3"}}},
+    {"TableName": "log", "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
+     "ExpressionAttributeValues": {":p": {"S": "p1"}, ":a": {"S": "entry#05"}, ":b": {"S": "entry#20"}}},
+    {"TableName": "log", "KeyConditionExpression": "pk = :p AND begins_with(sk, :a)",
+     "ExpressionAttributeValues": {":p": {"S": "p2"}, ":a": {"S": "entry#1"}}},
+    {"TableName": "log", "KeyConditionExpression": "pk = :p AND sk > :a", "ScanIndexForward": False,
+     "ExpressionAttributeValues": {":p": {"S": "p0"}, ":a": {"S": "entry#10"}}},
+    {"TableName": "log", "KeyConditionExpression": "pk = :p", "FilterExpression": "tag = :t AND n > :n",
+     "ExpressionAttributeValues": {":p": {"S": "p4"}, ":t": {"S": "odd"}, ":n": {"N": "3"}}},
+    {"TableName": "log", "KeyConditionExpression": "pk = :p", "ProjectionExpression": "sk, nested.a, #t",
+     "ExpressionAttributeNames": {"#t": "tag"}, "ExpressionAttributeValues": {":p": {"S": "p5"}}},
+    {"TableName": "log", "KeyConditionExpression": "pk = :p", "Select": "COUNT",
+     "ExpressionAttributeValues": {":p": {"S": "p5"}}},
+    {"TableName": "log", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "none"}}},
+    {"TableName": "plain", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "k17"}}},
+    {"TableName": "plain", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "k99"}}},
+]
+PAGINATIONS: list[dict[str, Any]] = [{}, {"Limit": 1}, {"Limit": 7}, {"Limit": 7, "ScanIndexForward": False}]
+
+
+def _every_page(client: Any, query: dict[str, Any]) -> list[dict[str, Any]]:
+    pages, request = [], dict(query)
+    while True:
+        page = client.query(**request)
+        page.pop("ResponseMetadata")
+        pages.append(page)
+        if "LastEvaluatedKey" not in page:
+            return pages
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def test_a_query_reads_one_partition_and_answers_as_moto_does(bare_moto: None) -> None:
+    """GIVEN tables of several partitions WHEN the same Queries (range conditions, a
+    filter, a projection, COUNT, a missing partition, a hash-only table; every page at
+    several limits, both orders) run with and without the patch THEN every page is
+    identical, and the patched ones never list the whole table nor add a partition."""
+    hooks.install({})
+    client = _partitioned_tables()
+    with hooks.unpatched("query", "all_items"):
+        expected = [_every_page(client, {**query, **paging}) for query in QUERIES for paging in PAGINATIONS]
+    whole_table_reads: list[str] = []
+    real_all_items = hooks._originals["all_items"]
+
+    def all_items_noted(table: Table) -> Any:
+        whole_table_reads.append(table.name)
+        return real_all_items(table)
+
+    hooks._originals["all_items"] = all_items_noted
+    try:
+        answered = [_every_page(client, {**query, **paging}) for query in QUERIES for paging in PAGINATIONS]
+    finally:
+        hooks._originals["all_items"] = real_all_items
+    assert answered == expected
+    assert whole_table_reads == []
+    assert sum(len(page["Items"]) for pages in answered for page in pages if "Items" in page) > 300
+    assert max(len(pages) for pages in answered) == 30  # Limit 1 over a whole partition: a page per item
+    backend_tables = {table.name: table for table in _dynamodb_backend().tables.values()}
+    assert len(backend_tables["log"].items) == 6 and len(backend_tables["plain"].items) == 40
+
+
+def _dynamodb_backend() -> Any:
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends["123456789012"]["us-east-1"]
+
+
