@@ -19,14 +19,23 @@ AWS costs.
    table, sorted, and keeps those of the asked partition: O(table log table) where AWS
    is O(partition). Every booking made the next status poll slower. We hand the Query
    the asked partition only: the same items in the same order, so the same answers.
+5. Step Functions parsing: moto parses the whole definition with ANTLR on every
+   StartExecution (~45 ms for statemachine.json). We parse each definition once and
+   share the program, which is safe only because no component keeps per-execution
+   state on itself (see ``ProgramCache``).
+6. Step Functions Lambda client: moto's engine builds a new boto3 Lambda client for
+   every task it runs. We build one per (region, endpoint, credentials) and reuse it
+   (boto3 clients are thread-safe; creating them from the default session is not).
 
 tests/unit/test_hooks.py fails loudly if moto moves any target.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
+import enum
 import inspect
 import json
 import threading
@@ -42,12 +51,21 @@ from moto.awslambda.models import LambdaFunction
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
+from moto.stepfunctions.parser.asl.component.component import Component
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.state_pass.result import Result
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
 _handlers: dict[str, Handler] = {}
 _originals: dict[str, Any] = {}
 _dynamodb_lock = threading.RLock()
+
+#: Definitions kept parsed (most recently used): the two sagas, plus tests' variants.
+PROGRAM_CACHE_SIZE = 16
 
 
 class LocalLambdaContext:
@@ -182,6 +200,117 @@ def _all_items_or_the_queried_partition(self: Table) -> list[Any]:
     return sorted(partition.values(), key=lambda item: item.range_key)
 
 
+# --- 5. Step Functions: parse each definition once ------------------------------------------
+def _components(root: Component) -> Iterator[Any]:
+    """Every object of a parsed program: its components and what they hold, once each."""
+    seen: set[int] = set()
+    pending: list[Any] = [root]
+    while pending:
+        value = pending.pop()
+        if id(value) in seen or isinstance(value, (str, bytes, int, float, bool, enum.Enum, type)) or value is None:
+            continue
+        seen.add(id(value))
+        yield value
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            pending.extend(value)
+        elif isinstance(value, Component) or (
+                type(value).__module__.startswith("moto.stepfunctions.parser.asl.component")
+                and hasattr(value, "__dict__")):
+            pending.extend(vars(value).values())
+
+
+class ProgramCache:
+    """Parsed programs by definition text, the ``size`` most recently used.
+
+    One program evaluated by many executions at once is safe only if evaluation keeps
+    nothing of an execution on the components themselves. Checked for moto 5.2.5 by
+    reading every assignment to ``self`` outside __init__ under asl/component (pinned by
+    tests/unit/test_hooks.py):
+
+    - per-execution state lives in the execution's Environment: the stack, the heap
+      (retry attempt counters and backoff multipliers, under each component's
+      ``heap_key``), the frames, the variables, the event history;
+    - Map and Parallel build their job pools, worker pools, map-run records and
+      counters inside ``_eval_body``, per evaluation;
+    - the one lazily set attribute is ``EvalComponent.heap_key``: a new uid on first
+      access. Two executions reaching a retrier for the first time together could each
+      set it, and the one that loses reads its attempt count under a key it did not
+      write: the count restarts and the task runs more often than MaxAttempts. So every
+      component's key is assigned here, under the lock, before the program is shared;
+    - the one literal evaluation hands out by reference and a later state may change in
+      place is a Pass state's ``Result`` object: a program with one is not cached (it is
+      parsed per execution, as moto does).
+    """
+
+    def __init__(self, size: int = PROGRAM_CACHE_SIZE) -> None:
+        self.size = size
+        self._programs: collections.OrderedDict[str, EvalComponent] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.parses = 0
+
+    def program(self, definition: str) -> EvalComponent:
+        with self._lock:  # a miss parses under the lock: the same definition only once
+            program = self._programs.get(definition)
+            if program is not None:
+                self._programs.move_to_end(definition)
+                return program
+            program = AmazonStateLanguageParser.parse(definition)[0]
+            self.parses += 1
+            if not self._prepare_for_sharing(program):
+                return program
+            self._programs[definition] = program
+            while len(self._programs) > self.size:
+                self._programs.popitem(last=False)
+            return program
+
+    @staticmethod
+    def _prepare_for_sharing(program: EvalComponent) -> bool:
+        parts = list(_components(program))
+        if any(isinstance(part, Result) for part in parts):
+            return False
+        for part in parts:
+            if isinstance(part, EvalComponent):
+                part.heap_key  # noqa: B018  (the property assigns the key on first access)
+        return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._programs.clear()
+
+
+programs = ProgramCache()
+
+
+def _cached_entrypoint(self: ExecutionWorker) -> EvalComponent:
+    return programs.program(self._evaluation_details.state_machine_details.definition)
+
+
+# --- 6. Step Functions: one Lambda client -----------------------------------------------
+_clients: dict[tuple[Any, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _shared_boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+    """moto's boto_client_for, built once per everything it depends on: the region, the
+    service, the endpoint (in-process stubber or moto server's port) and the
+    credentials. moto signs with fixed keys and ignores ``state_credentials`` (pinned by
+    the guard test); its role is in the key anyway, so an assumed role would get its own."""
+    from moto.core.models import botocore_stubber
+    from moto.settings import moto_server_port
+
+    intercepted = bool(botocore_stubber.enabled)
+    key = (region, service, intercepted, None if intercepted else moto_server_port(),
+           getattr(state_credentials, "role_arn", None))
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = _originals["boto_client_for"](
+                region=region, service=service, state_credentials=state_credentials)
+        return client
+
+
 # --- Installing ---------------------------------------------------------------------------
 def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
     """Name -> the (owner, attribute, replacement) it sets. The first attribute's
@@ -193,12 +322,14 @@ def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
                      (dynamodb_models, "copy", _CopyWithoutTableBackups())],
         "query": [(Table, "query", _query_one_partition)],
         "all_items": [(Table, "all_items", _all_items_or_the_queried_partition)],
+        "parse": [(ExecutionWorker, "_get_evaluation_entrypoint", _cached_entrypoint)],
+        "boto_client_for": [(lambda_eval_utils, "boto_client_for", _shared_boto_client_for)],
     }
 
 
 #: The patches that make local execution cheaper, not different: what the benchmark
 #: switches off to price them.
-PERFORMANCE_PATCHES = ("query", "all_items")
+PERFORMANCE_PATCHES = ("query", "all_items", "parse", "boto_client_for")
 _replaced: dict[str, list[tuple[Any, str, Any]]] = {}  # name -> (owner, attribute, original)
 
 
@@ -247,6 +378,9 @@ def install(handlers: dict[str, Handler]) -> None:
 def uninstall() -> None:
     for name in list(_replaced):
         _restore(name)
+    programs.clear()
+    with _clients_lock:
+        _clients.clear()
     _handlers.clear()
 
 

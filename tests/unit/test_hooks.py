@@ -1,12 +1,18 @@
 """The embedded backend bends moto at the points local/hooks.py lists; if a moto upgrade
 moves one, these fail loudly instead of the saga silently not running (or a patch
 silently changing what moto answers). Then the behaviour of the patches themselves:
-install/uninstall and the one-partition Query."""
+install/uninstall, the one-partition Query, the program cache, and the shared Lambda
+client."""
 
 from __future__ import annotations
 
+import ast
+import gc
 import inspect
-from collections.abc import Iterator
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,8 +22,14 @@ from moto.awslambda.models import LambdaFunction
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from local import hooks
+
+COMPONENTS_DIR = Path(inspect.getfile(EvalComponent)).parent
 
 
 def _squeezed(source: str) -> str:
@@ -69,11 +81,85 @@ def test_a_base_table_query_takes_its_candidates_from_all_items() -> None:
     assert "for hash_set in self.items.values()" in inspect.getsource(Table.all_items)
 
 
+def test_executions_get_their_program_from_one_method() -> None:
+    assert "program = self._get_evaluation_entrypoint()" in inspect.getsource(ExecutionWorker._execution_logic)
+    assert "AmazonStateLanguageParser.parse(" in inspect.getsource(ExecutionWorker._get_evaluation_entrypoint)
+
+
+def test_heap_keys_are_assigned_lazily_on_the_component() -> None:
+    """ProgramCache assigns them before sharing a program; tests/saga/test_engine.py
+    replays this property with a wider window."""
+    source = _squeezed(inspect.getsource(EvalComponent.heap_key.fget))  # type: ignore[attr-defined]
+    assert "if self.__heap_key is None: self.__heap_key = long_uid() return self.__heap_key" in source
+
+
+def _state_kept_on_self(path: Path) -> set[str]:
+    """``Class.attribute`` for every assignment to, or mutating call on, an attribute of
+    ``self`` in a method other than __init__ and the parse-time builders."""
+    builders = {"__init__", "from_state_props", "from_retrier_props", "from_catcher_props"}
+    mutators = {"append", "extend", "pop", "popleft", "clear", "update", "add", "remove", "insert",
+                "setdefault", "discard"}
+    found = set()
+    for cls in (node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ClassDef)):
+        for method in (node for node in cls.body if isinstance(node, ast.FunctionDef)):
+            if method.name in builders:
+                continue
+            for node in ast.walk(method):
+                targets: list[ast.expr] = []
+                if isinstance(node, ast.Assign):
+                    targets = list(node.targets)
+                elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                    targets = [node.target]
+                elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                      and node.func.attr in mutators):
+                    targets = [node.func.value]
+                for target in targets:
+                    while isinstance(target, ast.Subscript):
+                        target = target.value
+                    if (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                            and target.value.id == "self"):
+                        found.add(f"{cls.name}.{target.attr}")
+    return found
+
+
 # Every attribute a component module sets outside construction, and why that is no
 # per-execution state shared through a cached program: the lazily assigned heap key
 # (assigned by ProgramCache before sharing), or an object built per evaluation or per
 # Environment (Map's job pool, map-run record and counters; Parallel's worker pool;
 # iteration workers), never stored on a parsed component.
+KNOWN_STATE_ON_SELF = {
+    "EvalComponent._EvalComponent__heap_key",  # the name-mangled __heap_key
+    "Counter._count", "MapRunRecord.status", "MapRunRecord.stop_date", "MapRunRecord.max_concurrency",
+    "MapRunRecord.tolerated_failure_count", "MapRunRecord.tolerated_failure_percentage",
+    "MapRunRecordPoolManager._pool", "IterationWorker._stop_signal_received", "JobPool._open_jobs",
+    "JobPool._worker_exception", "JobPool._closed_jobs", "BranchWorker._worker_thread",
+    "BranchWorkerPool._terminated_with_error", "BranchWorkerPool._active_workers_num",
+}
+
+
+def test_no_component_keeps_execution_state_on_itself() -> None:
+    """GIVEN every module under moto's asl/component WHEN scanned for state set on self
+    outside construction THEN it is exactly the reviewed list: a new entry means a
+    cached program might carry one execution's state into another; review it."""
+    found: set[str] = set()
+    for path in sorted(COMPONENTS_DIR.rglob("*.py")):
+        found |= {entry.replace(".__heap_key", "._EvalComponent__heap_key") for entry in _state_kept_on_self(path)}
+    assert found == KNOWN_STATE_ON_SELF
+
+
+def test_lambda_tasks_build_a_client_per_task_through_boto_client_for() -> None:
+    """The shared client replaces lambda_eval_utils' boto_client_for, which signs with
+    fixed keys whatever the state's credentials (so the cache key needs no secret)."""
+    assert lambda_eval_utils.boto_client_for is boto_client.boto_client_for or hooks._replaced
+    assert "lambda_client = boto_client_for(" in inspect.getsource(lambda_eval_utils._invoke_lambda_function)
+    source = inspect.getsource(boto_client.boto_client_for)
+    assert list(inspect.signature(boto_client.boto_client_for).parameters) == ["region", "service",
+                                                                              "state_credentials"]
+    assert 'aws_access_key_id="ak"' in source and source.count("state_credentials") == 1
+    assert "intercepting_boto_calls = botocore_stubber.enabled" in source
+    assert 'kwargs["endpoint_url"] = f"http://localhost:{moto_server_port()}"' in source
+
+
 # --- install / uninstall ------------------------------------------------------------------
 def _current(targets: dict[str, list[tuple[Any, str, Any]]]) -> dict[tuple[str, str], Any]:
     return {(name, attribute): (owner.__dict__.get(attribute) if isinstance(owner, type) else getattr(owner, attribute))
@@ -221,5 +307,114 @@ def _dynamodb_backend() -> Any:
     from moto.dynamodb.models import dynamodb_backends
 
     return dynamodb_backends["123456789012"]["us-east-1"]
+
+
+# --- The program cache ----------------------------------------------------------------------
+def _definition(kind: str) -> str:
+    from deploy import asl
+
+    text = asl.text(kind)
+    return asl.substitute(text, {name: f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+                                 for name in asl.placeholders(text)})
+
+
+def _reachable_components(root: object) -> list[EvalComponent]:
+    """Every EvalComponent the garbage collector can reach from ``root`` (classes aside):
+    independent of how hooks walks a program."""
+    seen, pending, found = set(), [root], []
+    while pending:
+        value = pending.pop()
+        if id(value) in seen or isinstance(value, type):
+            continue
+        seen.add(id(value))
+        if isinstance(value, EvalComponent):
+            found.append(value)
+        pending.extend(gc.get_referents(value))
+    return found
+
+
+def test_each_definition_is_parsed_once_and_shared_with_its_keys_assigned() -> None:
+    """GIVEN a cache of two WHEN the booking definition is asked for three times THEN it is
+    parsed once and every component of it already has its heap key; WHEN two more
+    definitions push it out THEN it is parsed again (the cache is bounded)."""
+    cache = hooks.ProgramCache(size=2)
+    booking = _definition("booking")
+    first = cache.program(booking)
+    assert cache.program(booking) is first and cache.program(booking) is first
+    assert cache.parses == 1
+    components = _reachable_components(first)
+    assert len(components) > 200
+    assert all(component._EvalComponent__heap_key is not None for component in components)  # type: ignore[attr-defined]
+    cache.program(_definition("cancellation"))
+    cache.program(booking.replace('"TimeoutSeconds": 10', '"TimeoutSeconds": 9'))
+    assert cache.parses == 3
+    assert cache.program(booking) is not first and cache.parses == 4
+
+
+def test_a_program_with_a_pass_result_is_parsed_per_execution() -> None:
+    """A Pass state's Result is handed out by reference and may be changed by a later
+    state: such a program is never shared."""
+    cache = hooks.ProgramCache()
+    definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"a": 1}, "End": True}}})
+    assert cache.program(definition) is not cache.program(definition)
+    assert cache.parses == 2
+
+
+# --- The engine's Lambda client, on a tiny state machine ---------------------------
+@pytest.fixture
+def tiny_engine(bare_moto: None) -> Iterator[Callable[..., Any]]:
+    """``start(handler)``: one state machine of one Lambda task (dispatched in process
+    to ``handler``); returns (sfn, arn)."""
+    from local.embedded import _empty_zip
+
+    def start(handler: Callable[[dict[str, Any], Any], Any]) -> tuple[Any, str]:
+        hooks.install({"work": handler})
+        role = boto3.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        function = boto3.client("lambda").create_function(
+            FunctionName="work", Runtime="python3.11", Role=role, Handler="app.work",
+            Code={"ZipFile": _empty_zip()})["FunctionArn"]
+        definition = {"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": function, "End": True}}}
+        sfn = boto3.client("stepfunctions")
+        arn = sfn.create_state_machine(name="tiny", definition=json.dumps(definition), roleArn=role)["stateMachineArn"]
+        return sfn, arn
+
+    yield start
+    _join_all()
+
+
+def _join_all(timeout: float = 30.0) -> None:
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    deadline = time.monotonic() + timeout
+    while TMP_THREADS and time.monotonic() < deadline:
+        thread = TMP_THREADS[-1]
+        if thread.ident is None:  # appended by moto, about to be started
+            time.sleep(0.001)
+            continue
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        TMP_THREADS.remove(thread)
+
+
+def test_tasks_share_one_lambda_client(tiny_engine: Callable[..., Any]) -> None:
+    """GIVEN twelve executions of a Lambda task WHEN they all succeed THEN moto's engine
+    built one Lambda client for all of them, not one per task."""
+    sfn, arn = tiny_engine(lambda event, context: {"ok": event["n"]})
+    built: list[str] = []
+    real = hooks._originals["boto_client_for"]
+
+    def build_noted(**kwargs: Any) -> Any:
+        built.append(kwargs["service"])
+        return real(**kwargs)
+
+    hooks._originals["boto_client_for"] = build_noted
+    try:
+        executions = [sfn.start_execution(stateMachineArn=arn, name=f"e{n}", input=json.dumps({"n": n}))[
+            "executionArn"] for n in range(12)]
+        _join_all()
+    finally:
+        hooks._originals["boto_client_for"] = real
+    outputs = [json.loads(sfn.describe_execution(executionArn=execution)["output"]) for execution in executions]
+    assert outputs == [{"ok": n} for n in range(12)]
+    assert built == ["lambda"]
 
 
