@@ -146,13 +146,29 @@ class EmbeddedAws:
 
 _running: EmbeddedAws | None = None
 
+#: The listen backlog of `chalice local`'s server. socketserver's default is 5: a burst
+#: of 20 parallel connections already saw resets, while the threads that would accept
+#: them were busy. The kernel caps it at net.core.somaxconn (4096 on Linux since 5.4).
+LISTEN_BACKLOG = 1024
+
+
+def raise_listen_backlog(backlog: int = LISTEN_BACKLOG) -> None:
+    """Before `chalice local` binds its socket: the class LocalDevServer instantiates is
+    its default argument (chalice.local.ThreadedHTTPServer), so its class attribute
+    ``request_queue_size`` is what socketserver passes to listen()."""
+    from chalice import local as chalice_local
+
+    chalice_local.ThreadedHTTPServer.request_queue_size = backlog
+
 
 def start_for_chalice_local(app: Any) -> EmbeddedAws:
-    """Start once per process and load the demo data (`chalice local` imports app.py once)."""
+    """Start once per process and load the demo data (`chalice local` imports app.py once,
+    before it creates its server: so the backlog raised here is the server's)."""
     global _running
     if _running is None:
         from ops.seed import seed_demo
 
+        raise_listen_backlog()
         _running = EmbeddedAws(app, stage=config.stage()).start()
         seed_demo()
     return _running

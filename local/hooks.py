@@ -26,6 +26,13 @@ AWS costs.
 6. Step Functions Lambda client: moto's engine builds a new boto3 Lambda client for
    every task it runs. We build one per (region, endpoint, credentials) and reuse it
    (boto3 clients are thread-safe; creating them from the default session is not).
+7. Step Functions admission: every execution is a thread of this one process, and a
+   task's TimeoutSeconds is wall-clock time. A hundred executions at once share one
+   core (the GIL), each task gets a hundredth of it, and the saga dies in
+   States.Timeout where AWS, whose Lambdas each have their own CPU, would have taken a
+   fraction of a second. So at most ``max_running_executions`` executions evaluate at
+   once; the others are started (RUNNING, as on AWS) but wait, first come first
+   served, before entering their first state. The definitions are unchanged.
 
 tests/unit/test_hooks.py fails loudly if moto moves any target.
 """
@@ -38,12 +45,15 @@ import copy
 import enum
 import inspect
 import json
+import os
 import threading
 import time
 import traceback
 import types
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import moto.dynamodb.models as dynamodb_models
@@ -57,6 +67,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda
 from moto.stepfunctions.parser.asl.component.state.state_pass.result import Result
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.utils import TMP_THREADS
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -64,6 +75,15 @@ _handlers: dict[str, Handler] = {}
 _originals: dict[str, Any] = {}
 _dynamodb_lock = threading.RLock()
 
+#: How many executions evaluate at once (EMBEDDED_MAX_RUNNING_EXECUTIONS overrides it).
+#: One process has one core's worth of Python, so more in flight does not add
+#: throughput; it only stretches every task. Measured with bench.e2e's crowd (100
+#: buyers polling every 200 ms) on the 2-core machine: at 32 and beyond tasks time out;
+#: at 16 none did, but the slowest task took 6-7 s of its 10; at 8, 3-5 s, draining
+#: about 10% slower; at 4, 25-50% slower still. 8 leaves room for a few executions that
+#: only sleep (a retry's backoff, a simulated hang) without stalling the rest.
+DEFAULT_MAX_RUNNING_EXECUTIONS = 8
+MAX_RUNNING_EXECUTIONS_ENV = "EMBEDDED_MAX_RUNNING_EXECUTIONS"
 #: Definitions kept parsed (most recently used): the two sagas, plus tests' variants.
 PROGRAM_CACHE_SIZE = 16
 
@@ -311,6 +331,135 @@ def _shared_boto_client_for(region: str, service: str, state_credentials: Any = 
         return client
 
 
+# --- 7. Step Functions: bounded admission ---------------------------------------------------
+@dataclass(eq=False)
+class Admission:
+    """One execution's place in the gate: ``admitted`` once it may run."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+    admitted: bool = False
+
+
+class ExecutionGate:
+    """At most ``limit`` executions evaluate at once; the others wait in start order."""
+
+    def __init__(self, limit: int = DEFAULT_MAX_RUNNING_EXECUTIONS) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._running = 0
+        self._waiting: collections.deque[Admission] = collections.deque()
+
+    def enter(self) -> Admission:
+        """A place for a new execution: admitted now if there is room, else queued."""
+        admission = Admission()
+        with self._lock:
+            if self._running < self.limit and not self._waiting:
+                self._running += 1
+                admission.admitted = True
+                admission.event.set()
+            else:
+                self._waiting.append(admission)
+        return admission
+
+    def withdraw(self, admission: Admission) -> bool:
+        """Take a queued execution out of the queue (stopped before it ran)."""
+        with self._lock:
+            if admission.admitted or admission not in self._waiting:
+                return False
+            self._waiting.remove(admission)
+        admission.event.set()
+        return True
+
+    def leave(self) -> None:
+        """An execution ended: its place goes to the longest waiting one."""
+        with self._lock:
+            if self._waiting and self._running <= self.limit:
+                admitted = self._waiting.popleft()
+                admitted.admitted = True
+                admitted.event.set()
+            else:
+                self._running -= 1
+
+    def set_limit(self, limit: int) -> None:
+        with self._lock:
+            self.limit = max(1, limit)
+            while self._waiting and self._running < self.limit:
+                admitted = self._waiting.popleft()
+                admitted.admitted = True
+                self._running += 1
+                admitted.event.set()
+
+    def counts(self) -> tuple[int, int]:
+        """(running, waiting)."""
+        with self._lock:
+            return self._running, len(self._waiting)
+
+
+gate = ExecutionGate()
+_admissions: weakref.WeakKeyDictionary[ExecutionWorker, Admission] = weakref.WeakKeyDictionary()
+
+
+def _run_when_admitted(worker: ExecutionWorker, admission: Admission) -> None:
+    admission.event.wait()
+    if not admission.admitted:
+        return  # stopped while queued: _stop_even_if_queued ended it
+    try:
+        worker._execution_logic()
+    finally:
+        gate.leave()
+
+
+def _start_through_gate(self: ExecutionWorker) -> None:
+    """moto's ExecutionWorker.start (a thread in TMP_THREADS, started now, so whoever joins
+    TMP_THREADS also waits for a queued execution), with the gate in front of the work."""
+    admission = _admissions[self] = gate.enter()
+    thread = threading.Thread(target=_run_when_admitted, args=(self, admission), daemon=True)
+    TMP_THREADS.append(thread)
+    thread.start()
+
+
+def _stop_even_if_queued(self: ExecutionWorker, stop_date: Any, error: str | None, cause: str | None) -> None:
+    """StopExecution of a queued execution: it never entered a state, so it ends ABORTED
+    at once (moto's stop would find no environment yet)."""
+    admission = _admissions.get(self)
+    if admission is None or not gate.withdraw(admission):
+        _originals["stop"](self, stop_date=stop_date, error=error, cause=cause)
+        return
+    from moto.stepfunctions.parser.api import (
+        ExecutionAbortedEventDetails,
+        ExecutionStartedEventDetails,
+        HistoryEventExecutionDataDetails,
+        HistoryEventType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails as event_details_type
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    EventDetails: Any = event_details_type  # a TypedDict moto fills partially, as here
+    details = self._evaluation_details
+    env = self.env = self._get_evaluation_environment()
+    env.event_manager.add_event(
+        context=env.event_history_context, event_type=HistoryEventType.ExecutionStarted,
+        event_details=EventDetails(executionStartedEventDetails=ExecutionStartedEventDetails(
+            input=to_json_str(details.execution_details.inpt),
+            inputDetails=HistoryEventExecutionDataDetails(truncated=False),
+            roleArn=details.aws_execution_details.role_arn)),
+        update_source_event_id=False,
+    )
+    # Running at its first state (as Program.eval would put it), then stopped there.
+    env.next_state_name = json.loads(details.state_machine_details.definition).get("StartAt", "")
+    env.set_stop(stop_date=stop_date, cause=cause, error=error)
+    env.event_manager.add_event(
+        context=env.event_history_context, event_type=HistoryEventType.ExecutionAborted,
+        event_details=EventDetails(executionAbortedEventDetails=ExecutionAbortedEventDetails(error=error, cause=cause)),
+    )
+    self._execution_communication.terminated()
+
+
+def configured_max_running_executions() -> int:
+    value = os.environ.get(MAX_RUNNING_EXECUTIONS_ENV, "").strip()
+    return max(1, int(value)) if value else DEFAULT_MAX_RUNNING_EXECUTIONS
+
+
 # --- Installing ---------------------------------------------------------------------------
 def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
     """Name -> the (owner, attribute, replacement) it sets. The first attribute's
@@ -324,11 +473,13 @@ def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
         "all_items": [(Table, "all_items", _all_items_or_the_queried_partition)],
         "parse": [(ExecutionWorker, "_get_evaluation_entrypoint", _cached_entrypoint)],
         "boto_client_for": [(lambda_eval_utils, "boto_client_for", _shared_boto_client_for)],
+        "start": [(ExecutionWorker, "start", _start_through_gate)],
+        "stop": [(ExecutionWorker, "stop", _stop_even_if_queued)],
     }
 
 
 #: The patches that make local execution cheaper, not different: what the benchmark
-#: switches off to price them.
+#: switches off to price them (with the gate, which bench/e2e measures separately).
 PERFORMANCE_PATCHES = ("query", "all_items", "parse", "boto_client_for")
 _replaced: dict[str, list[tuple[Any, str, Any]]] = {}  # name -> (owner, attribute, original)
 
@@ -367,10 +518,13 @@ def scale_retry_waits(factor: float) -> None:
     retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: real_sleep(seconds * factor))  # type: ignore[assignment]
 
 
-def install(handlers: dict[str, Handler]) -> None:
-    """Register handlers by function name and patch moto (idempotent)."""
+def install(handlers: dict[str, Handler], *, max_running_executions: int | None = None) -> None:
+    """Register handlers by function name and patch moto (idempotent). At most
+    ``max_running_executions`` executions evaluate at once (default: the environment's
+    EMBEDDED_MAX_RUNNING_EXECUTIONS, else DEFAULT_MAX_RUNNING_EXECUTIONS)."""
     _handlers.clear()
     _handlers.update(handlers)
+    gate.set_limit(max_running_executions or configured_max_running_executions())
     for name, targets in _patches().items():
         _apply(name, targets)
 

@@ -125,6 +125,9 @@ def test_concurrent_sagas_end_the_same_with_shared_programs(
     attempts, states entered and task attempts; and those are the definition's (one
     retry for a transient fault, 1 + MaxAttempts 5 for a compensation that always fails)."""
     monkeypatch.setenv("SIMULATED_HANG_SECONDS", str(HANG_SECONDS))
+    # All at once (not queued by the gate): the more executions share the program at
+    # the same moment, the more a race on it would show.
+    monkeypatch.setenv(hooks.MAX_RUNNING_EXECUTIONS_ENV, str(len(PLANS) * REPEATS))
     monkeypatch.setattr(EvalComponent, "heap_key", property(RacyHeapKeys().heap_key))
     aws_factory({"booking": _definition()})
 

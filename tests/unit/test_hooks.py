@@ -1,15 +1,19 @@
 """The embedded backend bends moto at the points local/hooks.py lists; if a moto upgrade
 moves one, these fail loudly instead of the saga silently not running (or a patch
 silently changing what moto answers). Then the behaviour of the patches themselves:
-install/uninstall, the one-partition Query, the program cache, and the shared Lambda
-client."""
+install/uninstall, the one-partition Query, the program cache, the shared Lambda client
+and the execution gate."""
 
 from __future__ import annotations
 
 import ast
+import functools
 import gc
 import inspect
 import json
+import operator
+import socketserver
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +29,8 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.utils import boto_client
-from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.backend.execution import Execution
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker, SyncExecutionWorker
 
 from local import hooks
 
@@ -160,6 +165,27 @@ def test_lambda_tasks_build_a_client_per_task_through_boto_client_for() -> None:
     assert 'kwargs["endpoint_url"] = f"http://localhost:{moto_server_port()}"' in source
 
 
+def test_an_execution_is_one_thread_in_tmp_threads_started_by_its_worker() -> None:
+    """The gate wraps this thread; Execution.start reports RUNNING before it starts, so
+    a queued execution is RUNNING; synchronous (express) executions bypass start."""
+    start = _squeezed(inspect.getsource(ExecutionWorker.start))
+    assert "Thread(target=self._execution_logic, daemon=True)" in start
+    assert "TMP_THREADS.append(execution_logic_thread)" in start
+    assert "self.env.set_stop(" in inspect.getsource(ExecutionWorker.stop)
+    execution_start = inspect.getsource(Execution.start)
+    assert execution_start.index("ExecutionStatus.RUNNING") < execution_start.index("self.exec_worker.start()")
+    assert "start" in SyncExecutionWorker.__dict__
+    assert "if env is not None:" in inspect.getsource(Execution.to_history_output)
+
+
+def test_chalice_local_listens_with_its_server_class_backlog() -> None:
+    from chalice import local
+
+    assert inspect.signature(local.LocalDevServer.__init__).parameters["server_cls"].default \
+        is local.ThreadedHTTPServer
+    assert "self.socket.listen(self.request_queue_size)" in inspect.getsource(socketserver.TCPServer.server_activate)
+
+
 # --- install / uninstall ------------------------------------------------------------------
 def _current(targets: dict[str, list[tuple[Any, str, Any]]]) -> dict[tuple[str, str], Any]:
     return {(name, attribute): (owner.__dict__.get(attribute) if isinstance(owner, type) else getattr(owner, attribute))
@@ -183,6 +209,14 @@ def test_install_replaces_every_target_and_uninstall_puts_moto_back() -> None:
     finally:
         hooks.uninstall()
     assert _current(targets) == before
+    assert hooks.gate.limit == hooks.DEFAULT_MAX_RUNNING_EXECUTIONS
+
+
+def test_the_limit_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(hooks.MAX_RUNNING_EXECUTIONS_ENV, "3")
+    assert hooks.configured_max_running_executions() == 3
+    monkeypatch.delenv(hooks.MAX_RUNNING_EXECUTIONS_ENV)
+    assert hooks.configured_max_running_executions() == hooks.DEFAULT_MAX_RUNNING_EXECUTIONS
 
 
 def test_a_failed_transaction_still_changes_nothing(aws: object) -> None:
@@ -360,15 +394,15 @@ def test_a_program_with_a_pass_result_is_parsed_per_execution() -> None:
     assert cache.parses == 2
 
 
-# --- The engine's Lambda client, on a tiny state machine ---------------------------
+# --- The engine's Lambda client and gate, on a tiny state machine ---------------------------
 @pytest.fixture
 def tiny_engine(bare_moto: None) -> Iterator[Callable[..., Any]]:
-    """``start(handler)``: one state machine of one Lambda task (dispatched in process
-    to ``handler``); returns (sfn, arn)."""
+    """``start(limit, handler)``: one state machine of one Lambda task (dispatched in
+    process to ``handler``), at most ``limit`` executions running; returns (sfn, arn)."""
     from local.embedded import _empty_zip
 
-    def start(handler: Callable[[dict[str, Any], Any], Any]) -> tuple[Any, str]:
-        hooks.install({"work": handler})
+    def start(limit: int, handler: Callable[[dict[str, Any], Any], Any]) -> tuple[Any, str]:
+        hooks.install({"work": handler}, max_running_executions=limit)
         role = boto3.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         function = boto3.client("lambda").create_function(
             FunctionName="work", Runtime="python3.11", Role=role, Handler="app.work",
@@ -395,10 +429,17 @@ def _join_all(timeout: float = 30.0) -> None:
         TMP_THREADS.remove(thread)
 
 
+def _wait(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
 def test_tasks_share_one_lambda_client(tiny_engine: Callable[..., Any]) -> None:
     """GIVEN twelve executions of a Lambda task WHEN they all succeed THEN moto's engine
     built one Lambda client for all of them, not one per task."""
-    sfn, arn = tiny_engine(lambda event, context: {"ok": event["n"]})
+    sfn, arn = tiny_engine(16, lambda event, context: {"ok": event["n"]})
     built: list[str] = []
     real = hooks._originals["boto_client_for"]
 
@@ -418,3 +459,57 @@ def test_tasks_share_one_lambda_client(tiny_engine: Callable[..., Any]) -> None:
     assert built == ["lambda"]
 
 
+def test_executions_beyond_the_limit_wait_running_and_start_in_order(tiny_engine: Callable[..., Any]) -> None:
+    """GIVEN at most 2 executions at once and tasks that block until released WHEN 5 start
+    THEN all 5 are RUNNING, only 2 have entered a state, and as each ends the longest
+    waiting one starts: all 5 succeed, in start order; WHEN a queued one is stopped THEN
+    it ends ABORTED at once without running its task."""
+    release = {n: threading.Event() for n in range(6)}
+    ran: list[int] = []
+
+    def work(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        ran.append(event["n"])
+        assert release[event["n"]].wait(timeout=30)
+        return {"n": event["n"]}
+
+    sfn, arn = tiny_engine(2, work)
+    executions = [sfn.start_execution(stateMachineArn=arn, name=f"e{n}", input=json.dumps({"n": n}))["executionArn"]
+                  for n in range(6)]
+    _wait(lambda: len(ran) == 2)
+    time.sleep(0.2)  # give a wrongly admitted third the time to show up
+    assert sorted(ran) == [0, 1]
+    assert [sfn.describe_execution(executionArn=arn)["status"] for arn in executions] == ["RUNNING"] * 6
+    assert [bool(sfn.get_execution_history(executionArn=arn)["events"]) for arn in executions] == \
+        [True, True, False, False, False, False]
+    assert hooks.gate.counts() == (2, 4)
+
+    sfn.stop_execution(executionArn=executions[4], error="Stopped", cause="by the test")
+    stopped = sfn.describe_execution(executionArn=executions[4])
+    assert stopped["status"] == "ABORTED"
+    assert [event["type"] for event in sfn.get_execution_history(executionArn=executions[4])["events"]] == \
+        ["ExecutionStarted", "ExecutionAborted"]
+    assert hooks.gate.counts() == (2, 3)
+
+    def succeeded(n: int) -> bool:
+        return bool(sfn.describe_execution(executionArn=executions[n])["status"] == "SUCCEEDED")
+
+    for n, admitted_next in ((1, 2), (0, 3), (2, 5), (3, None), (5, None)):
+        release[n].set()
+        _wait(functools.partial(succeeded, n))
+        if admitted_next is not None:  # the longest waiting one, not any
+            _wait(functools.partial(operator.contains, ran, admitted_next))
+            assert ran[-1] == admitted_next
+    assert len(ran) == 5
+    assert hooks.gate.counts() == (0, 0)
+
+
+def test_the_gate_admits_first_come_first_served() -> None:
+    gate = hooks.ExecutionGate(limit=1)
+    first, second, third = gate.enter(), gate.enter(), gate.enter()
+    assert (first.admitted, second.admitted, third.admitted) == (True, False, False)
+    assert gate.withdraw(second) and not gate.withdraw(first)
+    gate.leave()
+    assert third.admitted and third.event.is_set() and not second.admitted
+    gate.set_limit(3)
+    fourth = gate.enter()
+    assert fourth.admitted and gate.counts() == (2, 0)
