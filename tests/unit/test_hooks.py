@@ -16,6 +16,7 @@ import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,19 @@ def test_chalice_local_listens_with_its_server_class_backlog() -> None:
     assert inspect.signature(local.LocalDevServer.__init__).parameters["server_cls"].default \
         is local.ThreadedHTTPServer
     assert "self.socket.listen(self.request_queue_size)" in inspect.getsource(socketserver.TCPServer.server_activate)
+
+
+def test_chalice_local_does_a_requests_work_in_local_gateway_handle_request() -> None:
+    """local.embedded bounds the requests inside handle_request; reading the body and
+    writing the answer happen around it."""
+    from chalice import local
+
+    assert list(inspect.signature(local.LocalGateway.handle_request).parameters) == [
+        "self", "method", "path", "headers", "body"]
+    source = inspect.getsource(local.ChaliceRequestHandler._generic_handle)
+    assert source.index("self._parse_payload()") < source.index("self.local_gateway.handle_request(") \
+        < source.index("self._send_http_response(")
+    assert local.ChaliceRequestHandler.do_POST is local.ChaliceRequestHandler._generic_handle
 
 
 # --- install / uninstall ------------------------------------------------------------------
@@ -501,6 +515,32 @@ def test_executions_beyond_the_limit_wait_running_and_start_in_order(tiny_engine
             assert ran[-1] == admitted_next
     assert len(ran) == 5
     assert hooks.gate.counts() == (0, 0)
+
+
+def test_chalice_local_works_on_a_few_requests_at_once() -> None:
+    """GIVEN a gateway whose requests take a while, bounded to 2 WHEN 8 arrive together
+    THEN at most 2 are inside at any moment and all 8 are answered; bounding again
+    changes nothing."""
+    from local.embedded import bound_concurrent_requests
+
+    inside, most, lock = [0], [0], threading.Lock()
+
+    class SlowGateway:
+        def handle_request(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> str:
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.05)
+            with lock:
+                inside[0] -= 1
+            return path
+
+    bound_concurrent_requests(2, gateway=SlowGateway)
+    bound_concurrent_requests(5, gateway=SlowGateway)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda n: SlowGateway().handle_request("GET", f"/{n}", {}, None), range(8)))
+    assert answers == [f"/{n}" for n in range(8)]
+    assert most[0] == 2
 
 
 def test_the_gate_admits_first_come_first_served() -> None:
