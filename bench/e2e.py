@@ -8,6 +8,7 @@ contention run (100 buyers for the 12 FIRST seats of one flight).
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -15,6 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -22,6 +24,7 @@ import requests
 from bench.common import FORWARD_STEPS, TERMINAL, booking_body, chalice_local, percentile
 from chalicelib.customers import DEMO_PASSWORD, DEMO_USERNAMES
 from chalicelib.vocabulary import BookingStatus, SeatStatus
+from local import embedded, hooks
 from local.server import LocalServer
 
 HAPPY_FLIGHTS = ["SA101", "SA102", "SA201", "SA202", "SA301", "SA302", "SA401", "SA402"]
@@ -62,8 +65,9 @@ class Client:
         session = self.session()
         signed_in = self.headers_of(body.get("loyalty_id") or DEMO_USERNAMES[0])
         started = time.perf_counter()
-        # `chalice local` resets a connection now and then under load; the
-        # Idempotency-Key makes resending the POST safe (the replay gets the same booking).
+        # A connection error is resent (the Idempotency-Key makes a resent POST safe: the
+        # replay gets the same booking) and counted: with local.embedded's listen backlog
+        # there should be none (socketserver's default of 5 reset them under load).
         response = self._send(session.post, f"{self.base_url}/bookings", json=body, timeout=self.timeout,
                               headers={"Idempotency-Key": str(uuid.uuid4()), **signed_in})
         accepted = time.perf_counter()
@@ -161,6 +165,7 @@ def contention(base_url: str, buyers: int = 100, poll: float = 0.2) -> dict[str,
     with ThreadPoolExecutor(max_workers=buyers) as pool:
         results = list(pool.map(buy, range(buyers)))
     drained = max(result.get("finished", result["started"]) for result in results) - started
+    slowest_task_s = _slowest_task_s(client, [result["booking_id"] for result in results if "booking_id" in result])
     seat_map = requests.get(f"{client.base_url}/flights/{CONTENTION_FLIGHT}/seats", params={"cabin": "FIRST"},
                             timeout=30).json()["seats"]
     sold = sum(1 for seat in seat_map if seat["status"] == SeatStatus.BOOKED)
@@ -180,7 +185,33 @@ def contention(base_url: str, buyers: int = 100, poll: float = 0.2) -> dict[str,
         "p50_ms": round(percentile([r["total_s"] * 1000 for r in results], 50), 1),
         "p99_ms": round(percentile([r["total_s"] * 1000 for r in results], 99), 1),
         "connection_retries": client.retries,
+        "timeouts": sum(1 for result in results if "States.Timeout" in str(result.get("error"))),
+        "max_running_executions": hooks.configured_max_running_executions(),
+        "max_concurrent_requests": int(os.environ.get(embedded.MAX_CONCURRENT_REQUESTS_ENV)
+                                       or embedded.DEFAULT_MAX_CONCURRENT_REQUESTS),
+        "slowest_task_s": slowest_task_s,
     }
+
+
+TASK_ENDS = ("LambdaFunctionSucceeded", "LambdaFunctionFailed", "LambdaFunctionTimedOut")
+
+
+def _slowest_task_s(client: Client, booking_ids: list[str]) -> float:
+    """The longest any task took, scheduled to ended, over the bookings' histories: how
+    close a busy server came to a task's TimeoutSeconds (10 s)."""
+    slowest = 0.0
+    headers = client.headers_of(DEMO_USERNAMES[0])
+    for booking_id in booking_ids:
+        events = client.session().get(f"{client.base_url}/bookings/{booking_id}/history", headers=headers,
+                                      timeout=client.timeout).json()["executions"][0]["events"]
+        scheduled_at = None
+        for event in events:
+            at = datetime.fromisoformat(event["timestamp"]).timestamp()
+            if event["type"] == "LambdaFunctionScheduled":
+                scheduled_at = at
+            elif event["type"] in TASK_ENDS and scheduled_at is not None:
+                slowest = max(slowest, at - scheduled_at)
+    return round(slowest, 2)
 
 
 def run_all(server: LocalServer | None = None) -> dict[str, Any]:

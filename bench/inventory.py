@@ -43,7 +43,7 @@ def measure(reads: int = 9) -> dict[str, Any]:
             "seat_map_median_ms": round(median(times) * 1000, 1),
             "seat_map_runs_ms": [round(t * 1000, 1) for t in times],
             "seat_map_profile_cpu_s": layers["cpu_s"],
-            "seat_map_moto_query_cpu_s": spots["moto Table.query (sorts every item of the table, deep-copies results)"],
+            "seat_map_moto_query_cpu_s": spots["moto Table.query (one partition, via local.hooks)"],
             "seat_map_moto_backend_pct": layers["layers"]["moto DynamoDB backend (embedded AWS)"]["pct"]}
 
 

@@ -118,6 +118,8 @@ def render(results: dict[str, Any]) -> str:
         out += _contention(results["contention"])
     if "orchestration" in results:
         out += _orchestration(results["orchestration"])
+    if "engine" in results:
+        out += _engine(results["engine"])
     if "cost" in results:
         out += _cost(results["cost"])
     if "coldstart" in results:
@@ -230,6 +232,10 @@ def _e2e(e2e: dict[str, Any]) -> list[str]:
         f"- Failed at (step:error): {c['failed_at']}",
         f"- Time to drain (first POST to last terminal status): {c['drain_s']} s; "
         f"p50 {_ms(c['p50_ms'])} ms, p99 {_ms(c['p99_ms'])} ms",
+        f"- States.Timeout: {c.get('timeouts', '?')}; executions running at once at most "
+        f"{c.get('max_running_executions', '?')} (EMBEDDED_MAX_RUNNING_EXECUTIONS; the others queued, RUNNING), "
+        f"requests worked on at once at most {c.get('max_concurrent_requests', '?')}; "
+        f"slowest task, scheduled to ended: {c.get('slowest_task_s', '?')} s of its 10 s",
         "",
     ]
     return out
@@ -248,6 +254,30 @@ def _contention(c: dict[str, Any]) -> list[str]:
         f"- Outcomes: {c['statuses']}; failed at (step:error): {c['failed_at']}",
         f"- All 100 POSTs accepted after {c['all_accepted_s']} s; drained (every booking terminal) after "
         f"**{c['drain_s']} s**",
+        "",
+    ]
+
+
+def _engine(e: dict[str, Any]) -> list[str]:
+    booking, poll = e["booking"], e["poll"]
+    points = list(poll["cpu_ms_median"]["patched"])
+    return [
+        "### 2b. What the embedded engine's patches save (`python -m bench.engine`)",
+        "",
+        "Process CPU (every thread), one process, the two ways alternated booking after booking. "
+        "Patched: local/hooks.py as `chalice local` and the tests run it (each definition parsed once, one "
+        "Lambda client for the engine's tasks, a Query reads its partition only). moto: the same hooks "
+        "without those three (`hooks.unpatched`), i.e. moto's own behaviour.",
+        "",
+        f"- One booking (POST, the saga to CONFIRMED, one poll), median of {booking['bookings_per_mode']}: "
+        f"patched **{_ms(booking['cpu_ms_median']['patched'])} ms**, moto {_ms(booking['cpu_ms_median']['moto'])} "
+        f"ms: ratio **{booking['ratio_patched_to_moto']}**",
+        f"- One status poll (GET /bookings/{{id}}'s work, `api.view_booking`), median of {poll['polls_per_point']}, "
+        f"with {points[0]} and {points[1]} step-log items of other bookings: patched "
+        f"{_ms(poll['cpu_ms_median']['patched'][points[0]])} and {_ms(poll['cpu_ms_median']['patched'][points[1]])} "
+        f"ms (ratio **{poll['ratio_10k_to_0']['patched']}**); moto's Query "
+        f"{_ms(poll['cpu_ms_median']['moto'][points[0]])} and {_ms(poll['cpu_ms_median']['moto'][points[1]])} ms "
+        f"(ratio {poll['ratio_10k_to_0']['moto']})",
         "",
     ]
 
@@ -461,7 +491,7 @@ def _inventory(i: dict[str, Any]) -> list[str]:
         f"median **{i['seat_map_median_ms']} ms** of {i['seat_map_reads']} (runs {i['seat_map_runs_ms']})",
         f"- Profile of 3 seat maps: {i.get('seat_map_profile_cpu_s')} s CPU, of which moto's `Table.query` "
         f"{i.get('seat_map_moto_query_cpu_s')} s ({i.get('seat_map_moto_backend_pct')}% in moto's DynamoDB "
-        "backend): moto sorts every item of the table (`Table.all_items`, 73,386 seats) on each Query, so "
-        "the read grows with the inventory here; DynamoDB reads one partition.",
+        "backend). moto alone would sort every item of the table (`Table.all_items`) on each Query; "
+        "local/hooks.py hands it the asked partition only, as DynamoDB reads one partition.",
         "",
     ]

@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import coldstart, contention, cost, e2e, inventory, orchestration, report
+from bench import coldstart, contention, cost, e2e, engine, inventory, orchestration, report
 from bench.common import OUT_DIR, PROJECT_DIR, machine
 
 PARTS: dict[str, Callable[[], dict[str, Any]]] = {
     "e2e": e2e.run_all,
     "contention": contention.measure,
     "orchestration": orchestration.measure,
+    "engine": engine.measure,
     "cost": cost.measure,
     "coldstart": coldstart.measure,
     "inventory": inventory.measure,

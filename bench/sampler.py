@@ -124,7 +124,7 @@ class ThreadProfiler:
         spots = {
             "moto transact_write_items (whole-table deepcopy as rollback copy)":
                 self._cumulative(stats, "moto/dynamodb/models/__init__.py", "transact_write_items"),
-            "moto Table.query (sorts every item of the table, deep-copies results)":
+            "moto Table.query (one partition, via local.hooks)":
                 self._cumulative(stats, "moto/dynamodb/models/table.py", "query"),
             "moto update_item": self._cumulative(stats, "moto/dynamodb/models/__init__.py", "update_item"),
             "moto get_item": self._cumulative(stats, "moto/dynamodb/models/__init__.py", "get_item"),

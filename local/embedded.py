@@ -146,16 +146,65 @@ class EmbeddedAws:
 
 _running: EmbeddedAws | None = None
 
+#: The listen backlog of `chalice local`'s server. socketserver's default is 5: a burst
+#: of 20 parallel connections already saw resets, while the threads that would accept
+#: them were busy. The kernel caps it at net.core.somaxconn (4096 on Linux since 5.4).
+LISTEN_BACKLOG = 1024
+
+
+def raise_listen_backlog(backlog: int = LISTEN_BACKLOG) -> None:
+    """Before `chalice local` binds its socket: the class LocalDevServer instantiates is
+    its default argument (chalice.local.ThreadedHTTPServer), so its class attribute
+    ``request_queue_size`` is what socketserver passes to listen()."""
+    from chalice import local as chalice_local
+
+    chalice_local.ThreadedHTTPServer.request_queue_size = backlog
+
+
+#: Requests `chalice local` works on at once (EMBEDDED_MAX_CONCURRENT_REQUESTS overrides
+#: it); the others wait, holding no CPU, for a turn. Every request thread shares the one
+#: core with the executions' tasks: 100 clients polling at once made each task wait for
+#: the core behind them, up to 6-7 s of a 10 s TimeoutSeconds. Measured with
+#: bench.e2e's crowd, alternated: with 4, the slowest task took 2 s and the crowd drained
+#: in 23 s instead of 53-59 s (fewer threads contending for the GIL); with 8, 2.5 s and 29 s.
+DEFAULT_MAX_CONCURRENT_REQUESTS = 4
+MAX_CONCURRENT_REQUESTS_ENV = "EMBEDDED_MAX_CONCURRENT_REQUESTS"
+
+
+def bound_concurrent_requests(limit: int | None = None, gateway: Any = None) -> None:
+    """At most ``limit`` requests inside chalice's LocalGateway.handle_request (the whole
+    of a request's work: authorizer, route, response) at once. Reading the request and
+    writing the answer stay outside, so a slow client holds no turn. Idempotent."""
+    import threading
+
+    if gateway is None:
+        from chalice.local import LocalGateway as gateway
+    if getattr(gateway.handle_request, "bounded", False):
+        return
+    value = os.environ.get(MAX_CONCURRENT_REQUESTS_ENV, "").strip()
+    turns = threading.BoundedSemaphore(max(1, limit or int(value or DEFAULT_MAX_CONCURRENT_REQUESTS)))
+    original = gateway.handle_request
+
+    def handle_request(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with turns:
+            return original(self, *args, **kwargs)
+
+    handle_request.bounded = True  # type: ignore[attr-defined]
+    gateway.handle_request = handle_request
+
 
 def start_for_chalice_local(app: Any) -> EmbeddedAws:
-    """Start once per process (`chalice local` imports app.py once): on the state of the
-    last run when LOCAL_STATE_DIR names a directory (`make run`; local/persistence.py),
-    else in memory with fresh demo data."""
+    """Start once per process (`chalice local` imports app.py once, before it creates its
+    server: so the backlog raised here is the server's): on the state of the last run when
+    LOCAL_STATE_DIR names a directory (`make run`; local/persistence.py), else in memory
+    with fresh demo data."""
     global _running
     if _running is None:
         from local import console, persistence
 
         console.install()
+        raise_listen_backlog()
+        bound_concurrent_requests()
         stack = EmbeddedAws(app, stage=config.stage())
         store = persistence.StateStore.from_environment()
         if store is not None:

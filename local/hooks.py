@@ -1,4 +1,5 @@
-"""The two places where moto is bent to behave like AWS for this project.
+"""The places where moto is bent to behave like AWS for this project, and to cost what
+AWS costs.
 
 1. Lambda: moto would run a function in Docker. ``LambdaFunction._invoke_lambda(self,
    event)`` returning ``(payload_json, errored, logs)`` is its single entry point; we
@@ -10,27 +11,51 @@
    serialise DynamoDB requests, which is what makes "never sold twice" testable here.
    Observers registered with ``observe_dynamodb`` (local/persistence.py's journal) see
    each request and its answer inside that lock.
-
 3. DynamoDB transactions: before each TransactWriteItems moto deep-copies every table
    the transaction touches, to roll back on failure. That is O(table) per transaction
    (the 1,620-seat table, the ever-growing bookings table) where AWS is O(items), and
    it made local bookings slower the longer the server ran. We back up only the items
    the transaction touches and restore those on failure: the same all-or-nothing
    result, at the cost of the items themselves.
+4. DynamoDB Query: moto builds a base-table Query's candidates from every item of the
+   table, sorted, and keeps those of the asked partition: O(table log table) where AWS
+   is O(partition). Every booking made the next status poll slower. We hand the Query
+   the asked partition only: the same items in the same order, so the same answers.
+5. Step Functions parsing: moto parses the whole definition with ANTLR on every
+   StartExecution (~45 ms for statemachine.json). We parse each definition once and
+   share the program, which is safe only because no component keeps per-execution
+   state on itself (see ``ProgramCache``).
+6. Step Functions Lambda client: moto's engine builds a new boto3 Lambda client for
+   every task it runs. We build one per (region, endpoint, credentials) and reuse it
+   (boto3 clients are thread-safe; creating them from the default session is not).
+7. Step Functions admission: every execution is a thread of this one process, and a
+   task's TimeoutSeconds is wall-clock time. A hundred executions at once share one
+   core (the GIL), each task gets a hundredth of it, and the saga dies in
+   States.Timeout where AWS, whose Lambdas each have their own CPU, would have taken a
+   fraction of a second. So at most ``max_running_executions`` executions evaluate at
+   once; the others are started (RUNNING, as on AWS) but wait, first come first
+   served, before entering their first state. The definitions are unchanged.
 
 tests/unit/test_hooks.py fails loudly if moto moves any target.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import copy
+import enum
+import inspect
 import json
+import os
 import threading
 import time
 import traceback
 import types
 import uuid
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import moto.dynamodb.models as dynamodb_models
@@ -38,6 +63,13 @@ from moto.awslambda.models import LambdaFunction
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
+from moto.stepfunctions.parser.asl.component.component import Component
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.state_pass.result import Result
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.utils import TMP_THREADS
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -45,6 +77,18 @@ _handlers: dict[str, Handler] = {}
 _originals: dict[str, Any] = {}
 _dynamodb_lock = threading.RLock()
 _dynamodb_observers: list[Callable[[DynamoHandler, Any], None]] = []
+
+#: How many executions evaluate at once (EMBEDDED_MAX_RUNNING_EXECUTIONS overrides it).
+#: One process has one core's worth of Python, so more in flight does not add
+#: throughput; it only stretches every task. Measured with bench.e2e's crowd (100
+#: buyers polling every 200 ms) on the 2-core machine: at 32 and beyond tasks time out;
+#: at 16 none did, but the slowest task took 6-7 s of its 10; at 8, 3-5 s, draining
+#: about 10% slower; at 4, 25-50% slower still. 8 leaves room for a few executions that
+#: only sleep (a retry's backoff, a simulated hang) without stalling the rest.
+DEFAULT_MAX_RUNNING_EXECUTIONS = 8
+MAX_RUNNING_EXECUTIONS_ENV = "EMBEDDED_MAX_RUNNING_EXECUTIONS"
+#: Definitions kept parsed (most recently used): the two sagas, plus tests' variants.
+PROGRAM_CACHE_SIZE = 16
 
 
 class LocalLambdaContext:
@@ -63,6 +107,7 @@ class LocalLambdaContext:
         return 60_000
 
 
+# --- 1. Lambda: in process ----------------------------------------------------------------
 def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
     handler = _handlers.get(self.function_name)
     if handler is None:
@@ -84,6 +129,7 @@ def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bo
     return json.dumps(result), False, ""
 
 
+# --- 2. DynamoDB: one request at a time -------------------------------------------------
 def dynamodb_lock() -> threading.RLock:
     """The lock every DynamoDB request holds (tests read moto's storage under it)."""
     return _dynamodb_lock
@@ -106,6 +152,7 @@ def observe_dynamodb(observer: Callable[[DynamoHandler, Any], None]) -> None:
     _dynamodb_observers.append(observer)
 
 
+# --- 3. DynamoDB transactions: back up the touched items, not the tables ------------------
 class _CopyWithoutTableBackups:
     """moto.dynamodb.models' ``copy`` module, except that a whole Table is not deep-copied
     (transact_write_items' backup; ours backs up the touched items instead)."""
@@ -153,6 +200,334 @@ def _transact_backing_up_items(self: DynamoDBBackend, transact_items: list[dict[
         raise
 
 
+# --- 4. DynamoDB Query: one partition -----------------------------------------------------
+# Table.query takes its candidates from self.all_items() (the whole table, sorted) and
+# keeps those whose hash key matches. While a base-table Query with a hash key runs in
+# this thread, the first all_items() call of that table answers with the partition
+# alone. Everything after it (the sort by range key, ExclusiveStartKey, Limit, range
+# conditions, filters, projections) is moto's own code, unchanged.
+_query_scope = threading.local()
+_QUERY_PARAMETERS: inspect.Signature | None = None
+
+
+def _query_one_partition(self: Table, *args: Any, **kwargs: Any) -> Any:
+    global _QUERY_PARAMETERS
+    original = _originals["query"]
+    if _QUERY_PARAMETERS is None:
+        _QUERY_PARAMETERS = inspect.signature(original)
+    bound = _QUERY_PARAMETERS.bind(self, *args, **kwargs).arguments
+    hash_key = bound.get("hash_key")
+    if bound.get("index_name") or hash_key is None:  # an index: moto's scan of every item
+        return original(self, *args, **kwargs)
+    _query_scope.partition = (self, hash_key)
+    try:
+        return original(self, *args, **kwargs)
+    finally:
+        _query_scope.partition = None
+
+
+def _all_items_or_the_queried_partition(self: Table) -> list[Any]:
+    scope = getattr(_query_scope, "partition", None)
+    if scope is None or scope[0] is not self:
+        return _originals["all_items"](self)  # type: ignore[no-any-return]
+    _query_scope.partition = None  # only the Query's candidate list, nothing else
+    # .get, not [...]: self.items is a defaultdict, and a lookup must not add a partition.
+    partition = self.items.get(scope[1])
+    if partition is None:
+        return []
+    if not self.range_key_attr:
+        return [partition]
+    return sorted(partition.values(), key=lambda item: item.range_key)
+
+
+# --- 5. Step Functions: parse each definition once ------------------------------------------
+def _components(root: Component) -> Iterator[Any]:
+    """Every object of a parsed program: its components and what they hold, once each."""
+    seen: set[int] = set()
+    pending: list[Any] = [root]
+    while pending:
+        value = pending.pop()
+        if id(value) in seen or isinstance(value, (str, bytes, int, float, bool, enum.Enum, type)) or value is None:
+            continue
+        seen.add(id(value))
+        yield value
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            pending.extend(value)
+        elif isinstance(value, Component) or (
+                type(value).__module__.startswith("moto.stepfunctions.parser.asl.component")
+                and hasattr(value, "__dict__")):
+            pending.extend(vars(value).values())
+
+
+class ProgramCache:
+    """Parsed programs by definition text, the ``size`` most recently used.
+
+    One program evaluated by many executions at once is safe only if evaluation keeps
+    nothing of an execution on the components themselves. Checked for moto 5.2.5 by
+    reading every assignment to ``self`` outside __init__ under asl/component (pinned by
+    tests/unit/test_hooks.py):
+
+    - per-execution state lives in the execution's Environment: the stack, the heap
+      (retry attempt counters and backoff multipliers, under each component's
+      ``heap_key``), the frames, the variables, the event history;
+    - Map and Parallel build their job pools, worker pools, map-run records and
+      counters inside ``_eval_body``, per evaluation;
+    - the one lazily set attribute is ``EvalComponent.heap_key``: a new uid on first
+      access. Two executions reaching a retrier for the first time together could each
+      set it, and the one that loses reads its attempt count under a key it did not
+      write: the count restarts and the task runs more often than MaxAttempts. So every
+      component's key is assigned here, under the lock, before the program is shared;
+    - the one literal evaluation hands out by reference and a later state may change in
+      place is a Pass state's ``Result`` object: a program with one is not cached (it is
+      parsed per execution, as moto does).
+    """
+
+    def __init__(self, size: int = PROGRAM_CACHE_SIZE) -> None:
+        self.size = size
+        self._programs: collections.OrderedDict[str, EvalComponent] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.parses = 0
+
+    def program(self, definition: str) -> EvalComponent:
+        with self._lock:  # a miss parses under the lock: the same definition only once
+            program = self._programs.get(definition)
+            if program is not None:
+                self._programs.move_to_end(definition)
+                return program
+            program = AmazonStateLanguageParser.parse(definition)[0]
+            self.parses += 1
+            if not self._prepare_for_sharing(program):
+                return program
+            self._programs[definition] = program
+            while len(self._programs) > self.size:
+                self._programs.popitem(last=False)
+            return program
+
+    @staticmethod
+    def _prepare_for_sharing(program: EvalComponent) -> bool:
+        parts = list(_components(program))
+        if any(isinstance(part, Result) for part in parts):
+            return False
+        for part in parts:
+            if isinstance(part, EvalComponent):
+                part.heap_key  # noqa: B018  (the property assigns the key on first access)
+        return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._programs.clear()
+
+
+programs = ProgramCache()
+
+
+def _cached_entrypoint(self: ExecutionWorker) -> EvalComponent:
+    return programs.program(self._evaluation_details.state_machine_details.definition)
+
+
+# --- 6. Step Functions: one Lambda client -----------------------------------------------
+_clients: dict[tuple[Any, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _shared_boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+    """moto's boto_client_for, built once per everything it depends on: the region, the
+    service, the endpoint (in-process stubber or moto server's port) and the
+    credentials. moto signs with fixed keys and ignores ``state_credentials`` (pinned by
+    the guard test); its role is in the key anyway, so an assumed role would get its own."""
+    from moto.core.models import botocore_stubber
+    from moto.settings import moto_server_port
+
+    intercepted = bool(botocore_stubber.enabled)
+    key = (region, service, intercepted, None if intercepted else moto_server_port(),
+           getattr(state_credentials, "role_arn", None))
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = _originals["boto_client_for"](
+                region=region, service=service, state_credentials=state_credentials)
+        return client
+
+
+# --- 7. Step Functions: bounded admission ---------------------------------------------------
+@dataclass(eq=False)
+class Admission:
+    """One execution's place in the gate: ``admitted`` once it may run."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+    admitted: bool = False
+
+
+class ExecutionGate:
+    """At most ``limit`` executions evaluate at once; the others wait in start order."""
+
+    def __init__(self, limit: int = DEFAULT_MAX_RUNNING_EXECUTIONS) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._running = 0
+        self._waiting: collections.deque[Admission] = collections.deque()
+
+    def enter(self) -> Admission:
+        """A place for a new execution: admitted now if there is room, else queued."""
+        admission = Admission()
+        with self._lock:
+            if self._running < self.limit and not self._waiting:
+                self._running += 1
+                admission.admitted = True
+                admission.event.set()
+            else:
+                self._waiting.append(admission)
+        return admission
+
+    def withdraw(self, admission: Admission) -> bool:
+        """Take a queued execution out of the queue (stopped before it ran)."""
+        with self._lock:
+            if admission.admitted or admission not in self._waiting:
+                return False
+            self._waiting.remove(admission)
+        admission.event.set()
+        return True
+
+    def leave(self) -> None:
+        """An execution ended: its place goes to the longest waiting one."""
+        with self._lock:
+            if self._waiting and self._running <= self.limit:
+                admitted = self._waiting.popleft()
+                admitted.admitted = True
+                admitted.event.set()
+            else:
+                self._running -= 1
+
+    def set_limit(self, limit: int) -> None:
+        with self._lock:
+            self.limit = max(1, limit)
+            while self._waiting and self._running < self.limit:
+                admitted = self._waiting.popleft()
+                admitted.admitted = True
+                self._running += 1
+                admitted.event.set()
+
+    def counts(self) -> tuple[int, int]:
+        """(running, waiting)."""
+        with self._lock:
+            return self._running, len(self._waiting)
+
+
+gate = ExecutionGate()
+_admissions: weakref.WeakKeyDictionary[ExecutionWorker, Admission] = weakref.WeakKeyDictionary()
+
+
+def _run_when_admitted(worker: ExecutionWorker, admission: Admission) -> None:
+    admission.event.wait()
+    if not admission.admitted:
+        return  # stopped while queued: _stop_even_if_queued ended it
+    try:
+        worker._execution_logic()
+    finally:
+        gate.leave()
+
+
+def _start_through_gate(self: ExecutionWorker) -> None:
+    """moto's ExecutionWorker.start (a thread in TMP_THREADS, started now, so whoever joins
+    TMP_THREADS also waits for a queued execution), with the gate in front of the work."""
+    admission = _admissions[self] = gate.enter()
+    thread = threading.Thread(target=_run_when_admitted, args=(self, admission), daemon=True)
+    TMP_THREADS.append(thread)
+    thread.start()
+
+
+def _stop_even_if_queued(self: ExecutionWorker, stop_date: Any, error: str | None, cause: str | None) -> None:
+    """StopExecution of a queued execution: it never entered a state, so it ends ABORTED
+    at once (moto's stop would find no environment yet)."""
+    admission = _admissions.get(self)
+    if admission is None or not gate.withdraw(admission):
+        _originals["stop"](self, stop_date=stop_date, error=error, cause=cause)
+        return
+    from moto.stepfunctions.parser.api import (
+        ExecutionAbortedEventDetails,
+        ExecutionStartedEventDetails,
+        HistoryEventExecutionDataDetails,
+        HistoryEventType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails as event_details_type
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    EventDetails: Any = event_details_type  # a TypedDict moto fills partially, as here
+    details = self._evaluation_details
+    env = self.env = self._get_evaluation_environment()
+    env.event_manager.add_event(
+        context=env.event_history_context, event_type=HistoryEventType.ExecutionStarted,
+        event_details=EventDetails(executionStartedEventDetails=ExecutionStartedEventDetails(
+            input=to_json_str(details.execution_details.inpt),
+            inputDetails=HistoryEventExecutionDataDetails(truncated=False),
+            roleArn=details.aws_execution_details.role_arn)),
+        update_source_event_id=False,
+    )
+    # Running at its first state (as Program.eval would put it), then stopped there.
+    env.next_state_name = json.loads(details.state_machine_details.definition).get("StartAt", "")
+    env.set_stop(stop_date=stop_date, cause=cause, error=error)
+    env.event_manager.add_event(
+        context=env.event_history_context, event_type=HistoryEventType.ExecutionAborted,
+        event_details=EventDetails(executionAbortedEventDetails=ExecutionAbortedEventDetails(error=error, cause=cause)),
+    )
+    self._execution_communication.terminated()
+
+
+def configured_max_running_executions() -> int:
+    value = os.environ.get(MAX_RUNNING_EXECUTIONS_ENV, "").strip()
+    return max(1, int(value)) if value else DEFAULT_MAX_RUNNING_EXECUTIONS
+
+
+# --- Installing ---------------------------------------------------------------------------
+def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
+    """Name -> the (owner, attribute, replacement) it sets. The first attribute's
+    original is kept as _originals[name]; the replacements call it."""
+    return {
+        "lambda": [(LambdaFunction, "_invoke_lambda", _invoke_in_process)],
+        "dynamodb": [(DynamoHandler, "call_action", _serialised_call_action)],
+        "transact": [(DynamoDBBackend, "transact_write_items", _transact_backing_up_items),
+                     (dynamodb_models, "copy", _CopyWithoutTableBackups())],
+        "query": [(Table, "query", _query_one_partition)],
+        "all_items": [(Table, "all_items", _all_items_or_the_queried_partition)],
+        "parse": [(ExecutionWorker, "_get_evaluation_entrypoint", _cached_entrypoint)],
+        "boto_client_for": [(lambda_eval_utils, "boto_client_for", _shared_boto_client_for)],
+        "start": [(ExecutionWorker, "start", _start_through_gate)],
+        "stop": [(ExecutionWorker, "stop", _stop_even_if_queued)],
+    }
+
+
+#: The patches that make local execution cheaper, not different: what the benchmark
+#: switches off to price them (with the gate, which bench/e2e measures separately).
+PERFORMANCE_PATCHES = ("query", "all_items", "parse", "boto_client_for")
+_replaced: dict[str, list[tuple[Any, str, Any]]] = {}  # name -> (owner, attribute, original)
+
+
+_INHERITED = object()  # the attribute was the base class's: restoring deletes ours
+
+
+def _apply(name: str, targets: list[tuple[Any, str, Any]]) -> None:
+    if name in _replaced:
+        return
+    # A class's own __dict__ entry, not getattr: restoring must put back exactly what was
+    # there (a staticmethod stays one), or nothing if the attribute was inherited.
+    _replaced[name] = [(owner, attribute, owner.__dict__.get(attribute, _INHERITED) if isinstance(owner, type)
+                        else getattr(owner, attribute)) for owner, attribute, _ in targets]
+    _originals[name] = getattr(targets[0][0], targets[0][1])
+    for owner, attribute, replacement in targets:
+        setattr(owner, attribute, replacement)
+
+
+def _restore(name: str) -> None:
+    for owner, attribute, original in reversed(_replaced.pop(name, [])):
+        if original is _INHERITED:
+            delattr(owner, attribute)
+        else:
+            setattr(owner, attribute, original)
+    _originals.pop(name, None)
+
+
 def scale_retry_waits(factor: float) -> None:
     """Tests only: moto really sleeps between retries (IntervalSeconds x BackoffRate^n).
     Multiply those sleeps by ``factor`` so a suite exercising retries stays fast; the
@@ -163,30 +538,37 @@ def scale_retry_waits(factor: float) -> None:
     retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: real_sleep(seconds * factor))  # type: ignore[assignment]
 
 
-def install(handlers: dict[str, Handler]) -> None:
-    """Register handlers by function name and patch moto (idempotent)."""
+def install(handlers: dict[str, Handler], *, max_running_executions: int | None = None) -> None:
+    """Register handlers by function name and patch moto (idempotent). At most
+    ``max_running_executions`` executions evaluate at once (default: the environment's
+    EMBEDDED_MAX_RUNNING_EXECUTIONS, else DEFAULT_MAX_RUNNING_EXECUTIONS)."""
     _handlers.clear()
     _handlers.update(handlers)
-    if "lambda" not in _originals:
-        _originals["lambda"] = LambdaFunction._invoke_lambda
-        LambdaFunction._invoke_lambda = _invoke_in_process  # type: ignore[method-assign]
-    if "dynamodb" not in _originals:
-        _originals["dynamodb"] = DynamoHandler.call_action
-        DynamoHandler.call_action = _serialised_call_action  # type: ignore[method-assign]
-    if "transact" not in _originals:
-        _originals["transact"] = DynamoDBBackend.transact_write_items
-        _originals["copy_module"] = dynamodb_models.copy
-        dynamodb_models.copy = _CopyWithoutTableBackups()  # type: ignore[assignment]
-        DynamoDBBackend.transact_write_items = _transact_backing_up_items  # type: ignore[method-assign]
+    gate.set_limit(max_running_executions or configured_max_running_executions())
+    for name, targets in _patches().items():
+        _apply(name, targets)
 
 
 def uninstall() -> None:
-    if "lambda" in _originals:
-        LambdaFunction._invoke_lambda = _originals.pop("lambda")  # type: ignore[method-assign]
-    if "dynamodb" in _originals:
-        DynamoHandler.call_action = _originals.pop("dynamodb")  # type: ignore[method-assign]
-    if "transact" in _originals:
-        DynamoDBBackend.transact_write_items = _originals.pop("transact")  # type: ignore[method-assign]
-        dynamodb_models.copy = _originals.pop("copy_module")
+    for name in list(_replaced):
+        _restore(name)
+    programs.clear()
+    with _clients_lock:
+        _clients.clear()
     _handlers.clear()
     _dynamodb_observers.clear()
+
+
+@contextlib.contextmanager
+def unpatched(*names: str) -> Iterator[None]:
+    """Benchmarks and tests: moto's own behaviour for the named patches while the block
+    runs (nothing may be evaluating through them when it starts or ends)."""
+    targets = _patches()
+    removed = [name for name in names if name in _replaced]
+    for name in removed:
+        _restore(name)
+    try:
+        yield
+    finally:
+        for name in removed:
+            _apply(name, targets[name])

@@ -1,16 +1,48 @@
-"""The embedded backend bends moto at three points; if a moto upgrade moves one, these
-fail loudly instead of the saga silently not running."""
+"""The embedded backend bends moto at the points local/hooks.py lists; if a moto upgrade
+moves one, these fail loudly instead of the saga silently not running (or a patch
+silently changing what moto answers). Then the behaviour of the patches themselves:
+install/uninstall, the one-partition Query, the program cache, the shared Lambda client
+and the execution gate."""
 
 from __future__ import annotations
 
+import ast
+import functools
+import gc
 import inspect
+import json
+import operator
+import socketserver
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
+import boto3
 import moto
+import pytest
 from moto.awslambda.models import LambdaFunction
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.backend.execution import Execution
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker, SyncExecutionWorker
+
+from local import hooks
+
+COMPONENTS_DIR = Path(inspect.getfile(EvalComponent)).parent
 
 
+def _squeezed(source: str) -> str:
+    return " ".join(source.split())
+
+
+# --- Guards: the targets ------------------------------------------------------------------
 def test_moto_is_the_pinned_version() -> None:
     assert moto.__version__ == "5.2.5", "re-check local/hooks.py before moving moto"
 
@@ -40,12 +72,171 @@ def test_transactions_back_up_whole_tables_through_the_module_copy() -> None:
     assert callable(dynamodb_models.copy.deepcopy)
 
 
+def test_a_base_table_query_takes_its_candidates_from_all_items() -> None:
+    """The one-partition Query answers that single all_items() call; the rest is moto's."""
+    parameters = list(inspect.signature(Table.query).parameters)
+    assert parameters[:9] == ["self", "hash_key", "range_comparison", "range_objs", "limit",
+                              "exclusive_start_key", "scan_index_forward", "projection_expressions", "index_name"]
+    source = _squeezed(inspect.getsource(Table.query))
+    base_table = source.split("else: hash_attrs = [self.hash_key_attr]", 1)[1].split("# SORT", 1)[0]
+    assert base_table.strip() == ("range_attrs = [self.range_key_attr] possible_results = [ item for item in "
+                                  "self.all_items() if isinstance(item, Item) and item.hash_key == hash_key ]")
+    assert "possible_results.sort(key=lambda item: item.range_key)" in source
+    assert source.count("self.all_items()") == 2  # the index branch's and the base table's
+    assert "self.items = defaultdict(dict)" in inspect.getsource(Table.__init__)
+    assert "for hash_set in self.items.values()" in inspect.getsource(Table.all_items)
+
+
+def test_executions_get_their_program_from_one_method() -> None:
+    assert "program = self._get_evaluation_entrypoint()" in inspect.getsource(ExecutionWorker._execution_logic)
+    assert "AmazonStateLanguageParser.parse(" in inspect.getsource(ExecutionWorker._get_evaluation_entrypoint)
+
+
+def test_heap_keys_are_assigned_lazily_on_the_component() -> None:
+    """ProgramCache assigns them before sharing a program; tests/saga/test_engine.py
+    replays this property with a wider window."""
+    source = _squeezed(inspect.getsource(EvalComponent.heap_key.fget))  # type: ignore[attr-defined]
+    assert "if self.__heap_key is None: self.__heap_key = long_uid() return self.__heap_key" in source
+
+
+def _state_kept_on_self(path: Path) -> set[str]:
+    """``Class.attribute`` for every assignment to, or mutating call on, an attribute of
+    ``self`` in a method other than __init__ and the parse-time builders."""
+    builders = {"__init__", "from_state_props", "from_retrier_props", "from_catcher_props"}
+    mutators = {"append", "extend", "pop", "popleft", "clear", "update", "add", "remove", "insert",
+                "setdefault", "discard"}
+    found = set()
+    for cls in (node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ClassDef)):
+        for method in (node for node in cls.body if isinstance(node, ast.FunctionDef)):
+            if method.name in builders:
+                continue
+            for node in ast.walk(method):
+                targets: list[ast.expr] = []
+                if isinstance(node, ast.Assign):
+                    targets = list(node.targets)
+                elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                    targets = [node.target]
+                elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                      and node.func.attr in mutators):
+                    targets = [node.func.value]
+                for target in targets:
+                    while isinstance(target, ast.Subscript):
+                        target = target.value
+                    if (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                            and target.value.id == "self"):
+                        found.add(f"{cls.name}.{target.attr}")
+    return found
+
+
+# Every attribute a component module sets outside construction, and why that is no
+# per-execution state shared through a cached program: the lazily assigned heap key
+# (assigned by ProgramCache before sharing), or an object built per evaluation or per
+# Environment (Map's job pool, map-run record and counters; Parallel's worker pool;
+# iteration workers), never stored on a parsed component.
+KNOWN_STATE_ON_SELF = {
+    "EvalComponent._EvalComponent__heap_key",  # the name-mangled __heap_key
+    "Counter._count", "MapRunRecord.status", "MapRunRecord.stop_date", "MapRunRecord.max_concurrency",
+    "MapRunRecord.tolerated_failure_count", "MapRunRecord.tolerated_failure_percentage",
+    "MapRunRecordPoolManager._pool", "IterationWorker._stop_signal_received", "JobPool._open_jobs",
+    "JobPool._worker_exception", "JobPool._closed_jobs", "BranchWorker._worker_thread",
+    "BranchWorkerPool._terminated_with_error", "BranchWorkerPool._active_workers_num",
+}
+
+
+def test_no_component_keeps_execution_state_on_itself() -> None:
+    """GIVEN every module under moto's asl/component WHEN scanned for state set on self
+    outside construction THEN it is exactly the reviewed list: a new entry means a
+    cached program might carry one execution's state into another; review it."""
+    found: set[str] = set()
+    for path in sorted(COMPONENTS_DIR.rglob("*.py")):
+        found |= {entry.replace(".__heap_key", "._EvalComponent__heap_key") for entry in _state_kept_on_self(path)}
+    assert found == KNOWN_STATE_ON_SELF
+
+
+def test_lambda_tasks_build_a_client_per_task_through_boto_client_for() -> None:
+    """The shared client replaces lambda_eval_utils' boto_client_for, which signs with
+    fixed keys whatever the state's credentials (so the cache key needs no secret)."""
+    assert lambda_eval_utils.boto_client_for is boto_client.boto_client_for or hooks._replaced
+    assert "lambda_client = boto_client_for(" in inspect.getsource(lambda_eval_utils._invoke_lambda_function)
+    source = inspect.getsource(boto_client.boto_client_for)
+    assert list(inspect.signature(boto_client.boto_client_for).parameters) == ["region", "service",
+                                                                              "state_credentials"]
+    assert 'aws_access_key_id="ak"' in source and source.count("state_credentials") == 1
+    assert "intercepting_boto_calls = botocore_stubber.enabled" in source
+    assert 'kwargs["endpoint_url"] = f"http://localhost:{moto_server_port()}"' in source
+
+
+def test_an_execution_is_one_thread_in_tmp_threads_started_by_its_worker() -> None:
+    """The gate wraps this thread; Execution.start reports RUNNING before it starts, so
+    a queued execution is RUNNING; synchronous (express) executions bypass start."""
+    start = _squeezed(inspect.getsource(ExecutionWorker.start))
+    assert "Thread(target=self._execution_logic, daemon=True)" in start
+    assert "TMP_THREADS.append(execution_logic_thread)" in start
+    assert "self.env.set_stop(" in inspect.getsource(ExecutionWorker.stop)
+    execution_start = inspect.getsource(Execution.start)
+    assert execution_start.index("ExecutionStatus.RUNNING") < execution_start.index("self.exec_worker.start()")
+    assert "start" in SyncExecutionWorker.__dict__
+    assert "if env is not None:" in inspect.getsource(Execution.to_history_output)
+
+
+def test_chalice_local_listens_with_its_server_class_backlog() -> None:
+    from chalice import local
+
+    assert inspect.signature(local.LocalDevServer.__init__).parameters["server_cls"].default \
+        is local.ThreadedHTTPServer
+    assert "self.socket.listen(self.request_queue_size)" in inspect.getsource(socketserver.TCPServer.server_activate)
+
+
+def test_chalice_local_does_a_requests_work_in_local_gateway_handle_request() -> None:
+    """local.embedded bounds the requests inside handle_request; reading the body and
+    writing the answer happen around it."""
+    from chalice import local
+
+    assert list(inspect.signature(local.LocalGateway.handle_request).parameters) == [
+        "self", "method", "path", "headers", "body"]
+    source = inspect.getsource(local.ChaliceRequestHandler._generic_handle)
+    assert source.index("self._parse_payload()") < source.index("self.local_gateway.handle_request(") \
+        < source.index("self._send_http_response(")
+    assert local.ChaliceRequestHandler.do_POST is local.ChaliceRequestHandler._generic_handle
+
+
+# --- install / uninstall ------------------------------------------------------------------
+def _current(targets: dict[str, list[tuple[Any, str, Any]]]) -> dict[tuple[str, str], Any]:
+    return {(name, attribute): (owner.__dict__.get(attribute) if isinstance(owner, type) else getattr(owner, attribute))
+            for name, entries in targets.items() for owner, attribute, _ in entries}
+
+
+def test_install_replaces_every_target_and_uninstall_puts_moto_back() -> None:
+    """GIVEN moto as imported WHEN the hooks are installed THEN every target is replaced,
+    and WHEN uninstalled THEN each is exactly moto's again (also within unpatched())."""
+    hooks.uninstall()
+    targets = hooks._patches()
+    before = _current(targets)
+    hooks.install({})
+    try:
+        installed = _current(targets)
+        assert all(installed[key] is not before[key] for key in before)
+        with hooks.unpatched(*hooks.PERFORMANCE_PATCHES):
+            inside = _current(targets)
+            assert all((inside[key] is before[key]) == (key[0] in hooks.PERFORMANCE_PATCHES) for key in before)
+        assert _current(targets) == installed
+    finally:
+        hooks.uninstall()
+    assert _current(targets) == before
+    assert hooks.gate.limit == hooks.DEFAULT_MAX_RUNNING_EXECUTIONS
+
+
+def test_the_limit_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(hooks.MAX_RUNNING_EXECUTIONS_ENV, "3")
+    assert hooks.configured_max_running_executions() == 3
+    monkeypatch.delenv(hooks.MAX_RUNNING_EXECUTIONS_ENV)
+    assert hooks.configured_max_running_executions() == hooks.DEFAULT_MAX_RUNNING_EXECUTIONS
+
+
 def test_a_failed_transaction_still_changes_nothing(aws: object) -> None:
     """GIVEN a transaction whose first operations would succeed (a new item, an update)
     and whose last condition fails WHEN it runs on the embedded backend THEN none of it
     is applied, as on AWS."""
-    import pytest
-
     from chalicelib import db
     from chalicelib.errors import ConditionFailed
 
@@ -60,3 +251,305 @@ def test_a_failed_transaction_still_changes_nothing(aws: object) -> None:
     assert raised.value.failed == {"other_seat"}  # reported by name, not position
     assert db.get("payments", db.payment_key("new")) is None
     assert db.get("seats", db.seat_key("SA101", "1A")) == before
+
+
+# --- A bare moto with the hooks, for the patches' own tests ---------------------------------
+@pytest.fixture
+def bare_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from local.embedded import MOTO_CONFIG
+
+    for key, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test",
+                       "AWS_SECRET_ACCESS_KEY": "test"}.items():
+        monkeypatch.setenv(key, value)
+    with moto.mock_aws(config=MOTO_CONFIG):
+        yield
+    hooks.uninstall()
+
+
+def _partitioned_tables() -> Any:
+    """A hash+range table of 6 partitions x 30 items (values of every kind to sort,
+    filter and project) and a hash-only table of 40 items."""
+    client = boto3.client("dynamodb")
+    client.create_table(TableName="log", BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                              {"AttributeName": "sk", "AttributeType": "S"}])
+    client.create_table(TableName="plain", BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    for partition in range(6):
+        for index in (7, 3, 29, 0, 12, *range(30)):  # out of order, rewritten: order is the key's
+            client.put_item(TableName="log", Item={
+                "pk": {"S": f"p{partition}"}, "sk": {"S": f"entry#{index:02d}"},
+                "n": {"N": str((index * 7 + partition) % 11)}, "tag": {"S": "odd" if index % 2 else "even"},
+                "blob": {"S": "x" * (index * 10)}, "nested": {"M": {"a": {"N": str(index)}, "b": {"S": "b"}}},
+            })
+    for index in range(40):
+        client.put_item(TableName="plain", Item={"pk": {"S": f"k{index}"}, "n": {"N": str(index)}})
+    return client
+
+
+QUERIES: list[dict[str, Any]] = [
+    {"TableName": "log", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "p3"}}},
+    {"TableName": "log", "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
+     "ExpressionAttributeValues": {":p": {"S": "p1"}, ":a": {"S": "entry#05"}, ":b": {"S": "entry#20"}}},
+    {"TableName": "log", "KeyConditionExpression": "pk = :p AND begins_with(sk, :a)",
+     "ExpressionAttributeValues": {":p": {"S": "p2"}, ":a": {"S": "entry#1"}}},
+    {"TableName": "log", "KeyConditionExpression": "pk = :p AND sk > :a", "ScanIndexForward": False,
+     "ExpressionAttributeValues": {":p": {"S": "p0"}, ":a": {"S": "entry#10"}}},
+    {"TableName": "log", "KeyConditionExpression": "pk = :p", "FilterExpression": "tag = :t AND n > :n",
+     "ExpressionAttributeValues": {":p": {"S": "p4"}, ":t": {"S": "odd"}, ":n": {"N": "3"}}},
+    {"TableName": "log", "KeyConditionExpression": "pk = :p", "ProjectionExpression": "sk, nested.a, #t",
+     "ExpressionAttributeNames": {"#t": "tag"}, "ExpressionAttributeValues": {":p": {"S": "p5"}}},
+    {"TableName": "log", "KeyConditionExpression": "pk = :p", "Select": "COUNT",
+     "ExpressionAttributeValues": {":p": {"S": "p5"}}},
+    {"TableName": "log", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "none"}}},
+    {"TableName": "plain", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "k17"}}},
+    {"TableName": "plain", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "k99"}}},
+]
+PAGINATIONS: list[dict[str, Any]] = [{}, {"Limit": 1}, {"Limit": 7}, {"Limit": 7, "ScanIndexForward": False}]
+
+
+def _every_page(client: Any, query: dict[str, Any]) -> list[dict[str, Any]]:
+    pages, request = [], dict(query)
+    while True:
+        page = client.query(**request)
+        page.pop("ResponseMetadata")
+        pages.append(page)
+        if "LastEvaluatedKey" not in page:
+            return pages
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def test_a_query_reads_one_partition_and_answers_as_moto_does(bare_moto: None) -> None:
+    """GIVEN tables of several partitions WHEN the same Queries (range conditions, a
+    filter, a projection, COUNT, a missing partition, a hash-only table; every page at
+    several limits, both orders) run with and without the patch THEN every page is
+    identical, and the patched ones never list the whole table nor add a partition."""
+    hooks.install({})
+    client = _partitioned_tables()
+    with hooks.unpatched("query", "all_items"):
+        expected = [_every_page(client, {**query, **paging}) for query in QUERIES for paging in PAGINATIONS]
+    whole_table_reads: list[str] = []
+    real_all_items = hooks._originals["all_items"]
+
+    def all_items_noted(table: Table) -> Any:
+        whole_table_reads.append(table.name)
+        return real_all_items(table)
+
+    hooks._originals["all_items"] = all_items_noted
+    try:
+        answered = [_every_page(client, {**query, **paging}) for query in QUERIES for paging in PAGINATIONS]
+    finally:
+        hooks._originals["all_items"] = real_all_items
+    assert answered == expected
+    assert whole_table_reads == []
+    assert sum(len(page["Items"]) for pages in answered for page in pages if "Items" in page) > 300
+    assert max(len(pages) for pages in answered) == 30  # Limit 1 over a whole partition: a page per item
+    backend_tables = {table.name: table for table in _dynamodb_backend().tables.values()}
+    assert len(backend_tables["log"].items) == 6 and len(backend_tables["plain"].items) == 40
+
+
+def _dynamodb_backend() -> Any:
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends["123456789012"]["us-east-1"]
+
+
+# --- The program cache ----------------------------------------------------------------------
+def _definition(kind: str) -> str:
+    from deploy import asl
+
+    text = asl.text(kind)
+    return asl.substitute(text, {name: f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+                                 for name in asl.placeholders(text)})
+
+
+def _reachable_components(root: object) -> list[EvalComponent]:
+    """Every EvalComponent the garbage collector can reach from ``root`` (classes aside):
+    independent of how hooks walks a program."""
+    seen, pending, found = set(), [root], []
+    while pending:
+        value = pending.pop()
+        if id(value) in seen or isinstance(value, type):
+            continue
+        seen.add(id(value))
+        if isinstance(value, EvalComponent):
+            found.append(value)
+        pending.extend(gc.get_referents(value))
+    return found
+
+
+def test_each_definition_is_parsed_once_and_shared_with_its_keys_assigned() -> None:
+    """GIVEN a cache of two WHEN the booking definition is asked for three times THEN it is
+    parsed once and every component of it already has its heap key; WHEN two more
+    definitions push it out THEN it is parsed again (the cache is bounded)."""
+    cache = hooks.ProgramCache(size=2)
+    booking = _definition("booking")
+    first = cache.program(booking)
+    assert cache.program(booking) is first and cache.program(booking) is first
+    assert cache.parses == 1
+    components = _reachable_components(first)
+    assert len(components) > 200
+    assert all(component._EvalComponent__heap_key is not None for component in components)  # type: ignore[attr-defined]
+    cache.program(_definition("cancellation"))
+    cache.program(booking.replace('"TimeoutSeconds": 10', '"TimeoutSeconds": 9'))
+    assert cache.parses == 3
+    assert cache.program(booking) is not first and cache.parses == 4
+
+
+def test_a_program_with_a_pass_result_is_parsed_per_execution() -> None:
+    """A Pass state's Result is handed out by reference and may be changed by a later
+    state: such a program is never shared."""
+    cache = hooks.ProgramCache()
+    definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"a": 1}, "End": True}}})
+    assert cache.program(definition) is not cache.program(definition)
+    assert cache.parses == 2
+
+
+# --- The engine's Lambda client and gate, on a tiny state machine ---------------------------
+@pytest.fixture
+def tiny_engine(bare_moto: None) -> Iterator[Callable[..., Any]]:
+    """``start(limit, handler)``: one state machine of one Lambda task (dispatched in
+    process to ``handler``), at most ``limit`` executions running; returns (sfn, arn)."""
+    from local.embedded import _empty_zip
+
+    def start(limit: int, handler: Callable[[dict[str, Any], Any], Any]) -> tuple[Any, str]:
+        hooks.install({"work": handler}, max_running_executions=limit)
+        role = boto3.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        function = boto3.client("lambda").create_function(
+            FunctionName="work", Runtime="python3.11", Role=role, Handler="app.work",
+            Code={"ZipFile": _empty_zip()})["FunctionArn"]
+        definition = {"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": function, "End": True}}}
+        sfn = boto3.client("stepfunctions")
+        arn = sfn.create_state_machine(name="tiny", definition=json.dumps(definition), roleArn=role)["stateMachineArn"]
+        return sfn, arn
+
+    yield start
+    _join_all()
+
+
+def _join_all(timeout: float = 30.0) -> None:
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    deadline = time.monotonic() + timeout
+    while TMP_THREADS and time.monotonic() < deadline:
+        thread = TMP_THREADS[-1]
+        if thread.ident is None:  # appended by moto, about to be started
+            time.sleep(0.001)
+            continue
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        TMP_THREADS.remove(thread)
+
+
+def _wait(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_tasks_share_one_lambda_client(tiny_engine: Callable[..., Any]) -> None:
+    """GIVEN twelve executions of a Lambda task WHEN they all succeed THEN moto's engine
+    built one Lambda client for all of them, not one per task."""
+    sfn, arn = tiny_engine(16, lambda event, context: {"ok": event["n"]})
+    built: list[str] = []
+    real = hooks._originals["boto_client_for"]
+
+    def build_noted(**kwargs: Any) -> Any:
+        built.append(kwargs["service"])
+        return real(**kwargs)
+
+    hooks._originals["boto_client_for"] = build_noted
+    try:
+        executions = [sfn.start_execution(stateMachineArn=arn, name=f"e{n}", input=json.dumps({"n": n}))[
+            "executionArn"] for n in range(12)]
+        _join_all()
+    finally:
+        hooks._originals["boto_client_for"] = real
+    outputs = [json.loads(sfn.describe_execution(executionArn=execution)["output"]) for execution in executions]
+    assert outputs == [{"ok": n} for n in range(12)]
+    assert built == ["lambda"]
+
+
+def test_executions_beyond_the_limit_wait_running_and_start_in_order(tiny_engine: Callable[..., Any]) -> None:
+    """GIVEN at most 2 executions at once and tasks that block until released WHEN 5 start
+    THEN all 5 are RUNNING, only 2 have entered a state, and as each ends the longest
+    waiting one starts: all 5 succeed, in start order; WHEN a queued one is stopped THEN
+    it ends ABORTED at once without running its task."""
+    release = {n: threading.Event() for n in range(6)}
+    ran: list[int] = []
+
+    def work(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        ran.append(event["n"])
+        assert release[event["n"]].wait(timeout=30)
+        return {"n": event["n"]}
+
+    sfn, arn = tiny_engine(2, work)
+    executions = [sfn.start_execution(stateMachineArn=arn, name=f"e{n}", input=json.dumps({"n": n}))["executionArn"]
+                  for n in range(6)]
+    _wait(lambda: len(ran) == 2)
+    time.sleep(0.2)  # give a wrongly admitted third the time to show up
+    assert sorted(ran) == [0, 1]
+    assert [sfn.describe_execution(executionArn=arn)["status"] for arn in executions] == ["RUNNING"] * 6
+    assert [bool(sfn.get_execution_history(executionArn=arn)["events"]) for arn in executions] == \
+        [True, True, False, False, False, False]
+    assert hooks.gate.counts() == (2, 4)
+
+    sfn.stop_execution(executionArn=executions[4], error="Stopped", cause="by the test")
+    stopped = sfn.describe_execution(executionArn=executions[4])
+    assert stopped["status"] == "ABORTED"
+    assert [event["type"] for event in sfn.get_execution_history(executionArn=executions[4])["events"]] == \
+        ["ExecutionStarted", "ExecutionAborted"]
+    assert hooks.gate.counts() == (2, 3)
+
+    def succeeded(n: int) -> bool:
+        return bool(sfn.describe_execution(executionArn=executions[n])["status"] == "SUCCEEDED")
+
+    for n, admitted_next in ((1, 2), (0, 3), (2, 5), (3, None), (5, None)):
+        release[n].set()
+        _wait(functools.partial(succeeded, n))
+        if admitted_next is not None:  # the longest waiting one, not any
+            _wait(functools.partial(operator.contains, ran, admitted_next))
+            assert ran[-1] == admitted_next
+    assert len(ran) == 5
+    assert hooks.gate.counts() == (0, 0)
+
+
+def test_chalice_local_works_on_a_few_requests_at_once() -> None:
+    """GIVEN a gateway whose requests take a while, bounded to 2 WHEN 8 arrive together
+    THEN at most 2 are inside at any moment and all 8 are answered; bounding again
+    changes nothing."""
+    from local.embedded import bound_concurrent_requests
+
+    inside, most, lock = [0], [0], threading.Lock()
+
+    class SlowGateway:
+        def handle_request(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> str:
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.05)
+            with lock:
+                inside[0] -= 1
+            return path
+
+    bound_concurrent_requests(2, gateway=SlowGateway)
+    bound_concurrent_requests(5, gateway=SlowGateway)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda n: SlowGateway().handle_request("GET", f"/{n}", {}, None), range(8)))
+    assert answers == [f"/{n}" for n in range(8)]
+    assert most[0] == 2
+
+
+def test_the_gate_admits_first_come_first_served() -> None:
+    gate = hooks.ExecutionGate(limit=1)
+    first, second, third = gate.enter(), gate.enter(), gate.enter()
+    assert (first.admitted, second.admitted, third.admitted) == (True, False, False)
+    assert gate.withdraw(second) and not gate.withdraw(first)
+    gate.leave()
+    assert third.admitted and third.event.is_set() and not second.admitted
+    gate.set_limit(3)
+    fourth = gate.enter()
+    assert fourth.admitted and gate.counts() == (2, 0)
