@@ -39,6 +39,14 @@ STATE_MACHINE_ENV = {
 }
 
 
+def dynamodb_backend() -> Any:
+    """moto's DynamoDB of the embedded stack: its tables' items, for what reads or writes
+    them in place (the state journal's restore, the tests' snapshots and seed copies)."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[ACCOUNT_ID][config.region()]
+
+
 def _empty_zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

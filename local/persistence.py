@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import clock, config, recovery
+from local.embedded import dynamodb_backend
 
 if TYPE_CHECKING:
     from local.embedded import EmbeddedAws
@@ -476,13 +477,6 @@ def uninstall_stable_identities() -> None:
 # --- Start-up ----------------------------------------------------------------------------------
 RESTART_REASON = ("the server restarted while its saga was running, and Step Functions executions do not survive "
                   "a restart of the embedded stack")
-
-
-def dynamodb_backend() -> Any:
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.dynamodb.models import dynamodb_backends
-
-    return dynamodb_backends[DEFAULT_ACCOUNT_ID][config.region()]
 
 
 def start_with_state(stack: EmbeddedAws, store: StateStore, *, fresh: bool = False,

@@ -29,7 +29,7 @@ for _leak in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
 import app as app_module  # noqa: E402  (after the environment is set)
 from chalicelib import clock  # noqa: E402
 from local import hooks  # noqa: E402
-from local.embedded import EmbeddedAws  # noqa: E402
+from local.embedded import EmbeddedAws, dynamodb_backend  # noqa: E402
 from ops.seed import seed_demo, seed_demo_customers  # noqa: E402
 from tests.support import SignedInClient, join_execution_threads  # noqa: E402
 
@@ -48,17 +48,8 @@ def app() -> Any:
 _seeded_items: dict[str, Any] = {}
 
 
-def _moto_tables() -> dict[str, Any]:
-    from moto.dynamodb.models import dynamodb_backends
-
-    from chalicelib import config
-    from local.embedded import ACCOUNT_ID
-
-    return dynamodb_backends[ACCOUNT_ID][config.region()].tables  # type: ignore[no-any-return]
-
-
 def _seed() -> None:
-    tables = _moto_tables()
+    tables = dynamodb_backend().tables
     if not _seeded_items:
         seed_demo()
         _seeded_items.update({name: copy.deepcopy(table.items) for name, table in tables.items() if table.items})

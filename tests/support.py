@@ -44,13 +44,12 @@ def snapshot() -> dict[str, list[dict[str, Any]]]:
     Scan of the 1,620 seats through botocore costs about half a second, and most tests
     take two snapshots."""
     from boto3.dynamodb.types import TypeDeserializer
-    from moto.dynamodb.models import dynamodb_backends
 
     from chalicelib import config
     from local import hooks
-    from local.embedded import ACCOUNT_ID
+    from local.embedded import dynamodb_backend
 
-    tables = dynamodb_backends[ACCOUNT_ID][config.region()].tables
+    tables = dynamodb_backend().tables
     deserializer = TypeDeserializer()
     with hooks.dynamodb_lock():  # all_items() is in key order: a stable order to compare
         return {
