@@ -39,12 +39,24 @@ def _build_resource() -> Any:
 
 #: The DynamoDB resource, made on first use.
 resource = Lazy(_build_resource)
-#: Forget the resource (tests and the embedded backend: after moto restarts).
-reset = resource.reset
+#: Its Table objects by physical name: boto3 builds a Table's class from the resource
+#: model on every ``Table(...)``, a few hundred microseconds per request for nothing.
+_tables = Lazy(dict)
+
+
+def reset() -> None:
+    """Forget the resource and its tables (tests and the embedded backend: after moto restarts)."""
+    resource.reset()
+    _tables.reset()
 
 
 def table(name: str) -> Any:
-    return resource().Table(config.table_name(name))
+    physical = config.table_name(name)
+    tables = _tables()
+    found = tables.get(physical)
+    if found is None:
+        found = tables.setdefault(physical, resource().Table(physical))
+    return found
 
 
 # --- Keys: built here and nowhere else --------------------------------------------

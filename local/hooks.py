@@ -35,6 +35,22 @@ AWS costs.
    fraction of a second. So at most ``max_running_executions`` executions evaluate at
    once; the others are started (RUNNING, as on AWS) but wait, first come first
    served, before entering their first state. The definitions are unchanged.
+8. DynamoDB update expressions: moto tokenises and parses an UpdateExpression twice per
+   UpdateItem (and per Update of a transaction), and every validator pass over the tree
+   rebuilds its node-class map at each node; together about a third of a local
+   booking's CPU. We parse each expression text once (the tree is only read: moto's
+   validator works on a deep copy) and build each validator's map once per pass. The
+   same trees, the same validations, the same errors.
+9. moto's request dispatch lists the handler class's methods with inspect.getmembers on
+   every request to check the action exists; we list each class's once.
+10. DynamoDB attribute values: moto parses every attribute value of a request, and
+   serialises every item of an answer (GetItem, Query, BatchGetItem), member by member
+   against the service model (~20% of a booking's CPU), though a value that holds only
+   strings, booleans, maps and lists is already its own wire form, both ways. Those we
+   hand over as they are; anything else (a binary, a value still holding moto's
+   objects) goes through moto. Before serialising, moto turns the stored items into
+   plain dicts (``dynamo_to_dict``) with an isinstance/hasattr cascade per value; we do
+   the same walk by exact type, and hand anything unusual to moto's.
 
 tests/unit/test_hooks.py fails loudly if moto moves any target.
 """
@@ -45,9 +61,11 @@ import collections
 import contextlib
 import copy
 import enum
+import functools
 import inspect
 import json
 import os
+import pickle
 import threading
 import time
 import traceback
@@ -58,10 +76,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import moto.core.responses as core_responses
 import moto.dynamodb.models as dynamodb_models
+import moto.dynamodb.parsing.validators as dynamodb_validators
+import moto.dynamodb.responses as dynamodb_responses
 from moto.awslambda.models import LambdaFunction
+from moto.core.parse import BaseJSONParser
+from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.dynamodb.responses import DynamoHandler
 from moto.stepfunctions.parser.asl.component.component import Component
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
@@ -480,6 +506,148 @@ def configured_max_running_executions() -> int:
     return max(1, int(value)) if value else DEFAULT_MAX_RUNNING_EXECUTIONS
 
 
+# --- 8. DynamoDB update expressions: parse once, map once per pass -------------------------
+class ParsedUpdateExpressions:
+    """UpdateExpressionParser.make memoised by expression text (most recently used, at most
+    ``size``), each tree kept with its pickled form. Sharing a tree is safe because
+    nothing writes to it: moto's responses only search it (find_clauses), and its
+    UpdateExpressionValidator transforms a deep copy, which ``copy`` makes from the
+    pickle (a fresh tree, as deepcopy's, in a tenth of the time). Pinned by the guard test.
+    Only successful parses are kept: a malformed expression raises again every time."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._by_text: collections.OrderedDict[str, tuple[Any, bytes]] = collections.OrderedDict()
+        self._by_tree: dict[int, tuple[Any, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def parse(self, expression: str) -> Any:
+        with self._lock:
+            entry = self._by_text.get(expression)
+            if entry is not None:
+                self._by_text.move_to_end(expression)
+                return entry[0]
+        tree = _originals["update_parse"](expression)
+        entry = (tree, pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL))
+        with self._lock:
+            self._by_text[expression] = entry
+            self._by_tree[id(tree)] = entry
+            while len(self._by_text) > self.size:
+                evicted, _ = self._by_text.popitem(last=False)[1]
+                self._by_tree.pop(id(evicted), None)
+        return tree
+
+    def copy(self, value: Any, memo: Any = None) -> Any:
+        """``copy.deepcopy`` for moto's validators: a kept tree comes from its pickle."""
+        entry = self._by_tree.get(id(value))
+        if entry is not None and entry[0] is value:
+            return pickle.loads(entry[1])
+        return copy.deepcopy(value, memo)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_text.clear()
+            self._by_tree.clear()
+
+
+update_expressions = ParsedUpdateExpressions(512)  # the project writes ~40 distinct texts
+
+
+def _parse_update_expression_once(cls: type, expression: str) -> Any:
+    if cls is not UpdateExpressionParser:  # a subclass parses as itself
+        return _originals["update_parse"].__func__(cls, expression)
+    return update_expressions.parse(expression)
+
+
+_PARSE_ONCE: Any = classmethod(_parse_update_expression_once)  # one object: install/restore compare by identity
+_PROCESSING_MAP, _NODE_CLASSES = "_hooks_processing_map", "_hooks_node_classes"
+
+
+def _processing_items(traverser: DepthFirstTraverser) -> tuple[tuple[type, Callable[[Any], Any]], ...]:
+    """The traverser's ``_processing_map()``, built once per traverser (moto builds a new
+    one per node; each validator's map is a constant of its class, bound to itself)."""
+    items = traverser.__dict__.get(_PROCESSING_MAP)
+    if items is None:
+        items = traverser.__dict__[_PROCESSING_MAP] = tuple(traverser._processing_map().items())
+    return items  # type: ignore[no-any-return]
+
+
+def _node_classes_once(self: DepthFirstTraverser) -> tuple[type, ...]:
+    classes = self.__dict__.get(_NODE_CLASSES)
+    if classes is None:
+        classes = self.__dict__[_NODE_CLASSES] = tuple(node_class for node_class, _ in _processing_items(self))
+    return classes  # type: ignore[no-any-return]
+
+
+def _process_with_the_map_once(self: DepthFirstTraverser, node: Any) -> Any:
+    for node_class, processor in _processing_items(self):
+        if isinstance(node, node_class):
+            return processor(node)
+    return None
+
+
+# --- 9. moto's dispatch: each handler class's methods listed once ---------------------------
+@functools.cache
+def _method_names_once(clazz: type) -> list[str]:
+    return _originals["method_names"](clazz)  # type: ignore[no-any-return]
+
+
+# --- 10. DynamoDB attribute values: the wire form as it is ---------------------------------
+def _is_wire_form(value: Any) -> bool:
+    """Whether an AttributeValue is already exactly what moto's serialiser would emit:
+    one type key, and only str / bool / the NULL marker / maps and lists of the same."""
+    if type(value) is not dict or len(value) != 1:
+        return False
+    ((kind, inner),) = value.items()
+    if kind in ("S", "N"):
+        return type(inner) is str
+    if kind == "M":
+        return type(inner) is dict and all(type(name) is str and _is_wire_form(item) for name, item in inner.items())
+    if kind == "L":
+        return type(inner) is list and all(_is_wire_form(item) for item in inner)
+    if kind == "BOOL":
+        return type(inner) is bool
+    if kind == "NULL":
+        return inner is True
+    if kind in ("SS", "NS"):
+        return type(inner) is list and all(type(item) is str for item in inner)
+    return False  # B, BS: moto base64-encodes them
+
+
+def _serialize_structure_plainly(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+    if key and shape.name == "AttributeValue" and _is_wire_form(value):
+        self._default_serialize(serialized, value, shape, key)
+        return
+    _originals["attribute_values_out"](self, serialized, value, shape, key)
+
+
+_PLAIN_SCALARS = (str, int, bool, float, type(None))
+
+
+def _dynamo_to_dict_by_type(value: Any) -> Any:
+    """moto's dynamo_to_dict, by exact type: a DynamoType of a non-binary kind becomes
+    ``{type: its value, converted}``, dicts and lists are converted item by item, plain
+    scalars stay; anything else (binaries, datetimes, objects with to_json, subclasses)
+    is moto's own conversion."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _dynamo_to_dict_by_type(item) for key, item in value.items()}
+    if kind is list:
+        return [_dynamo_to_dict_by_type(item) for item in value]
+    if kind in _PLAIN_SCALARS:
+        return value
+    if kind is DynamoType and value.type not in ("B", "BS"):
+        return {value.type: _dynamo_to_dict_by_type(value.value)}
+    return _originals["dynamo_to_dict"](value)
+
+
+def _parse_structure_plainly(self: Any, shape: Any, value: Any) -> Any:
+    # The value is the request's own json.loads result: handing it on shares nothing.
+    if shape.name == "AttributeValue" and _is_wire_form(value):
+        return value
+    return _originals["attribute_values_in"](self, shape, value)
+
+
 # --- Installing ---------------------------------------------------------------------------
 def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
     """Name -> the (owner, attribute, replacement) it sets. The first attribute's
@@ -495,12 +663,22 @@ def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
         "boto_client_for": [(lambda_eval_utils, "boto_client_for", _shared_boto_client_for)],
         "start": [(ExecutionWorker, "start", _start_through_gate)],
         "stop": [(ExecutionWorker, "stop", _stop_even_if_queued)],
+        "update_parse": [(UpdateExpressionParser, "make", _PARSE_ONCE),
+                         (dynamodb_validators, "deepcopy", update_expressions.copy)],
+        "traverse": [(DepthFirstTraverser, "nodes_to_be_processed", _node_classes_once),
+                     (DepthFirstTraverser, "process", _process_with_the_map_once)],
+        "method_names": [(core_responses, "method_names_from_class", _method_names_once)],
+        "attribute_values_out": [(BaseJSONSerializer, "_serialize_type_structure", _serialize_structure_plainly)],
+        "attribute_values_in": [(BaseJSONParser, "_parse_structure", _parse_structure_plainly)],
+        "dynamo_to_dict": [(dynamodb_responses, "dynamo_to_dict", _dynamo_to_dict_by_type)],
     }
 
 
 #: The patches that make local execution cheaper, not different: what the benchmark
 #: switches off to price them (with the gate, which bench/e2e measures separately).
-PERFORMANCE_PATCHES = ("query", "all_items", "parse", "boto_client_for")
+PERFORMANCE_PATCHES = ("query", "all_items", "parse", "boto_client_for", "update_parse", "traverse",
+                       "method_names", "attribute_values_out", "attribute_values_in",
+                       "dynamo_to_dict")
 _replaced: dict[str, list[tuple[Any, str, Any]]] = {}  # name -> (owner, attribute, original)
 
 
@@ -553,6 +731,7 @@ def uninstall() -> None:
     for name in list(_replaced):
         _restore(name)
     programs.clear()
+    update_expressions.clear()
     with _clients_lock:
         _clients.clear()
     _handlers.clear()

@@ -200,6 +200,87 @@ def test_chalice_local_does_a_requests_work_in_local_gateway_handle_request() ->
     assert local.ChaliceRequestHandler.do_POST is local.ChaliceRequestHandler._generic_handle
 
 
+def test_update_expressions_are_parsed_by_make_and_validated_on_a_deep_copy() -> None:
+    """The parse cache shares one tree per text: safe while moto only searches it and its
+    validator transforms a deep copy made by the module's ``deepcopy`` (which the hook
+    answers from the tree's pickle)."""
+    import copy
+
+    import moto.dynamodb.parsing.validators as validators
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+    assert "UpdateExpressionParser.make(update_expression)" in inspect.getsource(DynamoDBBackend.update_item)
+    assert "UpdateExpressionParser.make(update_expression)" in inspect.getsource(DynamoHandler.update_item)
+    assert "UpdateExpressionParser.make(update_expression)" in inspect.getsource(DynamoHandler.transact_write_items)
+    assert isinstance(UpdateExpressionParser.__dict__["make"], classmethod) or hooks._replaced.get("update_parse")
+    assert "self.node_to_validate = deepcopy(expression)" in inspect.getsource(validators.Validator.__init__)
+    assert validators.deepcopy is copy.deepcopy or hooks._replaced.get("update_parse")
+    # What the responses do with the shared tree: search it, never change it.
+    for method in (DynamoHandler.update_item, DynamoHandler.transact_write_items):
+        uses = [line.strip() for line in inspect.getsource(method).splitlines() if "update_expression_ast" in line]
+        assert all("= UpdateExpressionParser.make(" in use or "update_expression_ast.find_clauses(" in use
+                   for use in uses), uses
+
+
+def test_each_validator_pass_has_a_constant_processing_map() -> None:
+    """The hook builds a traverser's ``_processing_map()`` once per traverser: every
+    validator's map must be a dict literal of its own methods, and none may override how
+    the map is used."""
+    import moto.dynamodb.parsing.validators as validators
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+
+    traversers = [value for value in vars(validators).values() if isinstance(value, type)
+                  and issubclass(value, DepthFirstTraverser) and value is not DepthFirstTraverser]
+    assert len(traversers) >= 10
+    for traverser in traversers:
+        assert "nodes_to_be_processed" not in vars(traverser) and "process" not in vars(traverser), traverser
+        body = ast.parse(_dedented(inspect.getsource(vars(traverser)["_processing_map"]))).body[0]
+        assert isinstance(body, ast.FunctionDef)
+        statements = [node for node in body.body
+                      if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]  # a docstring
+        assert len(statements) == 1 and isinstance(statements[0], ast.Return), traverser
+        returned = statements[0].value
+        assert isinstance(returned, ast.Dict), traverser
+        assert all(isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) and value.value.id == "self"
+                   for value in returned.values), traverser
+    source = inspect.getsource(DepthFirstTraverser.traverse_node_recursively)
+    assert "isinstance(node, self.nodes_to_be_processed())" in source and "self.process(node)" in source
+
+
+def test_dispatch_lists_the_handler_methods_on_every_request() -> None:
+    from moto.core.responses import BaseResponse
+
+    assert "method_names = method_names_from_class(self.__class__)" in inspect.getsource(BaseResponse.call_action)
+
+
+def test_attribute_values_pass_through_one_structure_method_each_way() -> None:
+    from moto.core.parse import BaseJSONParser
+    from moto.core.serialize import BaseJSONSerializer, ResponseSerializer
+
+    assert "super()._serialize_type_structure(serialized, value, shape, key)" in inspect.getsource(
+        BaseJSONSerializer._serialize_type_structure)
+    assert "def _default_serialize(" in inspect.getsource(ResponseSerializer)
+    assert "member_shape.serialization.get(\"name\", member_name)" in inspect.getsource(BaseJSONParser._parse_structure)
+
+
+def test_answers_are_made_plain_by_dynamo_to_dict() -> None:
+    import moto.dynamodb.responses as responses
+    from moto.dynamodb.models.utilities import dynamo_to_dict
+
+    assert "transformed_result = dynamo_to_dict(result)" in inspect.getsource(responses.DynamoResult.__init__)
+    assert responses.dynamo_to_dict is dynamo_to_dict or hooks._replaced.get("dynamo_to_dict")
+    source = inspect.getsource(dynamo_to_dict)
+    assert 'if obj.type == "B":' in source and 'if obj.type == "BS":' in source
+    assert "return {obj.type: dynamo_to_dict(obj.value)}" in source
+
+
+def _dedented(source: str) -> str:
+    import textwrap
+
+    return textwrap.dedent(source)
+
+
 # --- install / uninstall ------------------------------------------------------------------
 def _current(targets: dict[str, list[tuple[Any, str, Any]]]) -> dict[tuple[str, str], Any]:
     return {(name, attribute): (owner.__dict__.get(attribute) if isinstance(owner, type) else getattr(owner, attribute))
@@ -355,6 +436,136 @@ def _dynamodb_backend() -> Any:
     from moto.dynamodb.models import dynamodb_backends
 
     return dynamodb_backends["123456789012"]["us-east-1"]
+
+
+# --- Update expressions and attribute values: the same answers as moto's -------------------
+EVERY_KIND = {
+    "pk": {"S": "item"}, "n": {"N": "7"}, "flag": {"BOOL": False}, "nothing": {"NULL": True},
+    "blob": {"B": b"\x00\x01binary"}, "blobs": {"BS": [b"one", b"two"]}, "names": {"SS": ["a", "b"]},
+    "numbers": {"NS": ["1", "2.5"]}, "empty_map": {"M": {}}, "empty_list": {"L": []},
+    "nested": {"M": {"list": {"L": [{"S": "x"}, {"N": "1"}, {"M": {"deep": {"BOOL": True}}}, {"B": b"in"}]},
+                     "text": {"S": "t"}}},
+    "items": {"L": [{"N": "0"}, {"N": "1"}, {"N": "2"}, {"N": "3"}, {"N": "4"}]},
+}
+UPDATES: list[dict[str, Any]] = [
+    {"UpdateExpression": "SET a = :a, b = if_not_exists(b, :b), c = list_append(if_not_exists(c, :empty), :c) "
+                         "REMOVE flag ADD n :one",
+     "ExpressionAttributeValues": {":a": {"S": "A"}, ":b": {"M": {"x": {"N": "1"}}}, ":empty": {"L": []},
+                                   ":c": {"L": [{"S": "c"}]}, ":one": {"N": "1"}}},
+    {"UpdateExpression": "REMOVE #i[3], #i[0], #i[1]", "ExpressionAttributeNames": {"#i": "items"}},
+    {"UpdateExpression": "SET #n.#t = :t, numbers = :numbers",
+     "ExpressionAttributeNames": {"#n": "nested", "#t": "text"},
+     "ExpressionAttributeValues": {":t": {"S": "changed"}, ":numbers": {"NS": ["9"]}}},
+    {"UpdateExpression": "SET a = :a SET b = :a", "ExpressionAttributeValues": {":a": {"S": "A"}}},  # two SETs
+    {"UpdateExpression": "SET a = :a, a = :b", "ExpressionAttributeValues": {":a": {"S": "A"}, ":b": {"S": "B"}}},
+    {"UpdateExpression": "SET = :a", "ExpressionAttributeValues": {":a": {"S": "A"}}},  # malformed
+    {"UpdateExpression": "SET gone.deeper = :a", "ExpressionAttributeValues": {":a": {"S": "A"}}},
+    {"UpdateExpression": "SET a = :a", "ConditionExpression": "n = :zero",
+     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+     "ExpressionAttributeValues": {":a": {"S": "A"}, ":zero": {"N": "0"}}},
+]
+
+
+def _answer(call: Callable[..., Any], **request: Any) -> Any:
+    try:
+        answer = call(**request)
+    except Exception as error:  # the error is the answer being compared
+        response = getattr(error, "response", {})
+        return {"error": response.get("Error"), "reasons": response.get("CancellationReasons"),
+                "item": response.get("Item")}
+    answer.pop("ResponseMetadata", None)
+    return answer
+
+
+def _requests_of_every_kind(client: Any) -> list[Any]:
+    """The same script each time: writes of every value type, each update twice (a cached
+    tree the second time), reads of every kind, a transaction that fails and one that
+    commits."""
+    client.create_table(TableName="kinds", BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    answers = [_answer(client.put_item, TableName="kinds", Item=EVERY_KIND),
+               _answer(client.put_item, TableName="kinds", Item={**EVERY_KIND, "pk": {"S": "other"}})]
+    for update in UPDATES:
+        for _ in range(2):
+            answers.append(_answer(client.update_item, TableName="kinds", Key={"pk": {"S": "item"}},
+                                   ReturnValues="ALL_NEW", **update))
+    key = {"pk": {"S": "other"}}
+    transaction = [{"Update": {"TableName": "kinds", "Key": key, "UpdateExpression": "SET a = :a ADD n :one",
+                               "ExpressionAttributeValues": {":a": {"S": "T"}, ":one": {"N": "1"}}}},
+                   {"ConditionCheck": {"TableName": "kinds", "Key": {"pk": {"S": "item"}},
+                                       "ConditionExpression": "n = :n",
+                                       "ExpressionAttributeValues": {":n": {"N": "-1"}},
+                                       "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}]
+    answers.append(_answer(client.transact_write_items, TransactItems=transaction))
+    answers.append(_answer(client.transact_write_items, TransactItems=transaction[:1]))
+    answers += [
+        _answer(client.get_item, TableName="kinds", Key={"pk": {"S": "item"}}),
+        _answer(client.get_item, TableName="kinds", Key=key, ProjectionExpression="nested.#t, #b",
+                ExpressionAttributeNames={"#t": "text", "#b": "blob"}),
+        _answer(client.query, TableName="kinds", KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues={":p": {"S": "other"}}),
+        _answer(client.batch_get_item, RequestItems={"kinds": {"Keys": [{"pk": {"S": "item"}}, key]}}),
+        _answer(client.scan, TableName="kinds"),
+    ]
+    return answers
+
+
+def test_updates_and_reads_answer_exactly_as_moto_does(bare_moto: None) -> None:
+    """GIVEN the same requests (values of every DynamoDB type, binaries included; updates
+    that succeed, fail validation, fail to parse and fail their condition, each sent twice;
+    a failed and a committed transaction; every kind of read) WHEN run on moto's own code
+    and with the patches THEN every answer and every error is identical, and the shared
+    parsed trees are exactly as parsed."""
+    import pickle
+
+    hooks.install({})
+    client = boto3.client("dynamodb")
+    patches = ("update_parse", "traverse", "method_names", "attribute_values_out", "attribute_values_in",
+               "dynamo_to_dict")
+    with hooks.unpatched(*patches):
+        expected = _requests_of_every_kind(client)
+    client.delete_table(TableName="kinds")
+    answered = _requests_of_every_kind(client)
+    assert answered == expected
+    errors = [answer["error"]["Code"] for answer in answered if isinstance(answer, dict) and answer.get("error")]
+    assert errors.count("ValidationException") == 8 and errors.count("ConditionalCheckFailedException") == 2
+    assert errors.count("TransactionCanceledException") == 1
+    kept = list(hooks.update_expressions._by_text.values())
+    assert len(kept) >= 6
+    assert all(pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL) == blob for tree, blob in kept)
+
+
+def test_the_parse_cache_is_bounded_and_keeps_nothing_that_failed(bare_moto: None) -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+    hooks.install({})
+    cache = hooks.update_expressions
+    cache.clear()
+    size, cache.size = cache.size, 3
+    try:
+        trees = [UpdateExpressionParser.make(f"SET a{index} = :v") for index in range(5)]
+        assert UpdateExpressionParser.make("SET a4 = :v") is trees[4]
+        assert list(cache._by_text) == ["SET a2 = :v", "SET a3 = :v", "SET a4 = :v"]
+        assert len(cache._by_tree) == 3
+        for _ in range(2):
+            with pytest.raises(Exception, match=r"Invalid UpdateExpression|Syntax error"):
+                UpdateExpressionParser.make("SET = :v")
+        assert "SET = :v" not in cache._by_text
+    finally:
+        cache.size = size
+        cache.clear()
+
+
+def test_dispatch_lists_each_handler_class_once_with_the_same_names() -> None:
+    from moto.core.utils import method_names_from_class
+
+    hooks.install({})
+    try:
+        assert hooks._method_names_once(DynamoHandler) == method_names_from_class(DynamoHandler)
+        assert hooks._method_names_once(DynamoHandler) is hooks._method_names_once(DynamoHandler)
+    finally:
+        hooks.uninstall()
 
 
 # --- The program cache ----------------------------------------------------------------------
