@@ -4,7 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
 set +e
-"$BIN/pytest" "$@"
+# One worker per core (TEST_WORKERS=N for N, 0 for this process alone), each taking whole files.
+workers=${TEST_WORKERS:-auto}
+if [ "$workers" = "0" ]; then
+  "$BIN/pytest" "$@"
+else
+  "$BIN/pytest" -n "$workers" --dist loadfile --no-loadscope-reorder "$@"
+fi
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

@@ -36,6 +36,18 @@ from tests.support import SignedInClient, join_execution_threads  # noqa: E402
 RETRY_WAIT_FACTOR = 0.01  # 1 s IntervalSeconds -> 10 ms
 
 
+def _expected_seconds(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("slow")
+    return 0.0 if marker is None else float(marker.kwargs.get("seconds", 10))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest tests first (``@pytest.mark.slow(seconds=...)``; stable otherwise): with
+    `make test`'s workers (pytest-xdist, whole files per worker, in this order) the longest
+    files start at once on different workers instead of one of them ending the run alone."""
+    items.sort(key=lambda item: -_expected_seconds(item))
+
+
 @pytest.fixture
 def app() -> Any:
     return app_module.app

@@ -31,6 +31,8 @@ from deploy import asl
 from tests.saga.conftest import execution
 from tests.support import booking_body, owner_of, owner_of_booking, wait_for_status
 
+pytestmark = pytest.mark.slow(seconds=120)  # the longest file of the suite
+
 CANCELLABLE = [compensation.name for compensation in CANCELLATION_STEPS]
 
 SEED = int(os.environ.get("CHAOS_SEED", "20261123"))
