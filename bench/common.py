@@ -125,10 +125,32 @@ def wait_for_execution_threads(timeout: float = 30.0) -> None:
     TMP_THREADS.clear()
 
 
-def chalice_local(timeout: float = 90.0) -> contextlib.AbstractContextManager[LocalServer]:
+def chalice_local(timeout: float = 90.0,
+                  project_dir: Path = PROJECT_DIR) -> contextlib.AbstractContextManager[LocalServer]:
     """`chalice local --stage local` on a free port (local/server.py), its
-    output in build/bench/."""
-    return server.chalice_local(OUT_DIR / f"chalice-local-{time.time_ns()}.log", timeout=timeout)
+    output in build/bench/; ``project_dir`` serves another tree (``unpacked_commit``)."""
+    return server.chalice_local(OUT_DIR / f"chalice-local-{time.time_ns()}.log", timeout=timeout,
+                                project_dir=project_dir)
+
+
+@contextlib.contextmanager
+def unpacked_commit(commit: str) -> Iterator[Path]:
+    """``commit``'s tree in a temporary directory (``git archive``: the repository and
+    its worktrees are left alone), removed afterwards: to run that code with this
+    interpreter and compare it with this code in one run."""
+    import io
+    import subprocess
+    import tarfile
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix=f"bench-{commit}-") as tmp:
+        tree = Path(tmp) / "tree"
+        tree.mkdir()
+        archive = subprocess.run(["git", "-C", str(PROJECT_DIR), "archive", "--format=tar", commit],
+                                 capture_output=True, check=True, timeout=120).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tree, filter="data")
+        yield tree
 
 
 def booking_body(flight_number: str, **overrides: Any) -> dict[str, Any]:

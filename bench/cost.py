@@ -16,15 +16,12 @@ figures before and after come from one meter.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
 import statistics
 import subprocess
 import sys
-import tarfile
-import tempfile
 import threading
 import time
 import uuid
@@ -342,13 +339,10 @@ def measure_at(commit: str) -> dict[str, Any]:
     """This measurement against ``commit``'s code: its tree unpacked into a temporary
     directory (``git archive``: the repository's worktrees are left alone), run with this
     interpreter and this file, in a process of its own."""
-    with tempfile.TemporaryDirectory(prefix="bench-cost-") as tmp:
-        tree, out = Path(tmp) / "tree", Path(tmp) / "cost.json"
-        tree.mkdir()
-        archive = subprocess.run(["git", "-C", str(PROJECT_DIR), "archive", "--format=tar", commit],
-                                 capture_output=True, check=True, timeout=120).stdout
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(tree, filter="data")
+    from bench.common import unpacked_commit  # not at the top: this file also runs in that tree
+
+    with unpacked_commit(commit) as tree:
+        out = tree.parent / "cost.json"
         # Run as "-c": the tree (cwd) comes first on sys.path, so chalicelib, app, local and
         # bench.common are the commit's; only this file is ours.
         script = (f"import runpy, sys; sys.argv = ['cost', '--no-baseline', '--json', {str(out)!r}]; "

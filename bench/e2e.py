@@ -108,7 +108,7 @@ class Client:
         raise AssertionError("unreachable")
 
 
-def _summary(results: list[dict[str, Any]], wall_s: float, concurrency: int, mix: str) -> dict[str, Any]:
+def summarise(results: list[dict[str, Any]], wall_s: float, concurrency: int, mix: str) -> dict[str, Any]:
     totals_ms = [result["total_s"] * 1000 for result in results]
     posts_ms = [result["post_s"] * 1000 for result in results]
     statuses = Counter(result["status"] for result in results)
@@ -146,7 +146,7 @@ def run_level(client: Client, concurrency: int, count: int, mix: str, seed: int 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         results = list(pool.map(client.book, bodies))
-    return _summary(results, time.perf_counter() - started, concurrency, mix)
+    return summarise(results, time.perf_counter() - started, concurrency, mix)
 
 
 def contention(base_url: str, buyers: int = 100, poll: float = 0.2) -> dict[str, Any]:

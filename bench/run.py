@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import coldstart, contention, cost, e2e, engine, inventory, orchestration, report
+from bench import coldstart, contention, cost, e2e, engine, inventory, orchestration, report, throughput
 from bench.common import OUT_DIR, PROJECT_DIR, machine
 
 PARTS: dict[str, Callable[[], dict[str, Any]]] = {
+    "throughput": throughput.measure,
     "e2e": e2e.run_all,
     "contention": contention.measure,
     "orchestration": orchestration.measure,

@@ -79,11 +79,13 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def chalice_local(log: Path, *, timeout: float = 90.0, state_dir: Path | None = None) -> Iterator[LocalServer]:
+def chalice_local(log: Path, *, timeout: float = 90.0, state_dir: Path | None = None,
+                  project_dir: Path = PROJECT_DIR) -> Iterator[LocalServer]:
     """Start the server, wait for GET /health, yield it; always stop it. Its output goes
     to ``log`` (a file: a full pipe would block the server) and into any error. With
     ``state_dir`` it keeps its state there as `make run` does (local/persistence.py);
-    without, in memory only, so runs stay independent and the work tree clean."""
+    without, in memory only, so runs stay independent and the work tree clean.
+    ``project_dir``: the app to serve (benchmarks: another commit's tree)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     port = free_port()
     environment = clean_environment()
@@ -93,7 +95,7 @@ def chalice_local(log: Path, *, timeout: float = 90.0, state_dir: Path | None = 
         process = subprocess.Popen(
             [str(chalice_executable()), "local", "--stage", "local", "--no-autoreload",
              "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_DIR, env=environment, stdout=sink, stderr=subprocess.STDOUT,
+            cwd=project_dir, env=environment, stdout=sink, stderr=subprocess.STDOUT,
         )
     server = LocalServer(process, port, log)
     try:
