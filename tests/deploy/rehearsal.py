@@ -209,7 +209,10 @@ def calls_of(function: str, service: str, operation: str, params: dict[str, Any]
                     for item in params["TransactItems"] for kind, body in item.items()]
         if operation in ("BatchWriteItem", "BatchGetItem"):
             return [Call(function, f"dynamodb:{operation}", _table_arn(name)) for name in params["RequestItems"]]
-        return [Call(function, f"dynamodb:{operation}", _table_arn(params["TableName"]))]
+        resource = _table_arn(params["TableName"])
+        if params.get("IndexName"):  # a query of an index is authorised on the index's own ARN
+            resource += f"/index/{params['IndexName']}"
+        return [Call(function, f"dynamodb:{operation}", resource)]
     if service == "states":
         resource = params.get("stateMachineArn") or params.get("executionArn") or "*"
         return [Call(function, f"states:{operation}", resource)]

@@ -269,6 +269,13 @@ def test_no_function_may_touch_tables_it_does_not_use(stack: DeployedStack) -> N
                                              "ConditionCheckItem", "DeleteItem", "BatchWriteItem", "DeleteTable")
                        if allows(statements, f"dynamodb:{action}", arn)}
             assert allowed == {action.split(":")[1] for action in access.get(table, ())}, (logical_id, table)
+        for table in TABLES:
+            for index in table.indexes:
+                arn = f"{table_arns[table.name]}/index/{index.name}"
+                allowed = {action for action in ("Query", "Scan", "GetItem")
+                           if allows(statements, f"dynamodb:{action}", arn)}
+                granted = resources.INDEX_ACCESS.get(name, {}).get(table.name, ())
+                assert allowed == {action.split(":")[1] for action in granted}, (logical_id, index.name)
 
 
 def test_state_machine_roles_invoke_only_their_functions(stack: DeployedStack) -> None:
