@@ -4,6 +4,7 @@ start executions. Every refusal is a RequestError (4xx) raised before any write.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib import booking_record, booking_view, config, db, loyalty, payments, saga, seats
@@ -11,7 +12,7 @@ from chalicelib.customers import Customer, check_may_use_account
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.logs import logger
 from chalicelib.models import BookingRequest, cancellation_input, execution_input
-from chalicelib.validation import check_booking_id, parse_booking_post, parse_cancellation
+from chalicelib.validation import check_booking_id, parse_booking_post, parse_cancellation, parse_listing
 from chalicelib.vocabulary import BookingStatus, SagaKind
 
 
@@ -75,6 +76,13 @@ def start_booking(raw_body: Any, headers: dict[str, str], customer: Customer) ->
         payments.withdraw_request(booking["booking_id"])
         raise
     return response, True
+
+
+def list_bookings(query: Any, customer: Customer, href: Callable[[str], str]) -> dict[str, Any]:
+    """``GET /bookings``: a page of the customer's own bookings, newest first (``href``: the
+    link to a booking, by its id)."""
+    limit, after = parse_listing(query or {}, customer.id)
+    return booking_view.listing(customer.id, limit=limit, after=after, href=href)
 
 
 def view_booking(booking_id: str, customer: Customer) -> dict[str, Any]:

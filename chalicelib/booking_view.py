@@ -1,14 +1,19 @@
 """``GET /bookings/{id}``: the booking as the API shows it, with its payment and its
 step log. Reads only: the booking item (status, payment, outcome; its payment as the
 payments service noted it there) and one Query of the booking's step-log partition.
-What it shows of a status is decided here, not stored."""
+What it shows of a status is decided here, not stored.
+
+``GET /bookings``: the customer's bookings, newest first, a page at a time, each a
+summary read from the by_customer index alone (chalicelib/schema.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib import booking_record, payments, step_log
 from chalicelib.models import CURRENCY
+from chalicelib.validation import next_token
 from chalicelib.vocabulary import (
     BOOKING_STEPS,
     COMPENSATION_NAMES,
@@ -59,6 +64,43 @@ def payment_of(booking: dict[str, Any]) -> dict[str, Any]:
     return dict(note) if note is not None else payments.seen(payments.get_payment(booking["booking_id"]))
 
 
+def amount_paid(payment: dict[str, Any]) -> int:
+    """What the customer has paid and not been refunded, from what they see of the payment."""
+    return int(payment["amount"]) if payment["status"] == PaymentStatus.CAPTURED else 0
+
+
+def summary(booking: dict[str, Any], href: str) -> dict[str, Any]:
+    """One line of GET /bookings, from the booking as the by_customer index projects it
+    (``BOOKINGS_BY_CUSTOMER.projected``: nothing else is read); ``href`` is the booking."""
+    return {
+        "booking_id": booking["booking_id"],
+        "status": booking["status"],
+        "flight_number": booking["flight_number"],
+        "seat": booking.get("seat"),
+        "cabin": booking.get("cabin"),
+        "fare": booking.get("fare"),
+        "amount_paid": amount_paid(payment_of(booking)),
+        "currency": booking.get("currency", CURRENCY),
+        "created_at": booking["created_at"],
+        "updated_at": booking["updated_at"],
+        "href": href,
+    }
+
+
+def listing(customer_id: str, *, limit: int, after: tuple[str, str] | None,
+            href: Callable[[str], str]) -> dict[str, Any]:
+    """A page of the customer's bookings, newest first, and the ``next_token`` of the page
+    after it (null on the last page). One Query of the index: it asks for one booking more
+    than the page holds, so the last page is known as such (no empty page after it)."""
+    found = booking_record.list_owned(customer_id, limit=limit + 1, after=after)
+    page = found[:limit]
+    token = None
+    if len(found) > limit:
+        last = page[-1]
+        token = next_token(customer_id, last["created_at"], last["booking_id"])
+    return {"bookings": [summary(booking, href(booking["booking_id"])) for booking in page], "next_token": token}
+
+
 def view(booking_id: str, *, booking: dict[str, Any] | None = None) -> dict[str, Any]:
     """The booking (``booking``: its item, when the caller has already read it)."""
     booking = booking or booking_record.get(booking_id)
@@ -78,7 +120,7 @@ def view(booking_id: str, *, booking: dict[str, Any] | None = None) -> dict[str,
         "points_to_redeem": booking.get("points_to_redeem", 0),
         "fare": booking.get("fare"),
         "currency": booking.get("currency", CURRENCY),
-        "amount_paid": payment["amount"] if payment["status"] == PaymentStatus.CAPTURED else 0,
+        "amount_paid": amount_paid(payment),
         "payment": {"status": payment["status"], "amount": payment["amount"]},
         "steps": _steps(log[step_log.STEPS], booking),
         "compensations": _compensations(log[step_log.COMPENSATIONS]),

@@ -344,6 +344,21 @@ def schemas() -> dict[str, Schema]:
                 "failed_compensations": array(one_of(COMPENSATION_NAMES)),
             }, description="NEEDS_ATTENTION only: what an operator must recover"),
         }, optional=["needs_attention"]),
+        "BookingList": obj({
+            "bookings": array(obj({
+                "booking_id": string(format="uuid"), "status": one_of(BookingStatus), "flight_number": string(),
+                "seat": nullable(string("Null until ReserveSeat picks one", pattern=seat_pattern())),
+                "cabin": nullable(one_of(CABINS)),
+                "fare": nullable(integer("Minor units, before points", minimum=0)),
+                "amount_paid": integer("Minor units captured and not refunded", minimum=0),
+                "currency": one_of([CURRENCY]),
+                "created_at": timestamp(), "updated_at": timestamp(),
+                "href": string("The booking (GET it for steps, ticket, boarding pass), relative to this "
+                               "listing's URL: `bookings/<id>`"),
+            }), "The customer's own bookings, newest first"),
+            "next_token": nullable(string("Send as `next_token` for the page after this one; null on the "
+                                          "last page")),
+        }),
         "History": obj({
             "booking_id": string(format="uuid"), "correlation_id": string(),
             "executions": array(obj({
@@ -499,7 +514,15 @@ def paths(*, operator_routes: bool) -> dict[str, Any]:
             **_errors(400, 404)}, tag="flights", public=True, parameters=["flight_number", "status", "cabin"],
             description="400 on an unknown, repeated or misspelt query parameter: a typo never returns the "
                         "whole map.")},
-        "/bookings": {"post": _operation("create_booking", "Book a seat: starts the booking saga", {
+        "/bookings": {"get": _operation("list_bookings", "The customer's bookings, newest first, a page at a time", {
+            "200": _json_response("A page of summaries, and the token of the next page", ref("BookingList")),
+            **_errors(400)}, tag="bookings", parameters=["limit", "next_token"],
+            description="One Query of the bookings table's customer index, never a scan. Eventually "
+                        "consistent: a booking made a moment ago may be missing from a deployed listing "
+                        "for a moment (GET /bookings/{booking_id} always has it). 400 on a limit that is "
+                        "not a whole number 1-" f"{validation.LISTING_LIMIT_MAX}, an unknown or repeated "
+                        "parameter, or a next_token this API did not give this customer."),
+                      "post": _operation("create_booking", "Book a seat: starts the booking saga", {
             "202": _json_response("Accepted: poll GET /bookings/{booking_id} until a terminal status",
                                   ref("BookingAccepted"), headers={
                                       "Location": {"$ref": "#/components/headers/Location"},
@@ -611,6 +634,14 @@ def components() -> dict[str, Any]:
                        "description": "At most once"},
             "cabin": {"name": "cabin", "in": "query", "required": False, "schema": one_of(CABINS),
                       "description": "At most once"},
+            "limit": {"name": "limit", "in": "query", "required": False,
+                      "schema": integer(minimum=1, maximum=validation.LISTING_LIMIT_MAX,
+                                        default=validation.LISTING_LIMIT_DEFAULT),
+                      "description": "Bookings per page, at most once"},
+            "next_token": {"name": "next_token", "in": "query", "required": False,
+                           "schema": string(maxLength=validation.NEXT_TOKEN_LIMIT, pattern="^[A-Za-z0-9_-]+$"),
+                           "description": "The previous page's next_token, as given (opaque; it is the "
+                                          "customer's own: anyone else's is a 400)"},
             "Idempotency-Key": {
                 "name": "Idempotency-Key", "in": "header", "required": False, "schema": header_value,
                 "description": "The same key with the same body answers the first booking (202, "

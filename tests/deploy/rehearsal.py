@@ -40,6 +40,7 @@ import fnmatch
 import json
 import os
 import threading
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -319,7 +320,11 @@ class DeployedStack:
                 token: str | None = None) -> tuple[int, Any]:
         """An HTTP request as API Gateway would pass it to the API handler function,
         with ``Authorization: Bearer <token>`` when a token is given."""
+        path, _, query = path.partition("?")
         resource_path, parameters = _route(app, path)
+        multi_query: dict[str, list[str]] = {}
+        for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+            multi_query.setdefault(name, []).append(value)
         headers = {"content-type": "application/json", "host": "rehearsal.execute-api.amazonaws.com"}
         if token is not None:
             headers["authorization"] = f"Bearer {token}"
@@ -330,7 +335,9 @@ class DeployedStack:
         event: dict[str, Any] = {
             "resource": resource_path, "path": path, "httpMethod": method,
             "headers": headers, "multiValueHeaders": {key: [value] for key, value in headers.items()},
-            "queryStringParameters": None, "multiValueQueryStringParameters": None,
+            # As API Gateway passes a query string: the last value of each name, and all of them.
+            "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} or None,
+            "multiValueQueryStringParameters": multi_query or None,
             "pathParameters": parameters or None, "stageVariables": None,
             "requestContext": {"resourcePath": resource_path, "httpMethod": method, "path": f"/api{path}",
                                "stage": "api", "requestId": str(uuid.uuid4()), "identity": {"sourceIp": "127.0.0.1"}},

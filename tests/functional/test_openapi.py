@@ -35,7 +35,7 @@ MAIN_ANSWERS = {
     ("POST", "/auth/sign-in", 200), ("GET", "/me", 200), ("POST", "/bookings", 202),
     ("GET", "/bookings/{booking_id}", 200), ("GET", "/bookings/{booking_id}/history", 200),
     ("POST", "/bookings/{booking_id}/cancel", 202), ("GET", "/loyalty/{loyalty_id}", 200),
-    ("GET", "/statemachines", 200),
+    ("GET", "/statemachines", 200), ("GET", "/bookings", 200), ("GET", "/bookings", 400),
     ("POST", "/bookings", 400), ("GET", "/me", 401), ("GET", "/loyalty/{loyalty_id}", 404),
     ("POST", "/bookings", 409), ("POST", "/bookings", 415),
 }
@@ -104,6 +104,11 @@ def test_every_main_answer_has_exactly_the_fields_the_document_gives(
         assert wait_for_status(booking_id)["status"] == status
         assert call("GET", "/bookings/{booking_id}", f"/bookings/{booking_id}").status_code == 200
         assert call("GET", "/bookings/{booking_id}/history", f"/bookings/{booking_id}/history").status_code == 200
+
+    # The customer's listing: a page with a next_token, the last page, a bad limit.
+    first = call("GET", bookings, f"{bookings}?limit=2").json_body
+    assert call("GET", bookings, f"{bookings}?limit=2&next_token={first['next_token']}").json_body["next_token"] is None
+    assert call("GET", bookings, f"{bookings}?limit=0").status_code == 400
 
     # The refusals, each in its documented shape.
     assert call("POST", bookings, body={"flight_number": "SA101"}).status_code == 400  # `errors` lists three
