@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib import booking_record, booking_view, config, db, loyalty, payments, saga, seats
+from chalicelib import booking_record, booking_view, clock, config, db, loyalty, payments, saga, seats
 from chalicelib.customers import Customer, check_may_use_account
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.logs import logger
@@ -113,8 +113,8 @@ def history(booking_id: str, customer: Customer) -> dict[str, Any]:
             "kind": kind,
             "execution_arn": arn,
             "status": described["status"],
-            "started_at": described["startDate"].isoformat(),
-            "stopped_at": described["stopDate"].isoformat() if described.get("stopDate") else None,
+            "started_at": clock.api_time(described["startDate"]),
+            "stopped_at": clock.api_time(described["stopDate"]) if described.get("stopDate") else None,
             "events": saga.readable_history(arn),
         })
     return {"booking_id": booking_id, "correlation_id": booking["correlation_id"], "executions": executions}

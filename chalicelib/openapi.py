@@ -20,7 +20,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from chalicelib import customers, errors, loyalty, payments, validation
+from chalicelib import clock, customers, errors, loyalty, payments, validation
 from chalicelib.models import BASE_FARES, CABINS, CURRENCY, ROWS, SEAT_LETTERS
 from chalicelib.validation import Matching, OneOf, Text
 from chalicelib.vocabulary import (
@@ -107,7 +107,9 @@ def array(items: Schema, description: str | None = None) -> Schema:
 
 
 def timestamp(description: str | None = None) -> Schema:
-    return string(description, format="date-time")
+    """A time, in the API's one format (chalicelib/clock.py: UTC, milliseconds, ``Z``)."""
+    return string(description, format="date-time", pattern=anchored(clock.API_TIME_FORMAT),
+                  examples=["2026-12-02T07:35:50.123Z"])
 
 
 def anchored(pattern: str) -> str:
@@ -244,7 +246,9 @@ def _step_entry(names: Iterable[str], statuses: Iterable[StepStatus], *, compens
         "attempts": integer(minimum=0),
         "error": ref("SagaError"),
         "result": free_form("What the step returned (its result in the execution state): each step's own "
-                            "shape, e.g. ReserveSeat's seat, cabin, fare and hold expiry"),
+                            "shape, e.g. ReserveSeat's seat, cabin, fare and hold expiry. Its times are in the "
+                            "API's one format, and any amount of money (fare, amount, refunded) comes with its "
+                            "currency"),
     }
     if compensation:
         properties["order"] = integer("1 for the first compensation that ran", minimum=1)
@@ -331,7 +335,8 @@ def schemas() -> dict[str, Schema]:
             "fare": nullable(integer("Minor units, before points", minimum=0)),
             "currency": one_of([CURRENCY]),
             "amount_paid": integer("Minor units captured and not refunded", minimum=0),
-            "payment": obj({"status": one_of(payment_statuses), "amount": integer(minimum=0)}),
+            "payment": obj({"status": one_of(payment_statuses), "amount": integer(minimum=0),
+                            "currency": one_of([CURRENCY])}),
             "steps": array(ref("StepEntry"), "Every forward step in saga order; SKIPPED: its condition was false"),
             "compensations": array(ref("CompensationEntry"), "The compensations that ran, in the order they ran"),
             "failed_step": nullable(one_of(STEP_NAMES, "Set when FAILED")),
@@ -396,7 +401,7 @@ def schemas() -> dict[str, Schema]:
             "violations": array(ref("Violation"), "Left behind in the booking's tables (recovery incomplete)"),
         }, optional=["violations"]),
         "DeadLetters": obj({"dead_letters": array(obj({
-            "booking_id": string(format="uuid"), "entry": string(), "compensation": one_of(COMPENSATION_NAMES),
+            "booking_id": string(format="uuid"), "compensation": one_of(COMPENSATION_NAMES),
             "correlation_id": string(), "flight_number": string(), "error": string(), "cause": string(),
             "at": timestamp(), "state": string(),
         }), "Open dead letters: compensations that failed after their retries")}),
@@ -681,7 +686,9 @@ and `GET /bookings/{{booking_id}}` shows it step by step until a terminal status
 Sign in with `POST /auth/sign-in` and send the ID token as `Authorization: Bearer
 <id_token>` to every route but the public ones (marked with no security requirement).
 Money is integer minor units (cents) of {CURRENCY}: an economy fare of {BASE_FARES[CABINS[-1]]} is
-{BASE_FARES[CABINS[-1]] / 100:.2f}. Every answer carries `X-Correlation-Id`. Every refusal is JSON:
+{BASE_FARES[CABINS[-1]] / 100:.2f}; every amount comes with its `currency` beside it. Every time is
+ISO 8601 in UTC with milliseconds and `Z` (`2026-12-02T07:35:50.123Z`, as JavaScript's
+`toISOString()` writes it). Every answer carries `X-Correlation-Id`. Every refusal is JSON:
 `{{"error", "message"}}`, with `field` when a field is at fault, and on a 400 `errors`
 listing every invalid field at once.
 """

@@ -9,6 +9,7 @@ the schema describes.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -16,8 +17,9 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib import db, openapi, seats
+from chalicelib import clock, db, openapi, seats
 from chalicelib.errors import TransientStepError
+from chalicelib.models import CURRENCY, MONEY_FIELDS
 from chalicelib.vocabulary import (
     CANCELLATION_STEPS,
     COMPENSATION_ORDER,
@@ -57,6 +59,34 @@ def _request(client: Any, check: ShapeCheck, method: str, template: str, path: s
     return response
 
 
+# Anything that starts like a date and a time, wherever it is in a string (a key, a message).
+_TIME_LIKE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+_API_TIME_AT_START = re.compile(rf"(?:{clock.API_TIME_FORMAT})(?![\w:.+-])")
+
+
+def format_problems(where: str, value: Any) -> list[str]:
+    """Every time in ``value`` (an answer) that is not in the API's one format
+    (clock.API_TIME_FORMAT), every `*_at` given as a number, and every amount of money
+    (models.MONEY_FIELDS) in an object that does not say its currency."""
+    found: list[str] = []
+    if isinstance(value, str):
+        for match in _TIME_LIKE.finditer(value):
+            if not _API_TIME_AT_START.match(value, match.start()):
+                found.append(f"{where}: {value[match.start():match.start() + 40]!r} is not in the API's time format")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += format_problems(f"{where}[{index}]", item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found += format_problems(f"{where}.{key}", item)
+            if key.endswith("_at") and isinstance(item, (int, float)) and not isinstance(item, bool):
+                found.append(f"{where}.{key}: a time as a number ({item})")
+        money = [key for key in MONEY_FIELDS if isinstance(value.get(key), int) and not isinstance(value[key], bool)]
+        if money and value.get("currency") != CURRENCY:
+            found.append(f"{where}: {', '.join(money)} without its currency")
+    return found
+
+
 def _still_down(step: Any) -> dict[str, Any]:
     raise TransientStepError("the seats service is still down")
 
@@ -71,7 +101,9 @@ def test_every_main_answer_has_exactly_the_fields_the_document_gives(
     `errors`, 401, 403, 404, 409, 415)
     THEN each answer validates against the schema of its route and status, no answer has a
     field the schema does not document or lacks one it says is always there (at every
-    depth), and every documented field was answered at least once."""
+    depth), and every documented field was answered at least once; every time anywhere in
+    any answer (a step's result, a message) is in the API's one format, and every amount of
+    money stands next to its currency."""
     # The local stage's document: this process registered the /admin routes (conftest sets
     # the local stage's variables), though the test client answers as dev.
     check = ShapeCheck(openapi.document(operator_routes=True))
@@ -145,6 +177,9 @@ def test_every_main_answer_has_exactly_the_fields_the_document_gives(
 
     problems = check.problems()
     assert problems == [], "\n".join(problems)
+    formats = [problem for where, body in check.bodies for problem in format_problems(where, body)]
+    assert formats == [], "\n".join(formats)
+    assert len(check.bodies) >= 40  # every answer above was walked
     assert MAIN_ANSWERS - check.answers == set()
     answer_schemas = {name for name, schema in check.document["components"]["schemas"].items()
                       if "properties" in schema} - REQUEST_SCHEMAS
