@@ -186,6 +186,12 @@ def create_booking() -> Response:
     return Response(body=body, status_code=202, headers=headers)
 
 
+@route("/bookings", authorizer=signed_in)
+def list_bookings() -> dict[str, Any]:
+    return api.list_bookings(_request().query_params, _customer(),
+                             lambda booking_id: _location("/bookings", f"/bookings/{booking_id}"))
+
+
 @route("/bookings/{booking_id}", authorizer=signed_in)
 def get_booking(booking_id: str) -> dict[str, Any]:
     return api.view_booking(booking_id, _customer())

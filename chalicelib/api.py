@@ -4,14 +4,15 @@ start executions. Every refusal is a RequestError (4xx) raised before any write.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from chalicelib import booking_record, booking_view, config, db, loyalty, payments, saga, seats
+from chalicelib import booking_record, booking_view, clock, config, db, loyalty, payments, saga, seats
 from chalicelib.customers import Customer, check_may_use_account
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.logs import logger
 from chalicelib.models import BookingRequest, cancellation_input, execution_input
-from chalicelib.validation import check_booking_id, parse_booking_post, parse_cancellation
+from chalicelib.validation import check_booking_id, parse_booking_post, parse_cancellation, parse_listing
 from chalicelib.vocabulary import BookingStatus, SagaKind
 
 
@@ -77,6 +78,13 @@ def start_booking(raw_body: Any, headers: dict[str, str], customer: Customer) ->
     return response, True
 
 
+def list_bookings(query: Any, customer: Customer, href: Callable[[str], str]) -> dict[str, Any]:
+    """``GET /bookings``: a page of the customer's own bookings, newest first (``href``: the
+    link to a booking, by its id)."""
+    limit, after = parse_listing(query or {}, customer.id)
+    return booking_view.listing(customer.id, limit=limit, after=after, href=href)
+
+
 def view_booking(booking_id: str, customer: Customer) -> dict[str, Any]:
     """``GET /bookings/{id}``: the customer's own booking; anyone else's is a 404."""
     booking = booking_record.get_owned(check_booking_id(booking_id), customer.id)
@@ -105,8 +113,8 @@ def history(booking_id: str, customer: Customer) -> dict[str, Any]:
             "kind": kind,
             "execution_arn": arn,
             "status": described["status"],
-            "started_at": described["startDate"].isoformat(),
-            "stopped_at": described["stopDate"].isoformat() if described.get("stopDate") else None,
+            "started_at": clock.api_time(described["startDate"]),
+            "stopped_at": clock.api_time(described["stopDate"]) if described.get("stopDate") else None,
             "events": saga.readable_history(arn),
         })
     return {"booking_id": booking_id, "correlation_id": booking["correlation_id"], "executions": executions}

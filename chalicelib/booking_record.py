@@ -19,6 +19,7 @@ from chalicelib import clock, db
 from chalicelib.errors import ConditionFailed, Conflict, NotFound
 from chalicelib.logs import logger
 from chalicelib.models import BookingRequest
+from chalicelib.schema import BOOKINGS_BY_CUSTOMER
 from chalicelib.vocabulary import IN_FLIGHT_STATUSES, TRANSITIONS, BookingStatus, PaymentStatus, SagaKind
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -144,6 +145,16 @@ def in_flight() -> list[dict[str, Any]]:
     """Every booking a saga should be running for (PENDING, CANCELLING): a scan, for
     recovery of sagas that are gone."""
     return [booking for booking in db.scan("bookings") if booking["status"] in IN_FLIGHT_STATUSES]
+
+
+def list_owned(customer_id: str, *, limit: int, after: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+    """The customer's bookings, newest first, as the by_customer index holds them (its
+    projected attributes only): at most ``limit``, after the booking ``after`` names
+    (its ``created_at`` and ``booking_id``). One Query, never a scan."""
+    start = db.customer_booking_key(customer_id, *after) if after else None
+    return db.query_page("bookings", BOOKINGS_BY_CUSTOMER.name, limit=limit, after=start, newest_first=True,
+                         KeyConditionExpression="customer_id = :customer",
+                         ExpressionAttributeValues={":customer": customer_id})
 
 
 def get_owned(booking_id: str, customer_id: str) -> dict[str, Any]:

@@ -72,6 +72,12 @@ def booking_key(booking_id: str) -> dict[str, str]:
     return {"booking_id": booking_id}
 
 
+def customer_booking_key(customer_id: str, created_at: str, booking_id: str) -> dict[str, str]:
+    """A booking's place in its customer's listing (the by_customer index's key, with the
+    table's): where a page of ``query_page`` starts after."""
+    return {"customer_id": customer_id, "created_at": created_at, "booking_id": booking_id}
+
+
 def step_log_key(booking_id: str, log: str, name: str) -> dict[str, str]:
     """``log`` is "steps" or "compensations"; ``name`` the step's state name."""
     return {"booking_id": booking_id, "entry": f"{log}#{name}"}
@@ -327,6 +333,22 @@ def transact(**parts: Write) -> None:
 def query(table_name: str, **kwargs: Any) -> list[dict[str, Any]]:
     """All pages of a Query. ``kwargs`` are boto3's (KeyConditionExpression, ...)."""
     return list(_paginate(table(table_name).query, ConsistentRead=True, **kwargs))
+
+
+def query_page(table_name: str, index: str, *, limit: int, after: dict[str, str] | None = None,
+               newest_first: bool = False, **kwargs: Any) -> list[dict[str, Any]]:
+    """One page of a Query of a global secondary index: at most ``limit`` items, starting
+    after the item whose key is ``after``. Eventually consistent: an index has no strongly
+    consistent reads (DynamoDB refuses ConsistentRead on one)."""
+    kwargs.update(IndexName=index, Limit=limit, ScanIndexForward=not newest_first)
+    if after is not None:
+        kwargs["ExclusiveStartKey"] = after
+    try:
+        response = table(table_name).query(**kwargs)
+    except Exception as exc:
+        _raise_translated(exc)
+        raise
+    return [plain(item) for item in response.get("Items", [])]
 
 
 def scan(table_name: str, **kwargs: Any) -> Iterator[dict[str, Any]]:

@@ -30,6 +30,12 @@ def open_letters() -> list[dict[str, Any]]:
     return [letter for letter in db.scan("dead_letters") if letter.get("state") == DeadLetterState.OPEN]
 
 
+def shown(letter: dict[str, Any]) -> dict[str, Any]:
+    """A dead letter as an operator reads it: its time in the API's format, without the
+    storage key (``entry``: the compensation and the stored time again)."""
+    return {**{key: value for key, value in letter.items() if key != "entry"}, "at": clock.api_time(letter["at"])}
+
+
 def resolve(booking_id: str) -> None:
     """Every dead letter of the booking: RESOLVED (its compensations have now run)."""
     letters = db.query("dead_letters", KeyConditionExpression="booking_id = :id",

@@ -60,7 +60,8 @@ def get_account(loyalty_id: str) -> dict[str, Any]:
         "points_balance": account["points_balance"],
         "opening_balance": account["opening_balance"],
         "ledger": [
-            {"booking_id": entry["booking_id"], "kind": entry["kind"], "points": entry["points"], "at": entry["at"]}
+            {"booking_id": entry["booking_id"], "kind": entry["kind"], "points": entry["points"],
+             "at": clock.api_time(entry["at"])}
             for entry in ledger
         ],
     }

@@ -25,6 +25,9 @@ HOLD_SECONDS = 15 * 60
 
 # --- Money ----------------------------------------------------------------------
 CURRENCY = "USD"
+#: The keys under which the API answers an amount of money (integer minor units). Every
+#: object holding one also says its ``currency``; a step's result gets it from its booking.
+MONEY_FIELDS = ("fare", "amount", "amount_paid", "refunded")
 MINOR_UNITS_PER_CURRENCY_UNIT = 100
 POINTS_PER_CURRENCY_UNIT = 100  # 100 points = 1 unit of currency off the fare
 MILES_PER_CURRENCY_UNIT = 1  # miles earned per whole unit of currency paid

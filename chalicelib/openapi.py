@@ -20,7 +20,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from chalicelib import customers, errors, loyalty, payments, validation
+from chalicelib import clock, customers, errors, loyalty, payments, validation
 from chalicelib.models import BASE_FARES, CABINS, CURRENCY, ROWS, SEAT_LETTERS
 from chalicelib.validation import Matching, OneOf, Text
 from chalicelib.vocabulary import (
@@ -107,7 +107,9 @@ def array(items: Schema, description: str | None = None) -> Schema:
 
 
 def timestamp(description: str | None = None) -> Schema:
-    return string(description, format="date-time")
+    """A time, in the API's one format (chalicelib/clock.py: UTC, milliseconds, ``Z``)."""
+    return string(description, format="date-time", pattern=anchored(clock.API_TIME_FORMAT),
+                  examples=["2026-12-02T07:35:50.123Z"])
 
 
 def anchored(pattern: str) -> str:
@@ -244,7 +246,9 @@ def _step_entry(names: Iterable[str], statuses: Iterable[StepStatus], *, compens
         "attempts": integer(minimum=0),
         "error": ref("SagaError"),
         "result": free_form("What the step returned (its result in the execution state): each step's own "
-                            "shape, e.g. ReserveSeat's seat, cabin, fare and hold expiry"),
+                            "shape, e.g. ReserveSeat's seat, cabin, fare and hold expiry. Its times are in the "
+                            "API's one format, and any amount of money (fare, amount, refunded) comes with its "
+                            "currency"),
     }
     if compensation:
         properties["order"] = integer("1 for the first compensation that ran", minimum=1)
@@ -331,7 +335,8 @@ def schemas() -> dict[str, Schema]:
             "fare": nullable(integer("Minor units, before points", minimum=0)),
             "currency": one_of([CURRENCY]),
             "amount_paid": integer("Minor units captured and not refunded", minimum=0),
-            "payment": obj({"status": one_of(payment_statuses), "amount": integer(minimum=0)}),
+            "payment": obj({"status": one_of(payment_statuses), "amount": integer(minimum=0),
+                            "currency": one_of([CURRENCY])}),
             "steps": array(ref("StepEntry"), "Every forward step in saga order; SKIPPED: its condition was false"),
             "compensations": array(ref("CompensationEntry"), "The compensations that ran, in the order they ran"),
             "failed_step": nullable(one_of(STEP_NAMES, "Set when FAILED")),
@@ -344,6 +349,21 @@ def schemas() -> dict[str, Schema]:
                 "failed_compensations": array(one_of(COMPENSATION_NAMES)),
             }, description="NEEDS_ATTENTION only: what an operator must recover"),
         }, optional=["needs_attention"]),
+        "BookingList": obj({
+            "bookings": array(obj({
+                "booking_id": string(format="uuid"), "status": one_of(BookingStatus), "flight_number": string(),
+                "seat": nullable(string("Null until ReserveSeat picks one", pattern=seat_pattern())),
+                "cabin": nullable(one_of(CABINS)),
+                "fare": nullable(integer("Minor units, before points", minimum=0)),
+                "amount_paid": integer("Minor units captured and not refunded", minimum=0),
+                "currency": one_of([CURRENCY]),
+                "created_at": timestamp(), "updated_at": timestamp(),
+                "href": string("The booking (GET it for steps, ticket, boarding pass), relative to this "
+                               "listing's URL: `bookings/<id>`"),
+            }), "The customer's own bookings, newest first"),
+            "next_token": nullable(string("Send as `next_token` for the page after this one; null on the "
+                                          "last page")),
+        }),
         "History": obj({
             "booking_id": string(format="uuid"), "correlation_id": string(),
             "executions": array(obj({
@@ -381,7 +401,7 @@ def schemas() -> dict[str, Schema]:
             "violations": array(ref("Violation"), "Left behind in the booking's tables (recovery incomplete)"),
         }, optional=["violations"]),
         "DeadLetters": obj({"dead_letters": array(obj({
-            "booking_id": string(format="uuid"), "entry": string(), "compensation": one_of(COMPENSATION_NAMES),
+            "booking_id": string(format="uuid"), "compensation": one_of(COMPENSATION_NAMES),
             "correlation_id": string(), "flight_number": string(), "error": string(), "cause": string(),
             "at": timestamp(), "state": string(),
         }), "Open dead letters: compensations that failed after their retries")}),
@@ -499,7 +519,15 @@ def paths(*, operator_routes: bool) -> dict[str, Any]:
             **_errors(400, 404)}, tag="flights", public=True, parameters=["flight_number", "status", "cabin"],
             description="400 on an unknown, repeated or misspelt query parameter: a typo never returns the "
                         "whole map.")},
-        "/bookings": {"post": _operation("create_booking", "Book a seat: starts the booking saga", {
+        "/bookings": {"get": _operation("list_bookings", "The customer's bookings, newest first, a page at a time", {
+            "200": _json_response("A page of summaries, and the token of the next page", ref("BookingList")),
+            **_errors(400)}, tag="bookings", parameters=["limit", "next_token"],
+            description="One Query of the bookings table's customer index, never a scan. Eventually "
+                        "consistent: a booking made a moment ago may be missing from a deployed listing "
+                        "for a moment (GET /bookings/{booking_id} always has it). 400 on a limit that is "
+                        "not a whole number 1-" f"{validation.LISTING_LIMIT_MAX}, an unknown or repeated "
+                        "parameter, or a next_token this API did not give this customer."),
+                      "post": _operation("create_booking", "Book a seat: starts the booking saga", {
             "202": _json_response("Accepted: poll GET /bookings/{booking_id} until a terminal status",
                                   ref("BookingAccepted"), headers={
                                       "Location": {"$ref": "#/components/headers/Location"},
@@ -611,6 +639,14 @@ def components() -> dict[str, Any]:
                        "description": "At most once"},
             "cabin": {"name": "cabin", "in": "query", "required": False, "schema": one_of(CABINS),
                       "description": "At most once"},
+            "limit": {"name": "limit", "in": "query", "required": False,
+                      "schema": integer(minimum=1, maximum=validation.LISTING_LIMIT_MAX,
+                                        default=validation.LISTING_LIMIT_DEFAULT),
+                      "description": "Bookings per page, at most once"},
+            "next_token": {"name": "next_token", "in": "query", "required": False,
+                           "schema": string(maxLength=validation.NEXT_TOKEN_LIMIT, pattern="^[A-Za-z0-9_-]+$"),
+                           "description": "The previous page's next_token, as given (opaque; it is the "
+                                          "customer's own: anyone else's is a 400)"},
             "Idempotency-Key": {
                 "name": "Idempotency-Key", "in": "header", "required": False, "schema": header_value,
                 "description": "The same key with the same body answers the first booking (202, "
@@ -650,7 +686,9 @@ and `GET /bookings/{{booking_id}}` shows it step by step until a terminal status
 Sign in with `POST /auth/sign-in` and send the ID token as `Authorization: Bearer
 <id_token>` to every route but the public ones (marked with no security requirement).
 Money is integer minor units (cents) of {CURRENCY}: an economy fare of {BASE_FARES[CABINS[-1]]} is
-{BASE_FARES[CABINS[-1]] / 100:.2f}. Every answer carries `X-Correlation-Id`. Every refusal is JSON:
+{BASE_FARES[CABINS[-1]] / 100:.2f}; every amount comes with its `currency` beside it. Every time is
+ISO 8601 in UTC with milliseconds and `Z` (`2026-12-02T07:35:50.123Z`, as JavaScript's
+`toISOString()` writes it). Every answer carries `X-Correlation-Id`. Every refusal is JSON:
 `{{"error", "message"}}`, with `field` when a field is at fault, and on a 400 `errors`
 listing every invalid field at once.
 """

@@ -196,7 +196,8 @@ def sweep_expired_holds(now: int | None = None) -> dict[str, int]:
 # --- The operator's entry point --------------------------------------------------------
 OPERATIONS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "recover": lambda event: recover(str(event.get("booking_id", ""))),
-    "dead_letters": lambda event: {"dead_letters": dead_letters.open_letters()},
+    "dead_letters": lambda event: {"dead_letters": [dead_letters.shown(letter)
+                                                    for letter in dead_letters.open_letters()]},
     "invariants": lambda event: invariants.report(),
     "sweep": lambda event: sweep_expired_holds(),
 }

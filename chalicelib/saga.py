@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib import config
+from chalicelib import clock, config
 from chalicelib.aws import Lazy
 from chalicelib.vocabulary import ExecutionStatus, SagaKind
 
@@ -99,8 +99,7 @@ def readable_history(execution_arn: str) -> list[dict[str, Any]]:
             current_state = details["name"]
         line: dict[str, Any] = {
             "id": event["id"],
-            "timestamp": event["timestamp"].isoformat() if hasattr(event["timestamp"], "isoformat")
-            else str(event["timestamp"]),
+            "timestamp": clock.api_time(event["timestamp"]),
             "type": kind,
             "state": details.get("name", current_state),
         }

@@ -88,7 +88,7 @@ def flight_summary(flight: dict[str, Any], seats: list[dict[str, Any]] | None = 
         "flight_number": flight["flight_number"],
         "origin": flight["origin"],
         "destination": flight["destination"],
-        "departure": flight["departure"],
+        "departure": clock.api_time(flight["departure"]),
         "seats_total": len(seats),
         "seats_available": sum(1 for seat in seats if seat["status"] == SeatStatus.AVAILABLE),
     }

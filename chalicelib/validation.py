@@ -10,6 +10,7 @@ row) stay in models.py; this module only asks them.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import unicodedata
@@ -518,6 +519,70 @@ def parse_seat_filters(query: Mapping[str, str]) -> tuple[str | None, str | None
     cabin = _choice(query.get("cabin"), CABINS, "cabin", problems)
     problems.raise_any()
     return status, cabin
+
+
+# --- GET /bookings: a page of the customer's bookings ------------------------------------------
+LISTING_LIMIT_DEFAULT = 20
+LISTING_LIMIT_MAX = 100
+NEXT_TOKEN_LIMIT = 512  # characters; a real token is about 150
+_TOKEN_VERSION = 1
+# A stored time, as clock.now_iso writes it: the token carries it as stored (the index's key).
+_STORED_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
+
+
+class Listing(NamedTuple):
+    limit: int
+    after: tuple[str, str] | None  # (created_at, booking_id) of the last booking of the page before
+
+
+def next_token(customer_id: str, created_at: str, booking_id: str) -> str:
+    """The opaque ``next_token`` of a page ending at this booking. It names its customer,
+    so a token replayed by anyone else is refused (``parse_listing``), not followed."""
+    raw = json.dumps({"v": _TOKEN_VERSION, "c": customer_id, "t": created_at, "b": booking_id},
+                     separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def parse_listing(query: Mapping[str, str], customer_id: str) -> Listing:
+    """``?limit=&next_token=`` of GET /bookings: each optional and at most once, nothing
+    else; ``limit`` a whole number 1-100 (default 20); ``next_token`` one this API gave this
+    customer."""
+    problems = Problems()
+    _unknown_keys(query, frozenset({"limit", "next_token"}), None, problems, "unknown query parameter: {path}")
+    for name in ("limit", "next_token"):
+        if len(_all_values(query, name)) > 1:
+            problems.add(name, f"give {name} at most once")
+    limit = LISTING_LIMIT_DEFAULT
+    given = query.get("limit")
+    if given is not None:
+        if re.fullmatch(r"[0-9]{1,3}", given) and 1 <= int(given) <= LISTING_LIMIT_MAX:
+            limit = int(given)
+        else:
+            problems.add("limit", f"limit must be a whole number from 1 to {LISTING_LIMIT_MAX}")
+    token = query.get("next_token")
+    after = _after(token, customer_id, problems) if token is not None else None
+    problems.raise_any()
+    return Listing(limit, after)
+
+
+def _after(token: str, customer_id: str, problems: Problems) -> tuple[str, str] | None:
+    wrong = "next_token is not one this API gave you: start again without it"
+    try:
+        if len(token) > NEXT_TOKEN_LIMIT or not re.fullmatch(r"[A-Za-z0-9_-]+", token):
+            raise ValueError(token)
+        decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except ValueError:  # binascii.Error and json.JSONDecodeError are ValueErrors; so is a bad UTF-8
+        decoded = None
+    if not (isinstance(decoded, dict) and set(decoded) == {"v", "c", "t", "b"}
+            and type(decoded["v"]) is int and decoded["v"] == _TOKEN_VERSION
+            and all(isinstance(decoded[key], str) for key in "ctb")
+            and _STORED_TIME.fullmatch(decoded["t"]) and _BOOKING_ID_PATTERN.fullmatch(decoded["b"])):
+        problems.add("next_token", wrong)
+        return None
+    if decoded["c"] != customer_id:  # another customer's listing: never followed
+        problems.add("next_token", wrong)
+        return None
+    return decoded["t"], decoded["b"]
 
 
 def _all_values(query: Mapping[str, str], name: str) -> list[str]:

@@ -164,6 +164,13 @@ FUNCTION_ACCESS: dict[str, Access] = {
     },
 }
 
+# What each function does to a table's global secondary indexes (chalicelib/schema.py). A
+# statement on the table's ARN does not cover them: an index is its own resource,
+# ``table/<name>/index/<index>``, and each of the table's indexes is named in the policy.
+INDEX_ACCESS: dict[str, Access] = {
+    API_HANDLER: {"bookings": (QUERY,)},  # GET /bookings: the customer's, newest first (by_customer)
+}
+
 # What each function may do with the state machines (and gets their ARNs for):
 # name -> {state machine: (actions on the machine, actions on its executions)}.
 STATE_MACHINE_ACCESS: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
@@ -244,6 +251,11 @@ def _allow(actions: list[str], resources: list[Any] | str, sid: str | None = Non
     return statement
 
 
+def index_arn(table: str, index: str) -> dict[str, Any]:
+    """The ARN of one index of the stack's ``table`` (its logical name in schema.py)."""
+    return {"Fn::Join": ["", [get_arn(TABLES_BY_NAME[table].logical_id), f"/index/{index}"]]}
+
+
 def definition_substitutions(name: str) -> dict[str, Any]:
     """``{"ReserveSeatArn": {"Fn::GetAtt": ["ReserveSeat", "Arn"]}, ...}`` for one definition."""
     substitutions = {}
@@ -282,6 +294,8 @@ def _tables(settings: StageSettings) -> dict[str, Any]:
             "AttributeDefinitions": table.attribute_definitions(),
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
         }
+        if table.indexes:
+            properties["GlobalSecondaryIndexes"] = table.index_definitions()
         if table.ttl_attribute:
             properties["TimeToLiveSpecification"] = {"AttributeName": table.ttl_attribute, "Enabled": True}
         resources[table.logical_id] = {"Type": "AWS::DynamoDB::Table", "Properties": properties,
@@ -354,6 +368,11 @@ def _function_policy(name: str) -> dict[str, Any]:
     statements = [
         _allow(sorted(actions), [get_arn(TABLES_BY_NAME[table].logical_id)], sid=f"{table.title().replace('_', '')}")
         for table, actions in sorted(FUNCTION_ACCESS[name].items())
+    ]
+    statements += [
+        _allow(sorted(actions), [index_arn(table, index.name) for index in TABLES_BY_NAME[table].indexes],
+               sid=f"{table.title().replace('_', '')}Indexes")
+        for table, actions in sorted(INDEX_ACCESS.get(name, {}).items())
     ]
     for machine, (machine_actions, execution_actions) in sorted(STATE_MACHINE_ACCESS.get(name, {}).items()):
         logical_id = STATE_MACHINES[machine][0]

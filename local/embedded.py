@@ -103,11 +103,13 @@ class EmbeddedAws:
         client = db.resource().meta.client
         for table in TABLES:
             name = os.environ.setdefault(table.env_var, f"{self.app.app_name}-{self.stage}-{table.name}")
+            indexes = {"GlobalSecondaryIndexes": table.index_definitions()} if table.indexes else {}
             client.create_table(
                 TableName=name,
                 KeySchema=table.key_schema(),
                 AttributeDefinitions=table.attribute_definitions(),
                 BillingMode="PAY_PER_REQUEST",
+                **indexes,
             )
 
     def create_functions(self) -> None:

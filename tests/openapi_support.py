@@ -27,6 +27,7 @@ class ShapeCheck:
         self.answered: dict[str, set[str]] = {}  # schema pointer -> the properties answered
         self.answers: set[tuple[str, str, int]] = set()  # (method, path template, status)
         self.roots: dict[str, dict[str, Any]] = {}  # pointer -> the schema of each kind of answer
+        self.bodies: list[tuple[str, Any]] = []  # (method path status, the JSON answered), every answer
 
     # --- the document -----------------------------------------------------------------
     def resolve(self, node: dict[str, Any], pointer: str) -> tuple[dict[str, Any], str]:
@@ -63,6 +64,8 @@ class ShapeCheck:
         """An answer of chalice.test.Client to ``method`` on the route ``path`` (its template)."""
         status = response.status_code
         self.answers.add((method, path, status))
+        if response.json_body is not None:  # the page and its assets are not JSON; every answer of the API is
+            self.bodies.append((f"{method} {path} {status}", response.json_body))
         found = self.response_schema(method, path, status)
         if found is None:
             return

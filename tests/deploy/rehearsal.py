@@ -40,6 +40,7 @@ import fnmatch
 import json
 import os
 import threading
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -209,7 +210,10 @@ def calls_of(function: str, service: str, operation: str, params: dict[str, Any]
                     for item in params["TransactItems"] for kind, body in item.items()]
         if operation in ("BatchWriteItem", "BatchGetItem"):
             return [Call(function, f"dynamodb:{operation}", _table_arn(name)) for name in params["RequestItems"]]
-        return [Call(function, f"dynamodb:{operation}", _table_arn(params["TableName"]))]
+        resource = _table_arn(params["TableName"])
+        if params.get("IndexName"):  # a query of an index is authorised on the index's own ARN
+            resource += f"/index/{params['IndexName']}"
+        return [Call(function, f"dynamodb:{operation}", resource)]
     if service == "states":
         resource = params.get("stateMachineArn") or params.get("executionArn") or "*"
         return [Call(function, f"states:{operation}", resource)]
@@ -316,7 +320,11 @@ class DeployedStack:
                 token: str | None = None) -> tuple[int, Any]:
         """An HTTP request as API Gateway would pass it to the API handler function,
         with ``Authorization: Bearer <token>`` when a token is given."""
+        path, _, query = path.partition("?")
         resource_path, parameters = _route(app, path)
+        multi_query: dict[str, list[str]] = {}
+        for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+            multi_query.setdefault(name, []).append(value)
         headers = {"content-type": "application/json", "host": "rehearsal.execute-api.amazonaws.com"}
         if token is not None:
             headers["authorization"] = f"Bearer {token}"
@@ -327,7 +335,9 @@ class DeployedStack:
         event: dict[str, Any] = {
             "resource": resource_path, "path": path, "httpMethod": method,
             "headers": headers, "multiValueHeaders": {key: [value] for key, value in headers.items()},
-            "queryStringParameters": None, "multiValueQueryStringParameters": None,
+            # As API Gateway passes a query string: the last value of each name, and all of them.
+            "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} or None,
+            "multiValueQueryStringParameters": multi_query or None,
             "pathParameters": parameters or None, "stageVariables": None,
             "requestContext": {"resourcePath": resource_path, "httpMethod": method, "path": f"/api{path}",
                                "stage": "api", "requestId": str(uuid.uuid4()), "identity": {"sourceIp": "127.0.0.1"}},

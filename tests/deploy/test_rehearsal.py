@@ -121,6 +121,8 @@ def customer_scenarios(stack: DeployedStack, ada: str, alan: str, adas_booking: 
             stack.request(APP, "POST", f"/bookings/{adas_booking}/cancel", {}, token=alan),
         ],
         "still_adas": stack.request(APP, "GET", f"/bookings/{adas_booking}", token=ada),
+        "listed": {name: stack.request(APP, "GET", "/bookings?limit=2", token=token)
+                   for name, token in (("ada", ada), ("alan", alan))},
         "no_token": stack.request(APP, "GET", f"/bookings/{adas_booking}"),
         "forged_token": stack.request(APP, "GET", f"/bookings/{adas_booking}", token=ada[:-4] + "AAAA"),
         "wrong_password": stack.request(APP, "POST", "/auth/sign-in",
@@ -170,6 +172,12 @@ def test_customers_sign_in_through_the_stack_and_see_only_their_own_bookings(
                             "alan": (200, {"username": "FF0002", "loyalty_id": "FF0002"})}, scenes["me"]
     for status, answer in scenes["not_alans"]:
         assert status == 404 and answer["error"] == "NotFound", answer
+    # GET /bookings through the stack's index (its Query allowed by the API role: below).
+    (status, adas), (alan_status, alans) = scenes["listed"]["ada"], scenes["listed"]["alan"]
+    assert status == 200 and len(adas["bookings"]) == 2 and adas["next_token"], adas
+    assert {line["booking_id"] for line in adas["bookings"]} <= {outcomes[kind]["booking_id"]
+                                                                 for kind in ("confirmed", "failed", "stuck")}
+    assert alan_status == 200 and alans == {"bookings": [], "next_token": None}, alans
     status, view = scenes["still_adas"]
     assert status == 200 and view["status"] == "CONFIRMED", view  # FF0002's cancel changed nothing
     # API Gateway's own refusal, from the template's UNAUTHORIZED gateway response.
@@ -269,6 +277,13 @@ def test_no_function_may_touch_tables_it_does_not_use(stack: DeployedStack) -> N
                                              "ConditionCheckItem", "DeleteItem", "BatchWriteItem", "DeleteTable")
                        if allows(statements, f"dynamodb:{action}", arn)}
             assert allowed == {action.split(":")[1] for action in access.get(table, ())}, (logical_id, table)
+        for indexed in TABLES:
+            for index in indexed.indexes:
+                arn = f"{table_arns[indexed.name]}/index/{index.name}"
+                allowed = {action for action in ("Query", "Scan", "GetItem")
+                           if allows(statements, f"dynamodb:{action}", arn)}
+                granted = resources.INDEX_ACCESS.get(name, {}).get(indexed.name, ())
+                assert allowed == {action.split(":")[1] for action in granted}, (logical_id, index.name)
 
 
 def test_state_machine_roles_invoke_only_their_functions(stack: DeployedStack) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 import app as app_module
 from chalicelib import config, customers
-from chalicelib.schema import TABLES, TABLES_BY_NAME
+from chalicelib.schema import BOOKINGS_BY_CUSTOMER, TABLES, TABLES_BY_NAME
 from deploy import asl, identity, resources
 from deploy import outputs as deploy_outputs
 from tests.deploy.conftest import PROJECT_DIR, REQUIRED, Package
@@ -137,6 +137,40 @@ def test_tables_come_from_the_schema() -> None:
         assert resource["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         assert ("TimeToLiveSpecification" in resource["Properties"]) == bool(table.ttl_attribute)
         assert template["Outputs"][table.logical_id]["Value"] == {"Ref": table.logical_id}
+
+
+def test_the_bookings_table_has_the_customer_index_of_the_schema() -> None:
+    """GIVEN the prod template THEN the bookings table carries the by_customer index exactly as
+    chalicelib/schema.py declares it (keys, INCLUDE projection), its key attributes defined."""
+    template = resources.build("prod", ALL_FUNCTIONS)
+    properties = template["Resources"]["BookingsTable"]["Properties"]
+    assert properties["GlobalSecondaryIndexes"] == [{
+        "IndexName": "by_customer",
+        "KeySchema": [{"AttributeName": "customer_id", "KeyType": "HASH"},
+                      {"AttributeName": "created_at", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(BOOKINGS_BY_CUSTOMER.projected)},
+    }]
+    assert {item["AttributeName"] for item in properties["AttributeDefinitions"]} == {
+        "booking_id", "customer_id", "created_at"}
+    for table in TABLES:
+        if not table.indexes:
+            assert "GlobalSecondaryIndexes" not in template["Resources"][table.logical_id]["Properties"]
+
+
+def test_only_the_api_handler_may_query_the_customer_index() -> None:
+    """GIVEN the dev template THEN the API handler's role allows dynamodb:Query (and nothing
+    else) on the bookings table's by_customer index, and no other role names an index."""
+    template = resources.build("dev", ALL_FUNCTIONS)
+    index_arn = {"Fn::Join": ["", [{"Fn::GetAtt": ["BookingsTable", "Arn"]}, "/index/by_customer"]]}
+    for name in resources.FUNCTION_ACCESS:
+        role = template["Resources"][f"{resources.function_logical_id(name)}Role"]
+        statements = _statements({"Resources": {"role": role}})
+        on_indexes = [statement for statement in statements if "/index/" in json.dumps(statement["Resource"])]
+        if name == resources.API_HANDLER:
+            assert on_indexes == [{"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": [index_arn],
+                                   "Sid": "BookingsIndexes"}]
+        else:
+            assert on_indexes == [], name
 
 
 def test_chalice_stages_leave_roles_to_the_merge_template() -> None:

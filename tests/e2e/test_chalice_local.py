@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from chalicelib import vocabulary
-from chalicelib.models import BASE_FARES
+from chalicelib.models import BASE_FARES, CURRENCY
 from chalicelib.vocabulary import TERMINAL_STATUSES
 from tests.support import local_server
 
@@ -106,7 +106,7 @@ def test_bookings_confirm_fail_and_cancel_over_http(server: str) -> None:
     confirmed = _wait(server, ada, confirmed_id)
     assert confirmed["status"] == "CONFIRMED", confirmed
     assert (confirmed["seat"], confirmed["cabin"]) == ("2C", "FIRST")
-    assert confirmed["payment"] == {"status": "CAPTURED", "amount": BASE_FARES["FIRST"]}
+    assert confirmed["payment"] == {"status": "CAPTURED", "amount": BASE_FARES["FIRST"], "currency": CURRENCY}
     assert confirmed["ticket_number"] and confirmed["boarding_pass"]["seat"] == "2C"
     assert confirmed["failed_step"] is None and confirmed["compensations"] == []
     assert _seat_status(server, "2C") == "BOOKED"
@@ -117,7 +117,7 @@ def test_bookings_confirm_fail_and_cancel_over_http(server: str) -> None:
     assert failed["error"]["error"] == "SimulatedFailure"
     assert _names(failed["compensations"]) == ["ReverseMiles", "RefundPayment", "RefundPoints", "ReleaseSeat"]
     assert {entry["status"] for entry in failed["compensations"]} == {"COMPENSATED"}
-    assert failed["payment"] == {"status": "REFUNDED", "amount": BASE_FARES["BUSINESS"] - 900}
+    assert failed["payment"] == {"status": "REFUNDED", "amount": BASE_FARES["BUSINESS"] - 900, "currency": CURRENCY}
     assert failed["ticket_number"] is None
     assert _seat_status(server, failed["seat"]) == "AVAILABLE"
     assert _get(server, "/loyalty/FF0005", ff5)["points_balance"] == OPENING_POINTS
@@ -129,7 +129,7 @@ def test_bookings_confirm_fail_and_cancel_over_http(server: str) -> None:
     cancelled = _wait(server, ff6, cancelled_id)
     assert cancelled["status"] == "CANCELLED", cancelled
     assert _names(cancelled["compensations"]) == ["RefundPayment", "ReverseMiles", "RefundPoints", "ReleaseSeat"]
-    assert cancelled["payment"] == {"status": "REFUNDED", "amount": BASE_FARES["ECONOMY"] - 300}
+    assert cancelled["payment"] == {"status": "REFUNDED", "amount": BASE_FARES["ECONOMY"] - 300, "currency": CURRENCY}
     assert _seat_status(server, cancelled["seat"]) == "AVAILABLE"
     account = _get(server, "/loyalty/FF0006", ff6)
     assert account["points_balance"] == OPENING_POINTS

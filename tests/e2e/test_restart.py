@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib.models import BASE_FARES
+from chalicelib.models import BASE_FARES, CURRENCY
 from chalicelib.vocabulary import (
     AWARD_MILES,
     CHARGE_PAYMENT,
@@ -205,19 +205,20 @@ def test_state_survives_kill_9_and_the_sagas_it_cut_short_are_finished(tmp_path:
         for customer, booking_id in ((ada, confirmed), (barbara, cancelled)):
             assert customer.booking(booking_id) == before[booking_id]
         assert before[confirmed]["payment"] == {"status": PaymentStatus.CAPTURED,
-                                                "amount": BASE_FARES["FIRST"] - 1_000}
+                                                "amount": BASE_FARES["FIRST"] - 1_000, "currency": CURRENCY}
         assert ada.account() == accounts["FF0001"] and barbara.account() == accounts["FF0002"]
         assert ada_before.booking(confirmed) == before[confirmed]
 
         # What was cut short is terminal, with nothing held or charged.
         lost = carl.booking(charged)
         assert (lost["status"], lost["failed_step"]) == (BookingStatus.FAILED, AWARD_MILES.name), lost
-        assert lost["payment"] == {"status": PaymentStatus.REFUNDED, "amount": BASE_FARES["ECONOMY"] - 500}
+        assert lost["payment"] == {"status": PaymentStatus.REFUNDED, "amount": BASE_FARES["ECONOMY"] - 500,
+                                   "currency": CURRENCY}
         assert (carl.account()["points_balance"], _ledger(carl.account())) == (
             OPENING_POINTS, ["REDEEM", "AWARD", "REVERSE", "REFUND"])
         lost = dana.booking(holding)
         assert (lost["status"], lost["failed_step"]) == (BookingStatus.FAILED, CHARGE_PAYMENT.name), lost
-        assert lost["payment"] == {"status": PaymentStatus.NONE, "amount": 0}
+        assert lost["payment"] == {"status": PaymentStatus.NONE, "amount": 0, "currency": CURRENCY}
         assert (dana.account()["points_balance"], _ledger(dana.account())) == (OPENING_POINTS, ["REDEEM", "REFUND"])
         finished = eve.booking(cancelling)
         assert finished["status"] == BookingStatus.CANCELLED, finished

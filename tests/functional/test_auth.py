@@ -90,7 +90,7 @@ def test_every_route_but_the_public_ones_needs_a_signed_in_customer() -> None:
             else:
                 assert isinstance(entry.authorizer, CognitoUserPoolAuthorizer), (method, path)
                 assert entry.authorizer.name == customers.AUTHORIZER_NAME
-    assert len(customer_routes()) == 7
+    assert len(customer_routes()) == 8
 
 
 @pytest.mark.parametrize(("path", "method"), customer_routes())
@@ -221,9 +221,9 @@ def stranger(anonymous_client: Any) -> SignedInClient:
 
 def test_another_customers_booking_is_404_to_read_and_to_cancel(client: Any, stranger: Any) -> None:
     """GIVEN FF0001's CONFIRMED booking
-    WHEN FF0002 reads it, its history, FF0001's account, and cancels it
+    WHEN FF0002 reads it, its history, FF0001's account, cancels it, and lists their own bookings
     THEN each is 404 with the very body an unknown id gets (nothing says it exists), the
-    cancel changes nothing, and FF0001 still sees it CONFIRMED and can cancel it."""
+    listing is empty, the cancel changes nothing, and FF0001 still sees it CONFIRMED and can cancel it."""
     booking_id = json.loads(post_json(client, "/bookings", booking_body(loyalty_id="FF0001")).body)["booking_id"]
     assert wait_for_status(booking_id)["status"] == "CONFIRMED"
     unknown = str(uuid.UUID(int=9))
@@ -244,6 +244,8 @@ def test_another_customers_booking_is_404_to_read_and_to_cancel(client: Any, str
         same_as_unknown(template, booking_id, unknown)
     same_as_unknown("/bookings/{}/cancel", booking_id, unknown, "POST")
     same_as_unknown("/loyalty/{}", "FF0001", "FF0099")
+    status, listing = answer("/bookings")
+    assert status == 200 and listing == {"bookings": [], "next_token": None}  # FF0002 lists none of FF0001's
     assert changed_tables(before, snapshot()) == []
 
     assert client.http.get(f"/bookings/{booking_id}").status_code == 200

@@ -25,7 +25,7 @@ import pytest
 
 import app as app_module
 from chalicelib import api, booking_record, booking_view, db, errors, payments, seats, step_log, validation
-from chalicelib.models import BASE_FARES, execution_input
+from chalicelib.models import BASE_FARES, CURRENCY, execution_input
 from chalicelib.vocabulary import BOOKING_STEPS, COMPENSATION_ORDER, TRANSITIONS, BookingStatus
 from tests.support import (
     balance,
@@ -506,7 +506,7 @@ def test_a_status_poll_reads_the_booking_and_its_step_log_only(aws: Any) -> None
         view = api.view_booking(event["booking_id"], owner_of({}))
 
     assert requests.seen == [("GetItem", ("bookings",)), ("Query", ("step_log",))]
-    assert view["payment"] == {"status": "CAPTURED", "amount": BASE_FARES["ECONOMY"]}
+    assert view["payment"] == {"status": "CAPTURED", "amount": BASE_FARES["ECONOMY"], "currency": CURRENCY}
     assert view["amount_paid"] == BASE_FARES["ECONOMY"]
 
 
@@ -522,4 +522,4 @@ def test_a_booking_written_before_the_note_shows_its_payment_record(aws: Any) ->
 
     view = booking_view.view(event["booking_id"])
 
-    assert view["payment"] == {"status": "CAPTURED", "amount": BASE_FARES["ECONOMY"]}
+    assert view["payment"] == {"status": "CAPTURED", "amount": BASE_FARES["ECONOMY"], "currency": CURRENCY}

@@ -9,6 +9,7 @@ the schema describes.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -16,8 +17,9 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib import db, openapi, seats
+from chalicelib import clock, db, openapi, seats
 from chalicelib.errors import TransientStepError
+from chalicelib.models import CURRENCY, MONEY_FIELDS
 from chalicelib.vocabulary import (
     CANCELLATION_STEPS,
     COMPENSATION_ORDER,
@@ -35,7 +37,7 @@ MAIN_ANSWERS = {
     ("POST", "/auth/sign-in", 200), ("GET", "/me", 200), ("POST", "/bookings", 202),
     ("GET", "/bookings/{booking_id}", 200), ("GET", "/bookings/{booking_id}/history", 200),
     ("POST", "/bookings/{booking_id}/cancel", 202), ("GET", "/loyalty/{loyalty_id}", 200),
-    ("GET", "/statemachines", 200),
+    ("GET", "/statemachines", 200), ("GET", "/bookings", 200), ("GET", "/bookings", 400),
     ("POST", "/bookings", 400), ("GET", "/me", 401), ("GET", "/loyalty/{loyalty_id}", 404),
     ("POST", "/bookings", 409), ("POST", "/bookings", 415),
 }
@@ -57,6 +59,34 @@ def _request(client: Any, check: ShapeCheck, method: str, template: str, path: s
     return response
 
 
+# Anything that starts like a date and a time, wherever it is in a string (a key, a message).
+_TIME_LIKE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+_API_TIME_AT_START = re.compile(rf"(?:{clock.API_TIME_FORMAT})(?![\w:.+-])")
+
+
+def format_problems(where: str, value: Any) -> list[str]:
+    """Every time in ``value`` (an answer) that is not in the API's one format
+    (clock.API_TIME_FORMAT), every `*_at` given as a number, and every amount of money
+    (models.MONEY_FIELDS) in an object that does not say its currency."""
+    found: list[str] = []
+    if isinstance(value, str):
+        for match in _TIME_LIKE.finditer(value):
+            if not _API_TIME_AT_START.match(value, match.start()):
+                found.append(f"{where}: {value[match.start():match.start() + 40]!r} is not in the API's time format")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += format_problems(f"{where}[{index}]", item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found += format_problems(f"{where}.{key}", item)
+            if key.endswith("_at") and isinstance(item, (int, float)) and not isinstance(item, bool):
+                found.append(f"{where}.{key}: a time as a number ({item})")
+        money = [key for key in MONEY_FIELDS if isinstance(value.get(key), int) and not isinstance(value[key], bool)]
+        if money and value.get("currency") != CURRENCY:
+            found.append(f"{where}: {', '.join(money)} without its currency")
+    return found
+
+
 def _still_down(step: Any) -> dict[str, Any]:
     raise TransientStepError("the seats service is still down")
 
@@ -71,7 +101,9 @@ def test_every_main_answer_has_exactly_the_fields_the_document_gives(
     `errors`, 401, 403, 404, 409, 415)
     THEN each answer validates against the schema of its route and status, no answer has a
     field the schema does not document or lacks one it says is always there (at every
-    depth), and every documented field was answered at least once."""
+    depth), and every documented field was answered at least once; every time anywhere in
+    any answer (a step's result, a message) is in the API's one format, and every amount of
+    money stands next to its currency."""
     # The local stage's document: this process registered the /admin routes (conftest sets
     # the local stage's variables), though the test client answers as dev.
     check = ShapeCheck(openapi.document(operator_routes=True))
@@ -104,6 +136,11 @@ def test_every_main_answer_has_exactly_the_fields_the_document_gives(
         assert wait_for_status(booking_id)["status"] == status
         assert call("GET", "/bookings/{booking_id}", f"/bookings/{booking_id}").status_code == 200
         assert call("GET", "/bookings/{booking_id}/history", f"/bookings/{booking_id}/history").status_code == 200
+
+    # The customer's listing: a page with a next_token, the last page, a bad limit.
+    first = call("GET", bookings, f"{bookings}?limit=2").json_body
+    assert call("GET", bookings, f"{bookings}?limit=2&next_token={first['next_token']}").json_body["next_token"] is None
+    assert call("GET", bookings, f"{bookings}?limit=0").status_code == 400
 
     # The refusals, each in its documented shape.
     assert call("POST", bookings, body={"flight_number": "SA101"}).status_code == 400  # `errors` lists three
@@ -140,6 +177,9 @@ def test_every_main_answer_has_exactly_the_fields_the_document_gives(
 
     problems = check.problems()
     assert problems == [], "\n".join(problems)
+    formats = [problem for where, body in check.bodies for problem in format_problems(where, body)]
+    assert formats == [], "\n".join(formats)
+    assert len(check.bodies) >= 40  # every answer above was walked
     assert MAIN_ANSWERS - check.answers == set()
     answer_schemas = {name for name, schema in check.document["components"]["schemas"].items()
                       if "properties" in schema} - REQUEST_SCHEMAS

@@ -19,7 +19,7 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib import clock, vocabulary
-from chalicelib.models import BASE_FARES, HOLD_SECONDS, all_seats
+from chalicelib.models import BASE_FARES, CURRENCY, HOLD_SECONDS, all_seats
 from chalicelib.vocabulary import STEP_NAMES
 from tests.support import (
     TableWatch,
@@ -108,6 +108,8 @@ def test_health_flights_and_availability_follow_the_bookings(client: Any) -> Non
     assert sorted(flight["flight_number"] for flight in flights) == sorted(FLIGHT_NUMBERS)
     departures = [datetime.fromisoformat(flight["departure"]) for flight in flights]
     assert departures == sorted(departures)  # soonest first
+    numbers = [flight["flight_number"] for flight in flights]
+    assert numbers != sorted(numbers)  # the demo's numbers are not in departure order: the test tells them apart
     assert all(departure.tzinfo is not None for departure in departures)
     for flight in flights:
         assert set(flight) == {"flight_number", "origin", "destination", "departure", "seats_total",
@@ -127,7 +129,7 @@ def test_health_flights_and_availability_follow_the_bookings(client: Any) -> Non
     assert (booking["status"], booking["correlation_id"]) == ("CONFIRMED", accepted["correlation_id"])
     assert booking["cabin"] == "BUSINESS" and int(booking["seat"][:-1]) in (3, 4, 5)  # auto-assigned
     assert booking["fare"] == booking["amount_paid"] == BASE_FARES["BUSINESS"]  # no points: the full fare
-    assert booking["payment"] == {"status": "CAPTURED", "amount": BASE_FARES["BUSINESS"]}
+    assert booking["payment"] == {"status": "CAPTURED", "amount": BASE_FARES["BUSINESS"], "currency": CURRENCY}
     assert {step["name"]: step["status"] for step in booking["steps"]} == {
         "ReserveSeat": "SUCCEEDED", "RedeemPoints": "SKIPPED", "ChargePayment": "SUCCEEDED",
         "AwardMiles": "SUCCEEDED", "ConfirmBooking": "SUCCEEDED"}
@@ -236,7 +238,7 @@ def test_booking_with_points_is_confirmed_paid_ticketed_and_audited(client: Any)
     assert (booking["flight_number"], booking["seat"], booking["cabin"]) == ("SA101", "12A", "ECONOMY")
     assert booking["passenger"] == {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}
     assert (booking["fare"], booking["amount_paid"]) == (fare, paid)
-    assert booking["payment"] == {"status": "CAPTURED", "amount": paid}
+    assert booking["payment"] == {"status": "CAPTURED", "amount": paid, "currency": CURRENCY}
     assert (booking["failed_step"], booking["error"], booking["compensations"]) == (None, None, [])
     assert names(booking["steps"]) == list(STEP_NAMES)
     for step in booking["steps"]:
@@ -345,7 +347,7 @@ def test_failed_charge_is_compensated_in_reverse_order_and_audited(client: Any) 
         assert names(booking["compensations"]) == compensations
         assert {entry["status"] for entry in booking["compensations"]} == {"COMPENSATED"}
         assert (booking["ticket_number"], booking["boarding_pass"]) == (None, None)
-        assert booking["payment"] == {"status": "NONE", "amount": 0}
+        assert booking["payment"] == {"status": "NONE", "amount": 0, "currency": CURRENCY}
         assert booking["amount_paid"] == 0
         steps = {step["name"]: step for step in booking["steps"]}
         assert steps["ChargePayment"]["status"] == "FAILED"
@@ -391,7 +393,7 @@ def test_cancelling_a_confirmed_booking_undoes_every_step(client: Any) -> None:
     assert wait_for_status(booking_id)["status"] == "CANCELLED"
     cancelled = get_json(client, f"/bookings/{booking_id}")
     assert cancelled["status"] == "CANCELLED"
-    assert cancelled["payment"] == {"status": "REFUNDED", "amount": paid}
+    assert cancelled["payment"] == {"status": "REFUNDED", "amount": paid, "currency": CURRENCY}
     assert cancelled["amount_paid"] == 0
     assert names(cancelled["compensations"]) == ["RefundPayment", "ReverseMiles", "RefundPoints", "ReleaseSeat"]
     assert {entry["status"] for entry in cancelled["compensations"]} == {"COMPENSATED"}

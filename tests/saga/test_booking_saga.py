@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from chalicelib import api, booking_view, db, invariants, saga
-from chalicelib.models import BASE_FARES, miles_for
+from chalicelib.models import BASE_FARES, CURRENCY, miles_for
 from chalicelib.vocabulary import STEP_NAMES
 from tests.saga.conftest import START_POINTS, compensation_names, execution, run, start, states_entered
 from tests.support import balance, owner_of_booking, payment, seat, wait_for_status
@@ -46,7 +46,8 @@ def test_happy_path_confirms_and_every_table_agrees(aws: Any) -> None:
     assert view["compensations"] == []
     assert view["failed_step"] is None and view["error"] is None
     paid = FARE - POINTS
-    assert view["amount_paid"] == paid and view["payment"] == {"status": "CAPTURED", "amount": paid}
+    assert view["amount_paid"] == paid
+    assert view["payment"] == {"status": "CAPTURED", "amount": paid, "currency": CURRENCY}
     assert view["ticket_number"].startswith("176") and len(view["ticket_number"]) == 13
     assert view["boarding_pass"]["seat"] == "12C" and view["boarding_pass"]["boarding_group"] == 4
     sold = seat("SA101", "12C")
@@ -168,7 +169,7 @@ def test_timeout_compensates_the_timed_out_step_too(short_timeout: Any, failing_
     assert compensation_names(view) == TIMEOUT[failing_step]
     assert_rolled_back(view)
     if failing_step == "ChargePayment":
-        assert view["payment"] == {"status": "REFUNDED", "amount": FARE - POINTS}
+        assert view["payment"] == {"status": "REFUNDED", "amount": FARE - POINTS, "currency": CURRENCY}
     assert execution(view["booking_id"])["error"] == "Timeout"
     timed_out = next(step for step in view["steps"] if step["name"] == failing_step)
     # The pivot is retried on a timeout before it is compensated; the others are not.
@@ -188,7 +189,7 @@ def test_a_hang_before_the_charge_is_timed_out_and_nothing_was_charged(short_tim
     charge = next(step for step in view["steps"] if step["name"] == "ChargePayment")
     assert charge["status"] == "TIMED_OUT" and charge["attempts"] == 1
     assert compensation_names(view) == TIMEOUT["ChargePayment"]
-    assert view["payment"] == {"status": "NONE", "amount": 0}
+    assert view["payment"] == {"status": "NONE", "amount": 0, "currency": CURRENCY}
     assert payment(view["booking_id"])["status"] == "VOIDED"  # type: ignore[index]
     assert_rolled_back(view)
 
@@ -246,7 +247,7 @@ def test_a_confirmation_that_committed_then_timed_out_stays_confirmed(short_time
 
     assert shown == ["PENDING", "CONFIRMED"] and view["status"] == "CONFIRMED", shown
     assert view["ticket_number"] and seat("SA101", view["seat"])["status"] == "BOOKED"
-    assert view["payment"] == {"status": "CAPTURED", "amount": FARE - POINTS}
+    assert view["payment"] == {"status": "CAPTURED", "amount": FARE - POINTS, "currency": CURRENCY}
     assert [(entry["name"], entry["result"]["confirmed"]) for entry in view["compensations"]] == \
         [("CancelBooking", True)]
 

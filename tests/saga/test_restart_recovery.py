@@ -15,7 +15,7 @@ import pytest
 
 import app as app_module
 from chalicelib import api, booking_record, booking_view, dead_letters, invariants, recovery, step_log, validation
-from chalicelib.models import cancellation_input, execution_input
+from chalicelib.models import CURRENCY, cancellation_input, execution_input
 from chalicelib.vocabulary import (
     AWARD_MILES,
     CANCELLATION_STEPS,
@@ -91,7 +91,7 @@ def test_a_booking_lost_before_its_saga_started_fails_and_keeps_no_card_token(aw
 
     assert recovery.finish_lost_sagas(REASON) == {BookingStatus.FAILED: [booking_id]}
 
-    assert booking_view.view(booking_id)["payment"] == {"status": PaymentStatus.NONE, "amount": 0}
+    assert booking_view.view(booking_id)["payment"] == {"status": PaymentStatus.NONE, "amount": 0, "currency": CURRENCY}
     assert "card_token" not in payment(booking_id)  # type: ignore[operator]
     assert invariants.check() == []
 

@@ -33,6 +33,7 @@ from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker, SyncExecutionWorker
 
+from chalicelib.schema import BOOKINGS_BY_CUSTOMER, TABLES_BY_NAME
 from local import hooks
 
 COMPONENTS_DIR = Path(inspect.getfile(EvalComponent)).parent
@@ -430,6 +431,62 @@ def test_a_query_reads_one_partition_and_answers_as_moto_does(bare_moto: None) -
     assert max(len(pages) for pages in answered) == 30  # Limit 1 over a whole partition: a page per item
     backend_tables = {table.name: table for table in _dynamodb_backend().tables.values()}
     assert len(backend_tables["log"].items) == 6 and len(backend_tables["plain"].items) == 40
+
+
+def _listing_pages(client: Any, customer: str, limit: int) -> list[list[dict[str, Any]]]:
+    """Every page of a customer's bookings, newest first, as GET /bookings asks for them."""
+    pages = []
+    for page in _every_page(client, {
+        "TableName": "bookings", "IndexName": BOOKINGS_BY_CUSTOMER.name, "Limit": limit,
+        "ScanIndexForward": False, "KeyConditionExpression": "customer_id = :c",
+        "ExpressionAttributeValues": {":c": {"S": customer}},
+    }):
+        pages.append([{key: value["S"] for key, value in item.items() if "S" in value} for item in page["Items"]])
+    return pages
+
+
+def test_an_index_query_spans_partitions_newest_first_page_by_page(bare_moto: None) -> None:
+    """GIVEN the bookings table as chalicelib/schema.py declares it (its by_customer index),
+    two customers' bookings written out of order, each booking its own partition, two of
+    them made in the same microsecond
+    WHEN one customer's bookings are listed newest first, a page of 1, 4 or 50 at a time
+    (ExclusiveStartKey from each page's LastEvaluatedKey), with the one-partition patch on
+    THEN every page is the one moto answers without it, and together they are exactly that
+    customer's bookings, newest first, each once, with the index's projection only: the
+    patch must not take the index's hash key for a partition of the table."""
+    hooks.install({})
+    bookings = TABLES_BY_NAME["bookings"]
+    client = boto3.client("dynamodb")
+    client.create_table(TableName="bookings", BillingMode="PAY_PER_REQUEST", KeySchema=bookings.key_schema(),
+                        AttributeDefinitions=bookings.attribute_definitions(),
+                        GlobalSecondaryIndexes=bookings.index_definitions())
+    made: dict[str, list[tuple[str, str]]] = {"ada": [], "alan": []}
+    for number in (7, 3, 19, 0, 12, 5, *range(20)):  # out of order, some written twice
+        customer = "ada" if number % 3 else "alan"
+        created = f"2026-12-02T07:{number // 2:02d}:00.{number % 2:06d}Z" if number != 14 \
+            else "2026-12-02T07:06:00.000001Z"  # ada's, the same microsecond as booking 13
+        booking_id = f"{number * 7919 % 100:02d}{number:02d}"  # ids in no order of time
+        client.put_item(TableName="bookings", Item={
+            "booking_id": {"S": booking_id}, "customer_id": {"S": customer}, "created_at": {"S": created},
+            "status": {"S": "CONFIRMED"}, "passenger": {"M": {"first_name": {"S": "Ada"}}},
+        })
+        if (created, booking_id) not in made[customer]:
+            made[customer].append((created, booking_id))
+    assert len(made["ada"]) == 13 and len(made["alan"]) == 7
+    assert len({created for created, _ in made["ada"]}) == 12  # bookings 13 and 14: one created_at
+    for customer, theirs in made.items():
+        for limit in (1, 4, 50):
+            with hooks.unpatched("query", "all_items"):
+                expected = _listing_pages(client, customer, limit)
+            pages = _listing_pages(client, customer, limit)
+            assert pages == expected, (customer, limit)
+            listed = [item for page in pages for item in page]
+            assert sorted(((item["created_at"], item["booking_id"]) for item in listed), reverse=True) == \
+                sorted(theirs, reverse=True)
+            assert [item["created_at"] for item in listed] == sorted((item["created_at"] for item in listed),
+                                                                     reverse=True)
+            assert all(set(item) == {"booking_id", "customer_id", "created_at", "status"} for item in listed)
+            assert all(len(page) <= limit for page in pages) and len(pages) >= -(-len(theirs) // limit)
 
 
 def _dynamodb_backend() -> Any:

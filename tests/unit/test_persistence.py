@@ -195,6 +195,31 @@ def test_customers_keep_their_identity_and_their_tokens(tmp_path: Path) -> None:
         assert auth.verified_claims(_sign_in("FF0002"))["sub"] != expected
 
 
+def test_a_customers_listing_survives_a_restart_newest_first(tmp_path: Path) -> None:
+    """GIVEN three bookings of FF0001 (by the stable sub), a second apart, and one of FF0002
+    WHEN the stack restarts (restored items go into the table without a request)
+    THEN the by_customer index of the new table lists FF0001's three, newest first, and
+    not FF0002's: the index is the table's, rebuilt from the restored items."""
+    from chalicelib import api, booking_record, validation
+    from chalicelib.customers import Customer
+    from tests.support import booking_body
+
+    pool = identity.pool_name("booking-saga-local")
+    ada, alan = (Customer(persistence.stable_sub(pool, name), name, name) for name in ("FF0001", "FF0002"))
+    made: dict[str, list[str]] = {ada.id: [], alan.id: []}
+    with stack_on(tmp_path):
+        for customer in (ada, alan, ada, ada):
+            clock.advance(1)
+            request = validation.parse_booking_request(booking_body(), fault_injection_allowed=False)
+            booking, _ = api.open_booking(request, customer=customer, correlation_id=None, idempotency_key=None)
+            made[customer.id].append(booking["booking_id"])
+
+    with stack_on(tmp_path):
+        listed = booking_record.list_owned(ada.id, limit=10)
+        assert [booking["booking_id"] for booking in listed] == made[ada.id][::-1]
+        assert [booking["booking_id"] for booking in booking_record.list_owned(alan.id, limit=10)] == made[alan.id]
+
+
 def test_a_full_segment_is_folded_into_the_snapshot_in_the_background(tmp_path: Path) -> None:
     """GIVEN segments of 4 KB (every few writes close one)
     WHEN many writes go through
