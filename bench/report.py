@@ -9,7 +9,7 @@ from bench.cost import PRICE_SOURCES, PRICES
 from chalicelib.vocabulary import (
     AWARD_MILES,
     BOOKING_STEPS,
-    CHARGE_PAYMENT,
+    AUTHORIZE_PAYMENT,
     CONFIRM_BOOKING,
     REDEEM_POINTS,
     RESERVE_SEAT,
@@ -41,9 +41,9 @@ WRITE_REASONS = {
     "always finds the seat even if ReserveSeat timed out after writing",
     (REDEEM_POINTS.function, "loyalty"): "ledger entry keyed (booking, REDEEM) + balance update in one transaction: "
     "replays are no-ops and balance = opening + sum(ledger); a third item checks no reversal ran first",
-    (CHARGE_PAYMENT.function, "payments"): "the payment decided (conditional on REQUESTED): one charge per booking, "
+    (AUTHORIZE_PAYMENT.function, "payments"): "the payment decided (conditional on REQUESTED): one charge per booking, "
     "and the VOIDED tombstone race with RefundPayment",
-    (CHARGE_PAYMENT.function, "bookings"): "the booking's note of the payment as the customer sees it, in the "
+    (AUTHORIZE_PAYMENT.function, "bookings"): "the booking's note of the payment as the customer sees it, in the "
     "decision's transaction: a status poll reads the money from the booking alone",
     (AWARD_MILES.function, "loyalty"): "ledger entry keyed (booking, AWARD) + balance, as RedeemPoints",
     (CONFIRM_BOOKING.function, "seats"): "HELD -> BOOKED, conditional on our hold",

@@ -25,10 +25,10 @@ from chalicelib.models import BASE_FARES, CABINS, CURRENCY, ROWS, SEAT_LETTERS
 from chalicelib.validation import Matching, OneOf, Text
 from chalicelib.vocabulary import (
     AUTHORIZE_PAYMENT,
+    BOOKING_SAGA_TASK_NAMES,
     CANCELLATION_STEPS,
     CAPTURE_PAYMENT,
     COMPENSATION_NAMES,
-    COMPENSATION_ORDER,
     FAILURE_MODES,
     FORWARD_STEP_NAMES,
     STEP_NAMES,
@@ -195,7 +195,7 @@ def booking_request() -> Schema:
                                              "loyalty_id when more than 0", minimum=0, maximum=validation.MAX_POINTS)),
         "payment": payment,
         "simulate_failure": _simulate_failure(
-            (*FORWARD_STEP_NAMES, *(compensation.name for compensation in COMPENSATION_ORDER)),
+            BOOKING_SAGA_TASK_NAMES,
             f"A step or compensation of the booking saga -> how it fails. {_FAULTS_WHERE}"),
     }
     assert set(properties) == validation.BOOKING_FIELDS, "validation.py's booking fields and this document differ"

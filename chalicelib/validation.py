@@ -22,9 +22,9 @@ from chalicelib.errors import InvalidRequest, UnsupportedMediaType
 from chalicelib.logs import bound_value
 from chalicelib.models import CABINS, BookingRequest, Passenger, cabin_of_seat
 from chalicelib.vocabulary import (
+    BOOKING_SAGA_TASK_NAMES,
     CANCELLATION_STEPS,
     COMPENSATION_NAMES,
-    COMPENSATION_ORDER,
     FAILURE_MODES,
     FORWARD_STEP_NAMES,
     SeatStatus,
@@ -376,7 +376,7 @@ def _booking_request(body: Any, problems: Problems, *, fault_injection_allowed: 
     simulate = _simulate_failure(fields, problems, allowed=fault_injection_allowed)
     # A fault at a task the booking saga never runs (RefundPayment: a cancellation's) would
     # be accepted and never fire.
-    runs = FORWARD_STEP_NAMES + tuple(compensation.name for compensation in COMPENSATION_ORDER)
+    runs = BOOKING_SAGA_TASK_NAMES
     for step in sorted(set(simulate) - set(runs)):
         problems.add(f"simulate_failure.{step}", f"a booking runs only {', '.join(runs)}; not {step} "
                                                  "(a cancellation's: send it with the cancel)")

@@ -184,6 +184,9 @@ COMPENSATIONS: tuple[Compensation, ...] = (
     *COMPENSATION_ORDER, *(item for item in CANCELLATION_STEPS if item not in COMPENSATION_ORDER),
 )
 COMPENSATION_NAMES = tuple(compensation.name for compensation in COMPENSATIONS)
+#: What the booking saga runs that ``simulate_failure`` may target: every forward step,
+#: then its compensations in the order they run.
+BOOKING_SAGA_TASK_NAMES = FORWARD_STEP_NAMES + tuple(compensation.name for compensation in COMPENSATION_ORDER)
 TASKS: dict[str, Task] = {task.name: task for task in (*FORWARD_STEPS, *COMPENSATIONS, *BOOKKEEPING)}
 #: The forward step whose effect each compensation undoes (recovery re-runs a compensation
 #: only where its step may have acted). RefundPayment undoes the payment of a confirmed

@@ -82,8 +82,8 @@ def outcomes(stack: DeployedStack, tokens: dict[str, str]) -> dict[str, Any]:
     """Every scenario, run once: the other tests read what happened. FF0001 books."""
     ada, alan = tokens.values()
     confirmed = book(stack, ada, loyalty_id="FF0001", points_to_redeem=5000)
-    failed = book(stack, ada, seat="12C", simulate_failure={"ChargePayment": "permanent"})
-    stuck = book(stack, ada, simulate_failure={"ChargePayment": "permanent", "ReleaseSeat": "permanent"})
+    failed = book(stack, ada, seat="12C", simulate_failure={"AuthorizePayment": "permanent"})
+    stuck = book(stack, ada, simulate_failure={"AuthorizePayment": "permanent", "ReleaseSeat": "permanent"})
     result: dict[str, Any] = {
         "confirmed": settled(stack, ada, confirmed),
         "failed": settled(stack, ada, failed),
@@ -155,7 +155,7 @@ def test_a_booking_confirms_through_the_stack(outcomes: dict[str, Any]) -> None:
 def test_a_permanent_payment_failure_fails_the_booking(outcomes: dict[str, Any]) -> None:
     view = outcomes["failed"]
     assert view["status"] == "FAILED", view
-    assert view["failed_step"] == "ChargePayment"
+    assert view["failed_step"] == "AuthorizePayment"
 
 
 def test_a_failed_compensation_is_dead_lettered(outcomes: dict[str, Any]) -> None:

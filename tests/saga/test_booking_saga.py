@@ -54,7 +54,7 @@ def test_happy_path_confirms_and_every_table_agrees(aws: Any) -> None:
     assert balance("FF0001") == START_POINTS - POINTS + miles_for(paid)
     assert execution(view["booking_id"])["status"] == "SUCCEEDED"
     assert states_entered(view["booking_id"]) == [
-        "ReserveSeat", "ShouldRedeemPoints", "RedeemPoints", "ChargePayment", "AwardMiles",
+        "ReserveSeat", "ShouldRedeemPoints", "RedeemPoints", "AuthorizePayment", "AwardMiles",
         "ConfirmBooking", "BookingConfirmed",
     ]
 
@@ -72,7 +72,7 @@ def test_without_points_the_choice_skips_redeem_points(aws: Any) -> None:
 PERMANENT = {
     "ReserveSeat": [],
     "RedeemPoints": ["ReleaseSeat"],
-    "ChargePayment": ["RefundPoints", "ReleaseSeat"],
+    "AuthorizePayment": ["RefundPoints", "ReleaseSeat"],
     "AwardMiles": ["RefundPayment", "RefundPoints", "ReleaseSeat"],
     "ConfirmBooking": ["ReverseMiles", "RefundPayment", "RefundPoints", "ReleaseSeat"],
 }
@@ -100,7 +100,7 @@ def test_permanent_failure_compensates_the_completed_steps_in_reverse(aws: Any, 
 
 def test_declined_card_releases_seat_and_refunds_points(aws: Any) -> None:
     view = run(loyalty_id="FF0001", points_to_redeem=POINTS, payment={"card_token": "tok_decline"})
-    assert view["status"] == "FAILED" and view["failed_step"] == "ChargePayment"
+    assert view["status"] == "FAILED" and view["failed_step"] == "AuthorizePayment"
     assert view["error"]["error"] == "PaymentDeclined"
     assert compensation_names(view) == ["RefundPoints", "ReleaseSeat"]
     assert view["payment"]["status"] == "DECLINED"
@@ -147,7 +147,7 @@ def test_transient_failure_is_absorbed_by_retry(aws: Any, failing_step: str) -> 
 
 # A timeout may leave the step's effect behind: its own compensation runs too.
 TIMEOUT = {step: [compensation, *PERMANENT[step]] for step, compensation in (
-    ("ReserveSeat", "ReleaseSeat"), ("RedeemPoints", "RefundPoints"), ("ChargePayment", "RefundPayment"),
+    ("ReserveSeat", "ReleaseSeat"), ("RedeemPoints", "RefundPoints"), ("AuthorizePayment", "RefundPayment"),
     ("AwardMiles", "ReverseMiles"), ("ConfirmBooking", "CancelBooking"),
 )}
 
@@ -167,7 +167,7 @@ def test_timeout_compensates_the_timed_out_step_too(short_timeout: Any, failing_
     assert view["error"]["error"] == "States.Timeout"
     assert compensation_names(view) == TIMEOUT[failing_step]
     assert_rolled_back(view)
-    if failing_step == "ChargePayment":
+    if failing_step == "AuthorizePayment":
         assert view["payment"] == {"status": "REFUNDED", "amount": FARE - POINTS}
     assert execution(view["booking_id"])["error"] == "Timeout"
     timed_out = next(step for step in view["steps"] if step["name"] == failing_step)
@@ -176,18 +176,18 @@ def test_timeout_compensates_the_timed_out_step_too(short_timeout: Any, failing_
 
 
 def test_a_hang_before_the_charge_is_timed_out_and_nothing_was_charged(short_timeout: Any) -> None:
-    """GIVEN ChargePayment hangs before its call reaches the gateway, past its TimeoutSeconds
+    """GIVEN AuthorizePayment hangs before its call reaches the gateway, past its TimeoutSeconds
     WHEN the saga runs
     THEN it is recorded TIMED_OUT (not left RUNNING), RefundPayment finds no charge and
     leaves its tombstone, the earlier steps are undone, and every table is back."""
-    short_timeout("ChargePayment")
-    view = run(loyalty_id="FF0001", points_to_redeem=POINTS, simulate_failure={"ChargePayment": "hang"})
+    short_timeout("AuthorizePayment")
+    view = run(loyalty_id="FF0001", points_to_redeem=POINTS, simulate_failure={"AuthorizePayment": "hang"})
 
-    assert view["status"] == "FAILED" and view["failed_step"] == "ChargePayment"
+    assert view["status"] == "FAILED" and view["failed_step"] == "AuthorizePayment"
     assert view["error"]["error"] == "States.Timeout"
-    charge = next(step for step in view["steps"] if step["name"] == "ChargePayment")
+    charge = next(step for step in view["steps"] if step["name"] == "AuthorizePayment")
     assert charge["status"] == "TIMED_OUT" and charge["attempts"] == 1
-    assert compensation_names(view) == TIMEOUT["ChargePayment"]
+    assert compensation_names(view) == TIMEOUT["AuthorizePayment"]
     assert view["payment"] == {"status": "NONE", "amount": 0}
     assert payment(view["booking_id"])["status"] == "VOIDED"  # type: ignore[index]
     assert_rolled_back(view)
@@ -289,7 +289,7 @@ def test_a_cancel_while_confirmed_is_never_undone_by_the_booking_saga(short_time
 def test_the_card_token_never_travels_through_the_state_machine(aws: Any) -> None:
     """Issue 12, part 4. GIVEN a booking paid with a token WHEN its saga confirms it
     THEN neither the execution's input nor any event of its history holds the token
-    (state machines log both): ChargePayment reads it from the payments service's own
+    (state machines log both): AuthorizePayment reads it from the payments service's own
     record, which drops it once the card is charged."""
     view = run(payment={"card_token": "tok_visa_carried_nowhere"})
 

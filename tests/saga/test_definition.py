@@ -29,7 +29,7 @@ CHANGED_NOTHING = {
 EXPECTED_CATCH = {
     "ReserveSeat": ("RecordFailure", "ReleaseSeat"),
     "RedeemPoints": ("ReleaseSeat", "RefundPoints"),
-    "ChargePayment": ("ShouldRefundPoints", "RefundPayment"),
+    "AuthorizePayment": ("ShouldRefundPoints", "RefundPayment"),
     "AwardMiles": ("RefundPayment", "ReverseMiles"),
     "ConfirmBooking": ("ReverseMiles", "CancelBooking"),
 }

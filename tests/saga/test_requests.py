@@ -40,7 +40,7 @@ PINNED = {
 PER_STEP = {
     "reserve_seat": {"TransactWriteItems": 1},  # hold + the booking's note + its step-log outcome
     "redeem_points": {"TransactWriteItems": 1},  # ledger entry + balance + no reversal + outcome
-    "charge_payment": {"GetItem": 1, "TransactWriteItems": 1, "UpdateItem": 1},  # token; decision + note; outcome
+    "authorize_payment": {"GetItem": 1, "TransactWriteItems": 1, "UpdateItem": 1},  # token; decision + note; outcome
     "award_miles": {"TransactWriteItems": 1},
     "confirm_booking": {"BatchGetItem": 1, "TransactWriteItems": 1},  # booking + flight; sale + ticket + outcome
 }
@@ -88,7 +88,7 @@ def test_each_step_of_a_happy_booking_makes_only_its_own_writes(meter: Any) -> N
     assert result["functions"][POLL]["operations"] == {"GetItem": 1, "Query": 1}
     log = step_log.read(result["booking_id"])["steps"]
     assert {name: (entry["status"], entry["attempts"]) for name, entry in log.items()} == {
-        name: ("SUCCEEDED", 1) for name in ("ReserveSeat", "RedeemPoints", "ChargePayment", "AwardMiles",
+        name: ("SUCCEEDED", 1) for name in ("ReserveSeat", "RedeemPoints", "AuthorizePayment", "AwardMiles",
                                             "ConfirmBooking")}
 
 
@@ -96,7 +96,7 @@ def test_each_step_of_a_happy_booking_makes_only_its_own_writes(meter: Any) -> N
 FAILURES = {
     "ReserveSeat": (4, 4, 5),
     "RedeemPoints": (8, 13, 15),
-    "ChargePayment": (12, 26, 29),
+    "AuthorizePayment": (12, 26, 29),
     "AwardMiles": (17, 35, 35),
     "ConfirmBooking": (21, 48, 49),
 }

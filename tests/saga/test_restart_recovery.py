@@ -19,7 +19,7 @@ from chalicelib.models import cancellation_input, execution_input
 from chalicelib.vocabulary import (
     AWARD_MILES,
     CANCELLATION_STEPS,
-    CHARGE_PAYMENT,
+    AUTHORIZE_PAYMENT,
     CONFIRM_BOOKING,
     REDEEM_POINTS,
     REFUND_PAYMENT,
@@ -62,7 +62,7 @@ def test_a_booking_lost_before_its_pivot_is_compensated(aws: Any) -> None:
     THEN it is compensated as the saga would have: FAILED at ConfirmBooking with
     ExecutionLost, no step left RUNNING, the money refunded, the points and miles back,
     the seat free, and the invariant checker, whole or scoped, finds nothing."""
-    booking_id = _lost_after((RESERVE_SEAT, REDEEM_POINTS, CHARGE_PAYMENT, AWARD_MILES), CONFIRM_BOOKING.name,
+    booking_id = _lost_after((RESERVE_SEAT, REDEEM_POINTS, AUTHORIZE_PAYMENT, AWARD_MILES), CONFIRM_BOOKING.name,
                              loyalty_id="FF0001", points_to_redeem=1_000)
     held = booking_record.get(booking_id)["seat"]
     assert payment(booking_id)["status"] == PaymentStatus.CAPTURED  # type: ignore[index]
@@ -143,7 +143,7 @@ def test_a_compensation_that_fails_during_recovery_is_dead_lettered(aws: Any,
     WHEN they are
     THEN the booking is NEEDS_ATTENTION with RefundPayment dead-lettered (as RecordFailure
     would), and once the service is back the operator's recovery refunds it and closes it."""
-    booking_id = _lost_after((RESERVE_SEAT, CHARGE_PAYMENT), AWARD_MILES.name)
+    booking_id = _lost_after((RESERVE_SEAT, AUTHORIZE_PAYMENT), AWARD_MILES.name)
 
     def outage(step: Any) -> Any:
         raise ConnectionError("the payment gateway is down")
