@@ -7,9 +7,9 @@ from typing import Any
 
 from bench.cost import PRICE_SOURCES, PRICES
 from chalicelib.vocabulary import (
+    AUTHORIZE_PAYMENT,
     AWARD_MILES,
     BOOKING_STEPS,
-    AUTHORIZE_PAYMENT,
     CONFIRM_BOOKING,
     REDEEM_POINTS,
     RESERVE_SEAT,

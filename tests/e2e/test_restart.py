@@ -22,8 +22,8 @@ import requests
 
 from chalicelib.models import BASE_FARES
 from chalicelib.vocabulary import (
-    AWARD_MILES,
     AUTHORIZE_PAYMENT,
+    AWARD_MILES,
     IN_FLIGHT_STATUSES,
     REFUND_PAYMENT,
     REVERSE_MILES,

@@ -149,8 +149,8 @@ def test_concurrent_sagas_end_the_same_with_shared_programs(
     assert failing_compensation["compensations"] == [("RefundPoints", "FAILED", 6), ("ReleaseSeat", "COMPENSATED", 1)]
     assert failed_pivot["status"] == "FAILED" and failed_pivot["attempts"]["ReleaseSeat"] == 2
     assert [name for name, _, _ in failed_pivot["compensations"]] == [
-        "ReverseMiles", "RefundPayment", "RefundPoints", "ReleaseSeat"]
+        "ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeat"]
     assert timed_out["status"] == "FAILED" and timed_out["error"] == "States.Timeout"
     assert timed_out["failed_step"] == TIMEOUT_STEP and timed_out["attempts"][TIMEOUT_STEP] == 1
     assert [name for name, _, _ in timed_out["compensations"]] == [
-        "ReverseMiles", "RefundPayment", "RefundPoints", "ReleaseSeat"]
+        "ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeat"]

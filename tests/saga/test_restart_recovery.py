@@ -17,9 +17,9 @@ import app as app_module
 from chalicelib import api, booking_record, booking_view, dead_letters, invariants, recovery, step_log, validation
 from chalicelib.models import cancellation_input, execution_input
 from chalicelib.vocabulary import (
+    AUTHORIZE_PAYMENT,
     AWARD_MILES,
     CANCELLATION_STEPS,
-    AUTHORIZE_PAYMENT,
     CONFIRM_BOOKING,
     REDEEM_POINTS,
     REFUND_PAYMENT,

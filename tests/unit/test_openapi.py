@@ -25,7 +25,13 @@ from openapi_spec_validator import validate as validate_spec
 import app as app_module
 from chalicelib import customers, openapi, validation
 from chalicelib.errors import InvalidRequest
-from chalicelib.vocabulary import BOOKING_SAGA_TASK_NAMES, CANCELLATION_STEPS, COMPENSATION_NAMES, FAILURE_MODES, STEP_NAMES
+from chalicelib.vocabulary import (
+    BOOKING_SAGA_TASK_NAMES,
+    CANCELLATION_STEPS,
+    COMPENSATION_NAMES,
+    FAILURE_MODES,
+    STEP_NAMES,
+)
 from tests.conftest import PROJECT_DIR
 from tests.openapi_support import ShapeCheck
 
