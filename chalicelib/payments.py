@@ -263,12 +263,22 @@ def _captured(payment: dict[str, Any]) -> dict[str, Any]:
             "capture_id": payment.get("capture_id")}
 
 
+def _as_authorized(authorization: dict[str, Any]) -> dict[str, Any]:
+    """The payment record as AuthorizePayment left it, from the result it returned."""
+    return {"status": PaymentStatus.AUTHORIZED, "amount": authorization.get("amount", 0),
+            "authorization_id": authorization.get("authorization_id"),
+            "authorization_expires_at": authorization.get("expires_at"), "authorized_at": "(authorised)"}
+
+
 def capture_payment(step: StepInput) -> dict[str, Any]:
     """Take the authorised amount. Idempotent: a capture already made is returned; the
     gateway's idempotency key makes a retried call the same capture. One already released
     (the customer cancelled meanwhile) is left alone; one that lands after the release is
     refunded at once. The operator's recover calls this too, on CAPTURE_FAILED."""
-    payment = get_payment(step.booking_id) or {}
+    # The saga hands over what AuthorizePayment held, so the first attempt writes without
+    # reading first; a refused write brings the record back. Recovery reads it.
+    authorization = step.result_of(AUTHORIZE_PAYMENT)
+    payment = _as_authorized(authorization) if authorization else get_payment(step.booking_id) or {}
     status = payment.get("status")
     if status == PaymentStatus.CAPTURED:
         return _captured(payment)
@@ -344,6 +354,13 @@ def write_off(booking_id: str, reason: str) -> int:
         return 0
     logger.error("capture written off as lost revenue", extra={"amount": updated.get("lost_revenue")})
     return int(updated.get("lost_revenue", 0))
+
+
+def authorized_ones() -> list[str]:
+    """The bookings whose payment is authorised and not captured yet (a scan: for the
+    recovery of sagas that are gone between their pivot and their capture)."""
+    return [payment["booking_id"] for payment in db.scan("payments")
+            if payment.get("status") == PaymentStatus.AUTHORIZED]
 
 
 def written_off(payment: dict[str, Any] | None) -> bool:

@@ -189,13 +189,36 @@ def finish_cancellation(booking: dict[str, Any], reason: str) -> None:
         logger.warning("interrupted cancellation finished", extra={"status": status, "reason": reason})
 
 
+def finish_capture(booking: dict[str, Any], reason: str) -> None:
+    """A CONFIRMED booking whose saga is gone between its pivot and its capture: capture, as
+    the saga would have (forward, never compensated); a capture that fails is recorded as
+    RecordCaptureFailure records one, CAPTURE_FAILED with a dead letter for the operator."""
+    booking_id = booking["booking_id"]
+    with bound(booking_id=booking_id, correlation_id=booking["correlation_id"], step="Sweeper"):
+        try:
+            steps.run(CAPTURE_PAYMENT, domain_function(CAPTURE_PAYMENT), cancellation_input(booking))
+        except Exception as exc:
+            error = {"error": type(exc).__name__, "cause": f"{exc} ({reason})"}
+            if payments.mark_capture_failed(booking_id, error):
+                dead_letters.record(booking_id, CAPTURE_PAYMENT.name, **error,
+                                    correlation_id=booking["correlation_id"], flight_number=booking["flight_number"])
+        logger.warning("lost capture finished", extra={"reason": reason})
+
+
 def finish_lost_sagas(reason: str) -> dict[str, list[str]]:
     """Every booking in flight (PENDING, CANCELLING) with no running execution, driven to
     a terminal state: PENDING compensated (``fail_stale_booking``), CANCELLING finished
-    (``finish_cancellation``). The embedded stack runs this when it starts on the state
-    of an earlier run, whose executions did not survive it. Returns booking ids by the
-    status each ended in."""
+    (``finish_cancellation``); and every CONFIRMED one whose saga died before its capture,
+    captured (``finish_capture``). The embedded stack runs this when it starts on the
+    state of an earlier run, whose executions did not survive it. Returns booking ids by
+    the status each ended in (a capture finished: CONFIRMED)."""
     finished: dict[str, list[str]] = {}
+    for booking_id in payments.authorized_ones():
+        booking = booking_record.find(booking_id)
+        if (booking and booking["status"] == BookingStatus.CONFIRMED
+                and not saga.is_running(booking_id, SagaKind.BOOKING)):
+            finish_capture(booking, reason)
+            finished.setdefault(BookingStatus.CONFIRMED, []).append(booking_id)
     for booking in booking_record.in_flight():
         booking_id = booking["booking_id"]
         if any(saga.is_running(booking_id, kind) for kind in SagaKind):
