@@ -104,9 +104,14 @@ def test_void_and_refund_replay_without_a_second_gateway_call(aws: Any, monkeypa
     runs three times THEN it is refunded once. A replay changes nothing."""
     calls: list[str] = []
     gateway = payments.gateway()
+    def counted(method: str, original: Any) -> Any:
+        def call(**arguments: Any) -> Any:
+            calls.append(method)
+            return original(**arguments)
+        return call
+
     for method in ("void", "refund", "capture"):
-        original = getattr(gateway, method)
-        monkeypatch.setattr(gateway, method, lambda _m=method, _o=original, **kw: (calls.append(_m), _o(**kw))[1])
+        monkeypatch.setattr(gateway, method, counted(method, getattr(gateway, method)))
     held = new_booking()
     held["reservation"] = invoke("reserve_seat", held)
     held["authorization"] = invoke("authorize_payment", held)
