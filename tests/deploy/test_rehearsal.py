@@ -231,7 +231,7 @@ def test_the_operator_function_and_the_sweeper_run_with_their_roles(outcomes: di
     status, stale = outcomes["stale"]
     assert status == 200 and stale["status"] == "FAILED" and stale["error"]["error"] == "HoldExpired", stale
     assert {entry["name"] for entry in stale["compensations"]} == {
-        "CancelBooking", "ReverseMiles", "RefundPayment", "RefundPoints", "ReleaseSeat"}, stale
+        "CancelBooking", "ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeat"}, stale
 
 
 def test_no_operator_route_is_deployed(dev_package: Package) -> None:
