@@ -345,7 +345,7 @@ class DeployedStack:
         }
         if claims is not None:
             event["requestContext"]["authorizer"] = {"claims": claims}
-        response = boto3.client("lambda", region_name=REGION).invoke(
+        response = self._lambda_client().invoke(
             FunctionName=self.functions[resources.API_HANDLER]["FunctionName"], Payload=json.dumps(event),
         )
         payload = json.loads(response["Payload"].read())
@@ -396,8 +396,14 @@ class DeployedStack:
         assert status == 200, answer
         return str(answer["id_token"])
 
+    def _lambda_client(self) -> Any:
+        # Making a client iterates os.environ, which a function running in an execution's
+        # thread swaps under the lock: iterated unlocked, a key can vanish midway (KeyError).
+        with self._lock:
+            return boto3.client("lambda", region_name=REGION)
+
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        response = boto3.client("lambda", region_name=REGION).invoke(
+        response = self._lambda_client().invoke(
             FunctionName=self.functions[logical_id]["FunctionName"], Payload=json.dumps(event),
         )
         payload = json.loads(response["Payload"].read())
