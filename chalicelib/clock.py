@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 #: ``Date.prototype.toISOString`` writes it, e.g. ``2026-12-02T07:35:50.123Z``.
 API_TIME_FORMAT = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
 _API_TIME = re.compile(API_TIME_FORMAT)
+#: A stored time, as ``now_iso`` writes it (older items may hold fewer digits).
+STORED_TIME_FORMAT = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z"
 
 _offset_seconds = 0.0
 
@@ -56,7 +58,3 @@ def api_time(value: str | int | float | datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def is_api_time(value: str) -> bool:
-    return bool(_API_TIME.fullmatch(value))

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from chalicelib import clock
 from chalicelib.errors import InvalidRequest, UnsupportedMediaType
 from chalicelib.logs import bound_value
 from chalicelib.models import CABINS, BookingRequest, Passenger, cabin_of_seat
@@ -526,8 +527,8 @@ LISTING_LIMIT_DEFAULT = 20
 LISTING_LIMIT_MAX = 100
 NEXT_TOKEN_LIMIT = 512  # characters; a real token is about 150
 _TOKEN_VERSION = 1
-# A stored time, as clock.now_iso writes it: the token carries it as stored (the index's key).
-_STORED_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
+# The token carries the booking's created_at as stored (the index's key).
+_STORED_TIME = re.compile(clock.STORED_TIME_FORMAT)
 
 
 class Listing(NamedTuple):

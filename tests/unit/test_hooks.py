@@ -13,6 +13,7 @@ import inspect
 import json
 import operator
 import socketserver
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -236,7 +237,7 @@ def test_each_validator_pass_has_a_constant_processing_map() -> None:
     assert len(traversers) >= 10
     for traverser in traversers:
         assert "nodes_to_be_processed" not in vars(traverser) and "process" not in vars(traverser), traverser
-        body = ast.parse(_dedented(inspect.getsource(vars(traverser)["_processing_map"]))).body[0]
+        body = ast.parse(textwrap.dedent(inspect.getsource(vars(traverser)["_processing_map"]))).body[0]
         assert isinstance(body, ast.FunctionDef)
         statements = [node for node in body.body
                       if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]  # a docstring
@@ -274,12 +275,6 @@ def test_answers_are_made_plain_by_dynamo_to_dict() -> None:
     source = inspect.getsource(dynamo_to_dict)
     assert 'if obj.type == "B":' in source and 'if obj.type == "BS":' in source
     assert "return {obj.type: dynamo_to_dict(obj.value)}" in source
-
-
-def _dedented(source: str) -> str:
-    import textwrap
-
-    return textwrap.dedent(source)
 
 
 # --- install / uninstall ------------------------------------------------------------------
