@@ -90,7 +90,7 @@ class Client:
             "booking_id": booking_id, "status": view["status"], "failed_step": view.get("failed_step"),
             "error": error.get("error") if isinstance(error, dict) else error,
             "seat": view.get("seat"), "post_s": accepted - started, "total_s": finished - started,
-            "started": started, "finished": finished, "polls": polls,
+            "started": started, "finished": finished, "polls": polls, "view": view,
         }
 
 
