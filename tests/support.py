@@ -25,12 +25,15 @@ def booking_body(**overrides: Any) -> dict[str, Any]:
 
 
 def wait_for_status(booking_id: str, statuses: set[str] | None = None, timeout: float = 30.0) -> dict[str, Any]:
-    """Poll the booking until its status is in ``statuses`` (default: terminal)."""
+    """Poll the booking until its status is in ``statuses`` (default: terminal, and for a
+    CONFIRMED one its capture settled: the saga goes on after the pivot until the payment
+    is CAPTURED or CAPTURE_FAILED)."""
     wanted = statuses or TERMINAL_STATUSES
     deadline = time.monotonic() + timeout
     while True:
         view = booking_view.view(booking_id)
-        if view["status"] in wanted:
+        capturing = statuses is None and view["status"] == "CONFIRMED" and view["payment"]["status"] == "AUTHORIZED"
+        if view["status"] in wanted and not capturing:
             return view
         if time.monotonic() > deadline:
             raise AssertionError(f"booking {booking_id} still {view['status']} after {timeout}s: {view}")

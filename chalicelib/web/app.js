@@ -63,8 +63,9 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // chalicelib/vocabulary.py; the page reads them instead of keeping its own copies.
 const vocabulary = () => state.config.saga;
 const stepNames = () => vocabulary().steps.map((step) => step.name);
-// In step order, so each compensation sits level with the step it undoes.
-const compensationsInStepOrder = () => vocabulary().steps.map((step) => step.compensation);
+// In step order, so each compensation sits level with the step it undoes (a step after
+// the pivot has none: it is never compensated).
+const compensationsInStepOrder = () => vocabulary().steps.map((step) => step.compensation).filter(Boolean);
 const isTerminal = (status) => vocabulary().terminal_statuses.includes(status);
 
 // --- Errors next to their field -----------------------------------------------------------
@@ -597,7 +598,9 @@ function renderSummary(tracking) {
   const { view } = tracking;
   const box = $("#saga-summary");
   const recovery = state.recoveries[tracking.bookingId] || null;
-  const recoverable = view.status === "NEEDS_ATTENTION" && Boolean(state.config.operator_routes);
+  // A failed compensation, or a confirmed booking whose capture failed (recover captures again).
+  const recoverable = (view.status === "NEEDS_ATTENTION" || view.payment.status === "CAPTURE_FAILED")
+    && Boolean(state.config.operator_routes);
   box.hidden = !view.compensations.length && !recovery && !recoverable;
   box.dataset.outcome = view.status.toLowerCase();
   if (box.hidden) {
@@ -654,12 +657,13 @@ async function recover(tracking) {
 function recoveryNote(result) {
   const stillFailing = Object.entries(result.still_failing || {});
   const violations = result.violations || [];
-  const done = result.status !== "NEEDS_ATTENTION";
+  const done = result.status !== "NEEDS_ATTENTION" && !stillFailing.length;
   return h("p", { class: `recovery${done ? "" : " err"}`, "data-testid": "recovery" },
     h("b", {}, done ? "Recovered by the operator: " : "The operator's recover did not finish: "),
     result.rerun.length ? ["re-ran ", h("span", { "data-testid": "recovery-rerun" }, result.rerun.join(", "))] : "nothing was left to re-run",
     " → ", h("b", { "data-testid": "recovery-status" }, result.status),
     stillFailing.length ? `; still failing: ${stillFailing.map(([name, error]) => `${name} (${error})`).join(", ")}` : "",
+    result.written_off ? `; the authorisation had lapsed: ${result.written_off} minor units written off as lost revenue` : "",
     violations.length ? `; the tables do not check clean: ${violations.map((v) => `${v.rule} (${v.detail})`).join(", ")}` : "");
 }
 

@@ -68,7 +68,7 @@ def test_book_a_seat_and_get_a_boarding_pass(page: Any, screenshot: Any) -> None
     expect(page.get_by_test_id("bp-seat")).to_have_text("12A")
     expect(page.get_by_test_id("bp-passenger")).to_have_text("LOVELACE/ADA")
     expect(page.get_by_test_id("correlation-id")).not_to_be_empty()
-    for step in ("ReserveSeat", "RedeemPoints", "ChargePayment", "AwardMiles", "ConfirmBooking"):
+    for step in ("ReserveSeat", "RedeemPoints", "AuthorizePayment", "AwardMiles", "ConfirmBooking"):
         expect(state(page, "booking", step)).to_have_attribute("data-status", "succeeded")
     expect(state(page, "booking", "BookingConfirmed")).to_have_attribute("data-status", "succeeded")
     expect(state(page, "booking", "ReleaseSeat")).to_have_attribute("data-status", "skipped")
@@ -83,16 +83,16 @@ def test_a_failed_charge_is_compensated_and_the_seat_is_free_again(page: Any, sc
     choose_flight(page, "SA201")
     page.locator("[data-seat='3D']").click()
     expect(page.get_by_test_id("faults")).to_be_visible()
-    page.get_by_test_id("fault-ChargePayment").select_option("permanent")
+    page.get_by_test_id("fault-AuthorizePayment").select_option("permanent")
 
     book(page)
 
     expect(page.get_by_test_id("booking-status")).to_have_text("FAILED")
     expect(state(page, "booking", "ReserveSeat")).to_have_attribute("data-status", "succeeded")
-    expect(state(page, "booking", "ChargePayment")).to_have_attribute("data-status", "failed")
+    expect(state(page, "booking", "AuthorizePayment")).to_have_attribute("data-status", "failed")
     expect(state(page, "booking", "ReleaseSeat")).to_have_attribute("data-status", "compensated")
     expect(state(page, "booking", "AwardMiles")).to_have_attribute("data-status", "skipped")
-    expect(page.get_by_test_id("failed-step")).to_have_text("ChargePayment")
+    expect(page.get_by_test_id("failed-step")).to_have_text("AuthorizePayment")
     expect(page.get_by_test_id("failed-error")).to_have_text("SimulatedFailure")
     expect(page.locator("[data-compensation='ReleaseSeat']")).to_have_attribute("data-status", "compensated")
     # The map was re-read after the saga: the released seat is free again.

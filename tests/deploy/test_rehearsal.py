@@ -82,8 +82,8 @@ def outcomes(stack: DeployedStack, tokens: dict[str, str]) -> dict[str, Any]:
     """Every scenario, run once: the other tests read what happened. FF0001 books."""
     ada, alan = tokens.values()
     confirmed = book(stack, ada, loyalty_id="FF0001", points_to_redeem=5000)
-    failed = book(stack, ada, seat="12C", simulate_failure={"ChargePayment": "permanent"})
-    stuck = book(stack, ada, simulate_failure={"ChargePayment": "permanent", "ReleaseSeat": "permanent"})
+    failed = book(stack, ada, seat="12C", simulate_failure={"AuthorizePayment": "permanent"})
+    stuck = book(stack, ada, simulate_failure={"AuthorizePayment": "permanent", "ReleaseSeat": "permanent"})
     result: dict[str, Any] = {
         "confirmed": settled(stack, ada, confirmed),
         "failed": settled(stack, ada, failed),
@@ -157,7 +157,7 @@ def test_a_booking_confirms_through_the_stack(outcomes: dict[str, Any]) -> None:
 def test_a_permanent_payment_failure_fails_the_booking(outcomes: dict[str, Any]) -> None:
     view = outcomes["failed"]
     assert view["status"] == "FAILED", view
-    assert view["failed_step"] == "ChargePayment"
+    assert view["failed_step"] == "AuthorizePayment"
 
 
 def test_a_failed_compensation_is_dead_lettered(outcomes: dict[str, Any]) -> None:
@@ -239,7 +239,7 @@ def test_the_operator_function_and_the_sweeper_run_with_their_roles(outcomes: di
     status, stale = outcomes["stale"]
     assert status == 200 and stale["status"] == "FAILED" and stale["error"]["error"] == "HoldExpired", stale
     assert {entry["name"] for entry in stale["compensations"]} == {
-        "CancelBooking", "ReverseMiles", "RefundPayment", "RefundPoints", "ReleaseSeat"}, stale
+        "CancelBooking", "ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeat"}, stale
 
 
 def test_no_operator_route_is_deployed(dev_package: Package) -> None:

@@ -115,7 +115,7 @@ def test_bookings_confirm_fail_and_cancel_over_http(server: str) -> None:
     assert failed["status"] == "FAILED", failed
     assert failed["failed_step"] == "ConfirmBooking"
     assert failed["error"]["error"] == "SimulatedFailure"
-    assert _names(failed["compensations"]) == ["ReverseMiles", "RefundPayment", "RefundPoints", "ReleaseSeat"]
+    assert _names(failed["compensations"]) == ["ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeat"]
     assert {entry["status"] for entry in failed["compensations"]} == {"COMPENSATED"}
     assert failed["payment"] == {"status": "REFUNDED", "amount": BASE_FARES["BUSINESS"] - 900, "currency": CURRENCY}
     assert failed["ticket_number"] is None

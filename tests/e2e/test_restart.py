@@ -22,8 +22,8 @@ import requests
 
 from chalicelib.models import BASE_FARES, CURRENCY
 from chalicelib.vocabulary import (
+    AUTHORIZE_PAYMENT,
     AWARD_MILES,
-    CHARGE_PAYMENT,
     IN_FLIGHT_STATUSES,
     REFUND_PAYMENT,
     REVERSE_MILES,
@@ -142,7 +142,7 @@ def _flood(base: str, acknowledged: list[str], stop: threading.Event) -> None:
 def test_state_survives_kill_9_and_the_sagas_it_cut_short_are_finished(tmp_path: Path) -> None:
     """GIVEN `chalice local` on a state directory, with a confirmed booking (Idempotency-Key
     trip-1, points redeemed), one confirmed and cancelled, one charged whose AwardMiles
-    hangs, one holding a seat and points whose ChargePayment hangs, one whose cancellation
+    hangs, one holding a seat and points whose AuthorizePayment hangs, one whose cancellation
     refunded the money and hangs in ReverseMiles, and new bookings still arriving
     WHEN the server is killed with SIGKILL and started again on the same directory
     THEN every booking it acknowledged is there; the ended ones, their seats, ledgers and
@@ -164,7 +164,7 @@ def test_state_survives_kill_9_and_the_sagas_it_cut_short_are_finished(tmp_path:
         charged = carl.book(_body(cabin="ECONOMY", loyalty_id="FF0003", points_to_redeem=500,
                                   simulate_failure={AWARD_MILES.name: "timeout"}))
         holding = dana.book(_body(cabin="BUSINESS", loyalty_id="FF0004", points_to_redeem=700,
-                                  simulate_failure={CHARGE_PAYMENT.name: "hang"}))
+                                  simulate_failure={AUTHORIZE_PAYMENT.name: "hang"}))
         cancelling = eve.book(_body(cabin="FIRST", loyalty_id="FF0005", points_to_redeem=300))
         assert eve.terminal(cancelling)["status"] == BookingStatus.CONFIRMED
         assert eve.post(f"/bookings/{cancelling}/cancel",
@@ -177,8 +177,8 @@ def test_state_survives_kill_9_and_the_sagas_it_cut_short_are_finished(tmp_path:
         # Cut short: money captured and miles awarded, AwardMiles still running.
         assert carl.running(charged, AWARD_MILES.name)["payment"]["status"] == PaymentStatus.CAPTURED
         assert _ledger(carl.account()) == ["REDEEM", "AWARD"]
-        # A seat and points held, ChargePayment still running.
-        seat_held = dana.running(holding, CHARGE_PAYMENT.name)["seat"]
+        # A seat and points held, AuthorizePayment still running.
+        seat_held = dana.running(holding, AUTHORIZE_PAYMENT.name)["seat"]
         assert _ledger(dana.account()) == ["REDEEM"]
         # Half cancelled: refunded, ReverseMiles still running.
         half = eve.running(cancelling, REVERSE_MILES.name)
@@ -217,7 +217,7 @@ def test_state_survives_kill_9_and_the_sagas_it_cut_short_are_finished(tmp_path:
         assert (carl.account()["points_balance"], _ledger(carl.account())) == (
             OPENING_POINTS, ["REDEEM", "AWARD", "REVERSE", "REFUND"])
         lost = dana.booking(holding)
-        assert (lost["status"], lost["failed_step"]) == (BookingStatus.FAILED, CHARGE_PAYMENT.name), lost
+        assert (lost["status"], lost["failed_step"]) == (BookingStatus.FAILED, AUTHORIZE_PAYMENT.name), lost
         assert lost["payment"] == {"status": PaymentStatus.NONE, "amount": 0, "currency": CURRENCY}
         assert (dana.account()["points_balance"], _ledger(dana.account())) == (OPENING_POINTS, ["REDEEM", "REFUND"])
         finished = eve.booking(cancelling)
