@@ -54,12 +54,12 @@ def create(
         "customer_id": customer_id,
         "correlation_id": correlation_id or booking_id,
         "status": BookingStatus.PENDING,
-        # The first leg's flight and the first passenger: what a one-seat booking showed.
+        # The first leg's flight: what a one-seat booking showed (and the listing's index
+        # projects). The party once: every write of the booking costs its size.
         "flight_number": request.legs[0],
         "requested_seat": request.choices(request.legs[0])[0],
         "requested_cabin": request.requested_cabin,
         "cabin": request.requested_cabin,
-        "passenger": passengers[0],
         "passengers": passengers,
         # Each leg's seats are noted by ReserveSeats (``leg_note``), its marker by ReleaseSeats.
         "legs": [{"flight_number": flight, **({"departure": departures[flight]} if flight in departures else {})}
@@ -238,17 +238,15 @@ def _transition(
 
 
 def confirmation(booking_id: str, *, passengers: list[dict[str, Any]]) -> db.Update:
-    """PENDING -> CONFIRMED with every passenger's ticket and boarding passes (the first
-    passenger's also as the booking's ``ticket_number`` and ``boarding_pass``, as a
-    one-seat booking has them), unless CancelBooking already ran."""
+    """PENDING -> CONFIRMED with every passenger's ticket and boarding passes, unless
+    CancelBooking already ran."""
     return _transition(
         booking_id, BookingStatus.CONFIRMED, expected=BookingStatus.PENDING,
-        updates="passengers = :passengers, ticket_number = :ticket, boarding_pass = :card, confirmed_at = :now",
+        updates="passengers = :passengers, confirmed_at = :now",
         # CancelBooking leaves a marker when it finds no confirmation: one arriving after
         # it (late, timed out) is refused.
         also="attribute_not_exists(confirmation_cancelled_at)",
-        values={":passengers": passengers, ":ticket": passengers[0]["ticket_number"],
-                ":card": passengers[0]["boarding_passes"][0]},
+        values={":passengers": passengers},
     )
 
 

@@ -92,7 +92,7 @@ def _per_leg_view(task: Task, log: dict[str, dict[str, Any]], legs: list[dict[st
         "status": status,
         "started_at": _time(min((entry.get("started_at") or "" for _, entry in ran), default=None) or None),
         "finished_at": _time(max(str(at) for at in finished)) if all(finished) and status not in _UNFINISHED else None,
-        "attempts": sum(int(entry.get("attempts", 0)) for _, entry in ran),
+        "attempts": max(int(entry.get("attempts", 0)) for _, entry in ran),
         "items": [],
     }
     for leg, entry in ran:
@@ -164,9 +164,6 @@ def _passengers(booking: dict[str, Any], confirmed: bool, currency: str) -> list
         if confirmed and passenger.get("ticket_number"):
             view["ticket_number"] = passenger["ticket_number"]
             view["boarding_passes"] = _shown(passenger.get("boarding_passes") or [], currency)
-        elif confirmed and booking.get("ticket_number"):  # a one-seat booking from before parties
-            view["ticket_number"] = booking["ticket_number"]
-            view["boarding_passes"] = _shown([booking["boarding_pass"]], currency)
         shown.append(view)
     return shown
 
@@ -227,6 +224,8 @@ def view(booking_id: str, *, booking: dict[str, Any] | None = None) -> dict[str,
     """The booking (``booking``: its item, when the caller has already read it)."""
     booking = booking or booking_record.get(booking_id)
     log = step_log.read(booking_id)
+    passengers = _passengers(booking, booking["status"] == BookingStatus.CONFIRMED, booking.get("currency", CURRENCY))
+    first = passengers[0]
     payment = payment_of(booking)
     status = booking["status"]
     confirmed = status == BookingStatus.CONFIRMED
@@ -238,11 +237,11 @@ def view(booking_id: str, *, booking: dict[str, Any] | None = None) -> dict[str,
         "flight_number": booking["flight_number"],
         "seat": booking.get("seat"),
         "cabin": booking.get("cabin"),
-        "passenger": booking["passenger"],
+        "passenger": {key: first[key] for key in ("first_name", "last_name", "email") if key in first},
         "loyalty_id": booking.get("loyalty_id"),
         "points_to_redeem": booking.get("points_to_redeem", 0),
         "legs": _legs(booking),
-        "passengers": _passengers(booking, confirmed, currency),
+        "passengers": passengers,
         "fare": booking.get("fare"),
         "amount_due": _amount_due(booking),
         "currency": currency,
@@ -252,8 +251,9 @@ def view(booking_id: str, *, booking: dict[str, Any] | None = None) -> dict[str,
         "compensations": _compensations(log[step_log.COMPENSATIONS], booking, currency),
         "failed_step": booking.get("failed_step") if status == BookingStatus.FAILED else None,
         "error": booking.get("error"),
-        "ticket_number": booking.get("ticket_number") if confirmed else None,
-        "boarding_pass": _shown(booking.get("boarding_pass"), currency) if confirmed else None,
+        # The first passenger's, on the first leg: a one-seat booking's ticket and boarding pass.
+        "ticket_number": first.get("ticket_number") if confirmed else None,
+        "boarding_pass": (first.get("boarding_passes") or [None])[0] if confirmed else None,
         "created_at": clock.api_time(booking["created_at"]),
         "updated_at": clock.api_time(booking["updated_at"]),
     }

@@ -58,8 +58,12 @@ def boarding_pass(booking_id: str, passenger: dict[str, Any], flight: dict[str, 
 
 
 def _confirmation_of(booking: dict[str, Any]) -> dict[str, Any]:
-    return {"ticket_number": booking.get("ticket_number"), "boarding_pass": booking.get("boarding_pass"),
-            "tickets": [passenger.get("ticket_number") for passenger in booking.get("passengers") or []]}
+    """What ConfirmBooking returned, from the booking it confirmed: the first passenger's
+    ticket and first boarding pass (as a one-seat booking's), and every ticket."""
+    passengers = booking_passengers(booking) if booking else []
+    first = passengers[0] if passengers else {}
+    return {"ticket_number": first.get("ticket_number"), "boarding_pass": (first.get("boarding_passes") or [None])[0],
+            "tickets": [passenger.get("ticket_number") for passenger in passengers]}
 
 
 def _committed(booking: dict[str, Any]) -> bool:

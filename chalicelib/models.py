@@ -342,8 +342,15 @@ def booking_legs(booking: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def booking_passengers(booking: dict[str, Any]) -> list[dict[str, Any]]:
-    """A booking's passengers as stored (a booking from before parties: its one passenger)."""
-    return list(booking.get("passengers") or [booking["passenger"]])
+    """A booking's passengers as stored, each with their ``ticket_number`` and
+    ``boarding_passes`` once confirmed; a booking from before parties: its one passenger,
+    ticket and boarding pass."""
+    if booking.get("passengers"):
+        return list(booking["passengers"])
+    passenger = dict(booking["passenger"])
+    if booking.get("ticket_number"):
+        passenger.update(ticket_number=booking["ticket_number"], boarding_passes=[booking.get("boarding_pass")])
+    return [passenger]
 
 
 def every_leg_held(legs: list[dict[str, Any]]) -> dict[str, Any]:

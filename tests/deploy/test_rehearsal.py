@@ -83,7 +83,7 @@ def outcomes(stack: DeployedStack, tokens: dict[str, str]) -> dict[str, Any]:
     ada, alan = tokens.values()
     confirmed = book(stack, ada, loyalty_id="FF0001", points_to_redeem=5000)
     failed = book(stack, ada, seat="12C", simulate_failure={"AuthorizePayment": "permanent"})
-    stuck = book(stack, ada, simulate_failure={"AuthorizePayment": "permanent", "ReleaseSeat": "permanent"})
+    stuck = book(stack, ada, simulate_failure={"AuthorizePayment": "permanent", "ReleaseSeats": "permanent"})
     result: dict[str, Any] = {
         "confirmed": settled(stack, ada, confirmed),
         "failed": settled(stack, ada, failed),
@@ -131,7 +131,7 @@ def customer_scenarios(stack: DeployedStack, ada: str, alan: str, adas_booking: 
 
 
 def stale_booking(stack: DeployedStack, token: str) -> str:
-    """A PENDING booking whose ReserveSeat ran (through its deployed function) but whose
+    """A PENDING booking whose ReserveSeats ran (through its deployed function) but whose
     saga is gone: no execution. What the sweeper must undo once the hold expires."""
     body = {"flight_number": "SA102", "passenger": {"first_name": "Grace", "last_name": "Hopper"},
             "seat": "20F", "payment": {"card_token": "tok_visa"}}
@@ -144,7 +144,7 @@ def stale_booking(stack: DeployedStack, token: str) -> str:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    stack.invoke("ReserveSeat", execution_input(booking, request))
+    stack.invoke("ReserveSeats", execution_input(booking, request))
     return str(booking["booking_id"])
 
 
@@ -211,7 +211,7 @@ def test_the_cancellation_machine_runs_from_the_stack(outcomes: dict[str, Any]) 
 def test_the_api_reads_the_deployed_definitions_and_tables(outcomes: dict[str, Any]) -> None:
     status, machines = outcomes["statemachines"]
     assert status == 200, machines
-    assert machines["booking"]["definition"]["StartAt"] == "ReserveSeat"
+    assert machines["booking"]["definition"]["StartAt"] == "ReserveSeats"
     status, flights = outcomes["flights"]
     assert status == 200 and len(flights["flights"]) == 10, flights
 
@@ -231,7 +231,7 @@ def test_each_function_gets_its_tables_and_chalice_variables_from_the_stack(stac
 
 def test_the_operator_function_and_the_sweeper_run_with_their_roles(outcomes: dict[str, Any]) -> None:
     letters = outcomes["dead_letters"]["dead_letters"]
-    assert [letter["compensation"] for letter in letters] == ["ReleaseSeat"], letters
+    assert [letter["compensation"] for letter in letters] == ["ReleaseSeats"], letters
     assert outcomes["invariants"]["violations"] == [], outcomes["invariants"]
     assert outcomes["recovered"]["status"] == "FAILED", outcomes["recovered"]
     # The sweeper ran every compensation of the stale booking under its own role.
@@ -239,7 +239,7 @@ def test_the_operator_function_and_the_sweeper_run_with_their_roles(outcomes: di
     status, stale = outcomes["stale"]
     assert status == 200 and stale["status"] == "FAILED" and stale["error"]["error"] == "HoldExpired", stale
     assert {entry["name"] for entry in stale["compensations"]} == {
-        "CancelBooking", "ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeat"}, stale
+        "CancelBooking", "ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeats"}, stale
 
 
 def test_no_operator_route_is_deployed(dev_package: Package) -> None:

@@ -347,7 +347,7 @@ SIMULATE_FAILURE = [
     pytest.param(booking(simulate_failure={"chargepayment": "permanent"}), {"simulate_failure.chargepayment"},
                  id="step-lowercase"),
     pytest.param(booking(simulate_failure={"RecordFailure": "permanent", "AuthorizePayment": "sometimes",
-                                           "ReserveSeat": "transient"}),
+                                           "ReserveSeats": "transient"}),
                  {"simulate_failure.RecordFailure", "simulate_failure.AuthorizePayment"}, id="two-wrong-one-right"),
 ]
 
@@ -426,8 +426,8 @@ CANCEL_BODIES = [
                  {"simulate_failure.RecordFailure"}, id="bookkeeping-RecordFailure"),
     pytest.param(cancel({"simulate_failure": {"AuthorizePayment": "permanent"}}), 400,
                  {"simulate_failure.AuthorizePayment"}, id="forward-step"),
-    pytest.param(cancel({"simulate_failure": {"ReserveSeat": "permanent", "AuthorizePayment": "timeout"}}), 400,
-                 {"simulate_failure.ReserveSeat", "simulate_failure.AuthorizePayment"}, id="two-forward-steps"),
+    pytest.param(cancel({"simulate_failure": {"ReserveSeats": "permanent", "AuthorizePayment": "timeout"}}), 400,
+                 {"simulate_failure.ReserveSeats", "simulate_failure.AuthorizePayment"}, id="two-forward-steps"),
     pytest.param(cancel({"simulate_failures": {"RefundPayment": "permanent"}}), 400, {"simulate_failures"},
                  id="misspelt-simulate_failure"),
     pytest.param(cancel({"reason": "changed plans", "refund_to": PAN}), 400, {"reason", "refund_to"},
