@@ -99,10 +99,8 @@ def _per_leg_view(task: Task, log: dict[str, dict[str, Any]], legs: list[dict[st
         item: dict[str, Any] = {"leg": leg, "status": entry.get("status"),
                                 "flight_number": legs[leg]["flight_number"] if leg < len(legs) else None}
         result = entry.get("result") or {}
-        if result.get("seats") is not None:
+        if result.get("seats") is not None:  # held (ReserveSeats) or released (ReleaseSeats)
             item["seats"] = result["seats"]
-        elif result.get("released") is not None:
-            item["seats"] = [{"seat": seat} for seat in result["released"]]
         if entry.get("error"):
             item["error"] = entry["error"]
             view.setdefault("error", entry["error"])

@@ -255,7 +255,7 @@ def _hold(step: StepInput, assignment: dict[int, str], cabin: str, *, auto: Iter
         step_log.transact(reservation, **parts, booking=booking_record.leg_note(step.booking_id, leg, held))
     except ConditionFailed as exc:
         if exc.failed_on("booking"):
-            return _held_already(step, exc)
+            return _held_already(step, exc, tried=assignment)
         if refused is not None and exc.failed_on(_part(refused)):
             raise SimulatedFailure(f"the seat of passenger {refused} on {step.flight_number} was refused on purpose "
                                    "(simulate_failure): the leg's transaction held none of the party's") from exc
@@ -270,10 +270,11 @@ def _hold(step: StepInput, assignment: dict[int, str], cabin: str, *, auto: Iter
     return reservation
 
 
-def _held_already(step: StepInput, refused: ConditionFailed) -> dict[str, Any]:
+def _held_already(step: StepInput, refused: ConditionFailed, *, tried: dict[int, str]) -> dict[str, Any]:
     """The booking refused a note of this leg: ReleaseSeats ran on it (a late ReserveSeats),
     or the leg holds seats already (a replay, or a duplicate that won): the seats the first
-    run held are the answer, as long as they are all still this booking's."""
+    run held are the answer, as long as they are all still this booking's. A seat this
+    attempt tried again came back with the refusal; only the others are read."""
     booking = refused.current_of("booking") or {}
     leg = step.leg or 0
     legs = booking_legs(booking) if booking else []
@@ -281,7 +282,10 @@ def _held_already(step: StepInput, refused: ConditionFailed) -> dict[str, Any]:
     if noted.get("released_at") or not noted.get("seats"):  # (no seats noted: the booking is gone)
         raise AlreadyCompensated("ReleaseSeats already ran for this leg; no seat is held") from refused
     held = list(noted["seats"])
-    found = db.get_many(**{_part(item["passenger"]): seat_read(step.flight_number, item["seat"]) for item in held})
+    came_back = {_part(item["passenger"]): refused.current_of(_part(item["passenger"])) for item in held
+                 if tried.get(item["passenger"]) == item["seat"] and refused.failed_on(_part(item["passenger"]))}
+    found = {**db.get_many(**{_part(item["passenger"]): seat_read(step.flight_number, item["seat"]) for item in held
+                              if _part(item["passenger"]) not in came_back}), **came_back}
     if any((found[_part(item["passenger"])] or {}).get("booking_id") != step.booking_id for item in held):
         raise SeatHoldLost(f"the seats held for this booking on {step.flight_number} are no longer all "
                            "its own") from refused
@@ -299,7 +303,7 @@ def release_seats(step: StepInput) -> dict[str, Any]:
     leg = step.leg or 0
     booking = booking_record.mark_leg_released(step.booking_id, leg)
     held = booking_legs(booking)[leg].get("seats") or []
-    outcome: dict[str, Any] = {"leg": leg, "flight_number": step.flight_number, "released": []}
+    outcome: dict[str, Any] = {"leg": leg, "flight_number": step.flight_number, "released": [], "seats": []}
     if not held:
         return {**outcome, "detail": "no seat was held"}
     lost = []
@@ -312,6 +316,7 @@ def release_seats(step: StepInput) -> dict[str, Any]:
             lost.append(item["seat"])
             continue
         outcome["released"].append(item["seat"])
+        outcome["seats"].append(item)
     if lost:
         outcome["detail"] = f"seat(s) {', '.join(lost)} no longer this booking's"
     logger.info("seats released", extra={"leg": leg, "seats": outcome["released"]})

@@ -45,10 +45,11 @@ BOOKING_FIELDS = {
     "amount_paid", "payment", "steps", "compensations", "failed_step", "error", "ticket_number",
     "boarding_pass",
 }
-HAPPY_STATES = ["ReserveSeats", "ShouldRedeemPoints", "RedeemPoints", "AuthorizePayment", "AwardMiles",
-                "ConfirmBooking", "CapturePayment", "BookingConfirmed"]
+HAPPY_STATES = ["ReserveSeats", "ReserveSeatsLeg", "ReserveSeatsHeld", "RedeemPoints", "AuthorizePayment",
+                "AwardMiles", "ConfirmBooking", "CapturePayment", "BookingConfirmed"]
 CANCELLATION_STATES = ["RefundPayment", "ReverseMiles", "ShouldRefundPoints", "RefundPoints", "ReleaseSeats",
-                       "RecordCancellation", "CancellationOutcome", "BookingCancelled"]
+                       "ReleaseSeatsLegHeld", "ReleaseSeatsLeg", "RecordCancellation", "CancellationOutcome",
+                       "BookingCancelled"]
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -365,8 +366,9 @@ def test_failed_charge_is_compensated_in_reverse_order_and_audited(client: Any) 
     [run] = history["executions"]
     assert (run["kind"], run["status"]) == ("booking", "FAILED")
     assert entered_states(run["events"]) == [
-        "ReserveSeats", "ShouldRedeemPoints", "RedeemPoints", "AuthorizePayment", "ShouldRefundPoints",
-        "RefundPoints", "ReleaseSeats", "RecordFailure", "BookingFailed"]
+        "ReserveSeats", "ReserveSeatsLeg", "ReserveSeatsHeld", "RedeemPoints", "AuthorizePayment",
+        "ShouldRefundPoints", "RefundPoints", "ReleaseSeats", "ReleaseSeatsLegHeld", "ReleaseSeatsLeg", "RecordFailure",
+        "BookingFailed"]
     failure = next(event for event in run["events"] if "error" in event)
     assert failure["state"] == "AuthorizePayment" and failure["type"].endswith("Failed")
     assert failure["error"] == "SimulatedFailure"
