@@ -101,7 +101,7 @@ def readable_history(execution_arn: str) -> list[dict[str, Any]]:
         kind = event["type"]
         if kind == "MapIterationStarted":
             leg = details.get("index")
-        elif kind == "MapStateExited" or kind.startswith("MapState") and kind != "MapStateStarted":
+        elif kind.startswith("MapState"):  # the Map itself, not one of its iterations
             leg = None
         else:
             leg = iteration_of.get(event.get("previousEventId") or 0)
