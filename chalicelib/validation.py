@@ -290,7 +290,7 @@ def _no_card_numbers(body: Mapping[str, Any], problems: Problems) -> None:
                 else:
                     pending.append((f"{path}.{key}" if path else str(key), item))
         elif isinstance(value, list):
-            pending.extend((path, item) for item in value)
+            pending.extend((f"{path}[{index}]" if path else f"[{index}]", item) for index, item in enumerate(value))
 
 
 def _repeated_keys(container: Mapping[str, Any], where: str | None, problems: Problems) -> None:
