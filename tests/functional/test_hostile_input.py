@@ -423,7 +423,7 @@ def party(**fields: Any) -> Hostile:
     return Hostile("POST", "/bookings", {**body, **fields})
 
 
-def travellers(*seats: dict[str, Any] | None, **extra: Any) -> list[dict[str, Any]]:
+def travellers(*seats: Any, **extra: Any) -> list[dict[str, Any]]:
     """Passengers, the i-th with ``seats[i]`` (None: no choice) and ``extra`` on the first."""
     return [{"first_name": f"P{index}", "last_name": "Family", **({"seats": chosen} if chosen is not None else {}),
              **(extra if index == 0 else {})} for index, chosen in enumerate(seats)]
