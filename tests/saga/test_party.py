@@ -16,6 +16,7 @@ from chalicelib.errors import Conflict
 from chalicelib.models import BASE_FARES, CURRENCY, miles_for
 from chalicelib.vocabulary import STEP_NAMES
 from tests.saga.conftest import START_POINTS, compensation_names, execution, run, start, states_entered
+from tests.saga.test_booking_saga import PERMANENT
 from tests.support import balance, booking_body, items, owner_of, owner_of_booking, payment, snapshot, wait_for_status
 
 FLIGHTS = ["SA101", "SA102"]  # out and back: SA102 departs after SA101
@@ -108,15 +109,7 @@ def test_transitions_of_a_happy_booking_are_eight_plus_one_per_further_leg(
 
 
 # --- A failure at every step, and at each leg ----------------------------------------------------
-PERMANENT = {
-    "ReserveSeats": [],
-    "RedeemPoints": ["ReleaseSeats"],
-    "AuthorizePayment": ["RefundPoints", "ReleaseSeats"],
-    "AwardMiles": ["VoidPayment", "RefundPoints", "ReleaseSeats"],
-    "ConfirmBooking": ["ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeats"],
-}
-
-
+# The same compensations as a one-seat booking's (PERMANENT): ReleaseSeats is one Map over the legs.
 @pytest.mark.parametrize("failing_step", STEP_NAMES)
 def test_a_party_failing_at_any_step_compensates_exactly_what_ran(aws: Any, failing_step: str) -> None:
     """GIVEN a party of 3 over two legs and a permanent failure at one step (on every leg for
