@@ -20,10 +20,10 @@ from playwright.sync_api import expect  # noqa: E402
 from chalicelib.customers import DEMO_PASSWORD, DEMO_USERNAMES  # noqa: E402
 from tests.browser.helpers import (  # noqa: E402
     CUSTOMER,
-    SAGA_TIMEOUT,
     TOKEN_KEY,
     book,
     choose_flight,
+    settled_as,
     sign_in,
     state,
     stored_token,
@@ -122,9 +122,7 @@ def test_cancel_a_confirmed_booking(page: Any, screenshot: Any) -> None:
 
     page.get_by_test_id("cancel-booking").click()
     expect(page.get_by_test_id("diagram-cancellation")).to_be_visible()
-    page.wait_for_function(
-        "document.body.dataset.sagaSettled && document.querySelector('[data-testid=booking-status]').textContent"
-        " === 'CANCELLED'", timeout=SAGA_TIMEOUT)
+    settled_as(page, "CANCELLED")
 
     expect(page.get_by_test_id("booking-status")).to_have_text("CANCELLED")
     for step in ("RefundPayment", "ReverseMiles", "ReleaseSeat"):
@@ -155,9 +153,7 @@ def test_a_fault_only_a_cancellation_runs_waits_for_the_cancel(page: Any) -> Non
 
     expect(page.get_by_test_id("booking-status")).to_have_text("CONFIRMED")
     page.get_by_test_id("cancel-booking").click()
-    page.wait_for_function(
-        "document.body.dataset.sagaSettled && document.querySelector('[data-testid=booking-status]').textContent"
-        " === 'CANCELLED'", timeout=SAGA_TIMEOUT)
+    settled_as(page, "CANCELLED")
     expect(state(page, "cancellation", "RefundPayment")).to_have_attribute("data-status", "compensated")
     expect(state(page, "cancellation", "RefundPayment")).to_have_attribute("data-attempts", "2")
     expect(page.locator("[data-testid=outcome]")).to_contain_text("refunded")
