@@ -34,11 +34,13 @@ from chalicelib.errors import RequestError
 from chalicelib.logs import bound, logger
 from chalicelib.validation import parse_seat_filters
 from chalicelib.vocabulary import (
+    AUTHORIZE_PAYMENT,
     AWARD_MILES,
     CANCEL_BOOKING,
-    CHARGE_PAYMENT,
+    CAPTURE_PAYMENT,
     CONFIRM_BOOKING,
     RECORD_CANCELLATION,
+    RECORD_CAPTURE_FAILURE,
     RECORD_FAILURE,
     REDEEM_POINTS,
     REFUND_PAYMENT,
@@ -46,6 +48,7 @@ from chalicelib.vocabulary import (
     RELEASE_SEAT,
     RESERVE_SEAT,
     REVERSE_MILES,
+    VOID_PAYMENT,
 )
 
 app = Chalice(app_name="booking-saga")
@@ -280,9 +283,9 @@ def redeem_points(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return steps.run(REDEEM_POINTS, loyalty.redeem_points, event)
 
 
-@app.lambda_function(name="charge_payment")
-def charge_payment(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return steps.run(CHARGE_PAYMENT, payments.charge_payment, event)
+@app.lambda_function(name="authorize_payment")
+def authorize_payment(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run(AUTHORIZE_PAYMENT, payments.authorize_payment, event)
 
 
 @app.lambda_function(name="award_miles")
@@ -293,6 +296,12 @@ def award_miles(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="confirm_booking")
 def confirm_booking(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return steps.run(CONFIRM_BOOKING, bookings.confirm_booking, event)
+
+
+# After the pivot: retried, never compensated.
+@app.lambda_function(name="capture_payment")
+def capture_payment(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run(CAPTURE_PAYMENT, payments.capture_payment, event)
 
 
 # --- Compensations ---------------------------------------------------------------------
@@ -306,9 +315,9 @@ def refund_points(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return steps.run(REFUND_POINTS, loyalty.refund_points, event)
 
 
-@app.lambda_function(name="refund_payment")
-def refund_payment(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return steps.run(REFUND_PAYMENT, payments.refund_payment, event)
+@app.lambda_function(name="void_payment")
+def void_payment(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run(VOID_PAYMENT, payments.void_payment, event)
 
 
 @app.lambda_function(name="reverse_miles")
@@ -321,10 +330,21 @@ def cancel_booking(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return steps.run(CANCEL_BOOKING, bookings.cancel_booking, event)
 
 
+# A cancellation's only: a confirmed booking's money back.
+@app.lambda_function(name="refund_payment")
+def refund_payment(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run(REFUND_PAYMENT, payments.refund_payment, event)
+
+
 # --- Terminal bookkeeping ----------------------------------------------------------------
 @app.lambda_function(name="record_failure")
 def record_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return steps.run_bookkeeping(RECORD_FAILURE, outcomes.record_failure, event)
+
+
+@app.lambda_function(name="record_capture_failure")
+def record_capture_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run_bookkeeping(RECORD_CAPTURE_FAILURE, outcomes.record_capture_failure, event)
 
 
 @app.lambda_function(name="record_cancellation")

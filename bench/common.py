@@ -23,7 +23,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 OUT_DIR = PROJECT_DIR / "build" / "bench"
 CHALICE = Path(sys.executable).parent / "chalice"
 TERMINAL = TERMINAL_STATUSES
-FORWARD_STEPS = STEP_NAMES  # the simulate_failure keys of the forward steps
+FORWARD_STEPS = STEP_NAMES  # the simulate_failure keys of the forward steps a booking can fail at
 
 
 def machine() -> dict[str, Any]:

@@ -16,10 +16,10 @@ from typing import Any
 
 from bench.common import demo_customer, embedded_stack, wait_for_execution_threads
 from bench.sampler import ThreadProfiler
-from chalicelib.vocabulary import BOOKING_STEPS, BookingStatus, SagaKind
+from chalicelib.vocabulary import FORWARD_STEPS, BookingStatus, SagaKind
 
 # (app.py handler, ResultPath key) of each forward step, in the order the saga runs them.
-FORWARD = [(step.function, step.result_key) for step in BOOKING_STEPS]
+FORWARD = [(step.function, step.result_key) for step in FORWARD_STEPS]
 FLIGHTS = ["SA101", "SA102", "SA201", "SA202", "SA301", "SA302", "SA401", "SA402"]
 
 

@@ -7,15 +7,16 @@ from typing import Any
 
 from bench.cost import PRICE_SOURCES, PRICES
 from chalicelib.vocabulary import (
+    AUTHORIZE_PAYMENT,
     AWARD_MILES,
-    BOOKING_STEPS,
-    CHARGE_PAYMENT,
+    CAPTURE_PAYMENT,
     CONFIRM_BOOKING,
+    FORWARD_STEPS,
     REDEEM_POINTS,
     RESERVE_SEAT,
 )
 
-STEPS = len(BOOKING_STEPS)
+STEPS = len(FORWARD_STEPS)
 
 TARGETS = {
     "transitions": 8,  # happy path state transitions, at most
@@ -42,14 +43,17 @@ WRITE_REASONS = {
     "always finds the seat even if ReserveSeat timed out after writing",
     (REDEEM_POINTS.function, "loyalty"): "ledger entry keyed (booking, REDEEM) + balance update in one transaction: "
     "replays are no-ops and balance = opening + sum(ledger); a third item checks no reversal ran first",
-    (CHARGE_PAYMENT.function, "payments"): "the payment decided (conditional on REQUESTED): one charge per booking, "
-    "and the VOIDED tombstone race with RefundPayment",
-    (CHARGE_PAYMENT.function, "bookings"): "the booking's note of the payment as the customer sees it, in the "
+    (AUTHORIZE_PAYMENT.function, "payments"): "the authorisation decided (conditional on REQUESTED): one hold per "
+    "booking, and the VOIDED tombstone race with VoidPayment",
+    (AUTHORIZE_PAYMENT.function, "bookings"): "the booking's note of the payment as the customer sees it, in the "
     "decision's transaction: a status poll reads the money from the booking alone",
     (AWARD_MILES.function, "loyalty"): "ledger entry keyed (booking, AWARD) + balance, as RedeemPoints",
     (CONFIRM_BOOKING.function, "seats"): "HELD -> BOOKED, conditional on our hold",
     (CONFIRM_BOOKING.function, "bookings"): "PENDING -> CONFIRMED with ticket and boarding pass, in the same "
     "transaction as the seat",
+    (CAPTURE_PAYMENT.function, "payments"): "AUTHORIZED -> CAPTURED after the pivot, conditional on the hold not "
+    "released meanwhile; no read first (AuthorizePayment's result travels to it)",
+    (CAPTURE_PAYMENT.function, "bookings"): "the booking's note of the capture, in the capture's transaction",
 }
 STEP_LOG = ("the step's own step-log item, written once when the attempt ends: a part of the step's transaction "
             "where it has one (its entry says SUCCEEDED exactly when its effect committed), else a write of its own; "

@@ -15,6 +15,7 @@ from chalicelib import booking_record, clock, payments, step_log
 from chalicelib.models import CURRENCY, MONEY_FIELDS
 from chalicelib.validation import next_token
 from chalicelib.vocabulary import (
+    AFTER_PIVOT,
     BOOKING_STEPS,
     COMPENSATION_NAMES,
     BookingStatus,
@@ -62,12 +63,15 @@ def _entry_view(name: str, entry: dict[str, Any], currency: str) -> dict[str, An
 
 
 def _steps(log: dict[str, dict[str, Any]], booking: dict[str, Any], currency: str) -> list[dict[str, Any]]:
-    """Every forward step in saga order; a conditional step that cannot run is SKIPPED."""
+    """Every forward step in saga order, those after the pivot last; a conditional step
+    that cannot run is SKIPPED."""
     entries = []
     for step in BOOKING_STEPS:
         skipped = step.runs_if_positive is not None and not booking.get(step.runs_if_positive)
         default = StepStatus.SKIPPED if skipped else StepStatus.NOT_STARTED
         entries.append(_entry_view(step.name, log.get(step.name) or {"status": default}, currency))
+    not_started = {"status": StepStatus.NOT_STARTED}
+    entries += [_entry_view(step.name, log.get(step.name) or not_started, currency) for step in AFTER_PIVOT]
     return entries
 
 

@@ -77,6 +77,12 @@ def state_machine_alias_arn(alias_env: str) -> str | None:
     return os.environ.get(alias_env) or None
 
 
+def authorization_hold_seconds() -> int:
+    """How long a card authorisation holds before the gateway lets it lapse (7 days, as
+    card networks commonly hold one); past it a capture is refused (AuthorizationExpired)."""
+    return int(os.environ.get("AUTHORIZATION_HOLD_SECONDS", str(7 * 24 * 3600)))
+
+
 def simulated_hang_seconds() -> float:
     """How long an injected ``timeout`` hangs; longer than the task's TimeoutSeconds."""
     return float(os.environ.get("SIMULATED_HANG_SECONDS", "12"))

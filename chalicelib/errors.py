@@ -44,7 +44,7 @@ class PaymentDeclined(ChangedNothing):
 
 
 class PaymentVoided(ChangedNothing):
-    """The payment was compensated before the charge landed; the charge was undone."""
+    """The payment was compensated before the authorisation landed; the authorisation was released."""
 
 
 class AlreadyCompensated(ChangedNothing):
@@ -58,6 +58,15 @@ class SimulatedFailure(ChangedNothing):
 class SimulatedHang(BookingError):
     """An injected ``hang`` that ended: the task timed out long before, so the state machine
     never sees this; the call it stands for never reached the service."""
+
+
+class AuthorizationExpired(BookingError):
+    """The card's authorisation lapsed before the capture: nothing can be captured on it
+    (the card token is long gone, so it cannot be re-authorised here either)."""
+
+
+class CaptureRefused(BookingError):
+    """The payment gateway refused to capture the authorisation."""
 
 
 # --- Errors that may leave an effect behind or that are worth retrying.

@@ -6,7 +6,11 @@ Promises checked:
 - a seat BOOKED has exactly one CONFIRMED (or CANCELLING) booking, the one it names;
 - a CONFIRMED booking's seat is BOOKED for it;
 - money captured and not refunded belongs to a CONFIRMED/CANCELLING booking or to a
-  saga still running; a CONFIRMED booking has captured money;
+  saga still running; so does an authorisation not released (AUTHORIZED, CAPTURE_FAILED):
+  no FAILED or CANCELLED booking keeps a hold on the card;
+- a CONFIRMED booking has captured money, or its capture failed and says so: the payment
+  CAPTURE_FAILED with an open dead letter (or written off as lost revenue), or its saga
+  is still capturing;
 - no payment request (and so no card token) outlives its saga;
 - what a booking shows of its payment (its note) is what its payment record says;
 - a loyalty balance equals its opening balance plus its ledger;
@@ -19,9 +23,10 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from chalicelib import booking_record, db, loyalty, saga
+from chalicelib import booking_record, db, dead_letters, loyalty, saga
 from chalicelib import payments as payments_service
 from chalicelib.vocabulary import (
+    CAPTURE_PAYMENT,
     IN_FLIGHT_STATUSES,
     OWNING_STATUSES,
     BookingStatus,
@@ -38,12 +43,15 @@ class Violation:
     detail: str
 
 
-def _running_executions(bookings: list[dict[str, Any]]) -> set[str]:
-    """Booking ids whose booking or cancellation execution is RUNNING."""
+def _running_executions(bookings: list[dict[str, Any]], payments: list[dict[str, Any]]) -> set[str]:
+    """Booking ids whose booking or cancellation execution is RUNNING: asked of those in
+    flight, and of the CONFIRMED ones still authorised (their saga may be capturing)."""
+    authorized = {payment["booking_id"] for payment in payments if payment["status"] == PaymentStatus.AUTHORIZED}
     return {
         booking["booking_id"]
         for booking in bookings
-        if booking["status"] in IN_FLIGHT_STATUSES
+        if (booking["status"] in IN_FLIGHT_STATUSES
+            or (booking["status"] == BookingStatus.CONFIRMED and booking["booking_id"] in authorized))
         and any(saga.is_running(booking["booking_id"], kind) for kind in SagaKind)
     }
 
@@ -73,24 +81,36 @@ def _seat_rules(seats: list[dict[str, Any]], bookings: dict[str, dict[str, Any]]
     return violations
 
 
-def _money_rules(payments: list[dict[str, Any]], bookings: dict[str, dict[str, Any]],
-                 running: set[str]) -> list[Violation]:
+def _money_rules(payments: list[dict[str, Any]], bookings: dict[str, dict[str, Any]], running: set[str],
+                 letters: list[dict[str, Any]]) -> list[Violation]:
     violations = []
+    by_booking = {payment["booking_id"]: payment for payment in payments}
     captured = {payment["booking_id"] for payment in payments if payment["status"] == PaymentStatus.CAPTURED}
-    for booking_id in captured:
+    for payment in payments:
+        booking_id = payment["booking_id"]
         booking = bookings.get(booking_id)
         status = booking["status"] if booking else None
-        if status not in OWNING_STATUSES and booking_id not in running:
+        owned = status in OWNING_STATUSES or booking_id in running
+        if payment["status"] == PaymentStatus.CAPTURED and not owned:
             violations.append(Violation("captured-not-refunded", booking_id, f"money captured, booking is {status}"))
-    for payment in payments:
-        booking = bookings.get(payment["booking_id"])
-        status = booking["status"] if booking else None
-        if payment["status"] == PaymentStatus.REQUESTED and payment["booking_id"] not in running:
-            violations.append(Violation("card-token-kept", payment["booking_id"],
+        if payments_service.holds_money(payment) and not owned:
+            violations.append(Violation("authorization-not-released", booking_id,
+                                        f"the card is still held ({payment['status']}), booking is {status}"))
+        if payment["status"] == PaymentStatus.REQUESTED and booking_id not in running:
+            violations.append(Violation("card-token-kept", booking_id,
                                         f"a payment request still holds its card token, booking is {status}"))
+    capture_letters = {letter["booking_id"] for letter in letters if letter.get("compensation") == CAPTURE_PAYMENT.name}
     for booking in bookings.values():
-        if booking["status"] == BookingStatus.CONFIRMED and booking["booking_id"] not in captured:
-            violations.append(Violation("confirmed-without-payment", booking["booking_id"], "no captured payment"))
+        booking_id = booking["booking_id"]
+        if booking["status"] != BookingStatus.CONFIRMED or booking_id in captured or booking_id in running:
+            continue
+        payment = by_booking.get(booking_id) or {}
+        if payment.get("status") == PaymentStatus.CAPTURE_FAILED and (
+                booking_id in capture_letters or payments_service.written_off(payment)):
+            continue  # told: an operator recovers it, or has written it off
+        violations.append(Violation("confirmed-without-capture", booking_id,
+                                    f"payment is {payment.get('status')}, and no open dead letter says its capture "
+                                    "failed"))
     return violations + _payment_note_rules(payments, bookings)
 
 
@@ -131,11 +151,12 @@ class _Records:
     seats: list[dict[str, Any]]
     payments: list[dict[str, Any]]
     loyalty: list[dict[str, Any]]
+    open_letters: list[dict[str, Any]]
 
 
 def _everything() -> _Records:
     return _Records(list(db.scan("bookings")), list(db.scan("seats")), list(db.scan("payments")),
-                    list(db.scan("loyalty")))
+                    list(db.scan("loyalty")), dead_letters.open_letters())
 
 
 def _of_booking(booking_id: str) -> _Records:
@@ -143,7 +164,7 @@ def _of_booking(booking_id: str) -> _Records:
     payment, its loyalty account and ledger: a few reads, not a scan."""
     booking = booking_record.find(booking_id)
     if booking is None:
-        return _Records([], [], [], [])
+        return _Records([], [], [], [], [])
     seats = [seat for seat in db.query("seats", KeyConditionExpression="flight_number = :flight",
                                        ExpressionAttributeValues={":flight": booking["flight_number"]})
              if seat.get("booking_id") == booking_id or seat["seat"] == booking.get("seat")]
@@ -151,7 +172,8 @@ def _of_booking(booking_id: str) -> _Records:
     bookings = [booking, *filter(None, (booking_record.find(owner) for owner in sorted(owners)))]
     payment = payments_service.get_payment(booking_id)
     loyalty_records = loyalty.records_of(booking["loyalty_id"]) if booking.get("loyalty_id") else []
-    return _Records(bookings, seats, [payment] if payment else [], loyalty_records)
+    return _Records(bookings, seats, [payment] if payment else [], loyalty_records,
+                    dead_letters.open_letters(booking_id))
 
 
 def check(booking_id: str | None = None) -> list[Violation]:
@@ -160,9 +182,9 @@ def check(booking_id: str | None = None) -> list[Violation]:
     records = _everything() if booking_id is None else _of_booking(booking_id)
     bookings_list = records.bookings
     bookings = {booking["booking_id"]: booking for booking in bookings_list}
-    running = _running_executions(bookings_list)
+    running = _running_executions(bookings_list, records.payments)
     violations = _seat_rules(records.seats, bookings)
-    violations += _money_rules(records.payments, bookings, running)
+    violations += _money_rules(records.payments, bookings, running, records.open_letters)
     violations += _loyalty_rules(records.loyalty)
     for booking in bookings_list:
         if booking["status"] in IN_FLIGHT_STATUSES and booking["booking_id"] not in running:

@@ -16,8 +16,8 @@ from chalicelib.errors import AlreadyCompensated, ConditionFailed, InsufficientP
 from chalicelib.logs import logger
 from chalicelib.models import StepInput, miles_for, points_to_debit
 from chalicelib.vocabulary import (
+    AUTHORIZE_PAYMENT,
     AWARD_MILES,
-    CHARGE_PAYMENT,
     REDEEM_POINTS,
     REFUND_POINTS,
     RESERVE_SEAT,
@@ -199,7 +199,7 @@ def award_miles(step: StepInput) -> dict[str, Any]:
     RedeemPoints's, learns the first run's entry from its refused posting."""
     if not step.loyalty_id:
         return {"miles_awarded": 0, "detail": "no loyalty account"}
-    miles = miles_for(int(step.result_of(CHARGE_PAYMENT).get("amount", 0)))
+    miles = miles_for(int(step.result_of(AUTHORIZE_PAYMENT).get("amount", 0)))
     if miles <= 0:
         return {"miles_awarded": 0}
     existing = _post(step.loyalty_id, step.booking_id, AWARD, miles, outcome={"miles_awarded": miles})

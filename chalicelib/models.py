@@ -10,7 +10,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from chalicelib.vocabulary import BOOKING_STEPS, TASKS, Step
+from chalicelib.vocabulary import FORWARD_STEPS, TASKS, AfterPivot, Step
 
 # --- Aircraft -------------------------------------------------------------------
 ROWS = range(1, 28)
@@ -159,7 +159,7 @@ class StepInput(BookingTerms):
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # by step name
     errors: dict[str, dict[str, Any]] = field(default_factory=dict)  # by task name
 
-    def result_of(self, step: Step) -> dict[str, Any]:
+    def result_of(self, step: Step | AfterPivot) -> dict[str, Any]:
         """What ``step`` returned, or {} when it has not run (or was skipped)."""
         return self.results.get(step.name) or {}
 
@@ -174,7 +174,7 @@ class StepInput(BookingTerms):
             loyalty_id=event.get("loyalty_id"),
             points_to_redeem=int(event.get("points_to_redeem") or 0),
             simulate_failure=dict(event.get("simulate_failure") or {}),
-            results={step.name: event[step.result_key] for step in BOOKING_STEPS
+            results={step.name: event[step.result_key] for step in FORWARD_STEPS
                      if isinstance(event.get(step.result_key), dict)},
             errors={task.name: event[task.error_key] for task in TASKS.values()
                     if isinstance(event.get(task.error_key), dict)},
@@ -184,7 +184,7 @@ class StepInput(BookingTerms):
 def execution_input(booking: dict[str, Any], request: BookingRequest) -> dict[str, Any]:
     """The booking saga's input. The passenger and the card token stay out of it (and out
     of the execution history, which state machines log): ConfirmBooking reads the
-    passenger from the booking, ChargePayment the token from the payment request."""
+    passenger from the booking, AuthorizePayment the token from the payment request."""
     return {
         "booking_id": booking["booking_id"],
         "correlation_id": booking["correlation_id"],

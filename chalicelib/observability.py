@@ -96,6 +96,12 @@ def compensation_failed(name: str) -> None:
     emit("CompensationsFailed", "Count", 1, compensation=name)
 
 
+def capture_failed() -> None:
+    """A confirmed booking's capture failed after its retries and was dead-lettered: money
+    the airline is owed until an operator recovers it."""
+    emit("CapturesFailed", "Count", 1)
+
+
 def milliseconds_since(iso_timestamp: str | None) -> float:
     """Saga duration from the booking's ``created_at`` (ISO 8601, ``Z``); 0 if unknown."""
     if not iso_timestamp:

@@ -20,17 +20,22 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from chalicelib import clock, customers, errors, loyalty, payments, validation
+from chalicelib import clock, customers, errors, loyalty, validation
 from chalicelib.models import BASE_FARES, CABINS, CURRENCY, ROWS, SEAT_LETTERS
 from chalicelib.validation import Matching, OneOf, Text
 from chalicelib.vocabulary import (
+    AUTHORIZE_PAYMENT,
+    BOOKING_SAGA_TASK_NAMES,
     CANCELLATION_STEPS,
+    CAPTURE_PAYMENT,
     COMPENSATION_NAMES,
     FAILURE_MODES,
+    FORWARD_STEP_NAMES,
     STEP_NAMES,
     BookingStatus,
     ExecutionStatus,
     FailureMode,
+    PaymentStatus,
     SagaKind,
     SeatStatus,
     StepStatus,
@@ -192,7 +197,8 @@ def booking_request() -> Schema:
                                              "loyalty_id when more than 0", minimum=0, maximum=validation.MAX_POINTS)),
         "payment": payment,
         "simulate_failure": _simulate_failure(
-            (*STEP_NAMES, *COMPENSATION_NAMES), f"A step or compensation name -> how it fails. {_FAULTS_WHERE}"),
+            BOOKING_SAGA_TASK_NAMES,
+            f"A step or compensation of the booking saga -> how it fails. {_FAULTS_WHERE}"),
     }
     assert set(properties) == validation.BOOKING_FIELDS, "validation.py's booking fields and this document differ"
     assert set(passenger["properties"]) == validation.PASSENGER_FIELDS
@@ -216,8 +222,9 @@ def booking_examples() -> dict[str, Any]:
                              "value": {**base, "seat": "12A", "loyalty_id": "FF0001", "points_to_redeem": 2500}},
         "any-seat-of-a-cabin": {"summary": "Any free ECONOMY seat", "value": {**base, "cabin": CABINS[-1]}},
         "injected-failure": {
-            "summary": "ChargePayment fails: the compensations run (fault injection stages only)",
-            "value": {**base, "cabin": CABINS[-1], "simulate_failure": {STEP_NAMES[2]: FailureMode.PERMANENT.value}},
+            "summary": f"{AUTHORIZE_PAYMENT.name} fails: the compensations run (fault injection stages only)",
+            "value": {**base, "cabin": CABINS[-1],
+                      "simulate_failure": {AUTHORIZE_PAYMENT.name: FailureMode.PERMANENT.value}},
         },
     }
 
@@ -263,8 +270,8 @@ def schemas() -> dict[str, Schema]:
     }
     cabins_count = obj({cabin: integer(minimum=0) for cabin in CABINS}, description="Free seats per cabin")
     money = obj({"amount": integer("Minor units (cents)", minimum=0), "currency": one_of([CURRENCY])})
-    # What GET /bookings/{id} shows of a payment (a VOIDED tombstone shows as nothing charged).
-    payment_statuses = sorted(set(payments.SEEN_AS.values()))
+    # What GET /bookings/{id} shows of a payment (a request, or a VOIDED tombstone, as NONE).
+    payment_statuses = [status for status in PaymentStatus if status != PaymentStatus.REQUESTED]
     forward_statuses = [status for status in StepStatus if status != StepStatus.COMPENSATED]
     compensation_statuses = [status for status in StepStatus
                              if status not in (StepStatus.SUCCEEDED, StepStatus.NOT_STARTED, StepStatus.SKIPPED)]
@@ -280,11 +287,13 @@ def schemas() -> dict[str, Schema]:
         }, optional=["demo_sign_in"]),
         "SagaVocabulary": obj({
             "steps": array(obj({
-                "name": one_of(STEP_NAMES), "compensation": one_of(COMPENSATION_NAMES),
+                "name": one_of(FORWARD_STEP_NAMES),
+                "compensation": nullable(one_of(COMPENSATION_NAMES, "Null after the pivot: never compensated")),
                 "result_key": string("Where the step's result lands in the execution state"),
                 "pivot": boolean("Once it commits the booking is sold"),
                 "runs_if_positive": nullable(string("The step runs only when this input field is > 0")),
-            }), "The forward steps in the order they run"),
+                "after_pivot": boolean("Runs after the pivot: retried, never compensated"),
+            }, optional=["after_pivot"]), "The forward steps in the order they run"),
             "compensation_order": array(one_of(COMPENSATION_NAMES), "The order a failure runs them in"),
             "cancellation_steps": array(one_of(COMPENSATION_NAMES), "What cancelling a confirmed booking runs"),
             "failure_modes": array(one_of(FAILURE_MODES)),
@@ -317,7 +326,7 @@ def schemas() -> dict[str, Schema]:
         "Passenger": obj({"first_name": string(), "last_name": string(), "email": string()}, optional=["email"]),
         "SagaError": obj({"error": string("The error name, e.g. PaymentDeclined, States.Timeout"),
                           "cause": string()}),
-        "StepEntry": _step_entry(STEP_NAMES, forward_statuses, compensation=False),
+        "StepEntry": _step_entry(FORWARD_STEP_NAMES, forward_statuses, compensation=False),
         "CompensationEntry": _step_entry(COMPENSATION_NAMES, compensation_statuses, compensation=True),
         "BoardingPass": obj({
             "passenger": string("LAST/FIRST"), "flight_number": string(), "origin": string(),
@@ -335,8 +344,15 @@ def schemas() -> dict[str, Schema]:
             "fare": nullable(integer("Minor units, before points", minimum=0)),
             "currency": one_of([CURRENCY]),
             "amount_paid": integer("Minor units captured and not refunded", minimum=0),
-            "payment": obj({"status": one_of(payment_statuses), "amount": integer(minimum=0),
-                            "currency": one_of([CURRENCY])}),
+            "payment": obj({
+                "status": one_of(payment_statuses, "AUTHORIZED: held on the card; CAPTURED once the tickets are "
+                                                   "issued; CAPTURE_FAILED: confirmed, the capture failed after "
+                                                   "its retries (an operator recovers it); VOIDED: the hold was "
+                                                   "released; NONE: nothing authorised"),
+                "amount": integer("Minor units held, captured, released or refunded (0 when DECLINED or NONE)",
+                                  minimum=0),
+                "currency": one_of([CURRENCY]),
+            }),
             "steps": array(ref("StepEntry"), "Every forward step in saga order; SKIPPED: its condition was false"),
             "compensations": array(ref("CompensationEntry"), "The compensations that ran, in the order they ran"),
             "failed_step": nullable(one_of(STEP_NAMES, "Set when FAILED")),
@@ -395,16 +411,23 @@ def schemas() -> dict[str, Schema]:
         }) for kind in SagaKind}),
         "Recovery": obj({
             "booking_id": string(format="uuid"), "status": one_of(BookingStatus),
-            "rerun": array(one_of(COMPENSATION_NAMES), "The compensations re-run, in saga order"),
+            "rerun": array(one_of((*COMPENSATION_NAMES, CAPTURE_PAYMENT.name)),
+                           f"The compensations re-run, in saga order; or {CAPTURE_PAYMENT.name} for a CONFIRMED "
+                           "booking whose capture failed"),
             "still_failing": {"type": "object", "additionalProperties": string(),
-                              "description": "Compensation -> its error, for each that failed again"},
+                              "description": "Task -> its error, for each that failed again"},
             "violations": array(ref("Violation"), "Left behind in the booking's tables (recovery incomplete)"),
-        }, optional=["violations"]),
+            "written_off": integer("Minor units recorded as lost revenue: the authorisation had lapsed, so "
+                                   "nothing could be captured", minimum=0),
+        }, optional=["violations", "written_off"]),
         "DeadLetters": obj({"dead_letters": array(obj({
-            "booking_id": string(format="uuid"), "compensation": one_of(COMPENSATION_NAMES),
+            "booking_id": string(format="uuid"),
+            "compensation": one_of((*COMPENSATION_NAMES, CAPTURE_PAYMENT.name), "The task (historical name)"),
+            "task": one_of((*COMPENSATION_NAMES, CAPTURE_PAYMENT.name)),
             "correlation_id": string(), "flight_number": string(), "error": string(), "cause": string(),
             "at": timestamp(), "state": string(),
-        }), "Open dead letters: compensations that failed after their retries")}),
+        }, optional=["task"]), "Open dead letters: compensations, or a confirmed booking's capture, that failed "
+                               "after their retries")}),
         "Invariants": obj({"violations": array(ref("Violation")), "count": integer(minimum=0)}),
         "Violation": obj({"rule": string("e.g. loyalty-balance, booked-seat-owner"),
                           "subject": string("The seat, booking or account"), "detail": string()}),
@@ -593,9 +616,11 @@ def _operator_paths() -> dict[str, Any]:
 
     return {
         "/admin/bookings/{booking_id}/recover": {"post": admin(
-            "recover_booking", "Re-run the outstanding compensations of a NEEDS_ATTENTION booking", {
+            "recover_booking", "Re-run the outstanding compensations of a NEEDS_ATTENTION booking, or the "
+                               "capture of a CONFIRMED one whose capture failed", {
                 "200": _json_response("FAILED (or CANCELLED) when its tables are clean; else still "
-                                      "NEEDS_ATTENTION, with what failed again", ref("Recovery")),
+                                      "NEEDS_ATTENTION, with what failed again. A capture: still CONFIRMED, "
+                                      "captured, written off, or still failing", ref("Recovery")),
                 **_errors(400, 404, 409)}, parameters=["booking_id"])},
         "/admin/dead-letters": {"get": admin("dead_letters", "Open dead letters", {
             "200": _json_response("Compensations that failed after their retries", ref("DeadLetters"))})},

@@ -1,7 +1,9 @@
 """How a saga ended, recorded by its last task: RecordFailure (the booking saga's
-compensations have run) and RecordCancellation (the cancellation saga's have). A
-compensation that failed after its retries is dead-lettered and the booking becomes
-NEEDS_ATTENTION instead of FAILED or CANCELLED.
+compensations have run), RecordCaptureFailure (the booking is confirmed, its capture
+failed after its retries) and RecordCancellation (the cancellation saga's compensations
+have run). A compensation that failed after its retries is dead-lettered and the booking
+becomes NEEDS_ATTENTION instead of FAILED or CANCELLED; a capture that did is
+dead-lettered and the booking stays CONFIRMED.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from chalicelib.errors import ConditionFailed
 from chalicelib.logs import logger
 from chalicelib.models import StepInput
 from chalicelib.vocabulary import (
-    CHARGE_PAYMENT,
+    AUTHORIZE_PAYMENT,
+    CAPTURE_PAYMENT,
     RECORD_CANCELLATION,
+    RECORD_CAPTURE_FAILURE,
     RECORD_FAILURE,
     STEP_NAMES,
     TASKS,
     BookingStatus,
+    PaymentStatus,
     is_compensation,
 )
 
@@ -27,6 +32,8 @@ from chalicelib.vocabulary import (
 TABLE_ACCESS = {
     RECORD_FAILURE: {"bookings": ("UpdateItem",), "step_log": ("UpdateItem",), "dead_letters": ("PutItem",),
                      "payments": ("UpdateItem",)},
+    RECORD_CAPTURE_FAILURE: {"payments": ("GetItem", "UpdateItem"), "bookings": ("UpdateItem",),
+                             "step_log": ("UpdateItem",), "dead_letters": ("PutItem",)},
     RECORD_CANCELLATION: {"bookings": ("UpdateItem",), "dead_letters": ("PutItem",)},
 }
 
@@ -85,8 +92,8 @@ def record_failure(step: StepInput) -> dict[str, Any]:
             return _moved_on(exc, failed_step, error)
         updated = exc.item or {}
     _dead_letter_failed_compensations(step)
-    if not step.result_of(CHARGE_PAYMENT):  # (after a charge the request is decided: nothing to withdraw)
-        payments.withdraw_request(step.booking_id)  # failed before ChargePayment: no token is kept
+    if not step.result_of(AUTHORIZE_PAYMENT):  # (after an authorisation the request is decided)
+        payments.withdraw_request(step.booking_id)  # failed before AuthorizePayment: no token is kept
     logger.info("booking failed", extra={"status": status, "failed_step": failed_step, "error": error["error"]})
     observability.booking_failed(failed_step or "unknown", observability.milliseconds_since(updated.get("created_at")))
     return _outcome(status, failed_step, error)
@@ -108,6 +115,23 @@ def _moved_on(exc: ConditionFailed, failed_step: str | None, error: dict[str, st
     current = (exc.item or {}).get("status")
     logger.warning("booking already moved on; not overwritten", extra={"status": current})
     return _outcome(current, failed_step, error)
+
+
+def record_capture_failure(step: StepInput) -> dict[str, Any]:
+    """CapturePayment failed after its retries, after the pivot: the booking stays CONFIRMED
+    with its tickets (the customer is not at fault). The payment becomes CAPTURE_FAILED and
+    a dead letter asks an operator to recover (capture again); nothing is compensated. A
+    capture that landed after all (it timed out after its work), or an authorisation a
+    cancellation released meanwhile, leaves nothing to record."""
+    error = _error_of(step.errors.get(CAPTURE_PAYMENT.name, {}), default="Unknown")
+    step_log.mark_ended(step.booking_id, CAPTURE_PAYMENT.name, error["error"], error["cause"])
+    if not payments.mark_capture_failed(step.booking_id, error):
+        logger.warning("capture failure not recorded: the payment moved on")
+        return {"status": None, **error}
+    dead_letters.record(step.booking_id, CAPTURE_PAYMENT.name, **error, correlation_id=step.correlation_id,
+                        flight_number=step.flight_number)
+    observability.capture_failed()
+    return {"status": PaymentStatus.CAPTURE_FAILED, **error}
 
 
 def record_cancellation(step: StepInput) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """What an operator (or the scheduled sweeper) does when a saga could not finish by
-itself: re-run the compensations that failed, and clean up after expired holds.
+itself: re-run the compensations that failed, capture again a confirmed booking's
+payment whose capture failed, and clean up after expired holds.
 
 Both call the same compensation functions the saga's Lambdas call, through the same
 step runner, so the step log and the idempotency guarantees are the same: re-running a
@@ -12,18 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib import booking_record, clock, dead_letters, invariants, saga, seats, step_log, steps
-from chalicelib.errors import ConditionFailed, Conflict, InvalidRequest
+from chalicelib import booking_record, clock, dead_letters, invariants, payments, saga, seats, step_log, steps
+from chalicelib.errors import AuthorizationExpired, ConditionFailed, Conflict, InvalidRequest
 from chalicelib.logs import bound, logger
 from chalicelib.models import cancellation_input
 from chalicelib.vocabulary import (
     CANCELLATION_STEPS,
+    CAPTURE_PAYMENT,
     COMPENSATION_ORDER,
     NOTHING_HAPPENED,
     STEP_NAMES,
     STEP_OF_COMPENSATION,
     BookingStatus,
     Compensation,
+    PaymentStatus,
     SagaKind,
     StepStatus,
     domain_function,
@@ -76,15 +79,51 @@ def outstanding_compensations(booking: dict[str, Any]) -> list[str]:
             and log[step_log.COMPENSATIONS].get(compensation.name, {}).get("status") != StepStatus.COMPENSATED]
 
 
+def _capture_failed(booking: dict[str, Any]) -> bool:
+    """A confirmed booking whose capture failed after its retries (and was not written off)."""
+    payment = payments.get_payment(booking["booking_id"])
+    return (booking["status"] == BookingStatus.CONFIRMED
+            and (payment or {}).get("status") == PaymentStatus.CAPTURE_FAILED and not payments.written_off(payment))
+
+
+def recover_capture(booking: dict[str, Any]) -> dict[str, Any]:
+    """Capture again the payment of a CONFIRMED booking whose capture failed; never
+    compensated, the booking stays CONFIRMED either way. Captured: the dead letter is
+    resolved. The authorisation lapsed: it cannot be captured, nor re-authorised (the card
+    token is gone with its saga), so the amount is written off as lost revenue, on the
+    payment record and in the resolved dead letter. Any other failure: the letter stays open."""
+    booking_id = booking["booking_id"]
+    rerun = [CAPTURE_PAYMENT.name]
+    try:
+        steps.run(CAPTURE_PAYMENT, domain_function(CAPTURE_PAYMENT), cancellation_input(booking))
+    except AuthorizationExpired as exc:
+        lost = payments.write_off(booking_id, str(exc))
+        dead_letters.resolve(booking_id, task=CAPTURE_PAYMENT.name,
+                             resolution=f"written off as lost revenue ({lost} minor units): {exc}")
+        return {"booking_id": booking_id, "status": booking["status"], "rerun": rerun, "still_failing": {},
+                "written_off": lost}
+    except Exception as exc:
+        logger.error("capture still failing", extra={"error": type(exc).__name__})
+        return {"booking_id": booking_id, "status": booking["status"], "rerun": rerun,
+                "still_failing": {CAPTURE_PAYMENT.name: f"{type(exc).__name__}: {exc}"}, "violations": []}
+    dead_letters.resolve(booking_id, task=CAPTURE_PAYMENT.name, resolution="captured by the operator's recover")
+    logger.info("capture recovered")
+    return {"booking_id": booking_id, "status": booking["status"], "rerun": rerun, "still_failing": {}}
+
+
 def recover(booking_id: str) -> dict[str, Any]:
     """Re-run the outstanding compensations of a NEEDS_ATTENTION booking. It becomes
     FAILED (or CANCELLED when a cancellation was interrupted), and its dead letters are
     resolved, only when every one succeeded and the invariant checker, scoped to the
-    booking, finds nothing."""
+    booking, finds nothing. A CONFIRMED booking whose capture failed is captured again
+    instead (``recover_capture``)."""
     booking = booking_record.get(booking_id)
     with bound(booking_id=booking_id, correlation_id=booking["correlation_id"], step="Recover"):
+        if booking["status"] == BookingStatus.CONFIRMED and _capture_failed(booking):
+            return recover_capture(booking)
         if booking["status"] != BookingStatus.NEEDS_ATTENTION:
-            raise Conflict(f"only a NEEDS_ATTENTION booking can be recovered; this one is {booking['status']}")
+            raise Conflict("only a NEEDS_ATTENTION booking, or a CONFIRMED one whose capture failed, can be "
+                           f"recovered; this one is {booking['status']}")
         names = outstanding_compensations(booking)
         failures = _run_compensations(booking, names)
         # Closed only when its tables say nothing is left behind: money, seat, points.
@@ -150,13 +189,36 @@ def finish_cancellation(booking: dict[str, Any], reason: str) -> None:
         logger.warning("interrupted cancellation finished", extra={"status": status, "reason": reason})
 
 
+def finish_capture(booking: dict[str, Any], reason: str) -> None:
+    """A CONFIRMED booking whose saga is gone between its pivot and its capture: capture, as
+    the saga would have (forward, never compensated); a capture that fails is recorded as
+    RecordCaptureFailure records one, CAPTURE_FAILED with a dead letter for the operator."""
+    booking_id = booking["booking_id"]
+    with bound(booking_id=booking_id, correlation_id=booking["correlation_id"], step="Sweeper"):
+        try:
+            steps.run(CAPTURE_PAYMENT, domain_function(CAPTURE_PAYMENT), cancellation_input(booking))
+        except Exception as exc:
+            error = {"error": type(exc).__name__, "cause": f"{exc} ({reason})"}
+            if payments.mark_capture_failed(booking_id, error):
+                dead_letters.record(booking_id, CAPTURE_PAYMENT.name, **error,
+                                    correlation_id=booking["correlation_id"], flight_number=booking["flight_number"])
+        logger.warning("lost capture finished", extra={"reason": reason})
+
+
 def finish_lost_sagas(reason: str) -> dict[str, list[str]]:
     """Every booking in flight (PENDING, CANCELLING) with no running execution, driven to
     a terminal state: PENDING compensated (``fail_stale_booking``), CANCELLING finished
-    (``finish_cancellation``). The embedded stack runs this when it starts on the state
-    of an earlier run, whose executions did not survive it. Returns booking ids by the
-    status each ended in."""
+    (``finish_cancellation``); and every CONFIRMED one whose saga died before its capture,
+    captured (``finish_capture``). The embedded stack runs this when it starts on the
+    state of an earlier run, whose executions did not survive it. Returns booking ids by
+    the status each ended in (a capture finished: CONFIRMED)."""
     finished: dict[str, list[str]] = {}
+    for booking_id in payments.authorized_ones():
+        booking = booking_record.find(booking_id)
+        if (booking and booking["status"] == BookingStatus.CONFIRMED
+                and not saga.is_running(booking_id, SagaKind.BOOKING)):
+            finish_capture(booking, reason)
+            finished.setdefault(BookingStatus.CONFIRMED, []).append(booking_id)
     for booking in booking_record.in_flight():
         booking_id = booking["booking_id"]
         if any(saga.is_running(booking_id, kind) for kind in SagaKind):

@@ -14,7 +14,7 @@ from chalicelib import config, observability, step_log
 from chalicelib.errors import SimulatedFailure, SimulatedHang, TransientStepError
 from chalicelib.logs import bound, logger
 from chalicelib.models import StepInput
-from chalicelib.vocabulary import Bookkeeping, Compensation, FailureMode, Step, StepStatus
+from chalicelib.vocabulary import AfterPivot, Bookkeeping, Compensation, FailureMode, Step, StepStatus
 
 StepFunction = Callable[[StepInput], dict[str, Any]]
 # A transient failure must know whether this is the first attempt; a hang or a timeout
@@ -49,7 +49,7 @@ def _hang(name: str) -> None:
     raise SimulatedHang(f"{name} hung before reaching its service (simulate_failure: hang)")
 
 
-def run(task: Step | Compensation, work: StepFunction, event: dict[str, Any]) -> dict[str, Any]:
+def run(task: Step | AfterPivot | Compensation, work: StepFunction, event: dict[str, Any]) -> dict[str, Any]:
     """Run one saga step or compensation on ``event``, recording the attempt in the step
     log when it ends: in the step's own transaction when it writes one, else on its own."""
     step = StepInput.from_event(event)
@@ -84,7 +84,7 @@ def run(task: Step | Compensation, work: StepFunction, event: dict[str, Any]) ->
 
 
 def run_bookkeeping(task: Bookkeeping, work: StepFunction, event: dict[str, Any]) -> dict[str, Any]:
-    """RecordFailure / RecordCancellation: logged with the booking's ids, no step log entry."""
+    """RecordFailure / RecordCaptureFailure / RecordCancellation: logged with the booking's ids, no step log entry."""
     step = StepInput.from_event(event)
     with bound(booking_id=step.booking_id, correlation_id=step.correlation_id, step=task.name):
         return work(step)

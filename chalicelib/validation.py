@@ -23,7 +23,14 @@ from chalicelib import clock
 from chalicelib.errors import InvalidRequest, UnsupportedMediaType
 from chalicelib.logs import bound_value
 from chalicelib.models import CABINS, BookingRequest, Passenger, cabin_of_seat
-from chalicelib.vocabulary import CANCELLATION_STEPS, COMPENSATION_NAMES, FAILURE_MODES, STEP_NAMES, SeatStatus
+from chalicelib.vocabulary import (
+    BOOKING_SAGA_TASK_NAMES,
+    CANCELLATION_STEPS,
+    COMPENSATION_NAMES,
+    FAILURE_MODES,
+    FORWARD_STEP_NAMES,
+    SeatStatus,
+)
 
 # Patterns are matched whole (fullmatch): "$" would also match before a final newline.
 # The formats are public: the API description (chalicelib/openapi.py) states them as is.
@@ -369,6 +376,12 @@ def _booking_request(body: Any, problems: Problems, *, fault_injection_allowed: 
     loyalty_id = LOYALTY_ID.read(fields, problems)
     points = _points(fields, problems)
     simulate = _simulate_failure(fields, problems, allowed=fault_injection_allowed)
+    # A fault at a task the booking saga never runs (RefundPayment: a cancellation's) would
+    # be accepted and never fire.
+    runs = BOOKING_SAGA_TASK_NAMES
+    for step in sorted(set(simulate) - set(runs)):
+        problems.add(f"simulate_failure.{step}", f"a booking runs only {', '.join(runs)}; not {step} "
+                                                 "(a cancellation's: send it with the cancel)")
     _no_card_numbers(fields, problems)  # last: a field already refused keeps its first reason
     if flight_number is None or passenger is None or card_token is None:
         return None
@@ -437,7 +450,7 @@ def _simulate_failure(body: Mapping[str, Any], problems: Problems, *, allowed: b
         problems.add("simulate_failure", "simulate_failure must map a step name to a mode")
         return {}
     _repeated_keys(raw, "simulate_failure", problems)
-    known = STEP_NAMES + COMPENSATION_NAMES
+    known = FORWARD_STEP_NAMES + COMPENSATION_NAMES
     simulate: dict[str, str] = {}
     for step, mode in raw.items():
         if looks_like_card_number(step):

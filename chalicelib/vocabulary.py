@@ -1,6 +1,7 @@
 """The saga's vocabulary, defined once: its steps in order, the compensation of each,
-the pivot, where each result lands in the execution state, the errors that prove a
-step changed nothing, and the statuses of a booking and of its records.
+the pivot, the step after it (never compensated), where each result lands in the
+execution state, the errors that prove a step changed nothing, and the statuses of a
+booking and of its records.
 
 Everything else derives from here or is checked against it by a test:
 
@@ -80,12 +81,23 @@ class Bookkeeping(Task):
     result_key: str
 
 
+@dataclass(frozen=True)
+class AfterPivot(Task):
+    """A forward step after the pivot: the booking is sold, so it is retried and never
+    compensated. When it still fails, ``on_failure`` records that for an operator (whose
+    recover runs it again) and the booking stands."""
+
+    result_key: str
+    on_failure: Bookkeeping
+
+
 # --- The booking saga ------------------------------------------------------------------
 RELEASE_SEAT = Compensation("ReleaseSeat", "seats", "Undo ReserveSeat: free the seat this booking holds or bought.")
 REFUND_POINTS = Compensation("RefundPoints", "loyalty", "Undo RedeemPoints: credit back the points it debited.")
-REFUND_PAYMENT = Compensation(
-    "RefundPayment", "payments",
-    "Undo ChargePayment: refund the charge; with no charge, leave a tombstone so a late one is refused.",
+VOID_PAYMENT = Compensation(
+    "VoidPayment", "payments",
+    "Undo AuthorizePayment: release the authorisation (nothing was captured, so nothing is refunded); with "
+    "none, leave a tombstone so a late one is refused and released at once.",
 )
 REVERSE_MILES = Compensation("ReverseMiles", "loyalty", "Undo AwardMiles: take back the miles it credited.")
 CANCEL_BOOKING = Compensation(
@@ -102,9 +114,11 @@ REDEEM_POINTS = Step(
     "RedeemPoints", "loyalty", "Debit the loyalty account: 100 points = 1 unit of currency off the fare.",
     result_key="redemption", compensation=REFUND_POINTS, runs_if_positive="points_to_redeem",
 )
-CHARGE_PAYMENT = Step(
-    "ChargePayment", "payments", "Charge the fare after discount through the payment gateway.",
-    result_key="charge", compensation=REFUND_PAYMENT,
+AUTHORIZE_PAYMENT = Step(
+    "AuthorizePayment", "payments",
+    "Authorise the amount due (the fare after discount) on the card through the payment gateway: the money "
+    "is held, not taken, until CapturePayment.",
+    result_key="authorization", compensation=VOID_PAYMENT,
 )
 AWARD_MILES = Step(
     "AwardMiles", "loyalty", "Credit 1 mile per currency unit paid to the loyalty account, if any.",
@@ -119,9 +133,32 @@ CONFIRM_BOOKING = Step(
 )
 
 #: The forward steps in the order they run; a failure compensates in reverse order.
-BOOKING_STEPS: tuple[Step, ...] = (RESERVE_SEAT, REDEEM_POINTS, CHARGE_PAYMENT, AWARD_MILES, CONFIRM_BOOKING)
+BOOKING_STEPS: tuple[Step, ...] = (RESERVE_SEAT, REDEEM_POINTS, AUTHORIZE_PAYMENT, AWARD_MILES, CONFIRM_BOOKING)
 #: The compensations in the order the booking saga runs them.
 COMPENSATION_ORDER: tuple[Compensation, ...] = tuple(step.compensation for step in reversed(BOOKING_STEPS))
+
+RECORD_CAPTURE_FAILURE = Bookkeeping(
+    "RecordCaptureFailure", "outcomes",
+    "CapturePayment still failed after its retries: the booking stays CONFIRMED with its tickets, the payment "
+    "becomes CAPTURE_FAILED and a dead letter asks an operator to recover (capture again).",
+    result_key="capture_failure",
+)
+CAPTURE_PAYMENT = AfterPivot(
+    "CapturePayment", "payments",
+    "Capture the authorised amount, now that the tickets are issued. After the pivot: retried, never "
+    "compensated; a capture that still fails is recorded for an operator and the booking stands.",
+    result_key="capture", on_failure=RECORD_CAPTURE_FAILURE,
+)
+#: The steps after the pivot, in the order they run.
+AFTER_PIVOT: tuple[AfterPivot, ...] = (CAPTURE_PAYMENT,)
+#: Every forward task of the booking saga, in order: the compensable steps, then those after the pivot.
+FORWARD_STEPS: tuple[Step | AfterPivot, ...] = (*BOOKING_STEPS, *AFTER_PIVOT)
+
+REFUND_PAYMENT = Compensation(
+    "RefundPayment", "payments",
+    "Undo the payment of a confirmed booking: refund what CapturePayment captured; an authorisation never "
+    "captured (still AUTHORIZED, or CAPTURE_FAILED) is released instead.",
+)
 #: Cancelling a confirmed booking: the money goes back first, the seat is freed last.
 #: (No CancelBooking: the booking ends CANCELLED, not back at PENDING.)
 CANCELLATION_STEPS: tuple[Compensation, ...] = (REFUND_PAYMENT, REVERSE_MILES, REFUND_POINTS, RELEASE_SEAT)
@@ -136,12 +173,27 @@ RECORD_CANCELLATION = Bookkeeping(
     "Mark the booking CANCELLED, or NEEDS_ATTENTION and dead-letter the compensations that failed.",
     result_key="outcome",
 )
-BOOKKEEPING: tuple[Bookkeeping, ...] = (RECORD_FAILURE, RECORD_CANCELLATION)
+BOOKKEEPING: tuple[Bookkeeping, ...] = (RECORD_FAILURE, RECORD_CAPTURE_FAILURE, RECORD_CANCELLATION)
 
+#: The steps a booking can fail at (and be compensated for): before and at the pivot.
 STEP_NAMES = tuple(step.name for step in BOOKING_STEPS)
-COMPENSATION_NAMES = tuple(compensation.name for compensation in COMPENSATION_ORDER)
-TASKS: dict[str, Task] = {task.name: task for task in (*BOOKING_STEPS, *COMPENSATION_ORDER, *BOOKKEEPING)}
-STEP_OF_COMPENSATION: dict[str, Step] = {step.compensation.name: step for step in BOOKING_STEPS}
+#: Every forward step with a step-log entry, the ones after the pivot included.
+FORWARD_STEP_NAMES = tuple(step.name for step in FORWARD_STEPS)
+#: Every compensation: the booking saga's, then those only a cancellation runs.
+COMPENSATIONS: tuple[Compensation, ...] = (
+    *COMPENSATION_ORDER, *(item for item in CANCELLATION_STEPS if item not in COMPENSATION_ORDER),
+)
+COMPENSATION_NAMES = tuple(compensation.name for compensation in COMPENSATIONS)
+#: What the booking saga runs that ``simulate_failure`` may target: every forward step,
+#: then its compensations in the order they run.
+BOOKING_SAGA_TASK_NAMES = FORWARD_STEP_NAMES + tuple(compensation.name for compensation in COMPENSATION_ORDER)
+TASKS: dict[str, Task] = {task.name: task for task in (*FORWARD_STEPS, *COMPENSATIONS, *BOOKKEEPING)}
+#: The forward step whose effect each compensation undoes (recovery re-runs a compensation
+#: only where its step may have acted). RefundPayment undoes the payment of a confirmed
+#: booking: whatever AuthorizePayment held, captured since or not.
+STEP_OF_COMPENSATION: dict[str, Step] = {
+    **{step.compensation.name: step for step in BOOKING_STEPS}, REFUND_PAYMENT.name: AUTHORIZE_PAYMENT,
+}
 
 
 def is_compensation(name: str) -> bool:
@@ -246,17 +298,21 @@ class SeatStatus(StrEnum):
 
 
 class PaymentStatus(StrEnum):
-    REQUESTED = "REQUESTED"  # the booking asked for a charge: its card token waits here, and only here
-    CAPTURED = "CAPTURED"
+    REQUESTED = "REQUESTED"  # the booking asked for a payment: its card token waits here, and only here
+    AUTHORIZED = "AUTHORIZED"  # the amount is held on the card, not yet taken
+    CAPTURED = "CAPTURED"  # the held amount is taken
+    CAPTURE_FAILED = "CAPTURE_FAILED"  # confirmed, but the capture failed after its retries: an operator recovers
     DECLINED = "DECLINED"
     REFUNDED = "REFUNDED"
-    VOIDED = "VOIDED"  # RefundPayment found no charge: a charge landing later is refused
-    NONE = "NONE"  # only in the API's view: nothing was charged
+    # The authorisation was released; with no authorisation (a tombstone VoidPayment left),
+    # one landing later is refused and released at once.
+    VOIDED = "VOIDED"
+    NONE = "NONE"  # only in the API's view: nothing was authorised
 
 
 class DeadLetterState(StrEnum):
-    OPEN = "OPEN"  # a compensation failed after its retries: an operator must recover it
-    RESOLVED = "RESOLVED"  # recovery has run it since
+    OPEN = "OPEN"  # a compensation (or a capture) failed after its retries: an operator must recover it
+    RESOLVED = "RESOLVED"  # recovery has run it since (or written the capture off as lost revenue)
 
 
 class SagaKind(StrEnum):
@@ -280,11 +336,13 @@ def describe() -> dict[str, Any]:
     """The vocabulary as JSON, for the demo page (``GET /config``)."""
     return {
         "steps": [
-            {"name": step.name, "compensation": step.compensation.name, "result_key": step.result_key,
-             "pivot": step.pivot, "runs_if_positive": step.runs_if_positive}
-            for step in BOOKING_STEPS
+            *({"name": step.name, "compensation": step.compensation.name, "result_key": step.result_key,
+               "pivot": step.pivot, "runs_if_positive": step.runs_if_positive} for step in BOOKING_STEPS),
+            # After the pivot: no compensation, never the failed step of a booking.
+            *({"name": step.name, "compensation": None, "result_key": step.result_key, "pivot": False,
+               "runs_if_positive": None, "after_pivot": True} for step in AFTER_PIVOT),
         ],
-        "compensation_order": list(COMPENSATION_NAMES),
+        "compensation_order": [compensation.name for compensation in COMPENSATION_ORDER],
         "cancellation_steps": [compensation.name for compensation in CANCELLATION_STEPS],
         "failure_modes": list(FAILURE_MODES),
         "booking_statuses": [status.value for status in BookingStatus],

@@ -58,6 +58,7 @@ def dashboard_body(stage: str) -> dict[str, Any]:
                      for name in COMPENSATION_NAMES]
     compensations += [_metric("CompensationsFailed", stage, label=f"{name} failed", compensation=name)
                       for name in COMPENSATION_NAMES]
+    compensations.append(_metric("CapturesFailed", stage, label="captures failed (confirmed, money not taken)"))
     executions = [["AWS/States", metric, "StateMachineArn", "${" + STATE_MACHINE + "}", {"stat": "Sum"}]
                   for metric in ("ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed",
                                  "ExecutionsTimedOut")]
@@ -98,7 +99,9 @@ def dashboard_and_alarms(stage: str) -> dict[str, Any]:
     A compensation failure is per compensation (its own dimension), so there is one
     alarm per compensation; any failed attempt alarms (the attempt may be retried, but a
     compensation that fails at all deserves a look: RecordFailure dead-letters the ones
-    that exhausted their retries). Plus an alarm on booking executions that timed out.
+    that exhausted their retries). One on captures that failed after their retries (a
+    confirmed booking whose money was not taken, dead-lettered for the operator's recover).
+    Plus an alarm on booking executions that timed out.
     """
     resources: dict[str, Any] = {
         ALARM_TOPIC: {
@@ -119,6 +122,11 @@ def dashboard_and_alarms(stage: str) -> dict[str, Any]:
             stage, f"{name}-failed",
             f"{name} failed on {stage}: check the booking's step log and the dead letters table.",
             "CompensationsFailed", 1, {"compensation": name})
+    resources["CapturesFailedAlarm"] = _alarm(
+        stage, "captures-failed",
+        f"A confirmed booking's capture failed after its retries on {stage}: the money is not taken until an "
+        "operator recovers it (the dead letters table names the booking).",
+        "CapturesFailed", 1)
     resources["ExecutionsTimedOutAlarm"] = {
         "Type": "AWS::CloudWatch::Alarm",
         "Properties": {

@@ -33,7 +33,7 @@ from typing import Any
 
 from chalicelib import config, errors
 from chalicelib.schema import TABLES, TABLES_BY_NAME
-from chalicelib.vocabulary import COMPENSATION_ORDER, TASKS, Bookkeeping, SagaKind, service_module
+from chalicelib.vocabulary import CAPTURE_PAYMENT, COMPENSATIONS, TASKS, Bookkeeping, SagaKind, service_module
 from deploy import asl, identity
 from deploy.observability import ALARM_TOPIC, dashboard_and_alarms
 
@@ -124,7 +124,7 @@ def _merged(*accesses: Access) -> Access:
 SAGA_TASK_ACCESS = _saga_task_access()
 # Recovery and the sweeper run compensations in their own process (recovery.py): their
 # roles need what every compensation needs, whatever a new compensation touches.
-COMPENSATIONS_ACCESS = _merged(*(SAGA_TASK_ACCESS[compensation.function] for compensation in COMPENSATION_ORDER))
+COMPENSATIONS_ACCESS = _merged(*(SAGA_TASK_ACCESS[compensation.function] for compensation in COMPENSATIONS))
 
 # What each function does to which table (TransactWriteItems needs the action of each of
 # its parts). The deploy rehearsal (tests/deploy/test_rehearsal.py) records every call and
@@ -140,7 +140,8 @@ FUNCTION_ACCESS: dict[str, Access] = {
     }),
     # Invoked by operators (recovery.operate): re-runs compensations, sweeps holds,
     # scans every table but idempotency for the invariant checker.
-    "operator": _merged(COMPENSATIONS_ACCESS, {
+    # Its recover also captures again a confirmed booking's payment whose capture failed.
+    "operator": _merged(COMPENSATIONS_ACCESS, SAGA_TASK_ACCESS[CAPTURE_PAYMENT.function], {
         "step_log": (QUERY,),
         "flights": (SCAN,),
         "seats": (SCAN, QUERY, UPDATE),  # QUERY: one booking's seats, for its scoped check

@@ -16,7 +16,10 @@ The policy is the same for every task, so it is written once here:
 * a compensation retries everything more often than a forward step, and when it still
   fails the chain goes on (its Catch and its Next are the same state);
 * a step that runs only under a condition (RedeemPoints) sits behind a Choice, and so
-  does its compensation.
+  does its compensation;
+* a step after the pivot (CapturePayment) retries as the pivot does and is never
+  compensated: when it still fails, its bookkeeping task records that for an operator
+  and the booking is confirmed all the same.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.vocabulary import (
+    AFTER_PIVOT,
     BOOKING_STEPS,
     CANCELLATION_STEPS,
     COMPENSATION_ORDER,
@@ -60,6 +64,9 @@ COMPENSATION_RETRY = {
 BOOKING_CONFIRMED, BOOKING_FAILED, BOOKKEEPING_FAILED = "BookingConfirmed", "BookingFailed", "BookkeepingFailed"
 CANCELLATION_OUTCOME, BOOKING_CANCELLED = "CancellationOutcome", "BookingCancelled"
 CANCELLATION_NEEDS_ATTENTION = "CancellationNeedsAttention"
+CAPTURE_FAILURE_UNRECORDED = "CaptureFailureUnrecorded"
+#: Where the pivot leads once it committed: the steps after it, then the end.
+AFTER_THE_PIVOT = AFTER_PIVOT[0].name if AFTER_PIVOT else BOOKING_CONFIRMED
 
 
 def _task(task: Task, result_key: str, *, retry: list[dict[str, Any]], catch: list[dict[str, Any]] | None,
@@ -101,7 +108,7 @@ def _committed(pivot: Step, compensation: Compensation, *, otherwise: str) -> di
         "Comment": f"Had {pivot.name} committed? Then it stands and the booking is confirmed; else the steps "
                    "before it are compensated.",
         "Choices": [{"Variable": f"$.{compensation.result_key}.confirmed", "BooleanEquals": True,
-                     "Next": BOOKING_CONFIRMED}],
+                     "Next": AFTER_THE_PIVOT}],
         "Default": otherwise,
     }
 
@@ -140,7 +147,7 @@ def _entry_of(step: Step) -> str:
 
 def _after(index: int) -> str:
     """The state that follows the forward step at ``index`` (and its Choice's Default)."""
-    return _entry_of(BOOKING_STEPS[index + 1]) if index + 1 < len(BOOKING_STEPS) else BOOKING_CONFIRMED
+    return _entry_of(BOOKING_STEPS[index + 1]) if index + 1 < len(BOOKING_STEPS) else AFTER_THE_PIVOT
 
 
 def _forward_steps(compensation_entries: dict[str, str]) -> dict[str, Any]:
@@ -162,6 +169,23 @@ def _forward_steps(compensation_entries: dict[str, str]) -> dict[str, Any]:
     return states
 
 
+def _after_pivot_steps() -> dict[str, Any]:
+    """The steps after the pivot: each retried as the pivot is (its work is idempotent, so
+    a retry after a timeout finds what the first attempt did), none compensated. One that
+    still fails goes to its bookkeeping task, and the booking is confirmed all the same."""
+    states: dict[str, Any] = {}
+    for index, step in enumerate(AFTER_PIVOT):
+        after = AFTER_PIVOT[index + 1].name if index + 1 < len(AFTER_PIVOT) else BOOKING_CONFIRMED
+        catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.{step.error_key}", "Next": step.on_failure.name}]
+        states[step.name] = _task(step, step.result_key, retry=[FORWARD_RETRY, PIVOT_TIMEOUT_RETRY], catch=catch,
+                                  next_state=after)
+    for index, step in enumerate(AFTER_PIVOT):
+        after = AFTER_PIVOT[index + 1].name if index + 1 < len(AFTER_PIVOT) else BOOKING_CONFIRMED
+        states[step.on_failure.name] = _bookkeeping(step.on_failure, next_state=after,
+                                                    on_error=CAPTURE_FAILURE_UNRECORDED)
+    return states
+
+
 def _bookkeeping(task: Bookkeeping, *, next_state: str, on_error: str | None) -> dict[str, Any]:
     catch = None
     if on_error:
@@ -173,6 +197,7 @@ def booking_definition() -> dict[str, Any]:
     compensations, entries = _compensation_chain(COMPENSATION_ORDER, RECORD_FAILURE.name)
     states = {
         **_forward_steps(entries),
+        **_after_pivot_steps(),
         BOOKING_CONFIRMED: {"Type": "Succeed"},
         **compensations,
         RECORD_FAILURE.name: _bookkeeping(RECORD_FAILURE, next_state=BOOKING_FAILED, on_error=BOOKKEEPING_FAILED),
@@ -190,10 +215,18 @@ def booking_definition() -> dict[str, Any]:
                      "reports it.",
         },
     }
+    if AFTER_PIVOT:
+        states[CAPTURE_FAILURE_UNRECORDED] = {
+            "Type": "Fail",
+            "Error": f"{AFTER_PIVOT[0].on_failure.name}Failed",
+            "Cause": "The booking is confirmed but a failure after the pivot could not be recorded; the invariant "
+                     "checker reports it.",
+        }
     names = ", ".join(step.name + (" (optional)" if step.runs_if_positive else "") for step in BOOKING_STEPS)
+    after = ", then " + ", ".join(step.name for step in AFTER_PIVOT) + " (never compensated)" if AFTER_PIVOT else ""
     return {
-        "Comment": f"Airline booking saga: {names}. A failure runs the compensations of the steps before it in "
-                   "reverse order, and the failed step's own compensation unless its error proves it changed "
+        "Comment": f"Airline booking saga: {names}{after}. A failure runs the compensations of the steps before "
+                   "it in reverse order, and the failed step's own compensation unless its error proves it changed "
                    "nothing. Generated from chalicelib/vocabulary.py by deploy/statemachines.py.",
         "StartAt": _entry_of(BOOKING_STEPS[0]),
         "States": states,
@@ -281,11 +314,13 @@ def _chain(tasks: tuple[Task, ...]) -> str:
 
 def saga_in_words() -> str:
     """The saga's steps and chains as the README's opening lines say them."""
-    forward = " → ".join(
-        f"**{step.name}**" + (f" (only when `{step.runs_if_positive}` > 0)" if step.runs_if_positive else "")
-        + (" (the pivot: tickets issued)" if step.pivot else "")
-        for step in BOOKING_STEPS
-    )
+    forward = " → ".join([
+        *(f"**{step.name}**" + (f" (only when `{step.runs_if_positive}` > 0)" if step.runs_if_positive else "")
+          + (" (the pivot: tickets issued)" if step.pivot else "")
+          for step in BOOKING_STEPS),
+        *(f"**{step.name}** (after the pivot: retried, never compensated; still failing, "
+          f"**{step.on_failure.name}**)" for step in AFTER_PIVOT),
+    ])
     return (f"Forward: {forward}.\n\n"
             f"Compensations, in the order a failure runs them: {_chain(COMPENSATION_ORDER)}.\n\n"
             f"Cancelling a confirmed booking (`cancellation.json`): {_chain(CANCELLATION_STEPS)}.\n")

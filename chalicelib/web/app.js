@@ -63,8 +63,15 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // chalicelib/vocabulary.py; the page reads them instead of keeping its own copies.
 const vocabulary = () => state.config.saga;
 const stepNames = () => vocabulary().steps.map((step) => step.name);
-// In step order, so each compensation sits level with the step it undoes.
-const compensationsInStepOrder = () => vocabulary().steps.map((step) => step.compensation);
+// In step order, so each compensation sits level with the step it undoes (a step after
+// the pivot has none: it is never compensated); then those only a cancellation runs
+// (RefundPayment, level with CapturePayment, whose capture it refunds).
+const compensationMenus = () => {
+  const undoing = vocabulary().steps.map((step) => step.compensation).filter(Boolean);
+  return [...undoing, ...vocabulary().cancellation_steps.filter((name) => !undoing.includes(name))];
+};
+// What a booking's simulate_failure may name: its steps and the compensations its saga runs.
+const bookingSagaTasks = () => [...stepNames(), ...vocabulary().compensation_order];
 const isTerminal = (status) => vocabulary().terminal_statuses.includes(status);
 
 // --- Errors next to their field -----------------------------------------------------------
@@ -343,7 +350,7 @@ function renderFaults() {
     },
     h("option", { value: "" }, "none"), ...vocabulary().failure_modes.map((mode) => h("option", { value: mode }, mode))));
   $("#faults-forward").replaceChildren(...stepNames().map(row));
-  $("#faults-compensation").replaceChildren(...compensationsInStepOrder().map(row));
+  $("#faults-compensation").replaceChildren(...compensationMenus().map(row));
 }
 
 // The armed fault menus as {name: mode}; only those in `names` when given.
@@ -406,7 +413,7 @@ async function book(event) {
   else body.cabin = state.choice.cabin;
   if (loyaltyId) body.loyalty_id = loyaltyId;
   if (points) body.points_to_redeem = points;
-  const faults = chosenFaults(); // every menu is a step or a compensation of the vocabulary
+  const faults = chosenFaults(bookingSagaTasks()); // a cancellation-only menu waits for the cancel
   if (Object.keys(faults).length) body.simulate_failure = faults;
 
   const button = $("#book");
@@ -456,10 +463,11 @@ async function poll(tracking) {
     let view;
     let hist;
     try {
-      [view, hist] = await Promise.all([
-        api(`bookings/${tracking.bookingId}`),
-        api(`bookings/${tracking.bookingId}/history`),
-      ]);
+      // The history first, then the view: when the history says no execution is running,
+      // the view read after it holds every write the sagas made (read together, the view
+      // could predate the last step, the capture after the pivot, say).
+      hist = await api(`bookings/${tracking.bookingId}/history`);
+      view = await api(`bookings/${tracking.bookingId}`);
     } catch (exc) {
       if (tracking.token !== state.trackToken) return;
       $("#outcome").replaceChildren(h("p", { class: "field-error" }, exc.message));
@@ -597,7 +605,9 @@ function renderSummary(tracking) {
   const { view } = tracking;
   const box = $("#saga-summary");
   const recovery = state.recoveries[tracking.bookingId] || null;
-  const recoverable = view.status === "NEEDS_ATTENTION" && Boolean(state.config.operator_routes);
+  // A failed compensation, or a confirmed booking whose capture failed (recover captures again).
+  const recoverable = (view.status === "NEEDS_ATTENTION" || view.payment.status === "CAPTURE_FAILED")
+    && Boolean(state.config.operator_routes);
   box.hidden = !view.compensations.length && !recovery && !recoverable;
   box.dataset.outcome = view.status.toLowerCase();
   if (box.hidden) {
@@ -654,12 +664,13 @@ async function recover(tracking) {
 function recoveryNote(result) {
   const stillFailing = Object.entries(result.still_failing || {});
   const violations = result.violations || [];
-  const done = result.status !== "NEEDS_ATTENTION";
+  const done = result.status !== "NEEDS_ATTENTION" && !stillFailing.length;
   return h("p", { class: `recovery${done ? "" : " err"}`, "data-testid": "recovery" },
     h("b", {}, done ? "Recovered by the operator: " : "The operator's recover did not finish: "),
     result.rerun.length ? ["re-ran ", h("span", { "data-testid": "recovery-rerun" }, result.rerun.join(", "))] : "nothing was left to re-run",
     " → ", h("b", { "data-testid": "recovery-status" }, result.status),
     stillFailing.length ? `; still failing: ${stillFailing.map(([name, error]) => `${name} (${error})`).join(", ")}` : "",
+    result.written_off ? `; the authorisation had lapsed: ${result.written_off} minor units written off as lost revenue` : "",
     violations.length ? `; the tables do not check clean: ${violations.map((v) => `${v.rule} (${v.detail})`).join(", ")}` : "");
 }
 

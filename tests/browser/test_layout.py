@@ -58,7 +58,7 @@ def test_signed_out_the_page_fits_a_phone(phone: Any, screenshot: Any) -> None:
 def test_signed_in_with_a_saga_the_page_fits_a_phone(phone: Any, screenshot: Any) -> None:
     """GIVEN FF0006 signed in on a phone (390 x 844)
     WHEN a seat on SA502 is booked with 500 points and confirmed, then another booked with
-    AwardMiles and RefundPayment failing for good
+    AwardMiles and VoidPayment failing for good
     THEN with the boarding pass, and with the failed saga's outcome, compensations and
     history on the page, it is no wider than the screen; the state machine scrolls
     inside its own box."""
@@ -78,7 +78,7 @@ def test_signed_in_with_a_saga_the_page_fits_a_phone(phone: Any, screenshot: Any
     screenshot(phone, "08-phone-confirmed", full_page=False)
 
     phone.get_by_test_id("fault-AwardMiles").select_option("permanent")
-    phone.get_by_test_id("fault-RefundPayment").select_option("permanent")
+    phone.get_by_test_id("fault-VoidPayment").select_option("permanent")
     book(phone)
 
     expect(phone.get_by_test_id("booking-status")).to_have_text("NEEDS_ATTENTION")

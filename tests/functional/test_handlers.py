@@ -10,7 +10,8 @@ transaction keyed by (booking, step), so a separate idempotency table would add 
 per step and protect nothing more):
 - ReserveSeat: the booking records its seat; a replay finds its own hold.
 - RedeemPoints/AwardMiles/RefundPoints/ReverseMiles: ledger key (booking, kind).
-- ChargePayment/RefundPayment: one payment record per booking + gateway idempotency keys.
+- AuthorizePayment/CapturePayment/VoidPayment/RefundPayment: one payment record per booking,
+  each change conditional on the status it leaves, + gateway idempotency keys.
 - ConfirmBooking/CancelBooking: conditions on the booking's status.
 """
 
@@ -26,7 +27,7 @@ import pytest
 import app as app_module
 from chalicelib import api, booking_record, booking_view, db, errors, payments, seats, step_log, validation
 from chalicelib.models import BASE_FARES, CURRENCY, execution_input
-from chalicelib.vocabulary import BOOKING_STEPS, COMPENSATION_ORDER, TRANSITIONS, BookingStatus
+from chalicelib.vocabulary import COMPENSATIONS, FORWARD_STEPS, TRANSITIONS, BookingStatus
 from tests.support import (
     balance,
     booking_body,
@@ -39,9 +40,11 @@ from tests.support import (
     snapshot,
 )
 
-# Every handler, by its Lambda name, in the order the saga runs them.
-FORWARD = [(step.function, step.result_key) for step in BOOKING_STEPS]
-COMPENSATIONS = [compensation.function for compensation in COMPENSATION_ORDER]
+# Every handler, by its Lambda name, in the order the saga runs them (CapturePayment after
+# the pivot; the compensations of the booking saga, then RefundPayment, a cancellation's).
+FORWARD = [(step.function, step.result_key) for step in FORWARD_STEPS]
+COMPENSATION_FUNCTIONS = [compensation.function for compensation in COMPENSATIONS]
+BOOKING_COMPENSATIONS = [name for name in COMPENSATION_FUNCTIONS if name != "refund_payment"]
 
 
 def business_state() -> dict[str, Any]:
@@ -80,8 +83,9 @@ def test_every_handler_replays_without_a_second_effect(aws: Any) -> None:
         event[result_key] = first
     assert booking_record.get(event["booking_id"])["status"] == "CONFIRMED"
     assert seat("SA101", "8D")["status"] == "BOOKED"
+    assert payment(event["booking_id"])["status"] == "CAPTURED"  # type: ignore[index]
 
-    for name in COMPENSATIONS:
+    for name in COMPENSATION_FUNCTIONS:
         invoke(name, event)
         after_first = business_state()
         invoke(name, event)
@@ -89,7 +93,41 @@ def test_every_handler_replays_without_a_second_effect(aws: Any) -> None:
         assert business_state() == after_first, f"{name} changed state when replayed"
     assert seat("SA101", "8D")["status"] == "AVAILABLE"
     assert balance("FF0001") == 50_000
+    # VoidPayment, finding a capture, refunds it (a booking saga never captures before its
+    # pivot); RefundPayment then has nothing left to give back.
     assert payment(event["booking_id"])["status"] == "REFUNDED"  # type: ignore[index]
+
+
+def test_void_and_refund_replay_without_a_second_gateway_call(aws: Any, monkeypatch: Any) -> None:
+    """GIVEN an authorised payment WHEN VoidPayment runs three times THEN the hold is
+    released once, VOIDED with the amount it held; GIVEN a captured one WHEN RefundPayment
+    runs three times THEN it is refunded once. A replay changes nothing."""
+    calls: list[str] = []
+    gateway = payments.gateway()
+    def counted(method: str, original: Any) -> Any:
+        def call(**arguments: Any) -> Any:
+            calls.append(method)
+            return original(**arguments)
+        return call
+
+    for method in ("void", "refund", "capture"):
+        monkeypatch.setattr(gateway, method, counted(method, getattr(gateway, method)))
+    held = new_booking()
+    held["reservation"] = invoke("reserve_seat", held)
+    held["authorization"] = invoke("authorize_payment", held)
+    for _ in range(3):
+        assert invoke("void_payment", held)["voided"] in (BASE_FARES["ECONOMY"], 0)
+    assert payment(held["booking_id"])["status"] == "VOIDED"  # type: ignore[index]
+    assert payments.seen(payment(held["booking_id"])) == {"status": "VOIDED", "amount": BASE_FARES["ECONOMY"]}
+
+    taken = new_booking()
+    taken["reservation"] = invoke("reserve_seat", taken)
+    taken["authorization"] = invoke("authorize_payment", taken)
+    invoke("capture_payment", taken)
+    results = [invoke("refund_payment", taken) for _ in range(3)]
+    assert results[0]["refunded"] == BASE_FARES["ECONOMY"] and all(r["refunded"] == 0 for r in results[1:])
+    assert payment(taken["booking_id"])["status"] == "REFUNDED"  # type: ignore[index]
+    assert calls == ["void", "capture", "refund"]
 
 
 def test_compensations_with_nothing_to_undo_leave_only_markers_that_refuse_late_steps(aws: Any) -> None:
@@ -99,12 +137,12 @@ def test_compensations_with_nothing_to_undo_leave_only_markers_that_refuse_late_
     step that arrives late (its Lambda was still running) is refused and does nothing."""
     event = new_booking(loyalty_id="FF0001", points_to_redeem=1_000, seat="9A", cabin=None)
     before = business_state()
-    results = {name: invoke(name, event) for name in COMPENSATIONS}
+    results = {name: invoke(name, event) for name in BOOKING_COMPENSATIONS}
     after = business_state()
 
     assert results["release_seat"]["released"] is None
     assert results["refund_points"]["points"] == results["reverse_miles"]["points"] == 0
-    assert results["refund_payment"]["refunded"] == 0
+    assert results["void_payment"]["voided"] == 0
     assert after["seats"] == before["seats"] and after["flights"] == before["flights"]
     assert balance("FF0001") == 50_000
     assert [item["status"] for item in after["payments"]] == ["VOIDED"]
@@ -114,10 +152,10 @@ def test_compensations_with_nothing_to_undo_leave_only_markers_that_refuse_late_
     assert "seat_released_at" in booking and "confirmation_cancelled_at" in booking
 
     event["reservation"] = {"seat": "9A", "cabin": "ECONOMY", "fare": BASE_FARES["ECONOMY"]}
-    event["charge"] = {"amount": 11_900}
+    event["authorization"] = {"amount": 11_900}
     for name, error in [
         ("reserve_seat", errors.AlreadyCompensated), ("redeem_points", errors.AlreadyCompensated),
-        ("charge_payment", errors.PaymentVoided), ("award_miles", errors.AlreadyCompensated),
+        ("authorize_payment", errors.PaymentVoided), ("award_miles", errors.AlreadyCompensated),
     ]:
         with pytest.raises(error):
             invoke(name, event)
@@ -130,7 +168,7 @@ def test_compensations_with_nothing_to_undo_leave_only_markers_that_refuse_late_
     ("reserve_seat", {"seat": "2A", "cabin": None}, "take_2A", errors.SeatUnavailable),
     ("redeem_points", {"loyalty_id": "FF0001", "points_to_redeem": 60_000, "cabin": "FIRST"}, None,
      errors.InsufficientPoints),
-    ("charge_payment", {"payment": {"card_token": "tok_decline"}}, None, errors.PaymentDeclined),
+    ("authorize_payment", {"payment": {"card_token": "tok_decline"}}, None, errors.PaymentDeclined),
 ])
 def test_failing_handler_raises_its_error_every_time_and_writes_once(
     aws: Any, name: str, overrides: dict[str, Any], prepare: str | None, error: type[Exception],
@@ -149,19 +187,19 @@ def test_failing_handler_raises_its_error_every_time_and_writes_once(
     assert business_state() == after_first
     log = step_log.read(event["booking_id"])["steps"]
     step_name = {"reserve_seat": "ReserveSeat", "redeem_points": "RedeemPoints",
-                 "charge_payment": "ChargePayment"}[name]
+                 "authorize_payment": "AuthorizePayment"}[name]
     assert log[step_name]["status"] == "FAILED" and log[step_name]["attempts"] == 2
     assert log[step_name]["error"]["error"] == error.__name__
 
 
-@pytest.mark.parametrize("name", ["redeem_points", "charge_payment", "award_miles"])
+@pytest.mark.parametrize("name", ["redeem_points", "authorize_payment", "award_miles"])
 def test_concurrent_duplicate_invocations_have_one_effect(aws: Any, name: str) -> None:
     """GIVEN the same invocation delivered three times at once (Lambda may do that)
     THEN there is one debit, one charge, one credit."""
     event = new_booking(loyalty_id="FF0001", points_to_redeem=1_000)
     event["reservation"] = invoke("reserve_seat", event)
     event["redemption"] = {"points_redeemed": 1_000} if name != "redeem_points" else None
-    event["charge"] = {"amount": 11_900} if name == "award_miles" else None
+    event["authorization"] = {"amount": 11_900} if name == "award_miles" else None
     results: list[Any] = []
     threads = [threading.Thread(target=lambda: results.append(invoke(name, event))) for _ in range(3)]
     for thread in threads:
@@ -173,7 +211,7 @@ def test_concurrent_duplicate_invocations_have_one_effect(aws: Any, name: str) -
         assert balance("FF0001") == 50_000 - 1_000
     if name == "award_miles":
         assert balance("FF0001") == 50_000 + 119
-    if name == "charge_payment":
+    if name == "authorize_payment":
         assert payment(event["booking_id"])["amount"] == 11_900  # type: ignore[index]
 
 
@@ -183,9 +221,9 @@ STATUS_WRITERS = {
     "confirmation": (BookingStatus.CONFIRMED, lambda booking_id: db.transact(
         booking=booking_record.confirmation(booking_id, ticket="1760000000000", boarding_pass={}))),
     "mark_failed": (BookingStatus.FAILED, lambda booking_id: booking_record.mark_failed(
-        booking_id, BookingStatus.FAILED, failed_step="ChargePayment", error={"error": "E", "cause": "c"})),
+        booking_id, BookingStatus.FAILED, failed_step="AuthorizePayment", error={"error": "E", "cause": "c"})),
     "mark_failed_attention": (BookingStatus.NEEDS_ATTENTION, lambda booking_id: booking_record.mark_failed(
-        booking_id, BookingStatus.NEEDS_ATTENTION, failed_step="ChargePayment", error={"error": "E", "cause": "c"})),
+        booking_id, BookingStatus.NEEDS_ATTENTION, failed_step="AuthorizePayment", error={"error": "E", "cause": "c"})),
     "mark_not_started": (BookingStatus.FAILED, lambda booking_id: booking_record.mark_not_started(booking_id, "x")),
     "begin_cancellation": (BookingStatus.CANCELLING, lambda booking_id: booking_record.begin_cancellation(
         booking_id, booking_record.get(booking_id)["customer_id"])),
@@ -245,7 +283,7 @@ def test_a_forward_step_is_one_transaction_carrying_its_own_outcome(aws: Any) ->
         "redeem_points": ("loyalty", "loyalty", "loyalty", "step_log"),
         "award_miles": ("loyalty", "loyalty", "loyalty", "step_log"),
     }
-    event["charge"] = {"amount": 11_900}
+    event["authorization"] = {"amount": 11_900}
     for name, result_key in [("reserve_seat", "reservation"), ("redeem_points", "redemption"),
                              ("award_miles", "miles")]:
         with dynamodb_requests() as requests:
@@ -277,7 +315,7 @@ def test_a_replay_learns_its_first_result_from_the_refusal_and_changes_nothing(
     back what the first run wrote, and its outcome is one write of its own."""
     event = new_booking(**overrides)
     event["reservation"] = invoke("reserve_seat", event) if name != "reserve_seat" else None
-    event["charge"] = {"amount": 11_900}
+    event["authorization"] = {"amount": 11_900}
     first = invoke(name, event)
     before = business_state()
     if "cabin" in overrides:  # the replay's random pick is another seat, as it nearly always is
@@ -384,7 +422,7 @@ def test_confirm_booking_reads_the_booking_and_the_flight_in_one_request(aws: An
     records its attempt."""
     event = new_booking(seat="10B", cabin=None)
     event["reservation"] = invoke("reserve_seat", event)
-    event["charge"] = invoke("charge_payment", event)
+    event["authorization"] = invoke("authorize_payment", event)
 
     with dynamodb_requests() as requests:
         first = invoke("confirm_booking", event)
@@ -451,10 +489,12 @@ def _seen_on_the_booking(booking_id: str) -> dict[str, Any]:
 
 def test_every_payment_change_a_customer_sees_is_noted_on_the_booking_in_its_transaction(aws: Any) -> None:
     """GIVEN a booking run step by step, then refunded
-    WHEN ChargePayment captures and RefundPayment refunds
+    WHEN AuthorizePayment authorises, CapturePayment captures and RefundPayment refunds
     THEN each is three requests (the payment read, one transaction of the payment and the
-    booking's note, its step-log outcome), and after each the booking shows exactly what
-    the payment record says: NONE before, CAPTURED with the amount, REFUNDED with it."""
+    booking's note, its step-log outcome; the capture one, reading nothing: its outcome is a
+    part of its transaction, as the booking shows CONFIRMED already), and after each
+    the booking shows exactly what the payment record says: NONE before, AUTHORIZED,
+    CAPTURED, then REFUNDED, with the amount."""
     event = new_booking(loyalty_id="FF0001", points_to_redeem=1_000)
     event["reservation"] = invoke("reserve_seat", event)
     event["redemption"] = invoke("redeem_points", event)
@@ -462,9 +502,16 @@ def test_every_payment_change_a_customer_sees_is_noted_on_the_booking_in_its_tra
     assert _seen_on_the_booking(booking_id) == {"status": "NONE", "amount": 0}
 
     with dynamodb_requests() as requests:
-        event["charge"] = invoke("charge_payment", event)
+        event["authorization"] = invoke("authorize_payment", event)
     assert requests.seen == [("GetItem", ("payments",)), ("TransactWriteItems", ("payments", "bookings")),
                              ("UpdateItem", ("step_log",))]
+    assert _seen_on_the_booking(booking_id) == {"status": "AUTHORIZED", "amount": 11_900}
+    assert payments.seen(payment(booking_id)) == _seen_on_the_booking(booking_id)
+
+    with dynamodb_requests() as requests:
+        event["capture"] = invoke("capture_payment", event)
+    # No read first: AuthorizePayment's result travels to it; the outcome commits with the capture.
+    assert requests.seen == [("TransactWriteItems", ("payments", "bookings", "step_log"))]
     assert _seen_on_the_booking(booking_id) == {"status": "CAPTURED", "amount": 11_900}
     assert payments.seen(payment(booking_id)) == _seen_on_the_booking(booking_id)
 
@@ -476,18 +523,18 @@ def test_every_payment_change_a_customer_sees_is_noted_on_the_booking_in_its_tra
 
 
 def test_a_declined_card_is_noted_and_a_voided_request_needs_no_note(aws: Any) -> None:
-    """GIVEN one booking whose card is declined, and one whose request RefundPayment voids
+    """GIVEN one booking whose card is declined, and one whose request VoidPayment voids
     THEN the first shows DECLINED (the decision and the note in one transaction); the
     second is one write of the payment alone (VOIDED shows as NONE, as the request did)."""
     declined = new_booking(payment={"card_token": "tok_decline"})
     declined["reservation"] = {"fare": BASE_FARES["ECONOMY"]}
     with pytest.raises(errors.PaymentDeclined):
-        invoke("charge_payment", declined)
+        invoke("authorize_payment", declined)
     assert _seen_on_the_booking(declined["booking_id"]) == {"status": "DECLINED", "amount": 0}
 
     voided = new_booking()
     with dynamodb_requests() as requests:
-        invoke("refund_payment", voided)
+        invoke("void_payment", voided)
     assert requests.seen == [("GetItem", ("payments",)), ("UpdateItem", ("payments",)), ("UpdateItem", ("step_log",))]
     assert payment(voided["booking_id"])["status"] == "VOIDED"  # type: ignore[index]
     assert _seen_on_the_booking(voided["booking_id"]) == {"status": "NONE", "amount": 0}
@@ -500,7 +547,8 @@ def test_a_status_poll_reads_the_booking_and_its_step_log_only(aws: Any) -> None
     the payment, and the view shows the captured money."""
     event = new_booking()
     event["reservation"] = invoke("reserve_seat", event)
-    event["charge"] = invoke("charge_payment", event)
+    event["authorization"] = invoke("authorize_payment", event)
+    invoke("capture_payment", event)
 
     with dynamodb_requests() as requests:
         view = api.view_booking(event["booking_id"], owner_of({}))
@@ -517,7 +565,8 @@ def test_a_booking_written_before_the_note_shows_its_payment_record(aws: Any) ->
     THEN the view reads its payment record instead and shows the money, not NONE."""
     event = new_booking()
     event["reservation"] = invoke("reserve_seat", event)
-    event["charge"] = invoke("charge_payment", event)
+    event["authorization"] = invoke("authorize_payment", event)
+    invoke("capture_payment", event)
     db.update("bookings", db.booking_key(event["booking_id"]), "REMOVE payment")
 
     view = booking_view.view(event["booking_id"])

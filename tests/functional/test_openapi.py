@@ -17,10 +17,11 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib import clock, db, openapi, seats
+from chalicelib import clock, config, db, openapi, seats
 from chalicelib.errors import TransientStepError
-from chalicelib.models import CURRENCY, MONEY_FIELDS
+from chalicelib.models import BASE_FARES, CURRENCY, MONEY_FIELDS
 from chalicelib.vocabulary import (
+    AFTER_PIVOT,
     CANCELLATION_STEPS,
     COMPENSATION_ORDER,
     STEP_NAMES,
@@ -46,7 +47,8 @@ REQUEST_SCHEMAS = {"BookingRequest", "CancelRequest", "SignIn"}
 NOT_ANSWERED = {
     "Error429": "Cognito's throttling of sign-in: moto does not throttle",
 }
-FAILED_CHARGE = {STEP_NAMES[2]: FailureMode.PERMANENT.value}  # ChargePayment fails for good
+FAILED_CHARGE = {STEP_NAMES[2]: FailureMode.PERMANENT.value}  # AuthorizePayment fails for good
+FAILED_CAPTURE = {AFTER_PIVOT[0].name: FailureMode.PERMANENT.value}  # CapturePayment fails for good
 
 
 def _request(client: Any, check: ShapeCheck, method: str, template: str, path: str | None = None,
@@ -163,6 +165,16 @@ def test_every_main_answer_has_exactly_the_fields_the_document_gives(
         outage.setattr(seats, COMPENSATION_ORDER[-1].function, _still_down)
         assert call(*recover).json_body["still_failing"]
     assert call(*recover).json_body["status"] == BookingStatus.FAILED
+    # A confirmed booking whose capture failed, recovered after its authorisation lapsed:
+    # written off as lost revenue, still CONFIRMED.
+    unpaid = call("POST", bookings, body=booking_body(simulate_failure=FAILED_CAPTURE)).json_body["booking_id"]
+    assert wait_for_status(unpaid)["status"] == BookingStatus.CONFIRMED
+    clock.advance(config.authorization_hold_seconds() + 1)
+    try:
+        lapsed = call("POST", "/admin/bookings/{booking_id}/recover", f"/admin/bookings/{unpaid}/recover").json_body
+    finally:
+        clock.advance(-config.authorization_hold_seconds() - 1)
+    assert (lapsed["status"], lapsed["written_off"]) == (BookingStatus.CONFIRMED, BASE_FARES["ECONOMY"])
     db.update("loyalty", db.loyalty_account_key("FF0003"), "SET points_balance = points_balance + :one",
               values={":one": 1})
     assert call("GET", "/admin/invariants").json_body["count"] == 1

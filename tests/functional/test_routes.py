@@ -20,7 +20,7 @@ from chalice.test import Client
 import app as app_module
 from chalicelib import clock, vocabulary
 from chalicelib.models import BASE_FARES, CURRENCY, HOLD_SECONDS, all_seats
-from chalicelib.vocabulary import STEP_NAMES
+from chalicelib.vocabulary import FORWARD_STEP_NAMES
 from tests.support import (
     TableWatch,
     balance,
@@ -45,8 +45,8 @@ BOOKING_FIELDS = {
     "amount_paid", "payment", "steps", "compensations", "failed_step", "error", "ticket_number",
     "boarding_pass",
 }
-HAPPY_STATES = ["ReserveSeat", "ShouldRedeemPoints", "RedeemPoints", "ChargePayment", "AwardMiles",
-                "ConfirmBooking", "BookingConfirmed"]
+HAPPY_STATES = ["ReserveSeat", "ShouldRedeemPoints", "RedeemPoints", "AuthorizePayment", "AwardMiles",
+                "ConfirmBooking", "CapturePayment", "BookingConfirmed"]
 CANCELLATION_STATES = ["RefundPayment", "ReverseMiles", "ShouldRefundPoints", "RefundPoints", "ReleaseSeat",
                        "RecordCancellation", "CancellationOutcome", "BookingCancelled"]
 
@@ -131,8 +131,8 @@ def test_health_flights_and_availability_follow_the_bookings(client: Any) -> Non
     assert booking["fare"] == booking["amount_paid"] == BASE_FARES["BUSINESS"]  # no points: the full fare
     assert booking["payment"] == {"status": "CAPTURED", "amount": BASE_FARES["BUSINESS"], "currency": CURRENCY}
     assert {step["name"]: step["status"] for step in booking["steps"]} == {
-        "ReserveSeat": "SUCCEEDED", "RedeemPoints": "SKIPPED", "ChargePayment": "SUCCEEDED",
-        "AwardMiles": "SUCCEEDED", "ConfirmBooking": "SUCCEEDED"}
+        "ReserveSeat": "SUCCEEDED", "RedeemPoints": "SKIPPED", "AuthorizePayment": "SUCCEEDED",
+        "AwardMiles": "SUCCEEDED", "ConfirmBooking": "SUCCEEDED", "CapturePayment": "SUCCEEDED"}
 
     details = get_json(client, "/flights/SA101")
     assert details["availability"] == {**ALL_FREE, "BUSINESS": 17}
@@ -155,7 +155,8 @@ def test_config_serves_the_saga_vocabulary() -> None:
     assert config == {"stage": "dev", "fault_injection": True, "operator_routes": False,
                       "saga": vocabulary.describe(), "demo_sign_in": demo}
     saga = config["saga"]
-    assert [step["name"] for step in saga["steps"]] == list(STEP_NAMES)
+    assert [step["name"] for step in saga["steps"]] == list(FORWARD_STEP_NAMES)
+    assert [step["compensation"] for step in saga["steps"]][-1] is None  # CapturePayment: never compensated
     assert saga["failure_modes"] == ["permanent", "transient", "timeout", "hang"]
     assert set(saga["terminal_statuses"]) == {"CONFIRMED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"}
 
@@ -240,7 +241,7 @@ def test_booking_with_points_is_confirmed_paid_ticketed_and_audited(client: Any)
     assert (booking["fare"], booking["amount_paid"]) == (fare, paid)
     assert booking["payment"] == {"status": "CAPTURED", "amount": paid, "currency": CURRENCY}
     assert (booking["failed_step"], booking["error"], booking["compensations"]) == (None, None, [])
-    assert names(booking["steps"]) == list(STEP_NAMES)
+    assert names(booking["steps"]) == list(FORWARD_STEP_NAMES)
     for step in booking["steps"]:
         assert step["status"] == "SUCCEEDED", step
         assert "error" not in step
@@ -327,11 +328,11 @@ def test_repeated_idempotency_key_for_a_named_seat_returns_the_same_booking(clie
 
 # --- The saga's failure, seen through the API ----------------------------------------------------
 def test_failed_charge_is_compensated_in_reverse_order_and_audited(client: Any) -> None:
-    """GIVEN two bookings whose ChargePayment fails permanently, one redeeming 500 points of FF0001
+    """GIVEN two bookings whose AuthorizePayment fails permanently, one redeeming 500 points of FF0001
     WHEN their sagas are over
-    THEN both are FAILED at ChargePayment with SimulatedFailure, without ticket or payment; the
+    THEN both are FAILED at AuthorizePayment with SimulatedFailure, without ticket or payment; the
     seat is released (and the points refunded first), and the history shows the task's error and cause."""
-    fail = {"ChargePayment": "permanent"}
+    fail = {"AuthorizePayment": "permanent"}
     plain_id = book(client, simulate_failure=fail)["booking_id"]
     points_id = book(client, simulate_failure=fail, loyalty_id="FF0001", points_to_redeem=500)["booking_id"]
     wait_for_status(plain_id)
@@ -341,17 +342,17 @@ def test_failed_charge_is_compensated_in_reverse_order_and_audited(client: Any) 
         booking = get_json(client, f"/bookings/{booking_id}")
         assert set(booking) >= BOOKING_FIELDS
         assert booking["status"] == "FAILED"
-        assert booking["failed_step"] == "ChargePayment"
+        assert booking["failed_step"] == "AuthorizePayment"
         assert booking["error"]["error"] == "SimulatedFailure"
-        assert "ChargePayment" in booking["error"]["cause"]
+        assert "AuthorizePayment" in booking["error"]["cause"]
         assert names(booking["compensations"]) == compensations
         assert {entry["status"] for entry in booking["compensations"]} == {"COMPENSATED"}
         assert (booking["ticket_number"], booking["boarding_pass"]) == (None, None)
         assert booking["payment"] == {"status": "NONE", "amount": 0, "currency": CURRENCY}
         assert booking["amount_paid"] == 0
         steps = {step["name"]: step for step in booking["steps"]}
-        assert steps["ChargePayment"]["status"] == "FAILED"
-        assert steps["ChargePayment"]["error"]["error"] == "SimulatedFailure"
+        assert steps["AuthorizePayment"]["status"] == "FAILED"
+        assert steps["AuthorizePayment"]["error"]["error"] == "SimulatedFailure"
         assert steps["AwardMiles"]["status"] == steps["ConfirmBooking"]["status"] == "NOT_STARTED"
         assert seat_status(client, "SA101", booking["seat"]) == "AVAILABLE"
 
@@ -364,10 +365,10 @@ def test_failed_charge_is_compensated_in_reverse_order_and_audited(client: Any) 
     [run] = history["executions"]
     assert (run["kind"], run["status"]) == ("booking", "FAILED")
     assert entered_states(run["events"]) == [
-        "ReserveSeat", "ShouldRedeemPoints", "RedeemPoints", "ChargePayment", "ShouldRefundPoints",
+        "ReserveSeat", "ShouldRedeemPoints", "RedeemPoints", "AuthorizePayment", "ShouldRefundPoints",
         "RefundPoints", "ReleaseSeat", "RecordFailure", "BookingFailed"]
     failure = next(event for event in run["events"] if "error" in event)
-    assert failure["state"] == "ChargePayment" and failure["type"].endswith("Failed")
+    assert failure["state"] == "AuthorizePayment" and failure["type"].endswith("Failed")
     assert failure["error"] == "SimulatedFailure"
     assert "failed on purpose" in failure["cause"]
 
@@ -421,7 +422,7 @@ def test_only_a_confirmed_booking_can_be_cancelled(client: Any) -> None:
     cancelled_id = book_and_wait(client)["booking_id"]
     assert client.http.post(f"/bookings/{cancelled_id}/cancel").status_code == 202
     assert wait_for_status(cancelled_id)["status"] == "CANCELLED"
-    failed_id = book_and_wait(client, simulate_failure={"ChargePayment": "permanent"})["booking_id"]
+    failed_id = book_and_wait(client, simulate_failure={"AuthorizePayment": "permanent"})["booking_id"]
 
     assert_refused(refused_pending, 409, "PENDING")
     assert still_pending == "PENDING"
@@ -554,7 +555,7 @@ def test_simulate_failure_is_refused_where_the_stage_forbids_it(monkeypatch: pyt
     with Client(app_module.app, stage_name="prod") as prod:
         before = snapshot()
         signed_in = {"Authorization": f"Bearer {client.http.token}"}
-        refused = post_json(prod, "/bookings", booking_body(simulate_failure={"ChargePayment": "permanent"}),
+        refused = post_json(prod, "/bookings", booking_body(simulate_failure={"AuthorizePayment": "permanent"}),
                             signed_in)
         assert changed_tables(before, snapshot()) == []
         assert_refused(refused, 400, "simulate_failure")
@@ -602,7 +603,7 @@ BAD_BODIES = [
     pytest.param({"seat": 12, "cabin": None}, "seat", id="seat-not-a-string"),
     pytest.param({"cabin": ["ECONOMY"]}, "cabin", id="cabin-not-a-string"),
     pytest.param({"loyalty_id": 1}, "loyalty_id", id="loyalty_id-not-a-string"),
-    pytest.param({"simulate_failure": ["ChargePayment"]}, "simulate_failure", id="simulate_failure-not-an-object"),
+    pytest.param({"simulate_failure": ["AuthorizePayment"]}, "simulate_failure", id="simulate_failure-not-an-object"),
     pytest.param({"coupon": "FREE"}, "coupon", id="unknown-top-level-field"),
     pytest.param({"seat": "99Z", "cabin": None}, "99Z", id="seat-99Z"),
     pytest.param({"seat": "0A", "cabin": None}, "0A", id="seat-0A"),
@@ -617,7 +618,7 @@ BAD_BODIES = [
     pytest.param({"loyalty_id": "FF0001", "points_to_redeem": True}, "whole number", id="points-as-boolean"),
     pytest.param({"points_to_redeem": 100}, "loyalty_id", id="points-without-loyalty_id"),
     pytest.param({"simulate_failure": {"ChargeCard": "permanent"}}, "ChargeCard", id="simulate-unknown-step"),
-    pytest.param({"simulate_failure": {"ChargePayment": "sometimes"}}, "mode", id="simulate-unknown-mode"),
+    pytest.param({"simulate_failure": {"AuthorizePayment": "sometimes"}}, "mode", id="simulate-unknown-mode"),
     pytest.param({"payment": {"card_token": "tok_visa", "card_number": "4242424242424242"}}, "card",
                  id="payment-with-card_number"),
     pytest.param({"payment": {"card_token": "4242 4242 4242 4242"}}, "card number", id="card_token-is-a-pan"),

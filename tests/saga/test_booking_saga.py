@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import api, booking_view, db, invariants, saga
+from chalicelib import api, booking_view, db, dead_letters, invariants, recovery, saga
 from chalicelib.models import BASE_FARES, CURRENCY, miles_for
-from chalicelib.vocabulary import STEP_NAMES
+from chalicelib.vocabulary import FORWARD_STEP_NAMES, STEP_NAMES
 from tests.saga.conftest import START_POINTS, compensation_names, execution, run, start, states_entered
 from tests.support import balance, owner_of_booking, payment, seat, wait_for_status
 
@@ -28,21 +28,23 @@ def assert_rolled_back(view: dict[str, Any]) -> None:
         assert sold["status"] == "AVAILABLE"
         assert "booking_id" not in sold
     assert balance("FF0001") == START_POINTS
-    charge = payment(booking_id)
-    assert charge is None or charge["status"] in ("REFUNDED", "DECLINED", "VOIDED")
-    assert view["payment"]["status"] in ("NONE", "REFUNDED", "DECLINED")
+    held = payment(booking_id)
+    assert held is None or held["status"] in ("DECLINED", "VOIDED")  # nothing captured, no hold left
+    assert view["payment"]["status"] in ("NONE", "VOIDED", "DECLINED")
+    assert not dead_letters.open_letters(booking_id)
     assert view["ticket_number"] is None and view["boarding_pass"] is None
 
 
 def test_happy_path_confirms_and_every_table_agrees(aws: Any) -> None:
     """GIVEN a booking with a loyalty account redeeming points
     WHEN the saga runs
-    THEN it is CONFIRMED: seat BOOKED for it, fare minus discount captured, points
-    debited and miles credited to the same balance, no compensation ran."""
+    THEN it is CONFIRMED: seat BOOKED for it, fare minus discount authorised then captured
+    after the tickets were issued, points debited and miles credited to the same balance,
+    no compensation ran, in 8 state transitions."""
     view = run(loyalty_id="FF0001", points_to_redeem=POINTS, seat="12C", cabin=None)
 
     assert view["status"] == "CONFIRMED"
-    assert [step["status"] for step in view["steps"]] == ["SUCCEEDED"] * 5
+    assert [step["status"] for step in view["steps"]] == ["SUCCEEDED"] * 6
     assert view["compensations"] == []
     assert view["failed_step"] is None and view["error"] is None
     paid = FARE - POINTS
@@ -55,9 +57,13 @@ def test_happy_path_confirms_and_every_table_agrees(aws: Any) -> None:
     assert balance("FF0001") == START_POINTS - POINTS + miles_for(paid)
     assert execution(view["booking_id"])["status"] == "SUCCEEDED"
     assert states_entered(view["booking_id"]) == [
-        "ReserveSeat", "ShouldRedeemPoints", "RedeemPoints", "ChargePayment", "AwardMiles",
-        "ConfirmBooking", "BookingConfirmed",
+        "ReserveSeat", "ShouldRedeemPoints", "RedeemPoints", "AuthorizePayment", "AwardMiles",
+        "ConfirmBooking", "CapturePayment", "BookingConfirmed",
     ]
+    captured = payment(view["booking_id"]) or {}
+    assert (captured["status"], captured["amount"]) == ("CAPTURED", paid) and captured["capture_id"]
+    assert captured["authorized_at"] < captured["captured_at"] and "card_token" not in captured
+    assert invariants.check() == []
 
 
 def test_without_points_the_choice_skips_redeem_points(aws: Any) -> None:
@@ -73,9 +79,9 @@ def test_without_points_the_choice_skips_redeem_points(aws: Any) -> None:
 PERMANENT = {
     "ReserveSeat": [],
     "RedeemPoints": ["ReleaseSeat"],
-    "ChargePayment": ["RefundPoints", "ReleaseSeat"],
-    "AwardMiles": ["RefundPayment", "RefundPoints", "ReleaseSeat"],
-    "ConfirmBooking": ["ReverseMiles", "RefundPayment", "RefundPoints", "ReleaseSeat"],
+    "AuthorizePayment": ["RefundPoints", "ReleaseSeat"],
+    "AwardMiles": ["VoidPayment", "RefundPoints", "ReleaseSeat"],
+    "ConfirmBooking": ["ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeat"],
 }
 
 
@@ -101,7 +107,7 @@ def test_permanent_failure_compensates_the_completed_steps_in_reverse(aws: Any, 
 
 def test_declined_card_releases_seat_and_refunds_points(aws: Any) -> None:
     view = run(loyalty_id="FF0001", points_to_redeem=POINTS, payment={"card_token": "tok_decline"})
-    assert view["status"] == "FAILED" and view["failed_step"] == "ChargePayment"
+    assert view["status"] == "FAILED" and view["failed_step"] == "AuthorizePayment"
     assert view["error"]["error"] == "PaymentDeclined"
     assert compensation_names(view) == ["RefundPoints", "ReleaseSeat"]
     assert view["payment"]["status"] == "DECLINED"
@@ -134,7 +140,7 @@ def test_seat_taken_after_the_api_checked_fails_at_reserve_seat(aws: Any, monkey
     assert seat("SA101", "4B")["booking_id"] == "someone-else"
 
 
-@pytest.mark.parametrize("failing_step", STEP_NAMES)
+@pytest.mark.parametrize("failing_step", FORWARD_STEP_NAMES)
 def test_transient_failure_is_absorbed_by_retry(aws: Any, failing_step: str) -> None:
     """GIVEN a step that fails its first attempt only WHEN the saga runs THEN Retry
     runs it again, the booking is CONFIRMED and nothing was compensated."""
@@ -148,7 +154,7 @@ def test_transient_failure_is_absorbed_by_retry(aws: Any, failing_step: str) -> 
 
 # A timeout may leave the step's effect behind: its own compensation runs too.
 TIMEOUT = {step: [compensation, *PERMANENT[step]] for step, compensation in (
-    ("ReserveSeat", "ReleaseSeat"), ("RedeemPoints", "RefundPoints"), ("ChargePayment", "RefundPayment"),
+    ("ReserveSeat", "ReleaseSeat"), ("RedeemPoints", "RefundPoints"), ("AuthorizePayment", "VoidPayment"),
     ("AwardMiles", "ReverseMiles"), ("ConfirmBooking", "CancelBooking"),
 )}
 
@@ -168,8 +174,8 @@ def test_timeout_compensates_the_timed_out_step_too(short_timeout: Any, failing_
     assert view["error"]["error"] == "States.Timeout"
     assert compensation_names(view) == TIMEOUT[failing_step]
     assert_rolled_back(view)
-    if failing_step == "ChargePayment":
-        assert view["payment"] == {"status": "REFUNDED", "amount": FARE - POINTS, "currency": CURRENCY}
+    if failing_step == "AuthorizePayment":  # authorised, then released: nothing was captured
+        assert view["payment"] == {"status": "VOIDED", "amount": FARE - POINTS, "currency": CURRENCY}
     assert execution(view["booking_id"])["error"] == "Timeout"
     timed_out = next(step for step in view["steps"] if step["name"] == failing_step)
     # The pivot is retried on a timeout before it is compensated; the others are not.
@@ -177,18 +183,18 @@ def test_timeout_compensates_the_timed_out_step_too(short_timeout: Any, failing_
 
 
 def test_a_hang_before_the_charge_is_timed_out_and_nothing_was_charged(short_timeout: Any) -> None:
-    """GIVEN ChargePayment hangs before its call reaches the gateway, past its TimeoutSeconds
+    """GIVEN AuthorizePayment hangs before its call reaches the gateway, past its TimeoutSeconds
     WHEN the saga runs
-    THEN it is recorded TIMED_OUT (not left RUNNING), RefundPayment finds no charge and
+    THEN it is recorded TIMED_OUT (not left RUNNING), VoidPayment finds no authorisation and
     leaves its tombstone, the earlier steps are undone, and every table is back."""
-    short_timeout("ChargePayment")
-    view = run(loyalty_id="FF0001", points_to_redeem=POINTS, simulate_failure={"ChargePayment": "hang"})
+    short_timeout("AuthorizePayment")
+    view = run(loyalty_id="FF0001", points_to_redeem=POINTS, simulate_failure={"AuthorizePayment": "hang"})
 
-    assert view["status"] == "FAILED" and view["failed_step"] == "ChargePayment"
+    assert view["status"] == "FAILED" and view["failed_step"] == "AuthorizePayment"
     assert view["error"]["error"] == "States.Timeout"
-    charge = next(step for step in view["steps"] if step["name"] == "ChargePayment")
+    charge = next(step for step in view["steps"] if step["name"] == "AuthorizePayment")
     assert charge["status"] == "TIMED_OUT" and charge["attempts"] == 1
-    assert compensation_names(view) == TIMEOUT["ChargePayment"]
+    assert compensation_names(view) == TIMEOUT["AuthorizePayment"]
     assert view["payment"] == {"status": "NONE", "amount": 0, "currency": CURRENCY}
     assert payment(view["booking_id"])["status"] == "VOIDED"  # type: ignore[index]
     assert_rolled_back(view)
@@ -290,7 +296,7 @@ def test_a_cancel_while_confirmed_is_never_undone_by_the_booking_saga(short_time
 def test_the_card_token_never_travels_through_the_state_machine(aws: Any) -> None:
     """Issue 12, part 4. GIVEN a booking paid with a token WHEN its saga confirms it
     THEN neither the execution's input nor any event of its history holds the token
-    (state machines log both): ChargePayment reads it from the payments service's own
+    (state machines log both): AuthorizePayment reads it from the payments service's own
     record, which drops it once the card is charged."""
     view = run(payment={"card_token": "tok_visa_carried_nowhere"})
 
@@ -302,20 +308,138 @@ def test_the_card_token_never_travels_through_the_state_machine(aws: Any) -> Non
 
 
 def test_failed_compensation_goes_on_and_needs_attention(aws: Any) -> None:
-    """GIVEN AwardMiles fails and RefundPayment fails even after its retries
+    """GIVEN AwardMiles fails and VoidPayment fails even after its retries
     WHEN the saga compensates
     THEN RefundPoints and ReleaseSeat still run, the booking is NEEDS_ATTENTION and a
     dead letter records the compensation and its error."""
     view = run(loyalty_id="FF0001", points_to_redeem=POINTS,
-               simulate_failure={"AwardMiles": "permanent", "RefundPayment": "permanent"})
+               simulate_failure={"AwardMiles": "permanent", "VoidPayment": "permanent"})
 
     assert view["status"] == "NEEDS_ATTENTION"
-    assert compensation_names(view) == ["RefundPayment", "RefundPoints", "ReleaseSeat"]
+    assert compensation_names(view) == ["VoidPayment", "RefundPoints", "ReleaseSeat"]
     assert [entry["status"] for entry in view["compensations"]] == ["FAILED", "COMPENSATED", "COMPENSATED"]
     assert view["compensations"][0]["attempts"] == 6  # the first try + MaxAttempts 5 retries
-    assert view["needs_attention"] == {"failed_step": "AwardMiles", "failed_compensations": ["RefundPayment"]}
+    assert view["needs_attention"] == {"failed_step": "AwardMiles", "failed_compensations": ["VoidPayment"]}
     letters = list(db.scan("dead_letters"))
     assert [(letter["booking_id"], letter["compensation"], letter["error"]) for letter in letters] == [
-        (view["booking_id"], "RefundPayment", "SimulatedFailure")]
-    assert payment(view["booking_id"])["status"] == "CAPTURED"  # type: ignore[index]
+        (view["booking_id"], "VoidPayment", "SimulatedFailure")]
+    assert payment(view["booking_id"])["status"] == "AUTHORIZED"  # type: ignore[index]
+    assert [violation.rule for violation in invariants.check()] == ["authorization-not-released"]
     assert execution(view["booking_id"])["status"] == "FAILED"
+
+
+# --- After the pivot: the capture ---------------------------------------------------------------
+def _capture_failed_on_record(view: dict[str, Any], error: str) -> None:
+    """CONFIRMED with its ticket and its seat sold, nothing compensated, the payment
+    CAPTURE_FAILED with the amount still held, one open dead letter for CapturePayment, and
+    the invariant checker content (it is told)."""
+    booking_id = view["booking_id"]
+    assert view["status"] == "CONFIRMED" and view["ticket_number"] and view["boarding_pass"]
+    assert seat("SA101", view["seat"])["status"] == "BOOKED"
+    assert view["compensations"] == []
+    assert view["payment"] == {"status": "CAPTURE_FAILED", "amount": FARE - POINTS, "currency": CURRENCY}
+    assert view["amount_paid"] == 0
+    held = payment(booking_id) or {}
+    assert held["status"] == "CAPTURE_FAILED" and held["capture_error"]["error"] == error
+    assert [(letter["compensation"], letter["error"]) for letter in dead_letters.open_letters()] == [
+        ("CapturePayment", error)]
+    assert balance("FF0001") == START_POINTS - POINTS + miles_for(FARE - POINTS)  # the miles stand
+    assert execution(booking_id)["status"] == "SUCCEEDED"
+    assert states_entered(booking_id)[-3:] == ["CapturePayment", "RecordCaptureFailure", "BookingConfirmed"]
+    assert invariants.check() == []
+
+
+def test_a_capture_that_fails_leaves_the_booking_confirmed_and_recover_captures(aws: Any) -> None:
+    """GIVEN CapturePayment fails for good, after the tickets are issued
+    WHEN the saga runs
+    THEN nothing is compensated: the booking stays CONFIRMED with its ticket, the payment is
+    CAPTURE_FAILED, a dead letter asks for the operator; the operator's recover captures it,
+    resolves the letter, and every table agrees."""
+    view = run(loyalty_id="FF0001", points_to_redeem=POINTS, simulate_failure={"CapturePayment": "permanent"})
+
+    _capture_failed_on_record(view, "SimulatedFailure")
+    capture = next(step for step in view["steps"] if step["name"] == "CapturePayment")
+    assert capture["status"] == "FAILED" and capture["attempts"] == 1  # a permanent error is not retried
+
+    result = recovery.recover(view["booking_id"])
+
+    assert result == {"booking_id": view["booking_id"], "status": "CONFIRMED", "rerun": ["CapturePayment"],
+                      "still_failing": {}}
+    after = booking_view.view(view["booking_id"])
+    assert after["status"] == "CONFIRMED"
+    assert after["payment"] == {"status": "CAPTURED", "amount": FARE - POINTS, "currency": CURRENCY}
+    assert after["amount_paid"] == FARE - POINTS
+    assert dead_letters.open_letters() == [] and invariants.check() == []
+
+
+def test_a_capture_that_hangs_is_retried_then_recorded_and_recovered(short_timeout: Any) -> None:
+    """GIVEN CapturePayment hangs past its TimeoutSeconds before reaching the gateway, on every
+    attempt
+    THEN it is retried on the timeout, then recorded TIMED_OUT with the payment CAPTURE_FAILED
+    and a dead letter; the booking stays CONFIRMED; recover captures."""
+    short_timeout("CapturePayment")
+    view = run(loyalty_id="FF0001", points_to_redeem=POINTS, simulate_failure={"CapturePayment": "hang"})
+
+    _capture_failed_on_record(view, "States.Timeout")
+    capture = next(step for step in view["steps"] if step["name"] == "CapturePayment")
+    assert capture["status"] == "TIMED_OUT" and capture["attempts"] == 3  # the first try + 2 timeout retries
+    assert recovery.recover(view["booking_id"])["still_failing"] == {}
+    assert payment(view["booking_id"])["status"] == "CAPTURED"  # type: ignore[index]
+    assert invariants.check() == []
+
+
+def test_a_capture_that_timed_out_after_capturing_is_not_reported_failed(short_timeout: Any) -> None:
+    """GIVEN CapturePayment captures, then outlasts its TimeoutSeconds, on every attempt
+    THEN its retries find the capture made (once, at the gateway's idempotency key), and
+    RecordCaptureFailure, finding the money CAPTURED, records nothing: no dead letter."""
+    short_timeout("CapturePayment")
+    view = run(simulate_failure={"CapturePayment": "timeout"})
+
+    assert view["status"] == "CONFIRMED"
+    assert view["payment"] == {"status": "CAPTURED", "amount": FARE, "currency": CURRENCY}
+    assert dead_letters.open_letters() == [] and view["compensations"] == []
+    assert states_entered(view["booking_id"])[-2:] == ["RecordCaptureFailure", "BookingConfirmed"]
+    assert invariants.check() == []
+
+
+def test_an_authorisation_that_lapsed_before_the_capture_is_written_off_never_silently(
+    aws: Any, monkeypatch: Any,
+) -> None:
+    """GIVEN authorisations that lapse at once (AUTHORIZATION_HOLD_SECONDS=0)
+    WHEN the saga reaches CapturePayment
+    THEN the capture is refused (AuthorizationExpired, not retried), the booking stays
+    CONFIRMED with the payment CAPTURE_FAILED and a dead letter; the operator's recover cannot
+    capture it either, so it records the amount as lost revenue on the payment and in the
+    resolved letter: the booking stays CONFIRMED, the customer is not charged."""
+    monkeypatch.setenv("AUTHORIZATION_HOLD_SECONDS", "0")
+    view = run(loyalty_id="FF0001", points_to_redeem=POINTS)
+    _capture_failed_on_record(view, "AuthorizationExpired")
+
+    result = recovery.recover(view["booking_id"])
+
+    assert (result["status"], result["written_off"], result["still_failing"]) == ("CONFIRMED", FARE - POINTS, {})
+    lost = payment(view["booking_id"]) or {}
+    assert (lost["status"], lost["lost_revenue"]) == ("CAPTURE_FAILED", FARE - POINTS) and lost["written_off_at"]
+    (letter,) = db.query("dead_letters", KeyConditionExpression="booking_id = :id",
+                         ExpressionAttributeValues={":id": view["booking_id"]})
+    assert letter["state"] == "RESOLVED" and "lost revenue" in letter["resolution"]
+    assert invariants.check() == []
+    with pytest.raises(Exception, match="CONFIRMED"):
+        recovery.recover(view["booking_id"])  # written off: nothing left to recover
+
+
+def test_cancelling_a_booking_whose_capture_failed_releases_the_hold(aws: Any) -> None:
+    """GIVEN a CONFIRMED booking whose capture failed (CAPTURE_FAILED, dead-lettered)
+    WHEN the customer cancels it
+    THEN RefundPayment releases the authorisation (nothing was captured, nothing refunded),
+    the capture's dead letter is resolved, and the booking is CANCELLED with every table back."""
+    view = run(loyalty_id="FF0001", points_to_redeem=POINTS, simulate_failure={"CapturePayment": "permanent"})
+    api.cancel_booking(view["booking_id"], None, owner_of_booking(view["booking_id"]))
+    cancelled = wait_for_status(view["booking_id"], {"CANCELLED", "NEEDS_ATTENTION"})
+
+    assert cancelled["status"] == "CANCELLED"
+    assert compensation_names(cancelled) == ["RefundPayment", "ReverseMiles", "RefundPoints", "ReleaseSeat"]
+    assert cancelled["compensations"][0]["result"]["voided"] == FARE - POINTS
+    assert cancelled["payment"] == {"status": "VOIDED", "amount": FARE - POINTS, "currency": CURRENCY}
+    assert seat("SA101", view["seat"])["status"] == "AVAILABLE" and balance("FF0001") == START_POINTS
+    assert dead_letters.open_letters() == [] and invariants.check() == []

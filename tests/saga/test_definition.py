@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chalicelib import errors
-from chalicelib.vocabulary import COMPENSATION_NAMES, STEP_NAMES, STEP_OF_COMPENSATION
+from chalicelib.vocabulary import BOOKING_SAGA_TASK_NAMES, COMPENSATION_NAMES, STEP_NAMES, STEP_OF_COMPENSATION
 from deploy import asl, statemachines
 
 BOOKING = asl.load("booking")
@@ -29,8 +29,8 @@ CHANGED_NOTHING = {
 EXPECTED_CATCH = {
     "ReserveSeat": ("RecordFailure", "ReleaseSeat"),
     "RedeemPoints": ("ReleaseSeat", "RefundPoints"),
-    "ChargePayment": ("ShouldRefundPoints", "RefundPayment"),
-    "AwardMiles": ("RefundPayment", "ReverseMiles"),
+    "AuthorizePayment": ("ShouldRefundPoints", "VoidPayment"),
+    "AwardMiles": ("VoidPayment", "ReverseMiles"),
     "ConfirmBooking": ("ReverseMiles", "CancelBooking"),
 }
 
@@ -40,7 +40,7 @@ def state(definition: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_state_names_are_the_step_names() -> None:
-    for name in (*STEP_NAMES, *COMPENSATION_NAMES):
+    for name in BOOKING_SAGA_TASK_NAMES:
         assert state(BOOKING, name)["Type"] == "Task"
     assert BOOKING["StartAt"] == "ReserveSeat"
 
@@ -81,7 +81,7 @@ def test_compensations_retry_more_and_never_stop_the_chain(definition: dict[str,
 
 def test_the_pivot_is_settled_by_asking_never_undone() -> None:
     """After ConfirmBooking timed out or crashed, CancelBooking asks whether it committed: a
-    confirmation that did goes forward to BookingConfirmed, one that did not lets the
+    confirmation that did goes forward to CapturePayment, one that did not lets the
     earlier steps be compensated; and when even the asking fails, nothing is compensated
     (RecordFailure, NEEDS_ATTENTION) while the outcome is unknown."""
     cancel = state(BOOKING, "CancelBooking")
@@ -89,7 +89,33 @@ def test_the_pivot_is_settled_by_asking_never_undone() -> None:
     committed = state(BOOKING, cancel["Next"])
     (choice,) = committed["Choices"]
     assert committed["Type"] == "Choice" and choice["Variable"] == "$.CancelBookingResult.confirmed"
-    assert (choice["BooleanEquals"], choice["Next"], committed["Default"]) == (True, "BookingConfirmed", "ReverseMiles")
+    assert (choice["BooleanEquals"], choice["Next"], committed["Default"]) == (True, "CapturePayment", "ReverseMiles")
+
+
+def test_the_capture_comes_after_the_pivot_retried_and_never_compensated() -> None:
+    """ConfirmBooking goes on to CapturePayment, which retries as the pivot does (transient
+    errors, then a timeout: the capture is idempotent), and whose one Catch records the
+    failure (RecordCaptureFailure) and confirms the booking all the same: no compensation
+    is reachable from it."""
+    assert state(BOOKING, "ConfirmBooking")["Next"] == "CapturePayment"
+    capture = state(BOOKING, "CapturePayment")
+    retry, timeout = capture["Retry"]
+    assert set(retry["ErrorEquals"]) == TRANSIENT and timeout["ErrorEquals"] == ["States.Timeout"]
+    (catch,) = capture["Catch"]
+    assert (catch["ErrorEquals"], catch["ResultPath"], catch["Next"]) == (
+        ["States.ALL"], "$.CapturePaymentError", "RecordCaptureFailure")
+    assert capture["Next"] == state(BOOKING, "RecordCaptureFailure")["Next"] == "BookingConfirmed"
+    assert state(BOOKING, "RecordCaptureFailure")["Catch"][0]["Next"] == "CaptureFailureUnrecorded"
+    reachable, todo = set(), ["CapturePayment"]
+    while todo:
+        name = todo.pop()
+        if name in reachable:
+            continue
+        reachable.add(name)
+        current = BOOKING["States"][name]
+        todo += [current[key] for key in ("Next", "Default") if key in current]
+        todo += [clause["Next"] for clause in (*current.get("Catch", []), *current.get("Choices", []))]
+    assert reachable.isdisjoint(COMPENSATION_NAMES)
 
 
 def _walk(definition: dict[str, Any], start: str, choose: str) -> list[str]:

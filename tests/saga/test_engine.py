@@ -32,8 +32,8 @@ TIMEOUT_STEP, TIMEOUT_SECONDS, HANG_SECONDS = "AwardMiles", 8, 10
 # compensation retried to exhaustion (permanent), timed out (States.Timeout).
 PLANS: list[tuple[dict[str, str], int]] = [
     ({"ReserveSeat": "transient"}, 0),
-    ({"ChargePayment": "transient", "AwardMiles": "transient"}, 1_000),
-    ({"ChargePayment": "permanent", "RefundPoints": "permanent"}, 1_000),
+    ({"AuthorizePayment": "transient", "AwardMiles": "transient"}, 1_000),
+    ({"AuthorizePayment": "permanent", "RefundPoints": "permanent"}, 1_000),
     ({"ConfirmBooking": "permanent", "ReleaseSeat": "transient"}, 500),
     ({TIMEOUT_STEP: "timeout"}, 700),
 ]
@@ -143,14 +143,14 @@ def test_concurrent_sagas_end_the_same_with_shared_programs(
     transient_seat, transient_pair, failing_compensation, failed_pivot, timed_out = (o[0] for o in by_plan)
     assert transient_seat["status"] == "CONFIRMED" and transient_seat["attempts"]["ReserveSeat"] == 2
     assert transient_pair["status"] == "CONFIRMED"
-    assert (transient_pair["attempts"]["ChargePayment"], transient_pair["attempts"]["AwardMiles"]) == (2, 2)
+    assert (transient_pair["attempts"]["AuthorizePayment"], transient_pair["attempts"]["AwardMiles"]) == (2, 2)
     assert failing_compensation["status"] == "NEEDS_ATTENTION"
     assert failing_compensation["attempts"]["RefundPoints"] == 6
     assert failing_compensation["compensations"] == [("RefundPoints", "FAILED", 6), ("ReleaseSeat", "COMPENSATED", 1)]
     assert failed_pivot["status"] == "FAILED" and failed_pivot["attempts"]["ReleaseSeat"] == 2
     assert [name for name, _, _ in failed_pivot["compensations"]] == [
-        "ReverseMiles", "RefundPayment", "RefundPoints", "ReleaseSeat"]
+        "ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeat"]
     assert timed_out["status"] == "FAILED" and timed_out["error"] == "States.Timeout"
     assert timed_out["failed_step"] == TIMEOUT_STEP and timed_out["attempts"][TIMEOUT_STEP] == 1
     assert [name for name, _, _ in timed_out["compensations"]] == [
-        "ReverseMiles", "RefundPayment", "RefundPoints", "ReleaseSeat"]
+        "ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeat"]

@@ -131,24 +131,24 @@ def test_sweeper_releases_expired_holds_and_fails_stale_bookings(aws: Any) -> No
 
 
 def test_operator_recovery_reruns_the_failed_compensation(aws: Any, client: Any) -> None:
-    """GIVEN a booking left NEEDS_ATTENTION because RefundPayment failed for good
+    """GIVEN a booking left NEEDS_ATTENTION because VoidPayment failed for good
     WHEN an operator calls the recover route
-    THEN RefundPayment runs again (idempotently), the money is refunded, the booking is
+    THEN VoidPayment runs again (idempotently), the hold is released, the booking is
     FAILED, the dead letter is resolved and the invariants hold."""
     view = run(loyalty_id="FF0001", points_to_redeem=1_000,
-               simulate_failure={"AwardMiles": "permanent", "RefundPayment": "permanent"})
+               simulate_failure={"AwardMiles": "permanent", "VoidPayment": "permanent"})
     assert view["status"] == "NEEDS_ATTENTION"
-    assert [violation.rule for violation in invariants.check()] == ["captured-not-refunded"]
+    assert [violation.rule for violation in invariants.check()] == ["authorization-not-released"]
     assert len(client.http.get("/admin/dead-letters").json_body["dead_letters"]) == 1
 
     response = client.http.post(f"/admin/bookings/{view['booking_id']}/recover")
 
     assert response.status_code == 200
     assert response.json_body == {"booking_id": view["booking_id"], "status": "FAILED",
-                                  "rerun": ["RefundPayment"], "still_failing": {}}
+                                  "rerun": ["VoidPayment"], "still_failing": {}}
     after = booking_view.view(view["booking_id"])
     assert after["status"] == "FAILED" and after["failed_step"] == "AwardMiles"
-    assert payment(view["booking_id"])["status"] == "REFUNDED"  # type: ignore[index]
+    assert payment(view["booking_id"])["status"] == "VOIDED"  # type: ignore[index]
     assert balance("FF0001") == START_POINTS
     assert client.http.get("/admin/dead-letters").json_body["dead_letters"] == []
     assert client.http.get("/admin/invariants").json_body == {"violations": [], "count": 0}
@@ -156,46 +156,46 @@ def test_operator_recovery_reruns_the_failed_compensation(aws: Any, client: Any)
 
 
 def test_recovery_never_closes_a_booking_while_money_is_still_taken(short_timeout: Any) -> None:
-    """Issue 12, part 1. GIVEN AwardMiles fails for good and RefundPayment hangs before it
+    """Issue 12, part 1. GIVEN AwardMiles fails for good and VoidPayment hangs before it
     reaches the payment service, past its TimeoutSeconds, on every attempt
     WHEN the saga ends NEEDS_ATTENTION
-    THEN no step-log entry is left RUNNING (RefundPayment is TIMED_OUT), the checker sees
-    the money still captured, and recovery re-runs RefundPayment, which never finished
-    (not only compensations marked FAILED): the money is refunded, the booking FAILED, its
+    THEN no step-log entry is left RUNNING (VoidPayment is TIMED_OUT), the checker sees
+    the card still held, and recovery re-runs VoidPayment, which never finished
+    (not only compensations marked FAILED): the hold is released, the booking FAILED, its
     dead letter resolved, and its tables check clean."""
-    short_timeout("RefundPayment")
-    view = run(simulate_failure={"AwardMiles": "permanent", "RefundPayment": "hang"})
+    short_timeout("VoidPayment")
+    view = run(simulate_failure={"AwardMiles": "permanent", "VoidPayment": "hang"})
     booking_id = view["booking_id"]
 
     assert view["status"] == "NEEDS_ATTENTION"
-    refund = next(entry for entry in view["compensations"] if entry["name"] == "RefundPayment")
-    assert refund["status"] == "TIMED_OUT" and refund["attempts"] == 6, refund
-    assert view["needs_attention"]["failed_compensations"] == ["RefundPayment"]
-    assert payment(booking_id)["status"] == "CAPTURED"  # type: ignore[index]
-    assert [violation.rule for violation in invariants.check()] == ["captured-not-refunded"]
+    void = next(entry for entry in view["compensations"] if entry["name"] == "VoidPayment")
+    assert void["status"] == "TIMED_OUT" and void["attempts"] == 6, void
+    assert view["needs_attention"]["failed_compensations"] == ["VoidPayment"]
+    assert payment(booking_id)["status"] == "AUTHORIZED"  # type: ignore[index]
+    assert [violation.rule for violation in invariants.check()] == ["authorization-not-released"]
 
     result = recovery.recover(booking_id)
 
-    assert result == {"booking_id": booking_id, "status": "FAILED", "rerun": ["RefundPayment"], "still_failing": {}}
-    assert payment(booking_id)["status"] == "REFUNDED"  # type: ignore[index]
+    assert result == {"booking_id": booking_id, "status": "FAILED", "rerun": ["VoidPayment"], "still_failing": {}}
+    assert payment(booking_id)["status"] == "VOIDED"  # type: ignore[index]
     assert dead_letters.open_letters() == []
     assert invariants.check() == []
 
 
 def test_recovery_keeps_the_dead_letter_while_the_booking_does_not_check_clean(aws: Any, monkeypatch: Any) -> None:
-    """GIVEN a NEEDS_ATTENTION booking whose money is still captured, and a RefundPayment
-    that reports success without refunding (a broken gateway adapter)
+    """GIVEN a NEEDS_ATTENTION booking whose card is still held, and a VoidPayment
+    that reports success without releasing (a broken gateway adapter)
     WHEN an operator recovers it
     THEN it stays NEEDS_ATTENTION with the violation named, and its dead letter stays open."""
-    view = run(simulate_failure={"AwardMiles": "permanent", "RefundPayment": "permanent"})
-    monkeypatch.setattr(payments, "refund_payment", lambda step: {"refunded": 0, "detail": "pretends"})
+    view = run(simulate_failure={"AwardMiles": "permanent", "VoidPayment": "permanent"})
+    monkeypatch.setattr(payments, "void_payment", lambda step: {"voided": 0, "detail": "pretends"})
 
     result = recovery.recover(view["booking_id"])
 
     assert result["status"] == "NEEDS_ATTENTION"
-    assert [violation["rule"] for violation in result["violations"]] == ["captured-not-refunded"]
+    assert [violation["rule"] for violation in result["violations"]] == ["authorization-not-released"]
     assert booking_view.view(view["booking_id"])["status"] == "NEEDS_ATTENTION"
-    assert [letter["compensation"] for letter in dead_letters.open_letters()] == ["RefundPayment"]
+    assert [letter["compensation"] for letter in dead_letters.open_letters()] == ["VoidPayment"]
 
 
 def test_interrupted_cancellation_recovers_to_cancelled(aws: Any) -> None:
@@ -227,6 +227,10 @@ def test_invariant_checker_reports_planted_damage(aws: Any) -> None:
               values={":seen": {"status": "NONE", "amount": 0}})  # money taken, shown as none
     request = validation.parse_booking_request(booking_body(), fault_injection_allowed=True)
     stuck, _ = api.open_booking(request, customer=customer(), correlation_id="stuck", idempotency_key=None)
+    db.put("payments", {"booking_id": "held-orphan", "status": "AUTHORIZED", "amount": 100})
+    # A confirmed booking whose capture failed with no dead letter to say so.
+    unpaid = run(seat="17A", cabin=None, simulate_failure={"CapturePayment": "permanent"})
+    dead_letters.resolve(unpaid["booking_id"])
 
     found = {(violation.rule, violation.subject) for violation in invariants.check()}
 
@@ -238,4 +242,6 @@ def test_invariant_checker_reports_planted_damage(aws: Any) -> None:
         ("stuck-without-execution", stuck["booking_id"]),
         ("card-token-kept", stuck["booking_id"]),  # its payment request outlives its (absent) saga
         ("payment-note-stale", confirmed["booking_id"]),
+        ("authorization-not-released", "held-orphan"),
+        ("confirmed-without-capture", unpaid["booking_id"]),
     }

@@ -8,6 +8,14 @@ docs/benchmarks.md).
 The baseline (48f2cb2, the same meter), points redeemed: POST 4 requests / 6 WRU / 3 RRU,
 saga 21 / 33 / 6, poll 3 requests / 3 RRU; no loyalty account: POST 3 / 6 / 2, saga 15 /
 19 / 4.
+
+Issue 14 adds a step: CapturePayment, after the pivot, costs 1 request and 6 WRU (the
+capture, the booking's note of it and its step-log outcome in one transaction, 2 WRU
+each) and reads nothing (AuthorizePayment's result travels to it). Its outcome is in the
+transaction, not written after it (1 WRU, one request more), because the booking shows
+CONFIRMED before the capture: whoever sees the money CAPTURED must see the step
+SUCCEEDED, with no write still to land. The WRU baseline is raised by exactly that, and
+no more.
 """
 
 from __future__ import annotations
@@ -27,12 +35,12 @@ POINTS = {"loyalty_id": "FF0001", "points_to_redeem": 1_000}
 PINNED = {
     "happy path (points redeemed)": (POINTS, {
         "post": {"requests": 2, "wru": 6, "rru": 3},
-        "saga": {"requests": 8, "wru": 33, "rru": 3},
+        "saga": {"requests": 9, "wru": 39, "rru": 3},
         "poll": {"requests": 2, "wru": 0, "rru": 2},
     }),
     "happy path (no loyalty account)": ({}, {
         "post": {"requests": 2, "wru": 6, "rru": 2},
-        "saga": {"requests": 7, "wru": 18, "rru": 3},
+        "saga": {"requests": 8, "wru": 24, "rru": 3},
         "poll": {"requests": 2, "wru": 0, "rru": 2},
     }),
 }
@@ -40,12 +48,15 @@ PINNED = {
 PER_STEP = {
     "reserve_seat": {"TransactWriteItems": 1},  # hold + the booking's note + its step-log outcome
     "redeem_points": {"TransactWriteItems": 1},  # ledger entry + balance + no reversal + outcome
-    "charge_payment": {"GetItem": 1, "TransactWriteItems": 1, "UpdateItem": 1},  # token; decision + note; outcome
+    "authorize_payment": {"GetItem": 1, "TransactWriteItems": 1, "UpdateItem": 1},  # token; decision + note; outcome
     "award_miles": {"TransactWriteItems": 1},
     "confirm_booking": {"BatchGetItem": 1, "TransactWriteItems": 1},  # booking + flight; sale + ticket + outcome
+    "capture_payment": {"TransactWriteItems": 1},  # capture + note + outcome (no read)
 }
-# WRU of POST and saga at 48f2cb2: no path may cost more now.
-BASELINE_WRU = {"happy path (points redeemed)": 6 + 33, "happy path (no loyalty account)": 6 + 19}
+# WRU of POST and saga at 48f2cb2, plus the capture's (issue 14): no path may cost more now.
+CAPTURE_WRU = 6
+BASELINE_WRU = {"happy path (points redeemed)": 6 + 33 + CAPTURE_WRU,
+                "happy path (no loyalty account)": 6 + 19 + CAPTURE_WRU}
 
 
 @pytest.fixture
@@ -88,15 +99,15 @@ def test_each_step_of_a_happy_booking_makes_only_its_own_writes(meter: Any) -> N
     assert result["functions"][POLL]["operations"] == {"GetItem": 1, "Query": 1}
     log = step_log.read(result["booking_id"])["steps"]
     assert {name: (entry["status"], entry["attempts"]) for name, entry in log.items()} == {
-        name: ("SUCCEEDED", 1) for name in ("ReserveSeat", "RedeemPoints", "ChargePayment", "AwardMiles",
-                                            "ConfirmBooking")}
+        name: ("SUCCEEDED", 1) for name in ("ReserveSeat", "RedeemPoints", "AuthorizePayment", "AwardMiles",
+                                            "ConfirmBooking", "CapturePayment")}
 
 
 # A permanent failure at each forward step: the saga's (requests, WRU), and its WRU at 48f2cb2.
 FAILURES = {
     "ReserveSeat": (4, 4, 5),
     "RedeemPoints": (8, 13, 15),
-    "ChargePayment": (12, 26, 29),
+    "AuthorizePayment": (12, 26, 29),
     "AwardMiles": (17, 35, 35),
     "ConfirmBooking": (21, 48, 49),
 }

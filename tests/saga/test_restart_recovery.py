@@ -17,14 +17,15 @@ import app as app_module
 from chalicelib import api, booking_record, booking_view, dead_letters, invariants, recovery, step_log, validation
 from chalicelib.models import CURRENCY, cancellation_input, execution_input
 from chalicelib.vocabulary import (
+    AUTHORIZE_PAYMENT,
     AWARD_MILES,
     CANCELLATION_STEPS,
-    CHARGE_PAYMENT,
+    CAPTURE_PAYMENT,
     CONFIRM_BOOKING,
     REDEEM_POINTS,
-    REFUND_PAYMENT,
     RESERVE_SEAT,
     REVERSE_MILES,
+    VOID_PAYMENT,
     BookingStatus,
     PaymentStatus,
     SeatStatus,
@@ -56,16 +57,16 @@ def _statuses(entries: list[dict[str, Any]]) -> set[str]:
 
 
 def test_a_booking_lost_before_its_pivot_is_compensated(aws: Any) -> None:
-    """GIVEN a booking whose saga held the seat, redeemed points, charged the card and
+    """GIVEN a booking whose saga held the seat, redeemed points, authorised the card and
     awarded miles, and died inside ConfirmBooking (before it committed)
     WHEN the lost sagas are finished
     THEN it is compensated as the saga would have: FAILED at ConfirmBooking with
-    ExecutionLost, no step left RUNNING, the money refunded, the points and miles back,
+    ExecutionLost, no step left RUNNING, the hold on the card released, the points and miles back,
     the seat free, and the invariant checker, whole or scoped, finds nothing."""
-    booking_id = _lost_after((RESERVE_SEAT, REDEEM_POINTS, CHARGE_PAYMENT, AWARD_MILES), CONFIRM_BOOKING.name,
+    booking_id = _lost_after((RESERVE_SEAT, REDEEM_POINTS, AUTHORIZE_PAYMENT, AWARD_MILES), CONFIRM_BOOKING.name,
                              loyalty_id="FF0001", points_to_redeem=1_000)
     held = booking_record.get(booking_id)["seat"]
-    assert payment(booking_id)["status"] == PaymentStatus.CAPTURED  # type: ignore[index]
+    assert payment(booking_id)["status"] == PaymentStatus.AUTHORIZED  # type: ignore[index]
     assert seat("SA101", held)["status"] == SeatStatus.HELD and balance("FF0001") != START_POINTS
     assert "stuck-without-execution" in {violation.rule for violation in invariants.check()}
 
@@ -76,7 +77,7 @@ def test_a_booking_lost_before_its_pivot_is_compensated(aws: Any) -> None:
     assert view["error"] == {"error": recovery.EXECUTION_LOST, "cause": REASON}
     assert StepStatus.RUNNING not in _statuses(view["steps"])
     assert _statuses(view["compensations"]) == {StepStatus.COMPENSATED}
-    assert payment(booking_id)["status"] == PaymentStatus.REFUNDED  # type: ignore[index]
+    assert payment(booking_id)["status"] == PaymentStatus.VOIDED  # type: ignore[index]
     assert balance("FF0001") == START_POINTS
     assert seat("SA101", held)["status"] == SeatStatus.AVAILABLE
     assert invariants.check() == [] and invariants.check(booking_id) == []
@@ -138,23 +139,40 @@ def test_a_saga_still_running_is_left_to_finish(aws: Any) -> None:
 
 def test_a_compensation_that_fails_during_recovery_is_dead_lettered(aws: Any,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """GIVEN a lost booking that charged the card, and a payment service that fails while
+    """GIVEN a lost booking that authorised the card, and a payment service that fails while
     the lost sagas are finished
     WHEN they are
-    THEN the booking is NEEDS_ATTENTION with RefundPayment dead-lettered (as RecordFailure
-    would), and once the service is back the operator's recovery refunds it and closes it."""
-    booking_id = _lost_after((RESERVE_SEAT, CHARGE_PAYMENT), AWARD_MILES.name)
+    THEN the booking is NEEDS_ATTENTION with VoidPayment dead-lettered (as RecordFailure
+    would), and once the service is back the operator's recovery releases the hold and closes it."""
+    booking_id = _lost_after((RESERVE_SEAT, AUTHORIZE_PAYMENT), AWARD_MILES.name)
 
     def outage(step: Any) -> Any:
         raise ConnectionError("the payment gateway is down")
 
     with monkeypatch.context() as patched:
-        patched.setattr("chalicelib.payments.refund_payment", outage)
+        patched.setattr("chalicelib.payments.void_payment", outage)
         assert recovery.finish_lost_sagas(REASON) == {BookingStatus.NEEDS_ATTENTION: [booking_id]}
     letters = dead_letters.open_letters()
     assert [(letter["booking_id"], letter["compensation"], letter["error"]) for letter in letters] == [
-        (booking_id, REFUND_PAYMENT.name, "ConnectionError")]
+        (booking_id, VOID_PAYMENT.name, "ConnectionError")]
 
     assert recovery.recover(booking_id)["status"] == BookingStatus.FAILED
-    assert payment(booking_id)["status"] == PaymentStatus.REFUNDED  # type: ignore[index]
+    assert payment(booking_id)["status"] == PaymentStatus.VOIDED  # type: ignore[index]
     assert dead_letters.open_letters() == [] and invariants.check() == []
+
+
+def test_a_booking_lost_between_its_pivot_and_its_capture_is_captured(aws: Any) -> None:
+    """GIVEN a booking confirmed (tickets issued) whose saga died inside CapturePayment
+    WHEN the lost sagas are finished
+    THEN it goes forward, never back: the payment is captured, the booking stays CONFIRMED,
+    and the invariant checker (which reported the missing capture) finds nothing."""
+    booking_id = _lost_after((RESERVE_SEAT, AUTHORIZE_PAYMENT, AWARD_MILES, CONFIRM_BOOKING), CAPTURE_PAYMENT.name)
+    assert booking_record.get(booking_id)["status"] == BookingStatus.CONFIRMED
+    assert "confirmed-without-capture" in {violation.rule for violation in invariants.check()}
+
+    assert recovery.finish_lost_sagas(REASON) == {BookingStatus.CONFIRMED: [booking_id]}
+
+    view = booking_view.view(booking_id)
+    assert view["status"] == BookingStatus.CONFIRMED and view["payment"]["status"] == PaymentStatus.CAPTURED
+    assert {entry["name"]: entry["status"] for entry in view["steps"]}[CAPTURE_PAYMENT.name] == StepStatus.SUCCEEDED
+    assert view["compensations"] == [] and invariants.check() == []

@@ -38,10 +38,10 @@ def test_booking_confirmed_emits_a_count_and_the_saga_duration(capsys: pytest.Ca
 
 
 def test_booking_failed_carries_the_failed_step(capsys: pytest.CaptureFixture[str]) -> None:
-    observability.booking_failed("ChargePayment", 12.0)
+    observability.booking_failed("AuthorizePayment", 12.0)
     failed, duration = emitted(capsys)
     assert metric(failed) == ("BookingsFailed", "Count", ["service", "stage", "failed_step"])
-    assert failed["failed_step"] == "ChargePayment"
+    assert failed["failed_step"] == "AuthorizePayment"
     assert duration["outcome"] == "FAILED"
 
 

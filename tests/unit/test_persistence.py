@@ -78,9 +78,9 @@ def _writes_of_every_kind() -> None:
     db.resource().meta.client.delete_item(TableName=config.table_name("payments"), Key={"booking_id": "b-gone"})
     with db.table("step_log").batch_writer() as batch:
         batch.put_item(Item={"booking_id": "b-1", "entry": "steps#ReserveSeat", "n": 1})
-        batch.put_item(Item={"booking_id": "b-1", "entry": "steps#ChargePayment", "n": 2})
+        batch.put_item(Item={"booking_id": "b-1", "entry": "steps#AuthorizePayment", "n": 2})
     with db.table("step_log").batch_writer() as batch:
-        batch.delete_item(Key={"booking_id": "b-1", "entry": "steps#ChargePayment"})
+        batch.delete_item(Key={"booking_id": "b-1", "entry": "steps#AuthorizePayment"})
     db.transact(
         seat=db.Update("seats", db.seat_key("SA101", "1A"), "SET #s = :b, booking_id = :id",
                        names={"#s": "status"}, values={":b": SeatStatus.BOOKED.value, ":id": "b-1"}),

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from chalicelib import validation
 from chalicelib.errors import InvalidRequest
 from chalicelib.models import BookingRequest, Passenger
-from chalicelib.vocabulary import COMPENSATION_NAMES, FAILURE_MODES, STEP_NAMES
+from chalicelib.vocabulary import BOOKING_SAGA_TASK_NAMES, FAILURE_MODES
 from tests.support import booking_body
 
 BOOKING_ID = "0b6e3b4e-8a59-4c5e-9a53-2d1f0f6f3c11"
@@ -37,13 +37,13 @@ def test_a_valid_body_is_trimmed_into_a_booking_request() -> None:
     THEN it is the BookingRequest the services get, names trimmed."""
     body = booking_body(seat="12A", cabin=None, loyalty_id="FF0001", points_to_redeem=500,
                         passenger={"first_name": " Ada ", "last_name": "Lovelace"},
-                        simulate_failure={"ChargePayment": "permanent"})
+                        simulate_failure={"AuthorizePayment": "permanent"})
 
     request = validation.parse_booking_request(body, fault_injection_allowed=True)
 
     assert request == BookingRequest(
         flight_number="SA101", passenger=Passenger("Ada", "Lovelace"), card_token="tok_visa", seat="12A",
-        loyalty_id="FF0001", points_to_redeem=500, simulate_failure={"ChargePayment": "permanent"},
+        loyalty_id="FF0001", points_to_redeem=500, simulate_failure={"AuthorizePayment": "permanent"},
     )
 
 
@@ -157,14 +157,22 @@ def test_points_must_be_a_non_negative_integer(value: object) -> None:
 
 # --- simulate_failure ---------------------------------------------------------------------
 def test_simulate_failure_takes_every_step_and_compensation_of_the_vocabulary() -> None:
-    """GIVEN every step and compensation name, each with a failure mode
+    """GIVEN every step and compensation name the booking saga runs, each with a failure
+    mode (CapturePayment, after the pivot, and VoidPayment included)
     THEN the body is accepted as it was sent."""
-    simulate = {name: FAILURE_MODES[i % len(FAILURE_MODES)]
-                for i, name in enumerate(STEP_NAMES + COMPENSATION_NAMES)}
+    simulate = {name: FAILURE_MODES[i % len(FAILURE_MODES)] for i, name in enumerate(BOOKING_SAGA_TASK_NAMES)}
+    assert {"AuthorizePayment", "CapturePayment", "VoidPayment"} <= set(simulate)
 
     request = validation.parse_booking_request(booking_body(simulate_failure=simulate), fault_injection_allowed=True)
 
     assert request.simulate_failure == simulate
+
+
+def test_a_booking_refuses_a_fault_only_a_cancellation_could_fire() -> None:
+    """GIVEN RefundPayment (run only by a cancellation) in a booking's simulate_failure
+    THEN it is refused at its entry: it would never fire."""
+    refused = refusal(booking_body(simulate_failure={"RefundPayment": "permanent"}))
+    assert [entry["field"] for entry in refused.problems] == ["simulate_failure.RefundPayment"]
 
 
 def test_each_unknown_step_or_mode_is_reported_at_its_entry() -> None:
@@ -182,7 +190,7 @@ def test_each_unknown_step_or_mode_is_reported_at_its_entry() -> None:
 
 def test_simulate_failure_is_refused_where_the_stage_forbids_it() -> None:
     """GIVEN a stage without fault injection THEN any simulate_failure is refused as a whole."""
-    refused = refusal(booking_body(simulate_failure={"ChargePayment": "permanent"}), fault_injection_allowed=False)
+    refused = refusal(booking_body(simulate_failure={"AuthorizePayment": "permanent"}), fault_injection_allowed=False)
     assert refused.problems == [problem("simulate_failure", "simulate_failure is disabled on this stage")]
 
 
@@ -234,13 +242,13 @@ def test_a_cancellation_takes_only_the_compensations_it_runs() -> None:
 
     with pytest.raises(InvalidRequest) as refused:
         validation.parse_cancellation(
-            BOOKING_ID, json.dumps({"simulate_failure": {"RefundPayment": "permanent", "ChargePayment": "permanent",
+            BOOKING_ID, json.dumps({"simulate_failure": {"RefundPayment": "permanent", "AuthorizePayment": "permanent",
                                                          "AwardMiles": "transient", "CancelBooking": "permanent"}}),
             fault_injection_allowed=True)
     runs = "a cancellation runs only RefundPayment, ReverseMiles, RefundPoints, ReleaseSeat; not"
     assert refused.value.problems == [
         problem(f"simulate_failure.{step}", f"{runs} {step}")
-        for step in ("AwardMiles", "CancelBooking", "ChargePayment")
+        for step in ("AuthorizePayment", "AwardMiles", "CancelBooking")
     ]
 
 

@@ -19,11 +19,18 @@ import app as app_module
 from chalicelib import steps, vocabulary
 from chalicelib.models import BookingRequest, Passenger, execution_input
 from chalicelib.vocabulary import (
+    AFTER_PIVOT,
     BOOKING_STEPS,
     BOOKKEEPING,
+    CANCEL_BOOKING,
     CANCELLATION_STEPS,
     COMPENSATION_ORDER,
+    COMPENSATIONS,
+    FORWARD_STEPS,
+    REFUND_PAYMENT,
+    STEP_OF_COMPENSATION,
     TASKS,
+    VOID_PAYMENT,
     BookingStatus,
     ExecutionStatus,
     PaymentStatus,
@@ -38,14 +45,19 @@ NOT_SAGA_TASKS = {"operator", "sweep_expired_holds"}
 
 
 def test_the_vocabulary_is_consistent() -> None:
-    """GIVEN the vocabulary THEN task names are unique, ConfirmBooking is the one pivot,
-    the cancellation runs only compensations of the booking saga, and no step's result
-    lands on another's result or error, or on a field of the execution input."""
-    names = [task.name for task in (*BOOKING_STEPS, *COMPENSATION_ORDER, *BOOKKEEPING)]
+    """GIVEN the vocabulary THEN task names are unique, ConfirmBooking is the one pivot and
+    CapturePayment the one step after it (with its own bookkeeping on failure), the
+    cancellation runs the booking saga's compensations but VoidPayment and CancelBooking,
+    plus RefundPayment (the payment's, captured by then), and no step's result lands on
+    another's result or error, or on a field of the execution input."""
+    names = [task.name for task in (*FORWARD_STEPS, *COMPENSATIONS, *BOOKKEEPING)]
     assert len(names) == len(set(names)) == len(TASKS)
     assert len({step.compensation for step in BOOKING_STEPS}) == len(BOOKING_STEPS)
     assert [step.name for step in BOOKING_STEPS if step.pivot] == ["ConfirmBooking"]
-    assert set(CANCELLATION_STEPS) <= set(COMPENSATION_ORDER)
+    assert [(step.name, step.on_failure.name) for step in AFTER_PIVOT] == [("CapturePayment", "RecordCaptureFailure")]
+    assert set(CANCELLATION_STEPS) - set(COMPENSATION_ORDER) == {REFUND_PAYMENT}
+    assert set(COMPENSATION_ORDER) - set(CANCELLATION_STEPS) == {VOID_PAYMENT, CANCEL_BOOKING}
+    assert STEP_OF_COMPENSATION[REFUND_PAYMENT.name] is STEP_OF_COMPENSATION[VOID_PAYMENT.name]
     state_keys = [task.result_key for task in TASKS.values() if hasattr(task, "result_key")]
     state_keys += [task.error_key for task in TASKS.values()]
     assert len(set(state_keys)) == len(state_keys)
