@@ -106,9 +106,12 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             rows.append(("Bookings/s at concurrency 16 vs 1", ">= 1x", f"{c16} vs {c1}", _verdict(c16 >= c1)))
         if 1 in levels:
             this = levels[1]["this"]
-            rows.append(("Local p50 POST -> CONFIRMED at concurrency 1, as the booking records it",
-                         f"< {TARGETS['p50_ms']:.0f} ms", f"{_ms(this['server_p50_ms'])} ms (client polling: "
-                         f"{_ms(this['p50_ms'])} ms)", _verdict(this["server_p50_ms"] < TARGETS["p50_ms"])))
+            # Both must be under: what the booking records, and what a client polling every
+            # POLL_SECONDS sees (its polls share the core with the saga).
+            rows.append(("Local p50 POST -> CONFIRMED at concurrency 1: the client's, and as the booking records it",
+                         f"< {TARGETS['p50_ms']:.0f} ms", f"{_ms(this['p50_ms'])} ms (server: "
+                         f"{_ms(this['server_p50_ms'])} ms)",
+                         _verdict(max(this["p50_ms"], this["server_p50_ms"]) < TARGETS["p50_ms"])))
     return rows
 
 

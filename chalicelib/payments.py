@@ -29,7 +29,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib import booking_record, clock, config, db, dead_letters
+from chalicelib import booking_record, clock, config, db, dead_letters, step_log
 from chalicelib.errors import AuthorizationExpired, CaptureRefused, ConditionFailed, PaymentDeclined, PaymentVoided
 from chalicelib.logs import logger
 from chalicelib.models import CURRENCY, StepInput, amount_due
@@ -149,17 +149,22 @@ def holds_money(payment: dict[str, Any] | None) -> bool:
     return (payment or {}).get("status") in _MONEY_HELD
 
 
-def _changing(booking_id: str, before: dict[str, Any], payment: db.Update, after: dict[str, Any]) -> None:
+def _changing(booking_id: str, before: dict[str, Any], payment: db.Update, after: dict[str, Any],
+              outcome: dict[str, Any] | None = None) -> None:
     """Write ``payment`` (the record going from ``before`` to ``after``); when the customer
     sees the change, the booking's note of it (booking_record.payment_note) commits in the
     same transaction, so GET /bookings/{id} reads the money from the booking alone and is
     never behind it. A change nobody sees (a request voided) stays one write, 1 WRU.
-    ConditionFailed as the payment part refused it (``_refused``)."""
+    ``outcome``: the running step's result, committed in the same transaction
+    (step_log.transact). ConditionFailed as the payment part refused it (``_refused``)."""
     shown = seen(after)
-    if shown == seen(before):
-        db.apply(payment, returning="NONE")
+    note = {} if shown == seen(before) else {"booking": booking_record.payment_note(booking_id, shown)}
+    if outcome is not None:
+        step_log.transact(outcome, payment=payment, **note)
+    elif note:
+        db.transact(payment=payment, **note)
     else:
-        db.transact(payment=payment, booking=booking_record.payment_note(booking_id, shown))
+        db.apply(payment, returning="NONE")
 
 
 def _refused(exc: ConditionFailed) -> dict[str, Any]:
@@ -294,7 +299,11 @@ def capture_payment(step: StepInput) -> dict[str, Any]:
         if not result.approved:
             raise CaptureRefused(f"the gateway refused the capture: {result.reason}")
         capture_id = result.reference
+    captured = {"status": PaymentStatus.CAPTURED, "captured": amount, "capture_id": capture_id}
     try:
+        # The step's outcome commits with the capture: the booking shows CONFIRMED already,
+        # so whoever sees the money CAPTURED must see CapturePayment SUCCEEDED too (a
+        # write of its own would land after the booking looks finished).
         _changing(step.booking_id, payment, db.Update(
             "payments", db.payment_key(step.booking_id),
             "SET #status = :captured, capture_id = :capture, captured_at = :now, updated_at = :now "
@@ -302,7 +311,7 @@ def capture_payment(step: StepInput) -> dict[str, Any]:
             condition="#status IN (:authorized, :failed)", names={"#status": "status"},
             values={":captured": PaymentStatus.CAPTURED, ":capture": capture_id, ":now": clock.now_iso(),
                     ":authorized": PaymentStatus.AUTHORIZED, ":failed": PaymentStatus.CAPTURE_FAILED},
-        ), {**payment, "status": PaymentStatus.CAPTURED})
+        ), {**payment, "status": PaymentStatus.CAPTURED}, outcome=captured)
     except ConditionFailed as exc:
         current = _refused(exc)
         if current.get("status") == PaymentStatus.CAPTURED:  # a concurrent duplicate captured it
@@ -313,7 +322,7 @@ def capture_payment(step: StepInput) -> dict[str, Any]:
         return {"status": current.get("status"), "captured": 0,
                 "detail": f"nothing to capture: payment is {current.get('status')}"}
     logger.info("payment captured", extra={"amount": amount, "currency": CURRENCY})
-    return {"status": PaymentStatus.CAPTURED, "captured": amount, "capture_id": capture_id}
+    return captured
 
 
 def mark_capture_failed(booking_id: str, error: dict[str, str]) -> bool:

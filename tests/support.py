@@ -10,7 +10,7 @@ from typing import Any
 
 from chalicelib import booking_view, config, db
 from chalicelib.schema import TABLES
-from chalicelib.vocabulary import TERMINAL_STATUSES
+from chalicelib.vocabulary import TERMINAL_STATUSES, BookingStatus, PaymentStatus
 
 
 def booking_body(**overrides: Any) -> dict[str, Any]:
@@ -24,16 +24,25 @@ def booking_body(**overrides: Any) -> dict[str, Any]:
     return {key: value for key, value in body.items() if value is not None}
 
 
+def settled(view: dict[str, Any]) -> bool:
+    """The booking's saga is over, as its view (GET /bookings/{id}) shows it: a terminal
+    status, and for a CONFIRMED booking its capture settled. A booking is CONFIRMED at the
+    pivot, before CapturePayment runs: its payment shows AUTHORIZED until the capture
+    commits (CAPTURED, with CapturePayment's step-log outcome in the same transaction) or
+    RecordCaptureFailure gives up on it (CAPTURE_FAILED, its dead letter written just
+    after: wait for the execution to end before reading dead letters)."""
+    capturing = (view["status"] == BookingStatus.CONFIRMED
+                 and view["payment"]["status"] == PaymentStatus.AUTHORIZED)
+    return view["status"] in TERMINAL_STATUSES and not capturing
+
+
 def wait_for_status(booking_id: str, statuses: set[str] | None = None, timeout: float = 30.0) -> dict[str, Any]:
-    """Poll the booking until its status is in ``statuses`` (default: terminal, and for a
-    CONFIRMED one its capture settled: the saga goes on after the pivot until the payment
-    is CAPTURED or CAPTURE_FAILED)."""
-    wanted = statuses or TERMINAL_STATUSES
+    """Poll the booking until its status is in ``statuses`` (default: until it is
+    ``settled``)."""
     deadline = time.monotonic() + timeout
     while True:
         view = booking_view.view(booking_id)
-        capturing = statuses is None and view["status"] == "CONFIRMED" and view["payment"]["status"] == "AUTHORIZED"
-        if view["status"] in wanted and not capturing:
+        if view["status"] in statuses if statuses else settled(view):
             return view
         if time.monotonic() > deadline:
             raise AssertionError(f"booking {booking_id} still {view['status']} after {timeout}s: {view}")

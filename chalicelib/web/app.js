@@ -64,8 +64,14 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const vocabulary = () => state.config.saga;
 const stepNames = () => vocabulary().steps.map((step) => step.name);
 // In step order, so each compensation sits level with the step it undoes (a step after
-// the pivot has none: it is never compensated).
-const compensationsInStepOrder = () => vocabulary().steps.map((step) => step.compensation).filter(Boolean);
+// the pivot has none: it is never compensated); then those only a cancellation runs
+// (RefundPayment, level with CapturePayment, whose capture it refunds).
+const compensationMenus = () => {
+  const undoing = vocabulary().steps.map((step) => step.compensation).filter(Boolean);
+  return [...undoing, ...vocabulary().cancellation_steps.filter((name) => !undoing.includes(name))];
+};
+// What a booking's simulate_failure may name: its steps and the compensations its saga runs.
+const bookingSagaTasks = () => [...stepNames(), ...vocabulary().compensation_order];
 const isTerminal = (status) => vocabulary().terminal_statuses.includes(status);
 
 // --- Errors next to their field -----------------------------------------------------------
@@ -344,7 +350,7 @@ function renderFaults() {
     },
     h("option", { value: "" }, "none"), ...vocabulary().failure_modes.map((mode) => h("option", { value: mode }, mode))));
   $("#faults-forward").replaceChildren(...stepNames().map(row));
-  $("#faults-compensation").replaceChildren(...compensationsInStepOrder().map(row));
+  $("#faults-compensation").replaceChildren(...compensationMenus().map(row));
 }
 
 // The armed fault menus as {name: mode}; only those in `names` when given.
@@ -407,7 +413,7 @@ async function book(event) {
   else body.cabin = state.choice.cabin;
   if (loyaltyId) body.loyalty_id = loyaltyId;
   if (points) body.points_to_redeem = points;
-  const faults = chosenFaults(); // every menu is a step or a compensation of the vocabulary
+  const faults = chosenFaults(bookingSagaTasks()); // a cancellation-only menu waits for the cancel
   if (Object.keys(faults).length) body.simulate_failure = faults;
 
   const button = $("#book");
@@ -457,10 +463,11 @@ async function poll(tracking) {
     let view;
     let hist;
     try {
-      [view, hist] = await Promise.all([
-        api(`bookings/${tracking.bookingId}`),
-        api(`bookings/${tracking.bookingId}/history`),
-      ]);
+      // The history first, then the view: when the history says no execution is running,
+      // the view read after it holds every write the sagas made (read together, the view
+      // could predate the last step, the capture after the pivot, say).
+      hist = await api(`bookings/${tracking.bookingId}/history`);
+      view = await api(`bookings/${tracking.bookingId}`);
     } catch (exc) {
       if (tracking.token !== state.trackToken) return;
       $("#outcome").replaceChildren(h("p", { class: "field-error" }, exc.message));

@@ -74,6 +74,15 @@ def book(page: Any) -> str:
     return str(booking_id)
 
 
+def settled_as(page: Any, status: str) -> None:
+    """Wait until the page has settled on the tracked booking with ``status`` (after a
+    cancel, say: the booking was settled CONFIRMED before)."""
+    page.wait_for_function(
+        "status => document.body.dataset.sagaSettled"
+        " && document.querySelector('[data-testid=booking-status]').textContent === status",
+        arg=status, timeout=SAGA_TIMEOUT)
+
+
 def state(page: Any, machine: str, name: str) -> Any:
     """A state of a drawn state machine (its data-status says how it ran)."""
     return page.locator(f"[data-testid='diagram-{machine}'] [data-state='{name}']")

@@ -20,10 +20,10 @@ from playwright.sync_api import expect  # noqa: E402
 from chalicelib.customers import DEMO_PASSWORD, DEMO_USERNAMES  # noqa: E402
 from tests.browser.helpers import (  # noqa: E402
     CUSTOMER,
-    SAGA_TIMEOUT,
     TOKEN_KEY,
     book,
     choose_flight,
+    settled_as,
     sign_in,
     state,
     stored_token,
@@ -68,8 +68,9 @@ def test_book_a_seat_and_get_a_boarding_pass(page: Any, screenshot: Any) -> None
     expect(page.get_by_test_id("bp-seat")).to_have_text("12A")
     expect(page.get_by_test_id("bp-passenger")).to_have_text("LOVELACE/ADA")
     expect(page.get_by_test_id("correlation-id")).not_to_be_empty()
-    for step in ("ReserveSeats", "RedeemPoints", "AuthorizePayment", "AwardMiles", "ConfirmBooking"):
+    for step in ("ReserveSeats", "RedeemPoints", "AuthorizePayment", "AwardMiles", "ConfirmBooking", "CapturePayment"):
         expect(state(page, "booking", step)).to_have_attribute("data-status", "succeeded")
+    expect(page.locator("[data-testid=outcome] .facts")).to_contain_text("captured")  # settled after the capture
     expect(state(page, "booking", "BookingConfirmed")).to_have_attribute("data-status", "succeeded")
     expect(state(page, "booking", "ReleaseSeats")).to_have_attribute("data-status", "skipped")
     expect(page.locator("[data-seat='12A']")).to_have_attribute("data-status", "booked")
@@ -121,9 +122,7 @@ def test_cancel_a_confirmed_booking(page: Any, screenshot: Any) -> None:
 
     page.get_by_test_id("cancel-booking").click()
     expect(page.get_by_test_id("diagram-cancellation")).to_be_visible()
-    page.wait_for_function(
-        "document.body.dataset.sagaSettled && document.querySelector('[data-testid=booking-status]').textContent"
-        " === 'CANCELLED'", timeout=SAGA_TIMEOUT)
+    settled_as(page, "CANCELLED")
 
     expect(page.get_by_test_id("booking-status")).to_have_text("CANCELLED")
     for step in ("RefundPayment", "ReverseMiles", "ReleaseSeats"):
@@ -138,6 +137,26 @@ def test_cancel_a_confirmed_booking(page: Any, screenshot: Any) -> None:
     page.get_by_test_id("lookup-id").fill(booking_id)
     page.get_by_test_id("lookup-submit").click()
     expect(page.get_by_test_id("booking-status")).to_have_text("CANCELLED")
+
+
+def test_a_fault_only_a_cancellation_runs_waits_for_the_cancel(page: Any) -> None:
+    """GIVEN seat 25A on SA202 chosen with RefundPayment's menu armed (transient)
+    WHEN it is booked THEN the booking does not send it (its saga never runs RefundPayment)
+    and confirms; WHEN it is cancelled THEN the cancellation sends it: RefundPayment
+    compensates on its second attempt and the booking is CANCELLED."""
+    choose_flight(page, "SA202")
+    page.locator("[data-seat='25A']").click()
+    page.get_by_test_id("loyalty-id").fill("")
+    page.get_by_test_id("fault-RefundPayment").select_option("transient")
+
+    book(page)
+
+    expect(page.get_by_test_id("booking-status")).to_have_text("CONFIRMED")
+    page.get_by_test_id("cancel-booking").click()
+    settled_as(page, "CANCELLED")
+    expect(state(page, "cancellation", "RefundPayment")).to_have_attribute("data-status", "compensated")
+    expect(state(page, "cancellation", "RefundPayment")).to_have_attribute("data-attempts", "2")
+    expect(page.locator("[data-testid=outcome]")).to_contain_text("refunded")
 
 
 def test_a_bad_form_shows_the_message_next_to_the_field(page: Any, screenshot: Any) -> None:
@@ -184,8 +203,10 @@ def test_every_field_the_server_refuses_is_shown_next_to_it(page: Any) -> None:
 
 def test_the_fault_menus_come_from_the_served_vocabulary(page: Any, server: str) -> None:
     """GIVEN the vocabulary GET /config serves
-    THEN the page offers a fault menu for each step and each compensation, in step order,
-    each with the failure modes, and no name of its own."""
+    THEN the page offers a fault menu for each step and each compensation: the steps in
+    order, then the compensation of each step in step order (CapturePayment, after the
+    pivot, has none), then the one only a cancellation runs (RefundPayment); each with the
+    failure modes, and no name of its own."""
     import json
     import urllib.request
 
@@ -193,7 +214,10 @@ def test_the_fault_menus_come_from_the_served_vocabulary(page: Any, server: str)
         saga = json.load(response)["saga"]
     menus = page.locator("select[data-step]")
     names = menus.evaluate_all("nodes => nodes.map(n => n.dataset.step)")
-    assert names == [step["name"] for step in saga["steps"]] + [step["compensation"] for step in saga["steps"]]
+    undoing = [step["compensation"] for step in saga["steps"] if step["compensation"]]
+    cancellation_only = [name for name in saga["cancellation_steps"] if name not in undoing]
+    assert cancellation_only == ["RefundPayment"]
+    assert names == [step["name"] for step in saga["steps"]] + undoing + cancellation_only
     modes = page.get_by_test_id("fault-ReserveSeats").locator("option").evaluate_all("nodes => nodes.map(n => n.value)")
     assert modes == ["", *saga["failure_modes"]]
 

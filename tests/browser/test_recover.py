@@ -20,7 +20,7 @@ require_a_browser()
 
 from playwright.sync_api import expect  # noqa: E402
 
-from tests.browser.helpers import SAGA_TIMEOUT, Mounted, book, choose_flight, sign_in  # noqa: E402
+from tests.browser.helpers import SAGA_TIMEOUT, Mounted, book, choose_flight, sign_in, state  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -34,7 +34,7 @@ def without_operator_routes(route: Any) -> None:
 def test_recover_makes_a_booking_that_needs_attention_failed(prefixed: Mounted, server: str, screenshot: Any) -> None:
     """GIVEN FF0005 signed in at …/api/, seat 15B on SA501 booked redeeming 1,000 points with
     AwardMiles and VoidPayment failing for good: VoidPayment's retries run out, the
-    card stays charged and the booking ends NEEDS_ATTENTION
+    amount stays authorised on the card and the booking ends NEEDS_ATTENTION
     WHEN the page is loaded on a stage without operator routes THEN it offers no Recover
     WHEN it is loaded on the local stage and Recover is clicked
     THEN the page shows that VoidPayment was re-run and the booking is FAILED, with
@@ -56,7 +56,7 @@ def test_recover_makes_a_booking_that_needs_attention_failed(prefixed: Mounted, 
     expect(summary.locator("[data-summary='VoidPayment']")).to_have_attribute("data-status", "failed")
     expect(page.get_by_test_id("failure")).to_contain_text("Dead-lettered for an operator: VoidPayment")
     expect(page.get_by_test_id("booking-seat")).to_contain_text("15B")
-    expect(page.locator("[data-testid=outcome] .facts")).to_contain_text("captured")
+    expect(page.locator("[data-testid=outcome] .facts")).to_contain_text("authorized")  # still held on the card
 
     page.route("**/config", without_operator_routes)
     page.reload()
@@ -93,4 +93,40 @@ def test_recover_makes_a_booking_that_needs_attention_failed(prefixed: Mounted, 
     with urllib.request.urlopen(f"{server}/admin/invariants") as response:
         violations = json.load(response)["violations"]
     assert [v for v in violations if v["subject"] in {booking_id, "SA501/15B", "FF0005"}] == [], violations
+    assert prefixed.outside() == []
+
+
+def test_recover_captures_a_confirmed_booking_whose_capture_failed(prefixed: Mounted) -> None:
+    """GIVEN FF0007 signed in at …/api/, seat 16C on SA501 booked with CapturePayment failing
+    for good (after the pivot: nothing is compensated)
+    THEN the booking is CONFIRMED with its boarding pass, CapturePayment failed, the payment
+    is CAPTURE_FAILED (still authorised) and the page offers Recover
+    WHEN Recover is clicked THEN it re-ran CapturePayment and the booking stays CONFIRMED,
+    now captured; Recover is gone, and no request left /api/."""
+    page = prefixed.page
+    sign_in(page, "FF0007")
+    choose_flight(page, "SA501")
+    page.locator("[data-seat='16C']").click()
+    page.get_by_test_id("fault-CapturePayment").select_option("permanent")
+
+    booking_id = book(page)
+
+    expect(page.get_by_test_id("booking-status")).to_have_text("CONFIRMED")
+    expect(page.get_by_test_id("bp-seat")).to_have_text("16C")
+    expect(state(page, "booking", "CapturePayment")).to_have_attribute("data-status", "failed")
+    expect(state(page, "booking", "RecordCaptureFailure")).to_have_attribute("data-status", "succeeded")
+    expect(page.locator("[data-testid=outcome] .facts")).to_contain_text("capture_failed")
+    expect(page.get_by_test_id("recover")).to_be_visible()
+
+    with page.expect_response(lambda answer: answer.url.endswith("/recover")) as recovered:
+        page.get_by_test_id("recover").click()
+
+    assert recovered.value.status == 200
+    assert recovered.value.json() == {"booking_id": booking_id, "status": "CONFIRMED", "rerun": ["CapturePayment"],
+                                      "still_failing": {}}
+    expect(page.get_by_test_id("recovery")).to_contain_text("Recovered by the operator")
+    expect(page.get_by_test_id("recovery-status")).to_have_text("CONFIRMED")
+    expect(page.locator("[data-testid=outcome] .facts")).to_contain_text("captured", timeout=SAGA_TIMEOUT)
+    expect(page.get_by_test_id("recover")).to_have_count(0)
+    expect(page.get_by_test_id("booking-status")).to_have_text("CONFIRMED")
     assert prefixed.outside() == []

@@ -18,12 +18,13 @@ import app as app_module
 from chalicelib import api, clock, customers, validation
 from chalicelib.models import HOLD_SECONDS, execution_input, leg_event
 from chalicelib.schema import TABLES
-from chalicelib.vocabulary import TERMINAL_STATUSES
+from chalicelib.vocabulary import FORWARD_STEP_NAMES
 from deploy import identity, resources
 from local import hooks
 from ops.seed import seed_demo
 from tests.deploy.conftest import Package
 from tests.deploy.rehearsal import DeployedStack, allows, deployed_stack, seeded_environment
+from tests.support import settled as saga_over
 from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
@@ -69,12 +70,12 @@ def book(stack: DeployedStack, token: str, **overrides: Any) -> str:
 
 
 def settled(stack: DeployedStack, token: str, booking_id: str) -> dict[str, Any]:
-    def terminal() -> dict[str, Any] | None:
+    def over() -> dict[str, Any] | None:
         status, view = stack.request(APP, "GET", f"/bookings/{booking_id}", token=token)
         assert status == 200, view
-        return view if view["status"] in TERMINAL_STATUSES else None
+        return view if saga_over(view) else None
 
-    return wait_until(terminal, f"booking {booking_id} to settle")  # type: ignore[no-any-return]
+    return wait_until(over, f"booking {booking_id} to settle")  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +84,14 @@ def outcomes(stack: DeployedStack, tokens: dict[str, str]) -> dict[str, Any]:
     ada, alan = tokens.values()
     confirmed = book(stack, ada, loyalty_id="FF0001", points_to_redeem=5000)
     failed = book(stack, ada, seat="12C", simulate_failure={"AuthorizePayment": "permanent"})
-    stuck = book(stack, ada, simulate_failure={"AuthorizePayment": "permanent", "ReleaseSeats": "permanent"})
+    # AwardMiles fails after the authorisation: VoidPayment releases it; ReleaseSeats fails for good.
+    stuck = book(stack, ada, simulate_failure={"AwardMiles": "permanent", "ReleaseSeats": "permanent"})
+    unpaid = book(stack, ada, simulate_failure={"CapturePayment": "permanent"})
     result: dict[str, Any] = {
         "confirmed": settled(stack, ada, confirmed),
         "failed": settled(stack, ada, failed),
         "stuck": settled(stack, ada, stuck),
+        "unpaid": settled(stack, ada, unpaid),
     }
     result["customers"] = customer_scenarios(stack, ada, alan, confirmed)
     status, cancelling = stack.request(APP, "POST", f"/bookings/{confirmed}/cancel", {}, token=ada)
@@ -96,9 +100,12 @@ def outcomes(stack: DeployedStack, tokens: dict[str, str]) -> dict[str, Any]:
     result["history"] = stack.request(APP, "GET", f"/bookings/{confirmed}/history", token=ada)
     result["statemachines"] = stack.request(APP, "GET", "/statemachines", token=ada)
     result["flights"] = stack.request(APP, "GET", "/flights")
+    stack.wait_for_executions()  # RecordCaptureFailure writes its dead letter last
     result["dead_letters"] = stack.invoke("Operator", {"action": "dead_letters"})
     result["invariants"] = stack.invoke("Operator", {"action": "invariants"})
     result["recovered"] = stack.invoke("Operator", {"action": "recover", "booking_id": stuck})
+    result["captured"] = stack.invoke("Operator", {"action": "recover", "booking_id": unpaid})
+    result["unpaid_after"] = stack.request(APP, "GET", f"/bookings/{unpaid}", token=ada)
     stale = stale_booking(stack, alan)
     clock.advance(HOLD_SECONDS + 60)
     try:
@@ -151,7 +158,20 @@ def stale_booking(stack: DeployedStack, token: str) -> str:
 def test_a_booking_confirms_through_the_stack(outcomes: dict[str, Any]) -> None:
     view = outcomes["confirmed"]
     assert view["status"] == "CONFIRMED", view
-    assert [step["status"] for step in view["steps"]] == ["SUCCEEDED"] * 5
+    assert [step["name"] for step in view["steps"]] == list(FORWARD_STEP_NAMES)
+    assert [step["status"] for step in view["steps"]] == ["SUCCEEDED"] * len(FORWARD_STEP_NAMES), view["steps"]
+    assert view["payment"]["status"] == "CAPTURED", view["payment"]
+
+
+def test_a_capture_that_fails_is_recorded_and_the_operator_captures_it(outcomes: dict[str, Any]) -> None:
+    view = outcomes["unpaid"]
+    assert (view["status"], view["payment"]["status"]) == ("CONFIRMED", "CAPTURE_FAILED"), view
+    assert view["compensations"] == [], view
+    recovered = outcomes["captured"]
+    assert (recovered["status"], recovered["rerun"], recovered["still_failing"]) == (
+        "CONFIRMED", ["CapturePayment"], {}), recovered
+    status, after = outcomes["unpaid_after"]
+    assert status == 200 and after["payment"]["status"] == "CAPTURED", after
 
 
 def test_a_permanent_payment_failure_fails_the_booking(outcomes: dict[str, Any]) -> None:
@@ -161,7 +181,10 @@ def test_a_permanent_payment_failure_fails_the_booking(outcomes: dict[str, Any])
 
 
 def test_a_failed_compensation_is_dead_lettered(outcomes: dict[str, Any]) -> None:
-    assert outcomes["stuck"]["status"] == "NEEDS_ATTENTION", outcomes["stuck"]
+    stuck = outcomes["stuck"]
+    assert stuck["status"] == "NEEDS_ATTENTION", stuck
+    assert [(entry["name"], entry["status"]) for entry in stuck["compensations"]] == [
+        ("VoidPayment", "COMPENSATED"), ("ReleaseSeats", "FAILED")], stuck["compensations"]
 
 
 def test_customers_sign_in_through_the_stack_and_see_only_their_own_bookings(
@@ -176,7 +199,7 @@ def test_customers_sign_in_through_the_stack_and_see_only_their_own_bookings(
     (status, adas), (alan_status, alans) = scenes["listed"]["ada"], scenes["listed"]["alan"]
     assert status == 200 and len(adas["bookings"]) == 2 and adas["next_token"], adas
     assert {line["booking_id"] for line in adas["bookings"]} <= {outcomes[kind]["booking_id"]
-                                                                 for kind in ("confirmed", "failed", "stuck")}
+                                                                 for kind in ("confirmed", "failed", "stuck", "unpaid")}
     assert alan_status == 200 and alans == {"bookings": [], "next_token": None}, alans
     status, view = scenes["still_adas"]
     assert status == 200 and view["status"] == "CONFIRMED", view  # FF0002's cancel changed nothing
@@ -231,7 +254,7 @@ def test_each_function_gets_its_tables_and_chalice_variables_from_the_stack(stac
 
 def test_the_operator_function_and_the_sweeper_run_with_their_roles(outcomes: dict[str, Any]) -> None:
     letters = outcomes["dead_letters"]["dead_letters"]
-    assert [letter["compensation"] for letter in letters] == ["ReleaseSeats#0"], letters  # (its one leg)
+    assert sorted(letter["compensation"] for letter in letters) == ["CapturePayment", "ReleaseSeats#0"], letters
     assert outcomes["invariants"]["violations"] == [], outcomes["invariants"]
     assert outcomes["recovered"]["status"] == "FAILED", outcomes["recovered"]
     # The sweeper ran every compensation of the stale booking under its own role.

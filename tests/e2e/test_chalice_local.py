@@ -17,8 +17,7 @@ import requests
 
 from chalicelib import vocabulary
 from chalicelib.models import BASE_FARES, CURRENCY
-from chalicelib.vocabulary import TERMINAL_STATUSES
-from tests.support import local_server
+from tests.support import local_server, settled
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +69,7 @@ def _wait(base: str, customer: requests.Session, booking_id: str, timeout: float
     deadline = time.monotonic() + timeout
     while True:
         booking = _get(base, f"/bookings/{booking_id}", customer)
-        if booking["status"] in TERMINAL_STATUSES:
+        if settled(booking):
             return dict(booking)
         assert time.monotonic() < deadline, f"booking still {booking['status']} after {timeout}s: {booking}"
         time.sleep(0.1)
@@ -117,7 +116,7 @@ def test_bookings_confirm_fail_and_cancel_over_http(server: str) -> None:
     assert failed["error"]["error"] == "SimulatedFailure"
     assert _names(failed["compensations"]) == ["ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeats"]
     assert {entry["status"] for entry in failed["compensations"]} == {"COMPENSATED"}
-    assert failed["payment"] == {"status": "REFUNDED", "amount": BASE_FARES["BUSINESS"] - 900, "currency": CURRENCY}
+    assert failed["payment"] == {"status": "VOIDED", "amount": BASE_FARES["BUSINESS"] - 900, "currency": CURRENCY}
     assert failed["ticket_number"] is None
     assert _seat_status(server, failed["seat"]) == "AVAILABLE"
     assert _get(server, "/loyalty/FF0005", ff5)["points_balance"] == OPENING_POINTS

@@ -1,9 +1,10 @@
 """Issue 13, point 5: `chalice local` killed with SIGKILL and started again on the same
 state directory, as `make run` keeps it (local/persistence.py).
 
-The first server takes bookings that end (confirmed; confirmed then cancelled), three
-that are mid-saga when it dies (one charged and awarded miles, one holding a seat and
-points, one half-cancelled), and a stream of new bookings that is still arriving. Then
+The first server takes bookings that end (confirmed; confirmed then cancelled), four
+that are mid-saga when it dies (one authorised and awarded miles, one holding a seat and
+points, one confirmed and not yet captured, one half-cancelled), and a stream of new
+bookings that is still arriving. Then
 SIGKILL: no handler runs, nothing is flushed. The second server must show everything the
 first acknowledged, and must have finished the sagas the kill cut short.
 """
@@ -24,6 +25,7 @@ from chalicelib.models import BASE_FARES, CURRENCY
 from chalicelib.vocabulary import (
     AUTHORIZE_PAYMENT,
     AWARD_MILES,
+    CAPTURE_PAYMENT,
     IN_FLIGHT_STATUSES,
     REFUND_PAYMENT,
     REVERSE_MILES,
@@ -34,6 +36,7 @@ from chalicelib.vocabulary import (
     StepStatus,
 )
 from local.server import LocalServer, chalice_local
+from tests.support import settled
 
 pytestmark = pytest.mark.e2e
 
@@ -87,17 +90,19 @@ class Customer:
             time.sleep(0.05)
 
     def terminal(self, booking_id: str) -> dict[str, Any]:
-        return self.until(booking_id, lambda booking: booking["status"] in TERMINAL_STATUSES, "terminal")
+        """Once its saga is over (a CONFIRMED booking: captured too)."""
+        return self.until(booking_id, settled, "terminal")
 
-    def running(self, booking_id: str, task: str) -> dict[str, Any]:
-        """Once ``task`` has begun while its saga is still in flight: a hang shows RUNNING;
-        a timeout (its work done, then hanging) shows its outcome, committed with the work,
-        and the saga waits on it for a while either way."""
+    def running(self, booking_id: str, task: str, statuses: frozenset[str] = IN_FLIGHT_STATUSES) -> dict[str, Any]:
+        """Once ``task`` has begun while the booking is in ``statuses`` (in flight; CONFIRMED
+        for a step after the pivot): a hang shows RUNNING; a timeout (its work done, then
+        hanging) shows its outcome, committed with the work, and the saga waits on it for a
+        while either way."""
         begun = {StepStatus.RUNNING, StepStatus.SUCCEEDED, StepStatus.COMPENSATED}
 
         def started(booking: dict[str, Any]) -> bool:
             entries = booking["steps"] + booking["compensations"]
-            return booking["status"] in IN_FLIGHT_STATUSES and any(
+            return booking["status"] in statuses and any(
                 entry["name"] == task and entry["status"] in begun for entry in entries)
         return self.until(booking_id, started, f"running {task}", timeout=IN_FLIGHT_TIMEOUT)
 
@@ -141,18 +146,21 @@ def _flood(base: str, acknowledged: list[str], stop: threading.Event) -> None:
 
 def test_state_survives_kill_9_and_the_sagas_it_cut_short_are_finished(tmp_path: Path) -> None:
     """GIVEN `chalice local` on a state directory, with a confirmed booking (Idempotency-Key
-    trip-1, points redeemed), one confirmed and cancelled, one charged whose AwardMiles
-    hangs, one holding a seat and points whose AuthorizePayment hangs, one whose cancellation
-    refunded the money and hangs in ReverseMiles, and new bookings still arriving
+    trip-1, points redeemed), one confirmed and cancelled, one authorised whose AwardMiles
+    hangs, one holding a seat and points whose AuthorizePayment hangs, one confirmed whose
+    CapturePayment hangs, one whose cancellation refunded the money and hangs in
+    ReverseMiles, and new bookings still arriving
     WHEN the server is killed with SIGKILL and started again on the same directory
     THEN every booking it acknowledged is there; the ended ones, their seats, ledgers and
-    payments exactly as before; the three cut short are terminal with nothing held or
-    charged (FAILED, FAILED, CANCELLED); the invariant checker and the dead letters are
+    payments exactly as before; the four cut short are terminal, the compensated ones with
+    nothing held or charged (FAILED, FAILED, CANCELLED), the confirmed one captured
+    (forward: never compensated after the pivot); the invariant checker and the dead letters are
     empty; trip-1 replayed returns the original booking; FF0001 still owns it, with a new
     sign-in or the token from before; and its history answers without an execution."""
     state = tmp_path / "state"
     with chalice_local(tmp_path / "before.log", state_dir=state) as first:
         ada, barbara, carl, dana, eve = (Customer(first.url, f"FF000{number}") for number in range(1, 6))
+        ian = Customer(first.url, "FF0009")
         trip = _body(seat="2A", loyalty_id="FF0001", points_to_redeem=1_000)
         confirmed = ada.book(trip, key="trip-1")
         assert ada.terminal(confirmed)["status"] == BookingStatus.CONFIRMED
@@ -165,6 +173,8 @@ def test_state_survives_kill_9_and_the_sagas_it_cut_short_are_finished(tmp_path:
                                   simulate_failure={AWARD_MILES.name: "timeout"}))
         holding = dana.book(_body(cabin="BUSINESS", loyalty_id="FF0004", points_to_redeem=700,
                                   simulate_failure={AUTHORIZE_PAYMENT.name: "hang"}))
+        uncaptured = ian.book(_body(cabin="ECONOMY", loyalty_id="FF0009",
+                                    simulate_failure={CAPTURE_PAYMENT.name: "hang"}))
         cancelling = eve.book(_body(cabin="FIRST", loyalty_id="FF0005", points_to_redeem=300))
         assert eve.terminal(cancelling)["status"] == BookingStatus.CONFIRMED
         assert eve.post(f"/bookings/{cancelling}/cancel",
@@ -174,12 +184,15 @@ def test_state_survives_kill_9_and_the_sagas_it_cut_short_are_finished(tmp_path:
         flood = threading.Thread(target=_flood, args=(first.url, acknowledged, stop), daemon=True)
         flood.start()
 
-        # Cut short: money captured and miles awarded, AwardMiles still running.
-        assert carl.running(charged, AWARD_MILES.name)["payment"]["status"] == PaymentStatus.CAPTURED
+        # Cut short: money authorised and miles awarded, AwardMiles still running.
+        assert carl.running(charged, AWARD_MILES.name)["payment"]["status"] == PaymentStatus.AUTHORIZED
         assert _ledger(carl.account()) == ["REDEEM", "AWARD"]
         # A seat and points held, AuthorizePayment still running.
         seat_held = dana.running(holding, AUTHORIZE_PAYMENT.name)["seat"]
         assert _ledger(dana.account()) == ["REDEEM"]
+        # Past the pivot: ticketed, the money held, CapturePayment still running.
+        pivoted = ian.running(uncaptured, CAPTURE_PAYMENT.name, frozenset({BookingStatus.CONFIRMED}))
+        assert pivoted["payment"]["status"] == PaymentStatus.AUTHORIZED and pivoted["ticket_number"], pivoted
         # Half cancelled: refunded, ReverseMiles still running.
         half = eve.running(cancelling, REVERSE_MILES.name)
         assert half["status"] == BookingStatus.CANCELLING and half["payment"]["status"] == PaymentStatus.REFUNDED
@@ -189,6 +202,7 @@ def test_state_survives_kill_9_and_the_sagas_it_cut_short_are_finished(tmp_path:
         time.sleep(0.5)  # into the stream of new bookings
         for customer, booking_id in ((carl, charged), (dana, holding), (eve, cancelling)):
             assert customer.booking(booking_id)["status"] in (BookingStatus.PENDING, BookingStatus.CANCELLING)
+        assert ian.booking(uncaptured)["payment"]["status"] == PaymentStatus.AUTHORIZED
 
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(timeout=10)
@@ -200,6 +214,7 @@ def test_state_survives_kill_9_and_the_sagas_it_cut_short_are_finished(tmp_path:
     with chalice_local(tmp_path / "after.log", state_dir=state) as second:
         ada_before = ada.on(second)  # the token issued by the first server
         ada, barbara, carl, dana, eve = (Customer(second.url, f"FF000{number}") for number in range(1, 6))
+        ian = Customer(second.url, "FF0009")
 
         # What ended is exactly as it was: bookings, payments, seats, ledgers.
         for customer, booking_id in ((ada, confirmed), (barbara, cancelled)):
@@ -212,7 +227,7 @@ def test_state_survives_kill_9_and_the_sagas_it_cut_short_are_finished(tmp_path:
         # What was cut short is terminal, with nothing held or charged.
         lost = carl.booking(charged)
         assert (lost["status"], lost["failed_step"]) == (BookingStatus.FAILED, AWARD_MILES.name), lost
-        assert lost["payment"] == {"status": PaymentStatus.REFUNDED, "amount": BASE_FARES["ECONOMY"] - 500,
+        assert lost["payment"] == {"status": PaymentStatus.VOIDED, "amount": BASE_FARES["ECONOMY"] - 500,
                                    "currency": CURRENCY}
         assert (carl.account()["points_balance"], _ledger(carl.account())) == (
             OPENING_POINTS, ["REDEEM", "AWARD", "REVERSE", "REFUND"])
@@ -226,6 +241,12 @@ def test_state_survives_kill_9_and_the_sagas_it_cut_short_are_finished(tmp_path:
         assert {entry["status"] for entry in finished["compensations"]} == {StepStatus.COMPENSATED}
         assert finished["payment"]["status"] == PaymentStatus.REFUNDED
         assert eve.account()["points_balance"] == OPENING_POINTS
+        captured = ian.booking(uncaptured)
+        assert (captured["status"], captured["seat"]) == (BookingStatus.CONFIRMED, pivoted["seat"]), captured
+        assert captured["payment"] == {"status": PaymentStatus.CAPTURED, "amount": BASE_FARES["ECONOMY"],
+                                       "currency": CURRENCY}
+        capture = next(step for step in captured["steps"] if step["name"] == CAPTURE_PAYMENT.name)
+        assert capture["status"] == StepStatus.SUCCEEDED, capture
 
         # Every booking the stream had acknowledged is there, and has ended.
         owners = {customer.username: customer for customer in (Customer(second.url, f"FF000{n}") for n in (6, 7, 8))}
@@ -241,9 +262,10 @@ def test_state_survives_kill_9_and_the_sagas_it_cut_short_are_finished(tmp_path:
             seats = _public(second.url, f"/flights/{flight}/seats")["seats"]
             assert [seat["seat"] for seat in seats if seat["status"] == SeatStatus.HELD] == [], flight
         sa101 = {seat["seat"]: seat["status"] for seat in _public(second.url, "/flights/SA101/seats")["seats"]}
-        assert [seat for seat, status in sa101.items() if status == SeatStatus.BOOKED] == ["2A"]
+        assert sorted(seat for seat, status in sa101.items() if status == SeatStatus.BOOKED) == sorted(
+            ["2A", pivoted["seat"]])
         assert sa101[seat_held] == SeatStatus.AVAILABLE
-        assert _public(second.url, "/flights/SA101")["availability"] == {"FIRST": 11, "BUSINESS": 18, "ECONOMY": 132}
+        assert _public(second.url, "/flights/SA101")["availability"] == {"FIRST": 11, "BUSINESS": 18, "ECONOMY": 131}
         assert _public(second.url, "/admin/invariants") == {"violations": [], "count": 0}
         assert _public(second.url, "/admin/dead-letters") == {"dead_letters": []}
 

@@ -498,7 +498,8 @@ def test_every_payment_change_a_customer_sees_is_noted_on_the_booking_in_its_tra
     """GIVEN a booking run step by step, then refunded
     WHEN AuthorizePayment authorises, CapturePayment captures and RefundPayment refunds
     THEN each is three requests (the payment read, one transaction of the payment and the
-    booking's note, its step-log outcome; the capture two, reading nothing), and after each
+    booking's note, its step-log outcome; the capture one, reading nothing: its outcome is a
+    part of its transaction, as the booking shows CONFIRMED already), and after each
     the booking shows exactly what the payment record says: NONE before, AUTHORIZED,
     CAPTURED, then REFUNDED, with the amount."""
     event = new_booking(loyalty_id="FF0001", points_to_redeem=1_000)
@@ -516,8 +517,8 @@ def test_every_payment_change_a_customer_sees_is_noted_on_the_booking_in_its_tra
 
     with dynamodb_requests() as requests:
         event["capture"] = invoke("capture_payment", event)
-    # No read first: AuthorizePayment's result travels to it.
-    assert requests.operations() == ["TransactWriteItems", "UpdateItem"]
+    # No read first: AuthorizePayment's result travels to it; the outcome commits with the capture.
+    assert requests.seen == [("TransactWriteItems", ("payments", "bookings", "step_log"))]
     assert _seen_on_the_booking(booking_id) == {"status": "CAPTURED", "amount": 11_900}
     assert payments.seen(payment(booking_id)) == _seen_on_the_booking(booking_id)
 

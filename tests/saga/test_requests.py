@@ -9,10 +9,13 @@ The baseline (48f2cb2, the same meter), points redeemed: POST 4 requests / 6 WRU
 saga 21 / 33 / 6, poll 3 requests / 3 RRU; no loyalty account: POST 3 / 6 / 2, saga 15 /
 19 / 4.
 
-Issue 14 adds a step: CapturePayment, after the pivot, costs 2 requests and 5 WRU (the
-capture and the booking's note of it in one transaction, 4 WRU; its step-log outcome, 1
-WRU) and reads nothing (AuthorizePayment's result travels to it). The WRU baseline is
-raised by exactly that, and no more.
+Issue 14 adds a step: CapturePayment, after the pivot, costs 1 request and 6 WRU (the
+capture, the booking's note of it and its step-log outcome in one transaction, 2 WRU
+each) and reads nothing (AuthorizePayment's result travels to it). Its outcome is in the
+transaction, not written after it (1 WRU, one request more), because the booking shows
+CONFIRMED before the capture: whoever sees the money CAPTURED must see the step
+SUCCEEDED, with no write still to land. The WRU baseline is raised by exactly that, and
+no more.
 """
 
 from __future__ import annotations
@@ -32,12 +35,12 @@ POINTS = {"loyalty_id": "FF0001", "points_to_redeem": 1_000}
 PINNED = {
     "happy path (points redeemed)": (POINTS, {
         "post": {"requests": 2, "wru": 6, "rru": 3},
-        "saga": {"requests": 10, "wru": 38, "rru": 3},
+        "saga": {"requests": 9, "wru": 39, "rru": 3},
         "poll": {"requests": 2, "wru": 0, "rru": 2},
     }),
     "happy path (no loyalty account)": ({}, {
         "post": {"requests": 2, "wru": 6, "rru": 2},
-        "saga": {"requests": 9, "wru": 23, "rru": 3},
+        "saga": {"requests": 8, "wru": 24, "rru": 3},
         "poll": {"requests": 2, "wru": 0, "rru": 2},
     }),
 }
@@ -48,10 +51,10 @@ PER_STEP = {
     "authorize_payment": {"GetItem": 1, "TransactWriteItems": 1, "UpdateItem": 1},  # token; decision + note; outcome
     "award_miles": {"TransactWriteItems": 1},
     "confirm_booking": {"BatchGetItem": 1, "TransactWriteItems": 1},  # booking + flight; sale + ticket + outcome
-    "capture_payment": {"TransactWriteItems": 1, "UpdateItem": 1},  # capture + note; outcome (no read)
+    "capture_payment": {"TransactWriteItems": 1},  # capture + note + outcome (no read)
 }
 # WRU of POST and saga at 48f2cb2, plus the capture's (issue 14): no path may cost more now.
-CAPTURE_WRU = 5
+CAPTURE_WRU = 6
 BASELINE_WRU = {"happy path (points redeemed)": 6 + 33 + CAPTURE_WRU,
                 "happy path (no loyalty account)": 6 + 19 + CAPTURE_WRU}
 

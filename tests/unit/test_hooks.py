@@ -189,6 +189,26 @@ def test_chalice_local_listens_with_its_server_class_backlog() -> None:
     assert "self.socket.listen(self.request_queue_size)" in inspect.getsource(socketserver.TCPServer.server_activate)
 
 
+def test_chalice_local_answers_without_nagle_once_told() -> None:
+    """local.embedded sets the handler's class attribute; socketserver's setup is what
+    turns it into TCP_NODELAY on every accepted connection."""
+    from chalice import local
+
+    from local import embedded
+
+    assert issubclass(local.ChaliceRequestHandler, socketserver.StreamRequestHandler)
+    assert "if self.disable_nagle_algorithm:" in inspect.getsource(socketserver.StreamRequestHandler.setup)
+    saved = local.ChaliceRequestHandler.__dict__.get("disable_nagle_algorithm")
+    try:
+        embedded.answer_without_nagle()
+        assert local.ChaliceRequestHandler.disable_nagle_algorithm is True
+    finally:
+        if saved is None:
+            del local.ChaliceRequestHandler.disable_nagle_algorithm
+        else:
+            local.ChaliceRequestHandler.disable_nagle_algorithm = saved
+
+
 def test_chalice_local_does_a_requests_work_in_local_gateway_handle_request() -> None:
     """local.embedded bounds the requests inside handle_request; reading the body and
     writing the answer happen around it."""
