@@ -45,8 +45,8 @@ from chalicelib.vocabulary import (
     REDEEM_POINTS,
     REFUND_PAYMENT,
     REFUND_POINTS,
-    RELEASE_SEAT,
-    RESERVE_SEAT,
+    RELEASE_SEATS,
+    RESERVE_SEATS,
     REVERSE_MILES,
     VOID_PAYMENT,
 )
@@ -273,9 +273,10 @@ def state_machines() -> dict[str, Any]:
 
 # --- Saga steps: one Lambda each. Its name, its domain function's and its vocabulary entry's
 # agree (chalicelib/vocabulary.py; tests/unit/test_vocabulary.py checks) ---------------------
-@app.lambda_function(name="reserve_seat")
-def reserve_seat(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return steps.run(RESERVE_SEAT, seats.reserve_seat, event)
+# Per leg: each is one iteration of a Map state over the booking's legs.
+@app.lambda_function(name="reserve_seats")
+def reserve_seats(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run(RESERVE_SEATS, seats.reserve_seats, event)
 
 
 @app.lambda_function(name="redeem_points")
@@ -305,9 +306,9 @@ def capture_payment(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 # --- Compensations ---------------------------------------------------------------------
-@app.lambda_function(name="release_seat")
-def release_seat(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return steps.run(RELEASE_SEAT, seats.release_seat, event)
+@app.lambda_function(name="release_seats")
+def release_seats(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return steps.run(RELEASE_SEATS, seats.release_seats, event)
 
 
 @app.lambda_function(name="refund_points")

@@ -4,49 +4,66 @@ start executions. Every refusal is a RequestError (4xx) raised before any write.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
 from chalicelib import booking_record, booking_view, clock, config, db, loyalty, payments, saga, seats
 from chalicelib.customers import Customer, check_may_use_account
-from chalicelib.errors import Conflict, NotFound
+from chalicelib.errors import Conflict, InvalidRequest, NotFound
 from chalicelib.logs import logger
 from chalicelib.models import BookingRequest, cancellation_input, execution_input
 from chalicelib.validation import check_booking_id, parse_booking_post, parse_cancellation, parse_listing
 from chalicelib.vocabulary import BookingStatus, SagaKind
 
 
+def _chosen(request: BookingRequest) -> list[tuple[str, str]]:
+    """Every (flight, seat) a passenger chose, in leg then passenger order."""
+    return [(flight, seat) for flight in request.legs for seat in request.choices(flight) if seat]
+
+
 def look_up(request: BookingRequest, customer_id: str, idempotency_key: str | None) -> dict[str, Any]:
     """What POST /bookings checks before it writes, in one request: the record of the
-    Idempotency-Key, the flight, the loyalty account and the requested seat (each None
-    when the request names none)."""
+    Idempotency-Key, every leg's flight, the loyalty account and every chosen seat (each
+    None when the request names none)."""
     return db.get_many(
         known=booking_record.idempotency_read(customer_id, idempotency_key),
-        flight=seats.flight_read(request.flight_number),
+        **{f"flight_{index}": seats.flight_read(flight) for index, flight in enumerate(request.legs)},
         account=loyalty.account_read(request.loyalty_id) if request.loyalty_id else None,
-        seat=seats.seat_read(request.flight_number, request.seat) if request.seat else None,
+        **{f"seat_{index}": seats.seat_read(flight, seat) for index, (flight, seat) in enumerate(_chosen(request))},
     )
 
 
-def check_bookable(request: BookingRequest, found: dict[str, Any]) -> None:
+def check_bookable(request: BookingRequest, found: dict[str, Any]) -> dict[str, str]:
     """Refuse up front what would only fail later (``found``: what ``look_up`` read):
-    unknown flight or account, taken seat."""
-    seats.existing_flight(found["flight"], request.flight_number)
+    unknown flight or account, legs out of travel order, a chosen seat taken. Returns each
+    flight's departure."""
+    flights = [seats.existing_flight(found[f"flight_{index}"], flight) for index, flight in enumerate(request.legs)]
+    for earlier, later in itertools.pairwise(flights):
+        if later["departure"] <= earlier["departure"]:
+            raise InvalidRequest(f"flights must be in travel order: {later['flight_number']} departs "
+                                 f"{clock.api_time(later['departure'])}, not after {earlier['flight_number']} "
+                                 f"({clock.api_time(earlier['departure'])})", field="flights")
     if request.loyalty_id:
         loyalty.existing_account(found["account"], request.loyalty_id)
-    if request.seat and not seats.is_takeable(found["seat"]):
-        raise Conflict(f"seat {request.seat} on {request.flight_number} is already taken", field="seat")
+    for index, (flight, seat) in enumerate(_chosen(request)):
+        if not seats.is_takeable(found[f"seat_{index}"]):
+            field = "seat" if request.seat else "passengers"
+            raise Conflict(f"seat {seat} on {flight} is already taken", field=field)
+    return {flight["flight_number"]: flight["departure"] for flight in flights}
 
 
 def open_booking(
     request: BookingRequest, *, customer: Customer, correlation_id: str | None, idempotency_key: str | None,
+    departures: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """The customer's booking, its Idempotency-Key and its payment request (which alone
     keeps the card token), in one transaction: (booking, created)."""
     booking_id = booking_record.new_booking_id()
     return booking_record.create(
         request, booking_id=booking_id, customer_id=customer.id, correlation_id=correlation_id,
-        idempotency_key=idempotency_key, also={"payment": payments.requested(booking_id, request.card_token)},
+        idempotency_key=idempotency_key, departures=departures,
+        also={"payment": payments.requested(booking_id, request.card_token)},
     )
 
 
@@ -60,10 +77,10 @@ def start_booking(raw_body: Any, headers: dict[str, str], customer: Customer) ->
     if known is not None:
         return {"booking_id": known["booking_id"], "correlation_id": known["correlation_id"],
                 "status": known["status"]}, False
-    check_bookable(request, found)
+    departures = check_bookable(request, found)
     # open_booking still settles a race between two first requests with one key.
     booking, created = open_booking(request, customer=customer, correlation_id=correlation,
-                                    idempotency_key=idempotency_key)
+                                    idempotency_key=idempotency_key, departures=departures)
     response = {"booking_id": booking["booking_id"], "correlation_id": booking["correlation_id"],
                 "status": booking["status"]}
     if not created:

@@ -1,8 +1,8 @@
 """The booking item, and the Idempotency-Key that created it: the only module that
 writes either.
 
-Every service that notes something on the booking calls a function here: ReserveSeat
-notes its seat, ReleaseSeat its marker, ConfirmBooking and CancelBooking the ticket,
+Every service that notes something on the booking calls a function here: ReserveSeats
+notes each leg's seats, ReleaseSeats each leg's marker, ConfirmBooking and CancelBooking the ticket,
 the terminal bookkeeping, the API and recovery the status. Writes that must land in
 another service's transaction are returned as named parts (``db.Update``) for that
 service to run, so the expression still lives here.
@@ -18,7 +18,7 @@ from typing import Any
 from chalicelib import clock, db
 from chalicelib.errors import ConditionFailed, Conflict, NotFound
 from chalicelib.logs import logger
-from chalicelib.models import BookingRequest
+from chalicelib.models import CURRENCY, BookingRequest
 from chalicelib.schema import BOOKINGS_BY_CUSTOMER
 from chalicelib.vocabulary import IN_FLIGHT_STATUSES, TRANSITIONS, BookingStatus, PaymentStatus, SagaKind
 
@@ -40,22 +40,32 @@ def request_fingerprint(request: BookingRequest) -> str:
 # --- Creating ----------------------------------------------------------------------------
 def create(
     request: BookingRequest, *, booking_id: str, customer_id: str, correlation_id: str | None,
-    idempotency_key: str | None, also: dict[str, db.Write] | None = None,
+    idempotency_key: str | None, departures: dict[str, str] | None = None, also: dict[str, db.Write] | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Write a PENDING booking of ``customer_id``, and ``also`` (other services' records of
-    it) in the same transaction; returns (booking, created). The same customer repeating
-    an Idempotency-Key with the same body gets the first booking and ``created=False``."""
+    """Write a PENDING booking of ``customer_id`` (its legs, each flight's ``departures``, its
+    party, its fare), and ``also`` (other services' records of it) in the same transaction;
+    returns (booking, created). The same customer repeating an Idempotency-Key with the same
+    body gets the first booking and ``created=False``."""
     now = clock.now_iso()
+    departures = departures or {}
+    passengers = [passenger.named() for passenger in request.passengers]
     booking = {
         **db.booking_key(booking_id),
         "customer_id": customer_id,
         "correlation_id": correlation_id or booking_id,
         "status": BookingStatus.PENDING,
-        "flight_number": request.flight_number,
-        "requested_seat": request.seat,
+        # The first leg's flight: what a one-seat booking showed (and the listing's index
+        # projects). The party once: every write of the booking costs its size.
+        "flight_number": request.legs[0],
+        "requested_seat": request.choices(request.legs[0])[0],
         "requested_cabin": request.requested_cabin,
         "cabin": request.requested_cabin,
-        "passenger": {key: value for key, value in vars(request.passenger).items() if value is not None},
+        "passengers": passengers,
+        # Each leg's seats are noted by ReserveSeats (``leg_note``), its marker by ReleaseSeats.
+        "legs": [{"flight_number": flight, **({"departure": departures[flight]} if flight in departures else {})}
+                 for flight in request.legs],
+        "fare": request.fare,
+        "currency": CURRENCY,
         "loyalty_id": request.loyalty_id,
         "points_to_redeem": request.points_to_redeem,
         "simulate_failure": request.simulate_failure,
@@ -170,18 +180,21 @@ def _not_found(booking_id: str) -> NotFound:
 
 
 # --- What the saga's steps note on it ------------------------------------------------------
-def seat_note(booking_id: str, *, seat: str, cabin: str, fare: int, currency: str) -> db.Update:
-    """ReserveSeat's note of the seat it holds, in the hold's transaction, so ReleaseSeat
-    always finds the seat even when ReserveSeat timed out after writing. Refused (the
-    booking coming back with the refusal) once a seat is noted: a replay, or a duplicate
-    that lost, learns its hold from it instead of reading the booking first."""
+def leg_note(booking_id: str, leg: int, seats: list[dict[str, Any]]) -> db.Update:
+    """ReserveSeats's note of the seats it holds on ``leg`` (``[{"passenger", "seat",
+    "cabin"}]``), in the holds' transaction, so ReleaseSeats always finds them even when
+    ReserveSeats timed out after writing. Refused (the booking coming back with the
+    refusal) once the leg notes seats: a replay, or a duplicate that lost, learns its holds
+    from it instead of reading the booking first. The first leg's first seat is also the
+    booking's ``seat``, as a one-seat booking has it."""
+    path = f"legs[{int(leg)}]"
+    first = ", seat = :seat" if leg == 0 and seats else ""
     return db.Update(
-        "bookings", db.booking_key(booking_id),
-        "SET seat = :seat, cabin = :cabin, fare = :fare, currency = :currency",
-        # ReleaseSeat leaves a marker: a ReserveSeat arriving after it is refused.
-        condition="attribute_exists(booking_id) AND attribute_not_exists(seat_released_at) "
-                  "AND attribute_not_exists(seat)",
-        values={":seat": seat, ":cabin": cabin, ":fare": fare, ":currency": currency},
+        "bookings", db.booking_key(booking_id), f"SET {path}.seats = :seats{first}",
+        # ReleaseSeats leaves a marker on the leg: a ReserveSeats arriving after it is refused.
+        condition=f"attribute_exists(booking_id) AND attribute_not_exists({path}.released_at) "
+                  f"AND attribute_not_exists({path}.seats)",
+        values={":seats": seats, **({":seat": seats[0]["seat"]} if first else {})},
     )
 
 
@@ -195,12 +208,12 @@ def payment_note(booking_id: str, seen: dict[str, Any]) -> db.Update:
     )
 
 
-def mark_seat_released(booking_id: str) -> dict[str, Any]:
-    """ReleaseSeat's marker, written first: from then on no hold can be noted for this
-    booking, and the booking returned names any seat a hold already took."""
+def mark_leg_released(booking_id: str, leg: int) -> dict[str, Any]:
+    """ReleaseSeats's marker on ``leg``, written first: from then on no hold can be noted
+    for it, and the booking returned names any seats a hold already took there."""
+    path = f"legs[{int(leg)}].released_at"
     return db.update(
-        "bookings", db.booking_key(booking_id),
-        "SET seat_released_at = if_not_exists(seat_released_at, :now)",
+        "bookings", db.booking_key(booking_id), f"SET {path} = if_not_exists({path}, :now)",
         condition="attribute_exists(booking_id)",
         values={":now": clock.now_iso()},
     )
@@ -224,15 +237,16 @@ def _transition(
     )
 
 
-def confirmation(booking_id: str, *, ticket: str, boarding_pass: dict[str, Any]) -> db.Update:
-    """PENDING -> CONFIRMED with the ticket, unless CancelBooking already ran."""
+def confirmation(booking_id: str, *, passengers: list[dict[str, Any]]) -> db.Update:
+    """PENDING -> CONFIRMED with every passenger's ticket and boarding passes, unless
+    CancelBooking already ran."""
     return _transition(
         booking_id, BookingStatus.CONFIRMED, expected=BookingStatus.PENDING,
-        updates="ticket_number = :ticket, boarding_pass = :card, confirmed_at = :now",
+        updates="passengers = :passengers, confirmed_at = :now",
         # CancelBooking leaves a marker when it finds no confirmation: one arriving after
         # it (late, timed out) is refused.
         also="attribute_not_exists(confirmation_cancelled_at)",
-        values={":ticket": ticket, ":card": boarding_pass},
+        values={":passengers": passengers},
     )
 
 

@@ -3,8 +3,12 @@ promises. ``python -m ops.invariants`` runs it against the tables the
 environment names; the chaos test and the operator route call ``check()``.
 
 Promises checked:
-- a seat BOOKED has exactly one CONFIRMED (or CANCELLING) booking, the one it names;
-- a CONFIRMED booking's seat is BOOKED for it;
+- a seat BOOKED has exactly one CONFIRMED (or CANCELLING) booking, the one it names, and
+  that booking notes it on one of its legs;
+- a CONFIRMED booking's seats are BOOKED for it: one per passenger on every leg
+  (passengers x legs, each noted on its leg);
+- a seat HELD (unexpired) belongs to a live booking (one a saga may still confirm or
+  undo: PENDING, NEEDS_ATTENTION), which notes it on the leg of its flight;
 - money captured and not refunded belongs to a CONFIRMED/CANCELLING booking or to a
   saga still running; so does an authorisation not released (AUTHORIZED, CAPTURE_FAILED):
   no FAILED or CANCELLED booking keeps a hold on the card;
@@ -23,8 +27,9 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from chalicelib import booking_record, db, dead_letters, loyalty, saga
+from chalicelib import booking_record, clock, db, dead_letters, loyalty, saga
 from chalicelib import payments as payments_service
+from chalicelib.models import booking_legs, booking_passengers
 from chalicelib.vocabulary import (
     CAPTURE_PAYMENT,
     IN_FLIGHT_STATUSES,
@@ -34,6 +39,10 @@ from chalicelib.vocabulary import (
     SagaKind,
     SeatStatus,
 )
+
+#: Whose unexpired hold is rightly kept: a saga may still confirm it (PENDING) or an
+#: operator undo it (NEEDS_ATTENTION). A CONFIRMED booking's seats are BOOKED, not held.
+LIVE_HOLDERS = frozenset({BookingStatus.PENDING, BookingStatus.NEEDS_ATTENTION})
 
 
 @dataclass(frozen=True)
@@ -56,21 +65,36 @@ def _running_executions(bookings: list[dict[str, Any]], payments: list[dict[str,
     }
 
 
-def _seat_rules(seats: list[dict[str, Any]], bookings: dict[str, dict[str, Any]]) -> list[Violation]:
+def _noted_seats(booking: dict[str, Any]) -> set[tuple[str, str]]:
+    """Every (flight, seat) the booking notes on its legs."""
+    return {(leg["flight_number"], item["seat"]) for leg in booking_legs(booking) for item in leg.get("seats") or []}
+
+
+def _seat_rules(seats: list[dict[str, Any]], bookings: dict[str, dict[str, Any]], now: int) -> list[Violation]:
     violations = []
     claims: dict[tuple[str, str], list[str]] = defaultdict(list)
     for booking in bookings.values():
         if booking["status"] in OWNING_STATUSES:
-            claims[(booking["flight_number"], booking.get("seat", ""))].append(booking["booking_id"])
+            for key in _noted_seats(booking):
+                claims[key].append(booking["booking_id"])
     by_key = {(seat["flight_number"], seat["seat"]): seat for seat in seats}
     for seat in seats:
-        if seat["status"] != SeatStatus.BOOKED:
-            continue
         key = (seat["flight_number"], seat["seat"])
-        owners = claims.get(key, [])
-        if owners != [seat.get("booking_id")]:
-            violations.append(Violation("booked-seat-owner", f"{key[0]}/{key[1]}",
-                                        f"seat names {seat.get('booking_id')}, confirmed bookings for it: {owners}"))
+        subject = f"{key[0]}/{key[1]}"
+        if seat["status"] == SeatStatus.BOOKED:
+            owners = claims.get(key, [])
+            if owners != [seat.get("booking_id")]:
+                violations.append(Violation("booked-seat-owner", subject,
+                                            f"seat names {seat.get('booking_id')}, confirmed bookings for it: "
+                                            f"{owners}"))
+        elif seat["status"] == SeatStatus.HELD and int(seat.get("hold_expires_at") or 0) > now:
+            holder = bookings.get(str(seat.get("booking_id")))
+            if holder is None:
+                continue  # (scoped to one booking: another's hold is judged with that booking)
+            if holder["status"] not in LIVE_HOLDERS or key not in _noted_seats(holder):
+                violations.append(Violation("held-seat-not-live", subject,
+                                            f"held for {holder['booking_id']}, which is {holder['status']} and "
+                                            f"{'notes' if key in _noted_seats(holder) else 'does not note'} it"))
     for (flight, seat_id), owners in claims.items():
         claimed = by_key.get((flight, seat_id)) or {}
         for owner in owners:
@@ -78,6 +102,15 @@ def _seat_rules(seats: list[dict[str, Any]], bookings: dict[str, dict[str, Any]]
                 violations.append(Violation("confirmed-seat-not-booked", owner,
                                             f"{flight}/{seat_id} is {claimed.get('status')} for "
                                             f"{claimed.get('booking_id')}"))
+    for booking in bookings.values():
+        if booking["status"] != BookingStatus.CONFIRMED:
+            continue
+        legs, passengers = booking_legs(booking), booking_passengers(booking)
+        per_leg = [sorted(item["passenger"] for item in leg.get("seats") or []) for leg in legs]
+        if any(noted != list(range(len(passengers))) for noted in per_leg):
+            violations.append(Violation("party-not-seated", booking["booking_id"],
+                                        f"{len(passengers)} passenger(s) x {len(legs)} leg(s), seats noted per leg "
+                                        f"for passengers {per_leg}"))
     return violations
 
 
@@ -160,14 +193,16 @@ def _everything() -> _Records:
 
 
 def _of_booking(booking_id: str) -> _Records:
-    """One booking, the seats that name it or that it names (and their owners), its
-    payment, its loyalty account and ledger: a few reads, not a scan."""
+    """One booking, the seats that name it or that it names on each leg (and their
+    owners), its payment, its loyalty account and ledger: a few reads, not a scan."""
     booking = booking_record.find(booking_id)
     if booking is None:
         return _Records([], [], [], [], [])
-    seats = [seat for seat in db.query("seats", KeyConditionExpression="flight_number = :flight",
-                                       ExpressionAttributeValues={":flight": booking["flight_number"]})
-             if seat.get("booking_id") == booking_id or seat["seat"] == booking.get("seat")]
+    noted = _noted_seats(booking)
+    seats = [seat for flight in dict.fromkeys(leg["flight_number"] for leg in booking_legs(booking))
+             for seat in db.query("seats", KeyConditionExpression="flight_number = :flight",
+                                  ExpressionAttributeValues={":flight": flight})
+             if seat.get("booking_id") == booking_id or (flight, seat["seat"]) in noted]
     owners = {seat["booking_id"] for seat in seats if seat.get("booking_id") not in (None, booking_id)}
     bookings = [booking, *filter(None, (booking_record.find(owner) for owner in sorted(owners)))]
     payment = payments_service.get_payment(booking_id)
@@ -183,7 +218,7 @@ def check(booking_id: str | None = None) -> list[Violation]:
     bookings_list = records.bookings
     bookings = {booking["booking_id"]: booking for booking in bookings_list}
     running = _running_executions(bookings_list, records.payments)
-    violations = _seat_rules(records.seats, bookings)
+    violations = _seat_rules(records.seats, bookings, clock.now_epoch())
     violations += _money_rules(records.payments, bookings, running, records.open_letters)
     violations += _loyalty_rules(records.loyalty)
     for booking in bookings_list:

@@ -20,7 +20,6 @@ from chalicelib.vocabulary import (
     AWARD_MILES,
     REDEEM_POINTS,
     REFUND_POINTS,
-    RESERVE_SEAT,
     REVERSE_MILES,
     Task,
 )
@@ -180,8 +179,7 @@ def _reverse(step: StepInput, original_kind: str, reversal_kind: str) -> dict[st
 def redeem_points(step: StepInput) -> dict[str, Any]:
     """Debit the points the booking redeems (never more than the fare needs). No read
     first: a replay's posting is refused and brings back the entry its first run wrote."""
-    fare = int(step.result_of(RESERVE_SEAT).get("fare", 0))
-    points = points_to_debit(step.points_to_redeem, fare)
+    points = points_to_debit(step.points_to_redeem, step.fare)
     if not step.loyalty_id or points <= 0:
         return {"points_redeemed": 0}
     existing = _post(step.loyalty_id, step.booking_id, REDEEM, -points, require_balance=True,

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from chalicelib import clock, customers, errors, loyalty, validation
-from chalicelib.models import BASE_FARES, CABINS, CURRENCY, ROWS, SEAT_LETTERS
+from chalicelib.models import BASE_FARES, CABINS, CURRENCY, MAX_LEGS, MAX_PASSENGERS, ROWS, SEAT_LETTERS
 from chalicelib.validation import Matching, OneOf, Text
 from chalicelib.vocabulary import (
     AUTHORIZE_PAYMENT,
@@ -31,7 +31,9 @@ from chalicelib.vocabulary import (
     COMPENSATION_NAMES,
     FAILURE_MODES,
     FORWARD_STEP_NAMES,
+    LEG_SEPARATOR,
     STEP_NAMES,
+    TASKS,
     BookingStatus,
     ExecutionStatus,
     FailureMode,
@@ -164,9 +166,32 @@ def failure_mode() -> Schema:
                                  "hangs before its call reaches the service")
 
 
+def leg_fault() -> Schema:
+    return obj({
+        "leg": integer("The leg (0-based) whose invocation fails", minimum=0, maximum=MAX_LEGS - 1),
+        "mode": ref("FailureMode"),
+        "passenger": integer("ReserveSeats, mode permanent only: the passenger (0-based) whose seat is refused, "
+                             "which fails that leg's transaction as a whole", minimum=0, maximum=MAX_PASSENGERS - 1),
+    }, optional=["mode", "passenger"], closed=True, description="One leg of a task that runs per leg (default mode: "
+                                                                 "permanent)")
+
+
+def _fault(task: str) -> Schema:
+    """A mode (every invocation); for a task that runs per leg, also one leg's fault."""
+    return {"anyOf": [ref("FailureMode"), ref("LegFault")]} if TASKS[task].per_leg else ref("FailureMode")
+
+
 def _simulate_failure(tasks: Sequence[str], description: str) -> Schema:
-    return nullable(obj({task: ref("FailureMode") for task in tasks}, optional=tasks, closed=True,
+    return nullable(obj({task: _fault(task) for task in tasks}, optional=tasks, closed=True,
                         description=description))
+
+
+def entry(names: Iterable[str], description: str | None = None) -> Schema:
+    """A task's name, or for a task that runs per leg one leg's entry (``ReleaseSeats#1``)."""
+    names = list(names)
+    per_leg = [name for name in names if name in TASKS and TASKS[name].per_leg]
+    alternatives = [*names, *(f"{name}{LEG_SEPARATOR}[0-9]" for name in per_leg)]
+    return string(description, pattern=anchored("|".join(alternatives)))
 
 
 _FAULTS_WHERE = ("Honoured only where the stage enables fault injection (local and dev: GET /config says "
@@ -185,12 +210,27 @@ def booking_request() -> Schema:
                                    "`tok_decline` is declined"),
     }, closed=True, description="A card token only: any other key (card_number, cvv, ...) is a 400.")
     seat = {**text(validation.SEAT, "A seat on the aircraft (rows 1-27, A-F), e.g. 12A"), "pattern": seat_pattern()}
+    flight = text(validation.FLIGHT_NUMBER, "e.g. SA101")
+    member = obj({
+        **passenger["properties"],
+        "seats": nullable({"type": "object", "additionalProperties": string(pattern=seat_pattern()),
+                           "description": "Flight number (one of `flights`) -> the seat this passenger chose on it; "
+                                          "no seat twice in the party, every seat in the booking's cabin. A flight "
+                                          "not named: a seat is assigned, beside the party's others where the "
+                                          "cabin allows"}),
+    }, optional=[key(validation.EMAIL), "seats"], closed=True)
     properties: dict[str, Schema] = {
-        key(validation.FLIGHT_NUMBER): text(validation.FLIGHT_NUMBER, "e.g. SA101"),
+        key(validation.FLIGHT_NUMBER): flight,
+        "flights": {"type": "array", "items": {**flight, "type": "string"}, "minItems": 1, "maxItems": MAX_LEGS,
+                    "uniqueItems": True, "description": "The legs, in travel order (each departs after the one "
+                                                        "before, else 400): a return or a connection, all or "
+                                                        "nothing. Instead of flight_number"},
         "passenger": passenger,
+        "passengers": {"type": "array", "items": member, "minItems": 1, "maxItems": MAX_PASSENGERS,
+                       "description": "The party, instead of passenger: one seat each on every leg"},
         key(validation.SEAT): seat,
-        key(validation.CABIN): text(validation.CABIN, "The cabin to auto-assign a seat in; with a seat, "
-                                                      "its cabin"),
+        key(validation.CABIN): text(validation.CABIN, "The cabin of every seat: auto-assigned ones are picked in "
+                                                      "it, chosen ones must be in it (without it, theirs)"),
         key(validation.LOYALTY_ID): text(validation.LOYALTY_ID, "The customer's own loyalty account "
                                                                 "(another's is a 403): miles are credited to it"),
         "points_to_redeem": nullable(integer("Points to redeem: 100 points = 1.00 off the fare; needs a "
@@ -202,11 +242,20 @@ def booking_request() -> Schema:
     }
     assert set(properties) == validation.BOOKING_FIELDS, "validation.py's booking fields and this document differ"
     assert set(passenger["properties"]) == validation.PASSENGER_FIELDS
-    schema = obj(properties, optional=set(properties) - {"flight_number", "passenger", "payment"}, closed=True,
-                 description="Every invalid field is reported at once (a 400 lists them in `errors`). Twelve "
-                             "digits or more anywhere in the body are refused as a card number.")
+    assert set(member["properties"]) == validation.PARTY_PASSENGER_FIELDS
+    schema = obj(properties, optional=set(properties) - {"payment"}, closed=True,
+                 description="A party (`flights`, `passengers`) or one seat (`flight_number`, `passenger`, `seat`: "
+                             "one leg, one passenger). Every invalid field is reported at once (a 400 lists them "
+                             "in `errors`). Twelve digits or more anywhere in the body are refused as a card number.")
     schema["anyOf"] = [{"required": [key(validation.SEAT)], "properties": {key(validation.SEAT): {"type": "string"}}},
-                       {"required": [key(validation.CABIN)], "properties": {key(validation.CABIN): {"type": "string"}}}]
+                       {"required": [key(validation.CABIN)], "properties": {key(validation.CABIN): {"type": "string"}}},
+                       {"required": ["passengers"]}]
+    schema["allOf"] = [
+        {"oneOf": [{"required": ["flight_number"]}, {"required": ["flights"]}]},
+        {"oneOf": [{"required": ["passenger"]}, {"required": ["passengers"]}]},
+        {"if": {"required": ["flights"]}, "then": {"required": ["passengers"]}},
+        {"if": {"required": ["passengers"]}, "then": {"not": {"required": [key(validation.SEAT)]}}},
+    ]
     schema["if"] = {"properties": {"points_to_redeem": {"type": "integer", "minimum": 1}},
                     "required": ["points_to_redeem"]}
     schema["then"] = {"required": [key(validation.LOYALTY_ID)],
@@ -221,6 +270,12 @@ def booking_examples() -> dict[str, Any]:
         "seat-with-points": {"summary": "Seat 12A, redeeming 2,500 points (25.00 off)",
                              "value": {**base, "seat": "12A", "loyalty_id": "FF0001", "points_to_redeem": 2500}},
         "any-seat-of-a-cabin": {"summary": "Any free ECONOMY seat", "value": {**base, "cabin": CABINS[-1]}},
+        "a-party-on-a-return": {
+            "summary": "Two passengers out and back: one chose her seat out, the others sit together",
+            "value": {"flights": ["SA101", "SA102"], "cabin": CABINS[-1], "payment": {"card_token": "tok_visa"},
+                      "passengers": [{"first_name": "Ada", "last_name": "Lovelace", "seats": {"SA101": "12A"}},
+                                     {"first_name": "Charles", "last_name": "Babbage"}]},
+        },
         "injected-failure": {
             "summary": f"{AUTHORIZE_PAYMENT.name} fails: the compensations run (fault injection stages only)",
             "value": {**base, "cabin": CABINS[-1],
@@ -245,6 +300,7 @@ def sign_in_request() -> Schema:
 
 # --- Answers -----------------------------------------------------------------------------
 def _step_entry(names: Iterable[str], statuses: Iterable[StepStatus], *, compensation: bool) -> Schema:
+    statuses = list(statuses)
     properties: dict[str, Schema] = {
         "name": one_of(names),
         "status": one_of(statuses),
@@ -253,13 +309,22 @@ def _step_entry(names: Iterable[str], statuses: Iterable[StepStatus], *, compens
         "attempts": integer(minimum=0),
         "error": ref("SagaError"),
         "result": free_form("What the step returned (its result in the execution state): each step's own "
-                            "shape, e.g. ReserveSeat's seat, cabin, fare and hold expiry. Its times are in the "
+                            "shape, e.g. AuthorizePayment's amount and authorisation. Its times are in the "
                             "API's one format, and any amount of money (fare, amount, refunded) comes with its "
                             "currency"),
+        "items": array(obj({
+            "leg": integer("0-based, in travel order", minimum=0), "flight_number": nullable(string()),
+            "status": one_of(statuses),
+            "seats": array(obj({"passenger": integer(minimum=0), "seat": string(pattern=seat_pattern()),
+                                "cabin": one_of(CABINS)}),
+                           "The seats the leg held (ReserveSeats) or released (ReleaseSeats)"),
+            "error": ref("SagaError"),
+        }, optional=["seats", "error"]), "A step that runs per leg (a Map): each leg it ran on. Its status is "
+                                         "the first of RUNNING, FAILED, TIMED_OUT any leg has, else the legs'"),
     }
     if compensation:
         properties["order"] = integer("1 for the first compensation that ran", minimum=1)
-    return obj(properties, optional=["error", "result"])
+    return obj(properties, optional=["error", "result", "items"])
 
 
 def schemas() -> dict[str, Schema]:
@@ -293,7 +358,8 @@ def schemas() -> dict[str, Schema]:
                 "pivot": boolean("Once it commits the booking is sold"),
                 "runs_if_positive": nullable(string("The step runs only when this input field is > 0")),
                 "after_pivot": boolean("Runs after the pivot: retried, never compensated"),
-            }, optional=["after_pivot"]), "The forward steps in the order they run"),
+                "per_leg": boolean("Runs once per leg: a Map state over the legs, each leg's invocation its own"),
+            }, optional=["after_pivot", "per_leg"]), "The forward steps in the order they run"),
             "compensation_order": array(one_of(COMPENSATION_NAMES), "The order a failure runs them in"),
             "cancellation_steps": array(one_of(COMPENSATION_NAMES), "What cancelling a confirmed booking runs"),
             "failure_modes": array(one_of(FAILURE_MODES)),
@@ -324,6 +390,18 @@ def schemas() -> dict[str, Schema]:
             "status": one_of([BookingStatus.CANCELLING]),
         }),
         "Passenger": obj({"first_name": string(), "last_name": string(), "email": string()}, optional=["email"]),
+        "PartyMember": obj({
+            "first_name": string(), "last_name": string(), "email": string(),
+            "ticket_number": string("Once CONFIRMED", pattern="^[0-9]{13}$"),
+            "boarding_passes": array(ref("BoardingPass"), "Once CONFIRMED: one per leg, in travel order"),
+        }, optional=["email", "ticket_number", "boarding_passes"]),
+        "Leg": obj({
+            "flight_number": string(), "departure": nullable(timestamp()),
+            "seats": array(obj({"passenger": integer("Its index in passengers", minimum=0),
+                                "seat": string(pattern=seat_pattern()), "cabin": one_of(CABINS)}),
+                           "The seats held or sold on this leg, one per passenger; empty until ReserveSeats holds "
+                           "them (and after a failure that released them, those it had held)"),
+        }),
         "SagaError": obj({"error": string("The error name, e.g. PaymentDeclined, States.Timeout"),
                           "cause": string()}),
         "StepEntry": _step_entry(FORWARD_STEP_NAMES, forward_statuses, compensation=False),
@@ -337,11 +415,17 @@ def schemas() -> dict[str, Schema]:
         }),
         "Booking": obj({
             "booking_id": string(format="uuid"), "correlation_id": string(), "status": one_of(BookingStatus),
-            "flight_number": string(),
-            "seat": nullable(string("Null until ReserveSeat picks one", pattern=seat_pattern())),
+            "flight_number": string("The first leg's"),
+            "seat": nullable(string("The first passenger's on the first leg; null until ReserveSeats holds it",
+                                    pattern=seat_pattern())),
             "cabin": nullable(one_of(CABINS)), "passenger": ref("Passenger"),
+            "legs": array(ref("Leg"), "In travel order"),
+            "passengers": array(ref("PartyMember"), "The party; passenger is the first of them"),
             "loyalty_id": nullable(string()), "points_to_redeem": integer(minimum=0),
-            "fare": nullable(integer("Minor units, before points", minimum=0)),
+            "fare": nullable(integer("Minor units, before points: over the legs, the cabin's fare for each "
+                                     "passenger", minimum=0)),
+            "amount_due": nullable(integer("Minor units: the fare after the points redeemed, what is authorised",
+                                           minimum=0)),
             "currency": one_of([CURRENCY]),
             "amount_paid": integer("Minor units captured and not refunded", minimum=0),
             "payment": obj({
@@ -357,8 +441,8 @@ def schemas() -> dict[str, Schema]:
             "compensations": array(ref("CompensationEntry"), "The compensations that ran, in the order they ran"),
             "failed_step": nullable(one_of(STEP_NAMES, "Set when FAILED")),
             "error": nullable(ref("SagaError")),
-            "ticket_number": nullable(string("Set when CONFIRMED", pattern="^[0-9]{13}$")),
-            "boarding_pass": nullable(ref("BoardingPass")),
+            "ticket_number": nullable(string("Set when CONFIRMED: the first passenger's", pattern="^[0-9]{13}$")),
+            "boarding_pass": nullable(ref("BoardingPass")),  # (the first passenger's, first leg)
             "created_at": timestamp(), "updated_at": timestamp(),
             "needs_attention": obj({
                 "failed_step": nullable(one_of(STEP_NAMES)),
@@ -368,7 +452,8 @@ def schemas() -> dict[str, Schema]:
         "BookingList": obj({
             "bookings": array(obj({
                 "booking_id": string(format="uuid"), "status": one_of(BookingStatus), "flight_number": string(),
-                "seat": nullable(string("Null until ReserveSeat picks one", pattern=seat_pattern())),
+                "seat": nullable(string("The first passenger's on the first leg; null until ReserveSeats holds "
+                                        "it", pattern=seat_pattern())),
                 "cabin": nullable(one_of(CABINS)),
                 "fare": nullable(integer("Minor units, before points", minimum=0)),
                 "amount_paid": integer("Minor units captured and not refunded", minimum=0),
@@ -389,10 +474,12 @@ def schemas() -> dict[str, Schema]:
                     "id": integer(minimum=1), "timestamp": timestamp(),
                     "type": string("Step Functions' event type, e.g. TaskStateEntered, TaskFailed"),
                     "state": nullable(string("The state the event concerns")),
-                    "attempt": integer("On a task scheduling: its attempt number", minimum=1),
+                    "leg": integer("An event of a Map's iteration: its leg (0-based)", minimum=0),
+                    "attempt": integer("On a task scheduling: its attempt number (of its leg's, in a Map)",
+                                       minimum=1),
                     "retry": boolean("On a task scheduling after the first: a Retry"),
                     "error": string(), "cause": string(),
-                }, optional=["attempt", "retry", "error", "cause"])),
+                }, optional=["leg", "attempt", "retry", "error", "cause"])),
             }), "The booking's executions: the booking saga, then a cancellation"),
         }),
         "LoyaltyAccount": obj({
@@ -411,7 +498,7 @@ def schemas() -> dict[str, Schema]:
         }) for kind in SagaKind}),
         "Recovery": obj({
             "booking_id": string(format="uuid"), "status": one_of(BookingStatus),
-            "rerun": array(one_of((*COMPENSATION_NAMES, CAPTURE_PAYMENT.name)),
+            "rerun": array(entry((*COMPENSATION_NAMES, CAPTURE_PAYMENT.name)),
                            f"The compensations re-run, in saga order; or {CAPTURE_PAYMENT.name} for a CONFIRMED "
                            "booking whose capture failed"),
             "still_failing": {"type": "object", "additionalProperties": string(),
@@ -422,8 +509,9 @@ def schemas() -> dict[str, Schema]:
         }, optional=["violations", "written_off"]),
         "DeadLetters": obj({"dead_letters": array(obj({
             "booking_id": string(format="uuid"),
-            "compensation": one_of((*COMPENSATION_NAMES, CAPTURE_PAYMENT.name), "The task (historical name)"),
-            "task": one_of((*COMPENSATION_NAMES, CAPTURE_PAYMENT.name)),
+            "compensation": entry((*COMPENSATION_NAMES, CAPTURE_PAYMENT.name), "The task, or one leg's "
+                                  "(ReleaseSeats#1); historical name"),
+            "task": entry((*COMPENSATION_NAMES, CAPTURE_PAYMENT.name)),
             "correlation_id": string(), "flight_number": string(), "error": string(), "cause": string(),
             "at": timestamp(), "state": string(),
         }, optional=["task"]), "Open dead letters: compensations, or a confirmed booking's capture, that failed "
@@ -639,6 +727,7 @@ def components() -> dict[str, Any]:
             "BookingRequest": booking_request(),
             "CancelRequest": cancel_request(),
             "FailureMode": failure_mode(),
+            "LegFault": leg_fault(),
             "SignIn": sign_in_request(),
         },
         "responses": {

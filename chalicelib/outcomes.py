@@ -25,7 +25,10 @@ from chalicelib.vocabulary import (
     TASKS,
     BookingStatus,
     PaymentStatus,
+    entry_name,
     is_compensation,
+    split_entry,
+    task_name,
 )
 
 # What this service's Lambdas do to which table: their IAM roles (deploy/resources.py).
@@ -54,14 +57,35 @@ def _error_of(caught: dict[str, Any], default: str = "") -> dict[str, str]:
     return {"error": str(caught.get("Error", default)), "cause": readable_cause(caught.get("Cause"))}
 
 
+def _entries(step: StepInput, name: str) -> list[str]:
+    """The step-log entries an error concerns: its own, or, for a per-leg task's Map that
+    failed as a whole, every leg's."""
+    task = TASKS.get(task_name(name))
+    if task is not None and task.per_leg and split_entry(name)[1] is None:
+        return [entry_name(task, leg) for leg in range(len(step.legs) or 1)]
+    return [name]
+
+
 def _record_ended_tasks(step: StepInput, *, except_for: str | None = None) -> None:
     """No step-log entry stays RUNNING, or is missing, once the execution ends: each task
     whose error the execution carries (a timeout, a crash) and that did not record its own
     failure is recorded TIMED_OUT or FAILED."""
     for name, caught in step.errors.items():
-        if name != except_for and name in TASKS:
+        if task_name(name) != except_for and task_name(name) in TASKS:
             error = _error_of(caught)
-            step_log.mark_ended(step.booking_id, name, error["error"], error["cause"])
+            for entry in _entries(step, name):
+                step_log.mark_ended(step.booking_id, entry, error["error"], error["cause"])
+
+
+def _failure(step: StepInput) -> tuple[str | None, list[str]]:
+    """The forward step the booking failed at, and the entries of its errors: the step's
+    own (a Map that failed as a whole) first, then its legs in order."""
+    for name in STEP_NAMES:
+        failed = sorted((entry for entry in step.errors if task_name(entry) == name),
+                        key=lambda entry: -1 if split_entry(entry)[1] is None else split_entry(entry)[1] or 0)
+        if failed:
+            return name, failed
+    return None, []
 
 
 def _failed_compensations(step: StepInput) -> dict[str, dict[str, Any]]:
@@ -78,12 +102,17 @@ def _dead_letter_failed_compensations(step: StepInput) -> None:
 def record_failure(step: StepInput) -> dict[str, Any]:
     """The compensations have run: mark the booking FAILED (or NEEDS_ATTENTION when a
     compensation failed) with the failed step and its error."""
-    failed_step = next((name for name in STEP_NAMES if name in step.errors), None)
-    error = _error_of(step.errors.get(failed_step or "", {}), default="Unknown")
+    failed_step, failed_entries = _failure(step)
+    error = _error_of(step.errors.get(failed_entries[0], {}) if failed_entries else {}, default="Unknown")
     status = BookingStatus.NEEDS_ATTENTION if _failed_compensations(step) else BookingStatus.FAILED
-    if failed_step:
-        # The saga's verdict, whatever the step's own entry says (a late success included).
-        step_log.mark_ended(step.booking_id, failed_step, error["error"], error["cause"], only_if_unfinished=False)
+    for failed in failed_entries:
+        caught = _error_of(step.errors[failed])
+        whole = failed in _entries(step, failed)
+        for entry in _entries(step, failed):
+            # The saga's verdict, whatever the step's own entry says (a late success
+            # included); over every leg of a Map that failed as a whole, only where a leg
+            # said nothing itself.
+            step_log.mark_ended(step.booking_id, entry, caught["error"], caught["cause"], only_if_unfinished=not whole)
     _record_ended_tasks(step, except_for=failed_step)
     try:
         updated = booking_record.mark_failed(step.booking_id, status, failed_step=failed_step, error=error)

@@ -38,7 +38,6 @@ from chalicelib.vocabulary import (
     CAPTURE_PAYMENT,
     REDEEM_POINTS,
     REFUND_PAYMENT,
-    RESERVE_SEAT,
     VOID_PAYMENT,
     PaymentStatus,
 )
@@ -235,7 +234,7 @@ def authorize_payment(step: StepInput) -> dict[str, Any]:
         raise PaymentDeclined("no card on file: the booking requested no payment")
     if payment["status"] != PaymentStatus.REQUESTED:
         return _authorization_of(payment)  # a replay returns what the first run decided
-    fare = int(step.result_of(RESERVE_SEAT).get("fare", 0))
+    fare = step.fare  # every leg, every passenger: the execution input carries it
     points_redeemed = int(step.result_of(REDEEM_POINTS).get("points_redeemed", 0))
     amount = amount_due(fare, points_redeemed)
     result = GatewayResult(approved=True, reference=None)  # nothing to authorise: points paid it all

@@ -16,7 +16,7 @@ from typing import Any
 from chalicelib import booking_record, clock, dead_letters, invariants, payments, saga, seats, step_log, steps
 from chalicelib.errors import AuthorizationExpired, ConditionFailed, Conflict, InvalidRequest
 from chalicelib.logs import bound, logger
-from chalicelib.models import cancellation_input
+from chalicelib.models import cancellation_input, leg_event
 from chalicelib.vocabulary import (
     CANCELLATION_STEPS,
     CAPTURE_PAYMENT,
@@ -30,21 +30,34 @@ from chalicelib.vocabulary import (
     SagaKind,
     StepStatus,
     domain_function,
+    entry_name,
+    split_entry,
+    task_name,
 )
 
 
-def _run_compensations(booking: dict[str, Any], names: list[str]) -> dict[str, str]:
-    """Run ``names`` in saga order; returns the error of each one that failed again.
-    No simulate_failure: the operator re-runs for real (the outage being simulated is over)."""
-    failures = {}
+def _invocations(booking: dict[str, Any], compensation: Compensation) -> list[tuple[str, dict[str, Any]]]:
+    """Each invocation of ``compensation`` the booking's saga makes, by its step-log entry:
+    one, or one per leg (what the Map's iterations get)."""
     event = cancellation_input(booking)
+    if compensation.per_leg:
+        return [(entry_name(compensation, leg), leg_event(event, leg)) for leg in range(len(event["legs"]))]
+    return [(compensation.name, event)]
+
+
+def _run_compensations(booking: dict[str, Any], names: list[str]) -> dict[str, str]:
+    """Run ``names`` (compensations, or one leg's: ``ReleaseSeats#1``) in saga order; returns
+    the error of each one that failed again. No simulate_failure: the operator re-runs for
+    real (the outage being simulated is over)."""
+    failures = {}
     for compensation in _chain_of(booking):
-        if compensation.name not in names:
-            continue
-        try:
-            steps.run(compensation, domain_function(compensation), event)
-        except Exception as exc:
-            failures[compensation.name] = f"{type(exc).__name__}: {exc}"
+        for entry, event in _invocations(booking, compensation):
+            if entry not in names and compensation.name not in names:
+                continue
+            try:
+                steps.run(compensation, domain_function(compensation), event)
+            except Exception as exc:
+                failures[entry] = f"{type(exc).__name__}: {exc}"
     return failures
 
 
@@ -74,9 +87,14 @@ def outstanding_compensations(booking: dict[str, Any]) -> list[str]:
     TIMED_OUT, still RUNNING, or never started. Not only those marked FAILED: a
     compensation that hung is as unfinished as one that failed."""
     log = step_log.read(booking["booking_id"])
-    return [compensation.name for compensation in _chain_of(booking)
-            if _may_have_acted(log[step_log.STEPS].get(STEP_OF_COMPENSATION[compensation.name].name))
-            and log[step_log.COMPENSATIONS].get(compensation.name, {}).get("status") != StepStatus.COMPENSATED]
+    outstanding = []
+    for compensation in _chain_of(booking):
+        step = STEP_OF_COMPENSATION[compensation.name]
+        for entry, _ in _invocations(booking, compensation):
+            acted = _may_have_acted(log[step_log.STEPS].get(entry_name(step, split_entry(entry)[1])))
+            if acted and log[step_log.COMPENSATIONS].get(entry, {}).get("status") != StepStatus.COMPENSATED:
+                outstanding.append(entry)
+    return outstanding
 
 
 def _capture_failed(booking: dict[str, Any]) -> bool:
@@ -159,10 +177,12 @@ def fail_stale_booking(booking: dict[str, Any], reason: str, *, error: str = HOL
     may have lapsed, and a step that was running may or may not have acted, which the
     compensations (no-ops where there is nothing to undo) settle either way."""
     log = step_log.read(booking["booking_id"])[step_log.STEPS]
-    running = [name for name in STEP_NAMES if log.get(name, {}).get("status") == StepStatus.RUNNING]
+    running = [entry for entry, item in log.items()
+               if task_name(entry) in STEP_NAMES and item.get("status") == StepStatus.RUNNING]
     # Where the saga was: the step still RUNNING, else the furthest step with an entry
     # (a step's outcome is written when it ends, so the one it died in may have none).
-    reached = running or [name for name in STEP_NAMES if name in log]
+    entered = {task_name(entry) for entry in running or log}
+    reached = [name for name in STEP_NAMES if name in entered]
     with bound(booking_id=booking["booking_id"], correlation_id=booking["correlation_id"], step="Sweeper"):
         for name in running:  # its execution has ended: no step-log entry stays RUNNING
             step_log.mark_ended(booking["booking_id"], name, error, reason)

@@ -88,28 +88,43 @@ def _details(event: dict[str, Any]) -> dict[str, Any]:
 
 def readable_history(execution_arn: str) -> list[dict[str, Any]]:
     """The audit trail: one line per event, with the state it concerns, the error and
-    cause of a failure, and the attempt number of each task scheduling (retries)."""
+    cause of a failure, and the attempt number of each task scheduling (retries). An event
+    of a Map's iteration (one leg of ReserveSeats, say) also names its ``leg``: iterations
+    run side by side, so their states and attempts are told apart by it (an event belongs
+    to the iteration of the event before it)."""
     lines: list[dict[str, Any]] = []
-    current_state: str | None = None
-    attempts: dict[str, int] = {}
+    iteration_of: dict[int, int | None] = {}
+    current_state: dict[int | None, str | None] = {}
+    attempts: dict[tuple[str, int | None], int] = {}
     for event in raw_history(execution_arn):
         details = _details(event)
         kind = event["type"]
+        if kind == "MapIterationStarted":
+            leg = details.get("index")
+        elif kind.startswith("MapState"):  # the Map itself, not one of its iterations
+            leg = None
+        else:
+            leg = iteration_of.get(event.get("previousEventId") or 0)
+        iteration_of[event["id"]] = leg
         if "name" in details and kind.endswith(("StateEntered", "StateExited")):
-            current_state = details["name"]
+            current_state[leg] = details["name"]
+        state = current_state.get(leg) if leg is not None else current_state.get(None)
         line: dict[str, Any] = {
             "id": event["id"],
             "timestamp": clock.api_time(event["timestamp"]),
             "type": kind,
-            "state": details.get("name", current_state),
+            "state": details.get("name", state),
         }
+        if leg is not None:
+            line["leg"] = leg
         if kind == "TaskScheduled" or kind == "LambdaFunctionScheduled":
-            attempts[current_state or ""] = attempts.get(current_state or "", 0) + 1
-            line["attempt"] = attempts[current_state or ""]
+            key = (state or "", leg)
+            attempts[key] = attempts.get(key, 0) + 1
+            line["attempt"] = attempts[key]
             if line["attempt"] > 1:
                 line["retry"] = True
-        for key in ("error", "cause"):
-            if key in details:
-                line[key] = details[key]
+        for key_name in ("error", "cause"):
+            if key_name in details:
+                line[key_name] = details[key_name]
         lines.append(line)
     return lines

@@ -13,8 +13,8 @@ from typing import Any
 from chalicelib import config, observability, step_log
 from chalicelib.errors import SimulatedFailure, SimulatedHang, TransientStepError
 from chalicelib.logs import bound, logger
-from chalicelib.models import StepInput
-from chalicelib.vocabulary import AfterPivot, Bookkeeping, Compensation, FailureMode, Step, StepStatus
+from chalicelib.models import StepInput, fault_for
+from chalicelib.vocabulary import AfterPivot, Bookkeeping, Compensation, FailureMode, Step, StepStatus, Task, entry_name
 
 StepFunction = Callable[[StepInput], dict[str, Any]]
 # A transient failure must know whether this is the first attempt; a hang or a timeout
@@ -22,11 +22,14 @@ StepFunction = Callable[[StepInput], dict[str, Any]]
 _ANNOUNCED = frozenset({FailureMode.TRANSIENT, FailureMode.HANG, FailureMode.TIMEOUT})
 
 
-def injected_mode(step: StepInput, name: str) -> str | None:
-    """The failure to simulate at ``name``, if the stage allows fault injection."""
+def injected_mode(step: StepInput, task: Task) -> str | None:
+    """The failure to simulate at ``task`` (on the step's leg), if the stage allows fault
+    injection. One that names a passenger is the service's to inject, inside its
+    transaction (seats.reserve_seats)."""
     if not config.fault_injection_enabled():
         return None
-    return step.simulate_failure.get(name)
+    mode, passenger = fault_for(step.simulate_failure, task, step.leg)
+    return mode if passenger is None else None
 
 
 def _fail_if_asked(name: str, mode: str | None, attempt: int) -> None:
@@ -53,9 +56,9 @@ def run(task: Step | AfterPivot | Compensation, work: StepFunction, event: dict[
     """Run one saga step or compensation on ``event``, recording the attempt in the step
     log when it ends: in the step's own transaction when it writes one, else on its own."""
     step = StepInput.from_event(event)
-    name = task.name
+    name = entry_name(task, step.leg)  # a per-leg task's entry is its leg's: ReserveSeats#1
     with bound(booking_id=step.booking_id, correlation_id=step.correlation_id, step=name):
-        mode = injected_mode(step, name)
+        mode = injected_mode(step, task)
         # Only these injected faults announce the attempt first (step_log's docstring says why).
         attempt = step_log.begin(step.booking_id, name, announce=mode in _ANNOUNCED)
         logger.info("step started", extra={"attempt": attempt.number})
@@ -64,12 +67,12 @@ def run(task: Step | AfterPivot | Compensation, work: StepFunction, event: dict[
         started = time.perf_counter()
         try:
             _fail_if_asked(name, mode, attempt.number or 1)
-            with observability.subsegment(name, booking_id=step.booking_id), step_log.attempting(attempt):
+            with observability.subsegment(task.name, booking_id=step.booking_id), step_log.attempting(attempt):
                 result = work(step)
         except Exception as exc:
             step_log.mark_failed(attempt, type(exc).__name__, str(exc))
             logger.warning("step failed", extra={"error": type(exc).__name__, "cause": str(exc)})
-            observability.step_finished(name, StepStatus.FAILED, (time.perf_counter() - started) * 1000)
+            observability.step_finished(task.name, StepStatus.FAILED, (time.perf_counter() - started) * 1000)
             raise
         if mode == FailureMode.TIMEOUT:
             # The effect has happened; now outlast the task's TimeoutSeconds, as a
@@ -79,7 +82,7 @@ def run(task: Step | AfterPivot | Compensation, work: StepFunction, event: dict[
             step_log.mark_finished(attempt, result)
         status = step_log.finished_status(name)
         logger.info("step finished", extra={"status": status})
-        observability.step_finished(name, status, (time.perf_counter() - started) * 1000)
+        observability.step_finished(task.name, status, (time.perf_counter() - started) * 1000)
         return result
 
 

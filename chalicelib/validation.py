@@ -22,13 +22,16 @@ from typing import Any, NamedTuple
 from chalicelib import clock
 from chalicelib.errors import InvalidRequest, UnsupportedMediaType
 from chalicelib.logs import bound_value
-from chalicelib.models import CABINS, BookingRequest, Passenger, cabin_of_seat
+from chalicelib.models import CABINS, MAX_LEGS, MAX_PASSENGERS, BookingRequest, Fault, Passenger, cabin_of_seat
 from chalicelib.vocabulary import (
     BOOKING_SAGA_TASK_NAMES,
     CANCELLATION_STEPS,
     COMPENSATION_NAMES,
     FAILURE_MODES,
     FORWARD_STEP_NAMES,
+    RESERVE_SEATS,
+    TASKS,
+    FailureMode,
     SeatStatus,
 )
 
@@ -221,9 +224,12 @@ LOYALTY_ID = Text("loyalty_id", limit=32, required=False,
                   rules=(matching(r"[A-Z0-9]{2,32}", "must be letters and digits, e.g. FF0001"),))
 
 BOOKING_FIELDS = frozenset({
-    "flight_number", "passenger", "seat", "cabin", "loyalty_id", "points_to_redeem", "payment", "simulate_failure",
+    "flight_number", "flights", "passenger", "passengers", "seat", "cabin", "loyalty_id", "points_to_redeem",
+    "payment", "simulate_failure",
 })
 PASSENGER_FIELDS = frozenset({"first_name", "last_name", "email"})
+PARTY_PASSENGER_FIELDS = PASSENGER_FIELDS | {"seats"}
+LEG_FAULT_FIELDS = frozenset({"leg", "mode", "passenger"})
 SEAT_STATUSES = tuple(status.value for status in SeatStatus)
 
 
@@ -284,7 +290,7 @@ def _no_card_numbers(body: Mapping[str, Any], problems: Problems) -> None:
                 else:
                     pending.append((f"{path}.{key}" if path else str(key), item))
         elif isinstance(value, list):
-            pending.extend((path, item) for item in value)
+            pending.extend((f"{path}[{index}]" if path else f"[{index}]", item) for index, item in enumerate(value))
 
 
 def _repeated_keys(container: Mapping[str, Any], where: str | None, problems: Problems) -> None:
@@ -364,18 +370,24 @@ def parse_booking_post(
 
 def _booking_request(body: Any, problems: Problems, *, fault_injection_allowed: bool) -> BookingRequest | None:
     """The request; None when a required part is missing or invalid. Built despite
-    other problems, it is never used: the caller raises them."""
+    other problems, it is never used: the caller raises them.
+
+    Two forms: a party (``flights`` in travel order, ``passengers`` each with their
+    ``seats`` by flight) or one seat (``flight_number``, ``passenger``, ``seat``), which is
+    one leg and one passenger."""
     fields = _body_object(body, problems)
     if fields is None:
         return None
     _unknown_keys(fields, BOOKING_FIELDS, None, problems)
-    flight_number = FLIGHT_NUMBER.read(fields, problems)
-    passenger = _passenger(fields, problems)
+    flights = _flights(fields, problems)
+    party = "passengers" in fields or "flights" in fields
+    passengers = _party(fields, flights, problems) if party else _one_passenger(fields, flights, problems)
     card_token = _card_token(fields, problems)
-    seat, cabin = _seat_choice(fields, problems)
+    cabin = _cabin(fields, passengers, problems, one_seat=not party)
     loyalty_id = LOYALTY_ID.read(fields, problems)
     points = _points(fields, problems)
-    simulate = _simulate_failure(fields, problems, allowed=fault_injection_allowed)
+    simulate = _simulate_failure(fields, problems, allowed=fault_injection_allowed,
+                                 legs=len(flights or ()), passengers=len(passengers or ()))
     # A fault at a task the booking saga never runs (RefundPayment: a cancellation's) would
     # be accepted and never fire.
     runs = BOOKING_SAGA_TASK_NAMES
@@ -383,16 +395,42 @@ def _booking_request(body: Any, problems: Problems, *, fault_injection_allowed: 
         problems.add(f"simulate_failure.{step}", f"a booking runs only {', '.join(runs)}; not {step} "
                                                  "(a cancellation's: send it with the cancel)")
     _no_card_numbers(fields, problems)  # last: a field already refused keeps its first reason
-    if flight_number is None or passenger is None or card_token is None:
+    if not flights or passengers is None or card_token is None:
         return None
     return BookingRequest(
-        flight_number=flight_number, passenger=passenger, card_token=card_token, seat=seat, cabin=cabin,
-        loyalty_id=loyalty_id, points_to_redeem=points, simulate_failure=simulate,
+        flight_number=flights[0], flights=tuple(flights), passengers=tuple(passengers), card_token=card_token,
+        seat=passengers[0].seats.get(flights[0]) if not party else None, cabin=cabin, loyalty_id=loyalty_id,
+        points_to_redeem=points, simulate_failure=simulate,
     )
 
 
-def _passenger(body: Mapping[str, Any], problems: Problems) -> Passenger | None:
+def _flights(body: Mapping[str, Any], problems: Problems) -> list[str] | None:
+    """``flights`` (1-4 flight numbers, each once, in travel order), or the one ``flight_number``."""
+    if "flights" not in body:
+        flight_number = FLIGHT_NUMBER.read(body, problems)
+        return [flight_number] if flight_number else None
+    if "flight_number" in body:
+        problems.add("flight_number", "give flights or flight_number, not both")
+        return None
+    raw = body.get("flights")
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_LEGS:
+        problems.add("flights", f"flights must be a list of 1 to {MAX_LEGS} flight numbers, in travel order")
+        return None
+    flights: list[str] = []
+    for index, value in enumerate(raw):
+        name = f"flights[{index}]"
+        flight = Text(name, limit=FLIGHT_NUMBER.limit, rules=FLIGHT_NUMBER.rules).read({name: value}, problems)
+        if flight is not None and flight in flights:
+            problems.add(name, f"flights names {flight} twice: each leg is a different flight")
+        elif flight is not None:
+            flights.append(flight)
+    return flights if len(flights) == len(raw) else None
+
+
+def _one_passenger(body: Mapping[str, Any], flights: list[str] | None, problems: Problems) -> list[Passenger] | None:
+    """The one-seat form: ``passenger`` and an optional ``seat`` on the one flight."""
     raw = _object(body, "passenger", problems)
+    seat = SEAT.read(body, problems)
     if raw is None:
         return None
     _unknown_keys(raw, PASSENGER_FIELDS, "passenger", problems)
@@ -400,7 +438,93 @@ def _passenger(body: Mapping[str, Any], problems: Problems) -> Passenger | None:
     email = EMAIL.read(raw, problems)
     if first_name is None or last_name is None:
         return None
-    return Passenger(first_name=first_name, last_name=last_name, email=email)
+    seats = {flights[0]: seat} if seat and flights else {}
+    return [Passenger(first_name=first_name, last_name=last_name, email=email, seats=seats)]
+
+
+def _party(body: Mapping[str, Any], flights: list[str] | None, problems: Problems) -> list[Passenger] | None:
+    """``passengers``: 1 to 9, each with a name, an optional email and optional ``seats``
+    (flight number -> a seat on the aircraft, for a flight of ``flights``; no seat twice)."""
+    for single in ("passenger", "seat"):
+        if single in body:
+            problems.add(single, f"{single} is for one passenger on one flight_number; with flights or passengers, "
+                                 "give each passenger's seats in passengers[i].seats")
+    raw = body.get("passengers")
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_PASSENGERS:
+        problems.add("passengers", f"passengers must be a list of 1 to {MAX_PASSENGERS} passengers")
+        return None
+    passengers: list[Passenger] = []
+    taken: dict[tuple[str, str], str] = {}
+    for index, item in enumerate(raw):
+        where = f"passengers[{index}]"
+        if not isinstance(item, dict):
+            problems.add(where, f"{where} must be an object")
+            continue
+        _unknown_keys(item, PARTY_PASSENGER_FIELDS, where, problems)
+        first_name = Text(f"{where}.first_name").read(item, problems)
+        last_name = Text(f"{where}.last_name").read(item, problems)
+        email = Text(f"{where}.email", limit=EMAIL.limit, required=False, rules=EMAIL.rules).read(item, problems)
+        seats = _seats_of(item, where, flights, taken, problems)
+        if first_name is not None and last_name is not None and seats is not None:
+            passengers.append(Passenger(first_name=first_name, last_name=last_name, email=email, seats=seats))
+    return passengers if len(passengers) == len(raw) else None
+
+
+def _seats_of(item: Mapping[str, Any], where: str, flights: list[str] | None, taken: dict[tuple[str, str], str],
+              problems: Problems) -> dict[str, str] | None:
+    """A passenger's chosen seats; None (and the problem added) when any is wrong."""
+    raw = item.get("seats")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        problems.add(f"{where}.seats", f'{where}.seats must map a flight number to a seat, e.g. {{"SA101": "12A"}}')
+        return None
+    _repeated_keys(raw, f"{where}.seats", problems)
+    seats: dict[str, str] = {}
+    for flight, value in raw.items():
+        path = f"{where}.seats.{flight}"
+        if looks_like_card_number(flight):
+            problems.add(f"{where}.seats", f"{where}.seats has a key that looks like a card number; never send card "
+                                           "numbers")
+            return None
+        seat = Text(path, limit=4, rules=(on_the_aircraft,)).read({flight: value}, problems)
+        if seat is None:
+            return None
+        if flights is not None and flight not in flights:
+            problems.add(path, f"{path}: {flight} is not one of the booking's flights ({', '.join(flights)})")
+            return None
+        if (flight, seat) in taken:
+            problems.add(path, f"{path}: seat {seat} on {flight} is {taken[(flight, seat)]}'s already: "
+                               "one seat per passenger")
+            return None
+        taken[(flight, seat)] = where
+        seats[flight] = seat
+    return seats
+
+
+def _cabin(body: Mapping[str, Any], passengers: list[Passenger] | None, problems: Problems, *,
+           one_seat: bool) -> str | None:
+    """The booking's ``cabin``: every chosen seat must be in it; without it the chosen
+    seats' own cabin (one for the whole booking); with neither, nothing says where to seat
+    anyone."""
+    cabin = CABIN.read(body, problems)
+    if body.get("cabin") is not None and cabin is None:
+        return None
+    chosen = [(flight, seat) for passenger in passengers or [] for flight, seat in passenger.seats.items()]
+    if not chosen:
+        if cabin is None and body.get("seat") is None:
+            if one_seat:
+                problems.add("seat", 'give a seat (e.g. "12A") or a cabin to auto-assign one')
+            elif passengers is not None:
+                problems.add("cabin", "give a cabin, or the passengers' seats, to say where to seat the party")
+        return cabin
+    expected = cabin or cabin_of_seat(chosen[0][1])
+    for flight, seat in chosen:
+        if (seat_cabin := cabin_of_seat(seat)) != expected:
+            problems.add("cabin", f"seat {seat} is in {seat_cabin}, not {expected}" if one_seat else
+                         f"seat {seat} on {flight} is in {seat_cabin}, not {expected}: a booking has one cabin")
+            break
+    return cabin
 
 
 def _card_token(body: Mapping[str, Any], problems: Problems) -> str | None:
@@ -410,15 +534,6 @@ def _card_token(body: Mapping[str, Any], problems: Problems) -> str | None:
     _unknown_keys(raw, frozenset({"card_token"}), "payment", problems,
                   "{path}: payment takes only a card_token; never send card numbers or other card data")
     return CARD_TOKEN.read(raw, problems)
-
-
-def _seat_choice(body: Mapping[str, Any], problems: Problems) -> tuple[str | None, str | None]:
-    seat, cabin = SEAT.read(body, problems), CABIN.read(body, problems)
-    if body.get("seat") is None and body.get("cabin") is None:
-        problems.add("seat", "give a seat (e.g. \"12A\") or a cabin to auto-assign one")
-    elif seat is not None and cabin is not None and (seat_cabin := cabin_of_seat(seat)) != cabin:
-        problems.add("cabin", f"seat {seat} is in {seat_cabin}, not {cabin}")
-    return seat, cabin
 
 
 def _points(body: Mapping[str, Any], problems: Problems) -> int:
@@ -439,7 +554,8 @@ def _points(body: Mapping[str, Any], problems: Problems) -> int:
     return 0
 
 
-def _simulate_failure(body: Mapping[str, Any], problems: Problems, *, allowed: bool) -> dict[str, str]:
+def _simulate_failure(body: Mapping[str, Any], problems: Problems, *, allowed: bool, legs: int = 0,
+                      passengers: int = 0) -> dict[str, Fault]:
     raw = body.get("simulate_failure")
     if raw is None or raw == {}:
         return {}
@@ -451,7 +567,7 @@ def _simulate_failure(body: Mapping[str, Any], problems: Problems, *, allowed: b
         return {}
     _repeated_keys(raw, "simulate_failure", problems)
     known = FORWARD_STEP_NAMES + COMPENSATION_NAMES
-    simulate: dict[str, str] = {}
+    simulate: dict[str, Fault] = {}
     for step, mode in raw.items():
         if looks_like_card_number(step):
             problems.add("simulate_failure", "simulate_failure has a key that looks like a card number; "
@@ -459,6 +575,10 @@ def _simulate_failure(body: Mapping[str, Any], problems: Problems, *, allowed: b
         elif step not in known:
             problems.add(f"simulate_failure.{step}",
                          f"simulate_failure names an unknown step {step!r}; known: {', '.join(known)}")
+        elif isinstance(mode, dict):
+            fault = _leg_fault(step, mode, problems, legs=legs, passengers=passengers)
+            if fault is not None:
+                simulate[step] = fault
         elif mode not in FAILURE_MODES:
             problems.add(f"simulate_failure.{step}",
                          f"simulate_failure mode for {step} must be one of {', '.join(FAILURE_MODES)}")
@@ -467,15 +587,47 @@ def _simulate_failure(body: Mapping[str, Any], problems: Problems, *, allowed: b
     return simulate
 
 
+def _index(value: Any, count: int) -> bool:
+    return type(value) is int and 0 <= value < count
+
+
+def _leg_fault(step: str, raw: Mapping[str, Any], problems: Problems, *, legs: int,
+               passengers: int) -> dict[str, Any] | None:
+    """``{"leg": 1, "mode": "permanent", "passenger": 2}``: one leg of a per-leg task
+    (0-based; ``mode`` permanent unless said), and for ReserveSeats optionally the
+    passenger whose seat fails that leg's transaction as a whole."""
+    where = f"simulate_failure.{step}"
+    if not TASKS[step].per_leg:
+        problems.add(where, f"{step} runs once, not per leg: give it a mode, one of {', '.join(FAILURE_MODES)}")
+        return None
+    _unknown_keys(raw, LEG_FAULT_FIELDS, where, problems)
+    mode, leg, passenger = raw.get("mode", FailureMode.PERMANENT.value), raw.get("leg"), raw.get("passenger")
+    count = len(problems.found)
+    if mode not in FAILURE_MODES:
+        problems.add(f"{where}.mode", f"{where}.mode must be one of {', '.join(FAILURE_MODES)}")
+    if not _index(leg, max(legs, 1) if legs else MAX_LEGS):
+        problems.add(f"{where}.leg", f"{where}.leg must be a leg of the booking, 0 to {max(legs, 1) - 1}")
+    if passenger is not None:
+        if step != RESERVE_SEATS.name or mode != FailureMode.PERMANENT:
+            problems.add(f"{where}.passenger", f"{where}.passenger names whose seat fails the leg's transaction: "
+                                               f"only with {RESERVE_SEATS.name} and mode permanent")
+        elif not _index(passenger, passengers or MAX_PASSENGERS):
+            problems.add(f"{where}.passenger",
+                         f"{where}.passenger must be a passenger of the booking, 0 to {max(passengers, 1) - 1}")
+    if len(problems.found) > count:
+        return None
+    return {"leg": leg, "mode": mode, **({"passenger": passenger} if passenger is not None else {})}
+
+
 # --- POST /bookings/{id}/cancel ----------------------------------------------------------
 def parse_cancellation(
     booking_id: str, raw_body: bytes | str | None, *, fault_injection_allowed: bool,
-) -> dict[str, str]:
+) -> dict[str, Fault]:
     """The path id and the optional body of a cancel; returns its ``simulate_failure``."""
     problems = Problems()
     _booking_id(booking_id, problems)
     body = _body_object(_json(raw_body, problems, required=False), problems)
-    simulate: dict[str, str] = {}
+    simulate: dict[str, Fault] = {}
     if body is not None:
         _no_card_numbers(body, problems)
         _unknown_keys(body, frozenset({"simulate_failure"}), None, problems)

@@ -12,8 +12,12 @@ Everything else derives from here or is checked against it by a test:
 * the demo page, which gets it from ``GET /config``.
 
 Naming: a task's ASL state, its step-log entry and its ``simulate_failure`` key are
-its ``name`` (``ReserveSeat``); its Lambda function and its domain function are
-``function`` (``reserve_seat``), defined in ``chalicelib/<service>.py``.
+its ``name`` (``AuthorizePayment``); its Lambda function and its domain function are
+``function`` (``authorize_payment``), defined in ``chalicelib/<service>.py``.
+
+A task that runs once per leg of the booking (``per_leg``: ReserveSeats, ReleaseSeats) is a
+Map state over the legs; each leg's invocation is its own step-log entry and
+``simulate_failure`` target, ``<name>#<leg>`` (``ReserveSeats#1``: ``entry_name``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from types import ModuleType
 from typing import Any
@@ -40,10 +44,12 @@ class Task:
     name: str  # ASL state name, step-log entry, simulate_failure key
     service: str  # chalicelib/<service>.py holds the domain function
     summary: str  # the state's Comment in the ASL
+    # Runs once per leg of the booking: a Map state over the legs, one invocation per leg.
+    per_leg: bool = field(default=False, kw_only=True)
 
     @property
     def function(self) -> str:
-        """The Lambda function and the domain function: ``ReserveSeat`` -> ``reserve_seat``."""
+        """The Lambda function and the domain function: ``ReserveSeats`` -> ``reserve_seats``."""
         return _snake(self.name)
 
     @property
@@ -92,7 +98,10 @@ class AfterPivot(Task):
 
 
 # --- The booking saga ------------------------------------------------------------------
-RELEASE_SEAT = Compensation("ReleaseSeat", "seats", "Undo ReserveSeat: free the seat this booking holds or bought.")
+RELEASE_SEATS = Compensation(
+    "ReleaseSeats", "seats", "Undo ReserveSeats on one leg: free every seat this booking holds or bought on it.",
+    per_leg=True,
+)
 REFUND_POINTS = Compensation("RefundPoints", "loyalty", "Undo RedeemPoints: credit back the points it debited.")
 VOID_PAYMENT = Compensation(
     "VoidPayment", "payments",
@@ -106,9 +115,11 @@ CANCEL_BOOKING = Compensation(
     "stands and the saga goes forward; if not, bar a late confirmation, then compensate the earlier steps.",
 )
 
-RESERVE_SEAT = Step(
-    "ReserveSeat", "seats", "Hold the requested seat, or any free seat of the cabin, for 15 minutes.",
-    result_key="reservation", compensation=RELEASE_SEAT,
+RESERVE_SEATS = Step(
+    "ReserveSeats", "seats",
+    "Hold one seat per passenger on one leg for 15 minutes, in one transaction: the seats chosen, and free "
+    "seats of the cabin, together where the cabin allows, for the others; all of them or none.",
+    result_key="reservation", compensation=RELEASE_SEATS, per_leg=True,
 )
 REDEEM_POINTS = Step(
     "RedeemPoints", "loyalty", "Debit the loyalty account: 100 points = 1 unit of currency off the fare.",
@@ -133,7 +144,7 @@ CONFIRM_BOOKING = Step(
 )
 
 #: The forward steps in the order they run; a failure compensates in reverse order.
-BOOKING_STEPS: tuple[Step, ...] = (RESERVE_SEAT, REDEEM_POINTS, AUTHORIZE_PAYMENT, AWARD_MILES, CONFIRM_BOOKING)
+BOOKING_STEPS: tuple[Step, ...] = (RESERVE_SEATS, REDEEM_POINTS, AUTHORIZE_PAYMENT, AWARD_MILES, CONFIRM_BOOKING)
 #: The compensations in the order the booking saga runs them.
 COMPENSATION_ORDER: tuple[Compensation, ...] = tuple(step.compensation for step in reversed(BOOKING_STEPS))
 
@@ -159,9 +170,9 @@ REFUND_PAYMENT = Compensation(
     "Undo the payment of a confirmed booking: refund what CapturePayment captured; an authorisation never "
     "captured (still AUTHORIZED, or CAPTURE_FAILED) is released instead.",
 )
-#: Cancelling a confirmed booking: the money goes back first, the seat is freed last.
+#: Cancelling a confirmed booking: the money goes back first, the seats are freed last.
 #: (No CancelBooking: the booking ends CANCELLED, not back at PENDING.)
-CANCELLATION_STEPS: tuple[Compensation, ...] = (REFUND_PAYMENT, REVERSE_MILES, REFUND_POINTS, RELEASE_SEAT)
+CANCELLATION_STEPS: tuple[Compensation, ...] = (REFUND_PAYMENT, REVERSE_MILES, REFUND_POINTS, RELEASE_SEATS)
 
 RECORD_FAILURE = Bookkeeping(
     "RecordFailure", "outcomes",
@@ -196,8 +207,32 @@ STEP_OF_COMPENSATION: dict[str, Step] = {
 }
 
 
+LEG_SEPARATOR = "#"
+#: A per-leg Map's outcome of each leg, as data (deploy/statemachines.py writes the Map,
+#: models.StepInput reads it): whether the leg holds seats (or may: release it) and whether
+#: it failed; and, over the legs, whether any failed.
+LEG_HELD, LEG_FAILED, ANY_LEG_FAILED = "held", "failed", "any_failed"
+
+
+def entry_name(task: Task, leg: int | None = None) -> str:
+    """The step-log entry (and ``simulate_failure`` target) of one invocation: the task's
+    name, and for a task that runs per leg, its leg (``ReserveSeats#0``)."""
+    return f"{task.name}{LEG_SEPARATOR}{leg}" if task.per_leg and leg is not None else task.name
+
+
+def split_entry(name: str) -> tuple[str, int | None]:
+    """``ReserveSeats#1`` -> ``("ReserveSeats", 1)``; ``AwardMiles`` -> ``("AwardMiles", None)``."""
+    task, separator, leg = name.partition(LEG_SEPARATOR)
+    return (task, int(leg)) if separator and leg.isdigit() else (name, None)
+
+
+def task_name(name: str) -> str:
+    """The task an entry belongs to (``ReserveSeats#1`` -> ``ReserveSeats``)."""
+    return split_entry(name)[0]
+
+
 def is_compensation(name: str) -> bool:
-    return name in STEP_OF_COMPENSATION
+    return task_name(name) in STEP_OF_COMPENSATION
 
 
 def service_module(task: Task) -> ModuleType:
@@ -207,7 +242,7 @@ def service_module(task: Task) -> ModuleType:
 
 
 def domain_function(task: Task) -> Callable[..., dict[str, Any]]:
-    """What the task's Lambda runs: ``<service>.<function>`` (``seats.reserve_seat``)."""
+    """What the task's Lambda runs: ``<service>.<function>`` (``seats.reserve_seats``)."""
     return getattr(service_module(task), task.function)  # type: ignore[no-any-return]
 
 
@@ -337,7 +372,8 @@ def describe() -> dict[str, Any]:
     return {
         "steps": [
             *({"name": step.name, "compensation": step.compensation.name, "result_key": step.result_key,
-               "pivot": step.pivot, "runs_if_positive": step.runs_if_positive} for step in BOOKING_STEPS),
+               "pivot": step.pivot, "runs_if_positive": step.runs_if_positive, "per_leg": step.per_leg}
+              for step in BOOKING_STEPS),
             # After the pivot: no compensation, never the failed step of a booking.
             *({"name": step.name, "compensation": None, "result_key": step.result_key, "pivot": False,
                "runs_if_positive": None, "after_pivot": True} for step in AFTER_PIVOT),

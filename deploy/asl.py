@@ -1,8 +1,8 @@
 """The state machine definitions on disk and their ``${...}`` placeholders.
 
 Each Task's Resource is ``${<LogicalId>Arn}``, where ``<LogicalId>`` is the name
-Chalice gives the function's CloudFormation resource (``reserve_seat`` ->
-``ReserveSeat``): deploy maps it with ``Fn::GetAtt``, the embedded backend with the
+Chalice gives the function's CloudFormation resource (``reserve_seats`` ->
+``ReserveSeats``): deploy maps it with ``Fn::GetAtt``, the embedded backend with the
 ARN of the function it created. Not used by the Lambda handlers.
 """
 

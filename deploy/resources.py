@@ -258,7 +258,7 @@ def index_arn(table: str, index: str) -> dict[str, Any]:
 
 
 def definition_substitutions(name: str) -> dict[str, Any]:
-    """``{"ReserveSeatArn": {"Fn::GetAtt": ["ReserveSeat", "Arn"]}, ...}`` for one definition."""
+    """``{"ReserveSeatsArn": {"Fn::GetAtt": ["ReserveSeats", "Arn"]}, ...}`` for one definition."""
     substitutions = {}
     for placeholder in sorted(asl.placeholders(asl.text(name))):
         if not placeholder.endswith("Arn"):

@@ -19,7 +19,13 @@ The policy is the same for every task, so it is written once here:
   does its compensation;
 * a step after the pivot (CapturePayment) retries as the pivot does and is never
   compensated: when it still fails, its bookkeeping task records that for an operator
-  and the booking is confirmed all the same.
+  and the booking is confirmed all the same;
+* a task that runs per leg (ReserveSeats, ReleaseSeats) is an inline Map over the legs,
+  one invocation per leg, with the Catch clauses inside its item processor: each leg
+  reports its outcome as data (held, or failed: provably nothing held, or in doubt), and
+  the Map itself succeeds. A Choice after ReserveSeats sends a booking any of whose legs
+  failed to ReleaseSeats (which releases the legs that held or may have) and so to
+  RecordFailure; it also stands in for the next step's own Choice (one transition less).
 """
 
 from __future__ import annotations
@@ -32,9 +38,12 @@ from typing import Any
 
 from chalicelib.vocabulary import (
     AFTER_PIVOT,
+    ANY_LEG_FAILED,
     BOOKING_STEPS,
     CANCELLATION_STEPS,
     COMPENSATION_ORDER,
+    LEG_FAILED,
+    LEG_HELD,
     NOTHING_HAPPENED,
     RECORD_CANCELLATION,
     RECORD_FAILURE,
@@ -85,6 +94,108 @@ def _task(task: Task, result_key: str, *, retry: list[dict[str, Any]], catch: li
     return state
 
 
+# --- Tasks that run per leg: an inline Map over the legs ------------------------------------
+def _leg_state(task: Task, suffix: str = "") -> str:
+    """A state inside the task's item processor (state names are unique machine-wide)."""
+    return f"{task.name}Leg{suffix}"
+
+
+def _leg_outcome(*, held: bool | None, failed: bool | None, error: bool = False,
+                 result: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One leg's outcome as its iteration outputs it."""
+    outcome: dict[str, Any] = {"leg.$": "$.leg", "flight_number.$": "$.flight_number"}
+    outcome.update({f"{key}.$": f"$.{key}" for key in result})
+    if held is not None:
+        outcome[LEG_HELD] = held
+    if failed is not None:
+        outcome[LEG_FAILED] = failed
+    if error:
+        outcome["error.$"] = "$.error"
+    return outcome
+
+
+def _item_selector(*fields: str) -> dict[str, Any]:
+    """What each iteration gets: its leg (from the item) and the booking's ids."""
+    selector = {f"{key}.$": f"$$.Map.Item.Value.{key}" for key in ("leg", "flight_number", *fields)}
+    selector.update({"booking_id.$": "$.booking_id", "correlation_id.$": "$.correlation_id",
+                     "simulate_failure.$": "$.simulate_failure"})
+    return selector
+
+
+def _per_leg(task: Task, items_path: str, item_selector: dict[str, Any], processor: dict[str, Any], *,
+             result_key: str, result_selector: dict[str, Any], catch: list[dict[str, Any]],
+             next_state: str) -> dict[str, Any]:
+    return {
+        "Type": "Map",
+        "Comment": task.summary,
+        "ItemsPath": items_path,
+        "ItemSelector": item_selector,
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, **processor},
+        "ResultSelector": result_selector,
+        "ResultPath": f"$.{result_key}",
+        "Catch": catch,
+        "Next": next_state,
+    }
+
+
+def _reserve_per_leg(step: Step, *, catch: list[dict[str, Any]], next_state: str) -> dict[str, Any]:
+    """The forward Map: each leg held (the task's result), or failed with its error, either
+    provably holding nothing (an error of NOTHING_HAPPENED) or in doubt (anything else:
+    its hold may have landed)."""
+    task = _task(step, "result", retry=[FORWARD_RETRY], catch=[
+        {"ErrorEquals": list(NOTHING_HAPPENED), "ResultPath": "$.error", "Next": _leg_state(step, "Failed")},
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": _leg_state(step, "InDoubt")},
+    ], next_state="")
+    del task["ResultPath"], task["Next"]
+    task["ResultSelector"] = _leg_outcome(held=True, failed=False, result=("seats",))
+    task["End"] = True
+    processor = {"StartAt": _leg_state(step), "States": {
+        _leg_state(step): task,
+        _leg_state(step, "Failed"): {"Type": "Pass", "Comment": "Nothing was held on this leg.",
+                                     "Parameters": _leg_outcome(held=False, failed=True, error=True), "End": True},
+        _leg_state(step, "InDoubt"): {"Type": "Pass", "Comment": "This leg's hold may have landed: release it.",
+                                      "Parameters": _leg_outcome(held=True, failed=True, error=True), "End": True},
+    }}
+    return _per_leg(step, "$.legs", _item_selector("seats") | {"cabin.$": "$.cabin"}, processor,
+                    result_key=step.result_key,
+                    result_selector={"legs.$": "$",
+                                     f"{ANY_LEG_FAILED}.$": f"States.ArrayContains($[*].{LEG_FAILED}, true)"},
+                    catch=catch, next_state=next_state)
+
+
+def _release_per_leg(compensation: Compensation, reserved: Step, *, next_state: str) -> dict[str, Any]:
+    """The compensating Map, over what the forward Map reported (or, when it never said, every
+    leg: the execution input registers that before it runs): a leg that held nothing is
+    skipped; a leg whose release still fails after its retries reports its error, and the
+    chain goes on."""
+    task = _task(compensation, "result", retry=[COMPENSATION_RETRY], catch=[
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": _leg_state(compensation, "Failed")},
+    ], next_state="")
+    del task["ResultPath"], task["Next"]
+    task["End"] = True
+    processor = {"StartAt": _leg_state(compensation, "Held"), "States": {
+        _leg_state(compensation, "Held"): {
+            "Type": "Choice", "Comment": "Only a leg that held seats, or may have, is released.",
+            "Choices": [{"Variable": f"$.{LEG_HELD}", "BooleanEquals": False,
+                         "Next": _leg_state(compensation, "NothingHeld")}],
+            "Default": _leg_state(compensation),
+        },
+        _leg_state(compensation, "NothingHeld"): {"Type": "Pass", "Parameters": _leg_outcome(held=False, failed=None),
+                                                  "End": True},
+        _leg_state(compensation): task,
+        _leg_state(compensation, "Failed"): {"Type": "Pass", "Parameters": _leg_outcome(held=None, failed=True,
+                                                                                        error=True), "End": True},
+    }}
+    catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.{compensation.error_key}", "Next": next_state}]
+    return _per_leg(compensation, f"$.{reserved.result_key}.legs", _item_selector(LEG_HELD), processor,
+                    result_key=compensation.result_key, result_selector={"legs.$": "$"}, catch=catch,
+                    next_state=next_state)
+
+
+def _outcome_name(step: Step) -> str:
+    return f"{step.name}Held"
+
+
 def _choice_name(task: Task) -> str:
     return f"Should{task.name}"
 
@@ -129,8 +240,11 @@ def _compensation_chain(chain: tuple[Compensation, ...], end: str) -> tuple[dict
             after, on_error = _committed_name(step), end
             built.append((after, _committed(step, compensation, otherwise=next_state)))
         catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.{compensation.error_key}", "Next": on_error}]
-        built.append((compensation.name, _task(compensation, compensation.result_key, retry=[COMPENSATION_RETRY],
-                                               catch=catch, next_state=after)))
+        if compensation.per_leg:
+            built.append((compensation.name, _release_per_leg(compensation, step, next_state=after)))
+        else:
+            built.append((compensation.name, _task(compensation, compensation.result_key,
+                                                   retry=[COMPENSATION_RETRY], catch=catch, next_state=after)))
         entries[compensation.name] = compensation.name
         if step.runs_if_positive:
             why = f"{compensation.name} runs only when {step.name} could have run."
@@ -150,15 +264,41 @@ def _after(index: int) -> str:
     return _entry_of(BOOKING_STEPS[index + 1]) if index + 1 < len(BOOKING_STEPS) else AFTER_THE_PIVOT
 
 
+def _held_every_leg(index: int, step: Step) -> dict[str, Any]:
+    """After a per-leg step: any leg failed -> its own compensation (the legs that held);
+    else on, deciding the next step's condition here as its own Choice would."""
+    choices = [{"Variable": f"$.{step.result_key}.{ANY_LEG_FAILED}", "BooleanEquals": True,
+                "Next": step.compensation.name}]
+    default = _after(index)
+    following = BOOKING_STEPS[index + 1] if index + 1 < len(BOOKING_STEPS) else None
+    if following is not None and following.runs_if_positive:
+        choices.append({"Variable": f"$.{following.runs_if_positive}", "NumericGreaterThan": 0,
+                        "Next": following.name})
+        default = _after(index + 1)
+    return {"Type": "Choice",
+            "Comment": f"Did {step.name} fail on any leg? Then release the legs that held, and nothing else ran."
+                       + (f" Else {following.name} runs only when the booking's {following.runs_if_positive} > 0."
+                          if following is not None and following.runs_if_positive else ""),
+            "Choices": choices, "Default": default}
+
+
 def _forward_steps(compensation_entries: dict[str, str]) -> dict[str, Any]:
     states: dict[str, Any] = {}
     for index, step in enumerate(BOOKING_STEPS):
-        if step.runs_if_positive:
+        previous = BOOKING_STEPS[index - 1] if index else None
+        if step.per_leg:
+            # Every leg's own errors are caught inside; the Map failing as a whole may have
+            # held anything: its own compensation, over every leg.
+            catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.{step.error_key}",
+                      "Next": step.compensation.name}]
+            states[step.name] = _reserve_per_leg(step, catch=catch, next_state=_outcome_name(step))
+            states[_outcome_name(step)] = _held_every_leg(index, step)
+            continue
+        if step.runs_if_positive and not (previous and previous.per_leg):
             states[_choice_name(step)] = _choice(
                 step, step.runs_if_positive, otherwise=_after(index),
                 why=f"{step.name} runs only when the booking's {step.runs_if_positive} > 0.",
             )
-        previous = BOOKING_STEPS[index - 1] if index else None
         catch = [
             {"ErrorEquals": list(NOTHING_HAPPENED), "ResultPath": f"$.{step.error_key}",
              "Next": compensation_entries[previous.compensation.name] if previous else RECORD_FAILURE.name},
@@ -273,27 +413,35 @@ MERMAID_BEGIN = "<!-- BEGIN generated by python -m deploy.statemachines: the boo
 MERMAID_END = "<!-- END generated -->"
 
 
+def _test(rule: dict[str, Any]) -> str:
+    return rule["Variable"].removeprefix("$.") + (" > 0" if "NumericGreaterThan" in rule else "")
+
+
 def _node(name: str, state: dict[str, Any]) -> str:
     if state["Type"] == "Choice":
-        choice = state["Choices"][0]
-        test = " > 0" if "NumericGreaterThan" in choice else ""
-        return f"{name}{{{choice['Variable'].removeprefix('$.')}{test}?}}"
+        return f"{name}{{{' / '.join(_test(rule) for rule in state['Choices'])}?}}"
     if state["Type"] in ("Succeed", "Fail"):
         return f"{name}([{state['Type']}])"
+    if state["Type"] == "Map":
+        return f"{name}[[{name}: each leg]]"
     return name
 
 
 def mermaid(definition: dict[str, Any]) -> str:
     """A flowchart of ``definition``: solid arrows for the normal flow, dotted ones for a
-    Catch (the error proves the step did nothing, or its effect may have happened)."""
+    Catch (the error proves the step did nothing, or its effect may have happened). A
+    per-leg Map is one node; its item processor is not drawn."""
     states = definition["States"]
     lines = ["flowchart TD"]
     for name, state in states.items():
         node = _node(name, state)
         if state["Type"] == "Choice":
-            then = state["Choices"][0]["Next"]
-            lines.append(f"    {node} -- yes --> {_node(then, states[then])}")
-            lines.append(f"    {node} -- no --> {_node(state['Default'], states[state['Default']])}")
+            rules = state["Choices"]
+            for rule in rules:
+                label = "yes" if len(rules) == 1 else _test(rule)
+                lines.append(f"    {node} -- {label} --> {_node(rule['Next'], states[rule['Next']])}")
+            otherwise = "no" if len(rules) == 1 else "otherwise"
+            lines.append(f"    {node} -- {otherwise} --> {_node(state['Default'], states[state['Default']])}")
             continue
         if "Next" in state:
             lines.append(f"    {node} --> {_node(state['Next'], states[state['Next']])}")
@@ -316,6 +464,7 @@ def saga_in_words() -> str:
     """The saga's steps and chains as the README's opening lines say them."""
     forward = " → ".join([
         *(f"**{step.name}**" + (f" (only when `{step.runs_if_positive}` > 0)" if step.runs_if_positive else "")
+          + (" (a Map: one invocation per leg)" if step.per_leg else "")
           + (" (the pivot: tickets issued)" if step.pivot else "")
           for step in BOOKING_STEPS),
         *(f"**{step.name}** (after the pivot: retried, never compensated; still failing, "

@@ -180,7 +180,7 @@ def wait_until(predicate: Any, description: str, timeout: float = 30.0) -> Any:
 
 
 def hold_seat(flight_number: str, seat_id: str, booking_id: str, seconds: int) -> None:
-    """Put a hold of ``seconds`` on a seat for ``booking_id``, as ReserveSeat leaves it."""
+    """Put a hold of ``seconds`` on a seat for ``booking_id``, as ReserveSeats leaves it."""
     from chalicelib import clock
 
     db.update(

@@ -215,7 +215,8 @@ export function stateStatuses(definition, events, { ended, compensations = new S
     let status;
     if (!item.entered) status = ended ? "skipped" : "pending";
     else if (state.Type === "Fail") status = "failed";
-    else if (state.Type !== "Task") status = item.exited || ended ? "succeeded" : "running";
+    // A Map (a task run per leg) is drawn as its task: its legs' outcome is in the step log.
+    else if (state.Type !== "Task" && state.Type !== "Map") status = item.exited || ended ? "succeeded" : "running";
     else if (!item.exited) status = ended ? "failed" : "running";
     else if (item.lastFailed) status = "failed";
     else if (compensations.has(name)) status = "compensated";

@@ -68,11 +68,11 @@ def test_book_a_seat_and_get_a_boarding_pass(page: Any, screenshot: Any) -> None
     expect(page.get_by_test_id("bp-seat")).to_have_text("12A")
     expect(page.get_by_test_id("bp-passenger")).to_have_text("LOVELACE/ADA")
     expect(page.get_by_test_id("correlation-id")).not_to_be_empty()
-    for step in ("ReserveSeat", "RedeemPoints", "AuthorizePayment", "AwardMiles", "ConfirmBooking", "CapturePayment"):
+    for step in ("ReserveSeats", "RedeemPoints", "AuthorizePayment", "AwardMiles", "ConfirmBooking", "CapturePayment"):
         expect(state(page, "booking", step)).to_have_attribute("data-status", "succeeded")
     expect(page.locator("[data-testid=outcome] .facts")).to_contain_text("captured")  # settled after the capture
     expect(state(page, "booking", "BookingConfirmed")).to_have_attribute("data-status", "succeeded")
-    expect(state(page, "booking", "ReleaseSeat")).to_have_attribute("data-status", "skipped")
+    expect(state(page, "booking", "ReleaseSeats")).to_have_attribute("data-status", "skipped")
     expect(page.locator("[data-seat='12A']")).to_have_attribute("data-status", "booked")
     expect(page.get_by_test_id("timeline")).to_contain_text("execution succeeded")
     # The balance shown is re-read after the saga: 50,000 - 2,500 redeemed + miles earned.
@@ -89,13 +89,13 @@ def test_a_failed_charge_is_compensated_and_the_seat_is_free_again(page: Any, sc
     book(page)
 
     expect(page.get_by_test_id("booking-status")).to_have_text("FAILED")
-    expect(state(page, "booking", "ReserveSeat")).to_have_attribute("data-status", "succeeded")
+    expect(state(page, "booking", "ReserveSeats")).to_have_attribute("data-status", "succeeded")
     expect(state(page, "booking", "AuthorizePayment")).to_have_attribute("data-status", "failed")
-    expect(state(page, "booking", "ReleaseSeat")).to_have_attribute("data-status", "compensated")
+    expect(state(page, "booking", "ReleaseSeats")).to_have_attribute("data-status", "compensated")
     expect(state(page, "booking", "AwardMiles")).to_have_attribute("data-status", "skipped")
     expect(page.get_by_test_id("failed-step")).to_have_text("AuthorizePayment")
     expect(page.get_by_test_id("failed-error")).to_have_text("SimulatedFailure")
-    expect(page.locator("[data-compensation='ReleaseSeat']")).to_have_attribute("data-status", "compensated")
+    expect(page.locator("[data-compensation='ReleaseSeats']")).to_have_attribute("data-status", "compensated")
     # The map was re-read after the saga: the released seat is free again.
     expect(page.locator("[data-seat='3D']")).to_have_attribute("data-status", "free")
     screenshot(page, "03-failed-compensated")
@@ -125,7 +125,7 @@ def test_cancel_a_confirmed_booking(page: Any, screenshot: Any) -> None:
     settled_as(page, "CANCELLED")
 
     expect(page.get_by_test_id("booking-status")).to_have_text("CANCELLED")
-    for step in ("RefundPayment", "ReverseMiles", "ReleaseSeat"):
+    for step in ("RefundPayment", "ReverseMiles", "ReleaseSeats"):
         expect(state(page, "cancellation", step)).to_have_attribute("data-status", "compensated")
     expect(state(page, "cancellation", "RefundPoints")).to_have_attribute("data-status", "skipped")
     expect(state(page, "cancellation", "BookingCancelled")).to_have_attribute("data-status", "succeeded")
@@ -218,7 +218,7 @@ def test_the_fault_menus_come_from_the_served_vocabulary(page: Any, server: str)
     cancellation_only = [name for name in saga["cancellation_steps"] if name not in undoing]
     assert cancellation_only == ["RefundPayment"]
     assert names == [step["name"] for step in saga["steps"]] + undoing + cancellation_only
-    modes = page.get_by_test_id("fault-ReserveSeat").locator("option").evaluate_all("nodes => nodes.map(n => n.value)")
+    modes = page.get_by_test_id("fault-ReserveSeats").locator("option").evaluate_all("nodes => nodes.map(n => n.value)")
     assert modes == ["", *saga["failure_modes"]]
 
 

@@ -121,7 +121,7 @@ def test_sign_in_book_and_cancel_behind_the_prefix(prefixed: Mounted) -> None:
 def test_a_failed_booking_is_compensated_behind_the_prefix(prefixed: Mounted) -> None:
     """GIVEN the page at …/api/, signed in as FF0008
     WHEN seat 10A on SA402 is booked with AuthorizePayment failing for good
-    THEN the booking is FAILED at AuthorizePayment, ReleaseSeat compensated and the seat free
+    THEN the booking is FAILED at AuthorizePayment, ReleaseSeats compensated and the seat free
     again on the map; no request left /api/."""
     page = prefixed.page
     sign_in(page, "FF0008")
@@ -133,7 +133,7 @@ def test_a_failed_booking_is_compensated_behind_the_prefix(prefixed: Mounted) ->
 
     expect(page.get_by_test_id("booking-status")).to_have_text("FAILED")
     expect(page.get_by_test_id("failed-step")).to_have_text("AuthorizePayment")
-    expect(state(page, "booking", "ReleaseSeat")).to_have_attribute("data-status", "compensated")
-    expect(page.locator("[data-compensation='ReleaseSeat']")).to_have_attribute("data-status", "compensated")
+    expect(state(page, "booking", "ReleaseSeats")).to_have_attribute("data-status", "compensated")
+    expect(page.locator("[data-compensation='ReleaseSeats']")).to_have_attribute("data-status", "compensated")
     expect(page.locator("[data-seat='10A']")).to_have_attribute("data-status", "free")
     assert prefixed.outside() == []

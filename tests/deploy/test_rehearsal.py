@@ -16,7 +16,7 @@ import pytest
 
 import app as app_module
 from chalicelib import api, clock, customers, validation
-from chalicelib.models import HOLD_SECONDS, execution_input
+from chalicelib.models import HOLD_SECONDS, execution_input, leg_event
 from chalicelib.schema import TABLES
 from chalicelib.vocabulary import FORWARD_STEP_NAMES
 from deploy import identity, resources
@@ -84,8 +84,8 @@ def outcomes(stack: DeployedStack, tokens: dict[str, str]) -> dict[str, Any]:
     ada, alan = tokens.values()
     confirmed = book(stack, ada, loyalty_id="FF0001", points_to_redeem=5000)
     failed = book(stack, ada, seat="12C", simulate_failure={"AuthorizePayment": "permanent"})
-    # AwardMiles fails after the authorisation: VoidPayment releases it; ReleaseSeat fails for good.
-    stuck = book(stack, ada, simulate_failure={"AwardMiles": "permanent", "ReleaseSeat": "permanent"})
+    # AwardMiles fails after the authorisation: VoidPayment releases it; ReleaseSeats fails for good.
+    stuck = book(stack, ada, simulate_failure={"AwardMiles": "permanent", "ReleaseSeats": "permanent"})
     unpaid = book(stack, ada, simulate_failure={"CapturePayment": "permanent"})
     result: dict[str, Any] = {
         "confirmed": settled(stack, ada, confirmed),
@@ -138,7 +138,7 @@ def customer_scenarios(stack: DeployedStack, ada: str, alan: str, adas_booking: 
 
 
 def stale_booking(stack: DeployedStack, token: str) -> str:
-    """A PENDING booking whose ReserveSeat ran (through its deployed function) but whose
+    """A PENDING booking whose ReserveSeats ran (through its deployed function) but whose
     saga is gone: no execution. What the sweeper must undo once the hold expires."""
     body = {"flight_number": "SA102", "passenger": {"first_name": "Grace", "last_name": "Hopper"},
             "seat": "20F", "payment": {"card_token": "tok_visa"}}
@@ -151,7 +151,7 @@ def stale_booking(stack: DeployedStack, token: str) -> str:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    stack.invoke("ReserveSeat", execution_input(booking, request))
+    stack.invoke("ReserveSeats", leg_event(execution_input(booking, request), 0))  # its one leg
     return str(booking["booking_id"])
 
 
@@ -184,7 +184,7 @@ def test_a_failed_compensation_is_dead_lettered(outcomes: dict[str, Any]) -> Non
     stuck = outcomes["stuck"]
     assert stuck["status"] == "NEEDS_ATTENTION", stuck
     assert [(entry["name"], entry["status"]) for entry in stuck["compensations"]] == [
-        ("VoidPayment", "COMPENSATED"), ("ReleaseSeat", "FAILED")], stuck["compensations"]
+        ("VoidPayment", "COMPENSATED"), ("ReleaseSeats", "FAILED")], stuck["compensations"]
 
 
 def test_customers_sign_in_through_the_stack_and_see_only_their_own_bookings(
@@ -234,7 +234,7 @@ def test_the_cancellation_machine_runs_from_the_stack(outcomes: dict[str, Any]) 
 def test_the_api_reads_the_deployed_definitions_and_tables(outcomes: dict[str, Any]) -> None:
     status, machines = outcomes["statemachines"]
     assert status == 200, machines
-    assert machines["booking"]["definition"]["StartAt"] == "ReserveSeat"
+    assert machines["booking"]["definition"]["StartAt"] == "ReserveSeats"
     status, flights = outcomes["flights"]
     assert status == 200 and len(flights["flights"]) == 10, flights
 
@@ -254,7 +254,7 @@ def test_each_function_gets_its_tables_and_chalice_variables_from_the_stack(stac
 
 def test_the_operator_function_and_the_sweeper_run_with_their_roles(outcomes: dict[str, Any]) -> None:
     letters = outcomes["dead_letters"]["dead_letters"]
-    assert sorted(letter["compensation"] for letter in letters) == ["CapturePayment", "ReleaseSeat"], letters
+    assert sorted(letter["compensation"] for letter in letters) == ["CapturePayment", "ReleaseSeats#0"], letters
     assert outcomes["invariants"]["violations"] == [], outcomes["invariants"]
     assert outcomes["recovered"]["status"] == "FAILED", outcomes["recovered"]
     # The sweeper ran every compensation of the stale booking under its own role.
@@ -262,7 +262,7 @@ def test_the_operator_function_and_the_sweeper_run_with_their_roles(outcomes: di
     status, stale = outcomes["stale"]
     assert status == 200 and stale["status"] == "FAILED" and stale["error"]["error"] == "HoldExpired", stale
     assert {entry["name"] for entry in stale["compensations"]} == {
-        "CancelBooking", "ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeat"}, stale
+        "CancelBooking", "ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeats"}, stale
 
 
 def test_no_operator_route_is_deployed(dev_package: Package) -> None:
@@ -316,7 +316,7 @@ def test_state_machine_roles_invoke_only_their_functions(stack: DeployedStack) -
     every_function = {configuration["FunctionArn"] for configuration in stack.functions.values()}
     for logical_id, _ in resources.STATE_MACHINES.values():
         described = saga.client().describe_state_machine(stateMachineArn=stack.physical[logical_id])
-        tasks = {state["Resource"] for state in json.loads(described["definition"])["States"].values()
+        tasks = {state["Resource"] for state in _states(json.loads(described["definition"]))
                  if state["Type"] == "Task"}
         assert tasks <= every_function
         role = described["roleArn"].rsplit("/", 1)[-1]
@@ -325,6 +325,16 @@ def test_state_machine_roles_invoke_only_their_functions(stack: DeployedStack) -
                       for statement in _statements(iam_client.get_role_policy(RoleName=role, PolicyName=name))]
         invocable = {arn for arn in every_function if allows(statements, "lambda:InvokeFunction", arn)}
         assert invocable == tasks, logical_id
+
+
+def _states(definition: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every state of a definition, those inside a Map's item processor included."""
+    found = []
+    for state in definition["States"].values():
+        found.append(state)
+        if state["Type"] == "Map":
+            found += _states(state["ItemProcessor"])
+    return found
 
 
 def _statements(response: dict[str, Any]) -> list[dict[str, Any]]:

@@ -114,7 +114,7 @@ def test_bookings_confirm_fail_and_cancel_over_http(server: str) -> None:
     assert failed["status"] == "FAILED", failed
     assert failed["failed_step"] == "ConfirmBooking"
     assert failed["error"]["error"] == "SimulatedFailure"
-    assert _names(failed["compensations"]) == ["ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeat"]
+    assert _names(failed["compensations"]) == ["ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeats"]
     assert {entry["status"] for entry in failed["compensations"]} == {"COMPENSATED"}
     assert failed["payment"] == {"status": "VOIDED", "amount": BASE_FARES["BUSINESS"] - 900, "currency": CURRENCY}
     assert failed["ticket_number"] is None
@@ -127,7 +127,7 @@ def test_bookings_confirm_fail_and_cancel_over_http(server: str) -> None:
     assert response.json()["status"] == "CANCELLING"
     cancelled = _wait(server, ff6, cancelled_id)
     assert cancelled["status"] == "CANCELLED", cancelled
-    assert _names(cancelled["compensations"]) == ["RefundPayment", "ReverseMiles", "RefundPoints", "ReleaseSeat"]
+    assert _names(cancelled["compensations"]) == ["RefundPayment", "ReverseMiles", "RefundPoints", "ReleaseSeats"]
     assert cancelled["payment"] == {"status": "REFUNDED", "amount": BASE_FARES["ECONOMY"] - 300, "currency": CURRENCY}
     assert _seat_status(server, cancelled["seat"]) == "AVAILABLE"
     account = _get(server, "/loyalty/FF0006", ff6)

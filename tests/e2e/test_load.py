@@ -77,7 +77,7 @@ def test_a_hundred_buyers_for_twelve_seats_sell_exactly_twelve(server: str) -> N
     WHEN every accepted booking is polled to its end
     THEN no request met a connection error, every POST was accepted, every booking is
     terminal within 120 s, exactly 12 are CONFIRMED on 12 distinct seats, the cabin is 12
-    BOOKED and nothing HELD, and every other booking failed at ReserveSeat because the
+    BOOKED and nothing HELD, and every other booking failed at ReserveSeats because the
     cabin was full: none in States.Timeout, none left for an operator."""
     tokens = _tokens(server)
     body: dict[str, Any] = {"flight_number": FLIGHT, "cabin": CABIN, "payment": {"card_token": "tok_visa"},
@@ -105,7 +105,7 @@ def test_a_hundred_buyers_for_twelve_seats_sell_exactly_twelve(server: str) -> N
     failures = Counter((view["status"], view["failed_step"], (view["error"] or {}).get("error"))
                        for view in views if view["status"] != "CONFIRMED")
     assert not any("States.Timeout" in str(view["error"]) for view in views)
-    assert set(failures) <= {("FAILED", "ReserveSeat", "CabinFull"), ("FAILED", "ReserveSeat", "SeatUnavailable")}
+    assert set(failures) <= {("FAILED", "ReserveSeats", "CabinFull"), ("FAILED", "ReserveSeats", "SeatUnavailable")}
     seat_map = requests.get(f"{server}/flights/{FLIGHT}/seats", params={"cabin": CABIN}, timeout=30).json()["seats"]
     assert Counter(seat["status"] for seat in seat_map) == {"BOOKED": CABIN_SEATS}
     assert sorted(seat["seat"] for seat in seat_map) == sorted(confirmed)

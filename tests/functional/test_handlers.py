@@ -8,7 +8,7 @@ How each step is made idempotent (conditional writes, not Powertools' idempotenc
 utility, because every effect here is already a single conditional write or a
 transaction keyed by (booking, step), so a separate idempotency table would add a write
 per step and protect nothing more):
-- ReserveSeat: the booking records its seat; a replay finds its own hold.
+- ReserveSeats: the booking records its seat; a replay finds its own hold.
 - RedeemPoints/AwardMiles/RefundPoints/ReverseMiles: ledger key (booking, kind).
 - AuthorizePayment/CapturePayment/VoidPayment/RefundPayment: one payment record per booking,
   each change conditional on the status it leaves, + gateway idempotency keys.
@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import json
 import threading
-import types
 from typing import Any
 
 import pytest
 
 import app as app_module
 from chalicelib import api, booking_record, booking_view, db, errors, payments, seats, step_log, validation
-from chalicelib.models import BASE_FARES, CURRENCY, execution_input
-from chalicelib.vocabulary import COMPENSATIONS, FORWARD_STEPS, TRANSITIONS, BookingStatus
+from chalicelib.models import BASE_FARES, CURRENCY, execution_input, leg_event
+from chalicelib.vocabulary import COMPENSATIONS, FORWARD_STEPS, TASKS, TRANSITIONS, BookingStatus
 from tests.support import (
     balance,
     booking_body,
@@ -64,8 +63,14 @@ def new_booking(**overrides: Any) -> dict[str, Any]:
     return execution_input(booking, request)
 
 
+PER_LEG = {task.function for task in TASKS.values() if task.per_leg}
+
+
 def invoke(name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """The handler on ``event``; a per-leg one on the first leg, as its Map's iteration gets it."""
     handler = getattr(app_module, name)
+    if name in PER_LEG and "leg" not in event:
+        event = leg_event(event, 0)
     return handler(json.loads(json.dumps(event)), None)  # type: ignore[no-any-return]
 
 
@@ -113,7 +118,7 @@ def test_void_and_refund_replay_without_a_second_gateway_call(aws: Any, monkeypa
     for method in ("void", "refund", "capture"):
         monkeypatch.setattr(gateway, method, counted(method, getattr(gateway, method)))
     held = new_booking()
-    held["reservation"] = invoke("reserve_seat", held)
+    held["reservation"] = invoke("reserve_seats", held)
     held["authorization"] = invoke("authorize_payment", held)
     for _ in range(3):
         assert invoke("void_payment", held)["voided"] in (BASE_FARES["ECONOMY"], 0)
@@ -121,7 +126,7 @@ def test_void_and_refund_replay_without_a_second_gateway_call(aws: Any, monkeypa
     assert payments.seen(payment(held["booking_id"])) == {"status": "VOIDED", "amount": BASE_FARES["ECONOMY"]}
 
     taken = new_booking()
-    taken["reservation"] = invoke("reserve_seat", taken)
+    taken["reservation"] = invoke("reserve_seats", taken)
     taken["authorization"] = invoke("authorize_payment", taken)
     invoke("capture_payment", taken)
     results = [invoke("refund_payment", taken) for _ in range(3)]
@@ -140,7 +145,7 @@ def test_compensations_with_nothing_to_undo_leave_only_markers_that_refuse_late_
     results = {name: invoke(name, event) for name in BOOKING_COMPENSATIONS}
     after = business_state()
 
-    assert results["release_seat"]["released"] is None
+    assert results["release_seats"]["released"] == []
     assert results["refund_points"]["points"] == results["reverse_miles"]["points"] == 0
     assert results["void_payment"]["voided"] == 0
     assert after["seats"] == before["seats"] and after["flights"] == before["flights"]
@@ -149,12 +154,12 @@ def test_compensations_with_nothing_to_undo_leave_only_markers_that_refuse_late_
     assert sorted((entry["kind"], entry["points"]) for entry in after["loyalty"] if "kind" in entry) == \
         [("REFUND", 0), ("REVERSE", 0)]
     (booking,) = after["bookings"]
-    assert "seat_released_at" in booking and "confirmation_cancelled_at" in booking
+    assert "released_at" in booking["legs"][0] and "confirmation_cancelled_at" in booking
 
     event["reservation"] = {"seat": "9A", "cabin": "ECONOMY", "fare": BASE_FARES["ECONOMY"]}
     event["authorization"] = {"amount": 11_900}
     for name, error in [
-        ("reserve_seat", errors.AlreadyCompensated), ("redeem_points", errors.AlreadyCompensated),
+        ("reserve_seats", errors.AlreadyCompensated), ("redeem_points", errors.AlreadyCompensated),
         ("authorize_payment", errors.PaymentVoided), ("award_miles", errors.AlreadyCompensated),
     ]:
         with pytest.raises(error):
@@ -165,7 +170,7 @@ def test_compensations_with_nothing_to_undo_leave_only_markers_that_refuse_late_
 
 
 @pytest.mark.parametrize(("name", "overrides", "prepare", "error"), [
-    ("reserve_seat", {"seat": "2A", "cabin": None}, "take_2A", errors.SeatUnavailable),
+    ("reserve_seats", {"seat": "2A", "cabin": None}, "take_2A", errors.SeatUnavailable),
     ("redeem_points", {"loyalty_id": "FF0001", "points_to_redeem": 60_000, "cabin": "FIRST"}, None,
      errors.InsufficientPoints),
     ("authorize_payment", {"payment": {"card_token": "tok_decline"}}, None, errors.PaymentDeclined),
@@ -176,7 +181,7 @@ def test_failing_handler_raises_its_error_every_time_and_writes_once(
     """GIVEN a step bound to fail for a business reason WHEN invoked twice THEN it raises
     the error the state machine catches by name, and the second run changes nothing."""
     if prepare == "take_2A":
-        invoke("reserve_seat", new_booking(seat="2A", cabin=None))
+        invoke("reserve_seats", new_booking(seat="2A", cabin=None))
     event = new_booking(**overrides)
     event["reservation"] = {"fare": BASE_FARES["FIRST" if "FIRST" in json.dumps(overrides) else "ECONOMY"]}
     with pytest.raises(error):
@@ -186,7 +191,7 @@ def test_failing_handler_raises_its_error_every_time_and_writes_once(
         invoke(name, event)
     assert business_state() == after_first
     log = step_log.read(event["booking_id"])["steps"]
-    step_name = {"reserve_seat": "ReserveSeat", "redeem_points": "RedeemPoints",
+    step_name = {"reserve_seats": "ReserveSeats#0", "redeem_points": "RedeemPoints",
                  "authorize_payment": "AuthorizePayment"}[name]
     assert log[step_name]["status"] == "FAILED" and log[step_name]["attempts"] == 2
     assert log[step_name]["error"]["error"] == error.__name__
@@ -197,7 +202,7 @@ def test_concurrent_duplicate_invocations_have_one_effect(aws: Any, name: str) -
     """GIVEN the same invocation delivered three times at once (Lambda may do that)
     THEN there is one debit, one charge, one credit."""
     event = new_booking(loyalty_id="FF0001", points_to_redeem=1_000)
-    event["reservation"] = invoke("reserve_seat", event)
+    event["reservation"] = invoke("reserve_seats", event)
     event["redemption"] = {"points_redeemed": 1_000} if name != "redeem_points" else None
     event["authorization"] = {"amount": 11_900} if name == "award_miles" else None
     results: list[Any] = []
@@ -219,7 +224,8 @@ def test_concurrent_duplicate_invocations_have_one_effect(aws: Any, name: str) -
 STATUS_WRITERS = {
     # writer -> (the status it writes, how)
     "confirmation": (BookingStatus.CONFIRMED, lambda booking_id: db.transact(
-        booking=booking_record.confirmation(booking_id, ticket="1760000000000", boarding_pass={}))),
+        booking=booking_record.confirmation(booking_id, passengers=[
+            {"first_name": "A", "last_name": "B", "ticket_number": "1760000000000", "boarding_passes": [{}]}]))),
     "mark_failed": (BookingStatus.FAILED, lambda booking_id: booking_record.mark_failed(
         booking_id, BookingStatus.FAILED, failed_step="AuthorizePayment", error={"error": "E", "cause": "c"})),
     "mark_failed_attention": (BookingStatus.NEEDS_ATTENTION, lambda booking_id: booking_record.mark_failed(
@@ -273,24 +279,24 @@ def _writer_starts_from(writer: str, status: BookingStatus) -> bool:
 # --- Requests: one write per step where it can be, no read before a write ---------------------
 def test_a_forward_step_is_one_transaction_carrying_its_own_outcome(aws: Any) -> None:
     """GIVEN a booking that redeems points
-    WHEN ReserveSeat, RedeemPoints and AwardMiles run through their handlers
+    WHEN ReserveSeats, RedeemPoints and AwardMiles run through their handlers
     THEN each makes exactly one DynamoDB request, its transaction, whose last part is its
     own step-log entry: no RUNNING write before the work, no read, no separate outcome;
     each entry says SUCCEEDED, one attempt, with the result the step returned."""
     event = new_booking(loyalty_id="FF0001", points_to_redeem=1_000)
     expected_tables = {
-        "reserve_seat": ("seats", "bookings", "step_log"),
+        "reserve_seats": ("seats", "bookings", "step_log"),
         "redeem_points": ("loyalty", "loyalty", "loyalty", "step_log"),
         "award_miles": ("loyalty", "loyalty", "loyalty", "step_log"),
     }
     event["authorization"] = {"amount": 11_900}
-    for name, result_key in [("reserve_seat", "reservation"), ("redeem_points", "redemption"),
+    for name, result_key in [("reserve_seats", "reservation"), ("redeem_points", "redemption"),
                              ("award_miles", "miles")]:
         with dynamodb_requests() as requests:
             event[result_key] = invoke(name, event)
         assert requests.seen == [("TransactWriteItems", expected_tables[name])], name
     log = step_log.read(event["booking_id"])["steps"]
-    for step_name, result_key in [("ReserveSeat", "reservation"), ("RedeemPoints", "redemption"),
+    for step_name, result_key in [("ReserveSeats#0", "reservation"), ("RedeemPoints", "redemption"),
                                   ("AwardMiles", "miles")]:
         entry = log[step_name]
         assert (entry["status"], entry["attempts"], entry["result"]) == ("SUCCEEDED", 1, event[result_key])
@@ -298,10 +304,10 @@ def test_a_forward_step_is_one_transaction_carrying_its_own_outcome(aws: Any) ->
 
 
 @pytest.mark.parametrize(("name", "overrides", "after_first"), [
-    ("reserve_seat", {"seat": "8D", "cabin": None}, ["TransactWriteItems", "UpdateItem"]),
-    # An auto-assigned replay tries another seat: the refusal names the booking's seat,
-    # whose hold is read once to see it is still this booking's.
-    ("reserve_seat", {"cabin": "ECONOMY"}, ["TransactWriteItems", "GetItem", "UpdateItem"]),
+    ("reserve_seats", {"seat": "8D", "cabin": None}, ["TransactWriteItems", "UpdateItem"]),
+    # An auto-assigned replay tries another seat: the refusal names the booking's seats,
+    # whose holds are read (one request) to see they are still this booking's.
+    ("reserve_seats", {"cabin": "ECONOMY"}, ["TransactWriteItems", "BatchGetItem", "UpdateItem"]),
     ("redeem_points", {"loyalty_id": "FF0001", "points_to_redeem": 1_000}, ["TransactWriteItems", "UpdateItem"]),
     ("award_miles", {"loyalty_id": "FF0001"}, ["TransactWriteItems", "UpdateItem"]),
 ])
@@ -314,13 +320,14 @@ def test_a_replay_learns_its_first_result_from_the_refusal_and_changes_nothing(
     (one more attempt), with no read before its write: its refused transaction brings
     back what the first run wrote, and its outcome is one write of its own."""
     event = new_booking(**overrides)
-    event["reservation"] = invoke("reserve_seat", event) if name != "reserve_seat" else None
+    event["reservation"] = invoke("reserve_seats", event) if name != "reserve_seats" else None
     event["authorization"] = {"amount": 11_900}
     first = invoke(name, event)
     before = business_state()
     if "cabin" in overrides:  # the replay's random pick is another seat, as it nearly always is
-        monkeypatch.setattr(seats, "random", types.SimpleNamespace(
-            sample=lambda population, k: [seat for seat in population if seat != first["seat"]][:k]))
+        held = {item["seat"] for item in first["seats"]}
+        monkeypatch.setattr(seats, "seats_together", lambda free, count, rng=None: [
+            seat for seat in free if seat not in held][:count])
 
     with dynamodb_requests() as requests:
         again = invoke(name, event)
@@ -328,50 +335,50 @@ def test_a_replay_learns_its_first_result_from_the_refusal_and_changes_nothing(
     assert again == first
     assert requests.operations() == after_first
     assert business_state() == before
-    step_name = {"reserve_seat": "ReserveSeat", "redeem_points": "RedeemPoints", "award_miles": "AwardMiles"}[name]
+    step_name = {"reserve_seats": "ReserveSeats#0", "redeem_points": "RedeemPoints", "award_miles": "AwardMiles"}[name]
     entry = step_log.read(event["booking_id"])["steps"][step_name]
     assert (entry["status"], entry["attempts"], entry["result"]) == ("SUCCEEDED", 2, first)
 
 
 def test_an_auto_assigned_replay_never_holds_a_second_seat(aws: Any) -> None:
-    """GIVEN ReserveSeat for any ECONOMY seat, run once
+    """GIVEN ReserveSeats for any ECONOMY seat, run once
     WHEN it runs five more times
     THEN every run answers the first seat, and that is the only seat held for the booking."""
     event = new_booking(cabin="ECONOMY")
-    first = invoke("reserve_seat", event)
-    answers = {invoke("reserve_seat", event)["seat"] for _ in range(5)}
+    first = invoke("reserve_seats", event)
+    answers = {invoke("reserve_seats", event)["seats"][0]["seat"] for _ in range(5)}
     held = [item["seat"] for item in db.scan("seats") if item.get("booking_id") == event["booking_id"]]
-    assert answers == {first["seat"]} and held == [first["seat"]]
+    assert answers == {first["seats"][0]["seat"]} and held == [first["seats"][0]["seat"]]
 
 
-def test_concurrent_duplicates_of_an_auto_assigned_reserve_seat_hold_one_seat(aws: Any) -> None:
-    """GIVEN ReserveSeat for any ECONOMY seat delivered three times at once
+def test_concurrent_duplicates_of_an_auto_assigned_reserve_seats_hold_one_seat(aws: Any) -> None:
+    """GIVEN ReserveSeats for any ECONOMY seat delivered three times at once
     THEN all three answer the same seat and only that seat is held for the booking: the
     duplicates that lost are refused by the booking's note and answer the winner's hold."""
     event = new_booking(cabin="ECONOMY")
     results: list[Any] = []
-    threads = [threading.Thread(target=lambda: results.append(invoke("reserve_seat", event))) for _ in range(3)]
+    threads = [threading.Thread(target=lambda: results.append(invoke("reserve_seats", event))) for _ in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     held = [item["seat"] for item in db.scan("seats") if item.get("booking_id") == event["booking_id"]]
     assert len(results) == 3 and all(result == results[0] for result in results)
-    assert held == [results[0]["seat"]]
+    assert held == [results[0]["seats"][0]["seat"]]
 
 
 def test_a_replay_whose_hold_was_lost_says_so_and_takes_nothing(aws: Any) -> None:
     """GIVEN a booking whose hold expired and was taken by another booking
-    WHEN its ReserveSeat is replayed
+    WHEN its ReserveSeats is replayed
     THEN it fails with SeatHoldLost (the step changed nothing this time) and holds no
     other seat; the other booking keeps the seat."""
     event = new_booking(seat="9C", cabin=None)
-    invoke("reserve_seat", event)
+    invoke("reserve_seats", event)
     hold_seat("SA101", "9C", "another-booking", seconds=600)
     before = business_state()
 
     with pytest.raises(errors.SeatHoldLost):
-        invoke("reserve_seat", event)
+        invoke("reserve_seats", event)
 
     assert business_state() == before
     assert seat("SA101", "9C")["booking_id"] == "another-booking"
@@ -403,15 +410,15 @@ def test_the_verdict_on_a_task_that_left_no_entry_creates_one(aws: Any) -> None:
     WHEN the saga records its verdict on both
     THEN the first gets a TIMED_OUT entry, the second keeps its own FAILED entry."""
     booking_id = new_booking()["booking_id"]
-    failed = step_log.begin(booking_id, "ReleaseSeat")
+    failed = step_log.begin(booking_id, "ReleaseSeats")
     step_log.mark_failed(failed, "SimulatedFailure", "its own words")
 
     step_log.mark_ended(booking_id, "RefundPayment", "States.Timeout", "no answer")
-    step_log.mark_ended(booking_id, "ReleaseSeat", "States.Timeout", "no answer")
+    step_log.mark_ended(booking_id, "ReleaseSeats", "States.Timeout", "no answer")
 
     log = step_log.read(booking_id)["compensations"]
     assert log["RefundPayment"]["status"] == "TIMED_OUT"
-    assert (log["ReleaseSeat"]["status"], log["ReleaseSeat"]["error"]["cause"]) == ("FAILED", "its own words")
+    assert (log["ReleaseSeats"]["status"], log["ReleaseSeats"]["error"]["cause"]) == ("FAILED", "its own words")
 
 
 def test_confirm_booking_reads_the_booking_and_the_flight_in_one_request(aws: Any) -> None:
@@ -421,7 +428,7 @@ def test_confirm_booking_reads_the_booking_and_the_flight_in_one_request(aws: An
     booking, its own step-log entry); the replay reads once, finds the commit and only
     records its attempt."""
     event = new_booking(seat="10B", cabin=None)
-    event["reservation"] = invoke("reserve_seat", event)
+    event["reservation"] = invoke("reserve_seats", event)
     event["authorization"] = invoke("authorize_payment", event)
 
     with dynamodb_requests() as requests:
@@ -496,7 +503,7 @@ def test_every_payment_change_a_customer_sees_is_noted_on_the_booking_in_its_tra
     the booking shows exactly what the payment record says: NONE before, AUTHORIZED,
     CAPTURED, then REFUNDED, with the amount."""
     event = new_booking(loyalty_id="FF0001", points_to_redeem=1_000)
-    event["reservation"] = invoke("reserve_seat", event)
+    event["reservation"] = invoke("reserve_seats", event)
     event["redemption"] = invoke("redeem_points", event)
     booking_id = event["booking_id"]
     assert _seen_on_the_booking(booking_id) == {"status": "NONE", "amount": 0}
@@ -546,7 +553,7 @@ def test_a_status_poll_reads_the_booking_and_its_step_log_only(aws: Any) -> None
     THEN that is one GetItem of the booking and one Query of its step log, no read of
     the payment, and the view shows the captured money."""
     event = new_booking()
-    event["reservation"] = invoke("reserve_seat", event)
+    event["reservation"] = invoke("reserve_seats", event)
     event["authorization"] = invoke("authorize_payment", event)
     invoke("capture_payment", event)
 
@@ -564,7 +571,7 @@ def test_a_booking_written_before_the_note_shows_its_payment_record(aws: Any) ->
     WHEN it is viewed
     THEN the view reads its payment record instead and shows the money, not NONE."""
     event = new_booking()
-    event["reservation"] = invoke("reserve_seat", event)
+    event["reservation"] = invoke("reserve_seats", event)
     event["authorization"] = invoke("authorize_payment", event)
     invoke("capture_payment", event)
     db.update("bookings", db.booking_key(event["booking_id"]), "REMOVE payment")

@@ -105,8 +105,13 @@ def nested(depth: int) -> str:
 # --- The stack, and what one request did ------------------------------------------------------
 @pytest.fixture(scope="module")
 def stack() -> Iterator[tuple[Any, TableWatch]]:
-    """SA101 (162 free seats) and the loyalty accounts, shared by every case."""
+    """SA101 (162 free seats), SA102 (the flight back, departing after it; no seats: a party
+    is refused before any is read) and the loyalty accounts, shared by every case."""
+    from chalicelib import db
+    from ops.seed import demo_flights
+
     with refusal_stack() as shared:
+        db.batch_put("flights", [flight for flight in demo_flights() if flight["flight_number"] == "SA102"])
         yield shared
 
 
@@ -347,7 +352,7 @@ SIMULATE_FAILURE = [
     pytest.param(booking(simulate_failure={"chargepayment": "permanent"}), {"simulate_failure.chargepayment"},
                  id="step-lowercase"),
     pytest.param(booking(simulate_failure={"RecordFailure": "permanent", "AuthorizePayment": "sometimes",
-                                           "ReserveSeat": "transient"}),
+                                           "ReserveSeats": "transient"}),
                  {"simulate_failure.RecordFailure", "simulate_failure.AuthorizePayment"}, id="two-wrong-one-right"),
 ]
 
@@ -409,6 +414,90 @@ def test_hostile_booking_headers_and_content_types_are_refused_and_write_nothing
     assert_refused_cleanly(send(hostile), status, fields)
 
 
+# --- POST /bookings: a party over several legs -------------------------------------------------------------
+def party(**fields: Any) -> Hostile:
+    """POST /bookings: a valid party of two out and back (SA101, SA102), ``fields`` replaced."""
+    body = {key: value for key, value in booking_body().items() if key not in ("flight_number", "passenger")}
+    body.update(flights=["SA101", "SA102"], passengers=[{"first_name": "Ada", "last_name": "Lovelace"},
+                                                        {"first_name": "Charles", "last_name": "Babbage"}])
+    return Hostile("POST", "/bookings", {**body, **fields})
+
+
+def travellers(*seats: Any, **extra: Any) -> list[dict[str, Any]]:
+    """Passengers, the i-th with ``seats[i]`` (None: no choice) and ``extra`` on the first."""
+    return [{"first_name": f"P{index}", "last_name": "Family", **({"seats": chosen} if chosen is not None else {}),
+             **(extra if index == 0 else {})} for index, chosen in enumerate(seats)]
+
+
+PARTIES = [
+    pytest.param(party(flights=[]), 400, {"flights"}, id="no-flight"),
+    pytest.param(party(flights=["SA101", "SA102", "SA201", "SA202", "SA301"]), 400, {"flights"}, id="five-legs"),
+    pytest.param(party(flights="SA101"), 400, {"flights"}, id="flights-not-a-list"),
+    pytest.param(party(flights=["SA101", "SA101"]), 400, {"flights[1]"}, id="a-flight-twice"),
+    pytest.param(party(flights=["SA101", "sa-102"]), 400, {"flights[1]"}, id="bad-flight-number"),
+    pytest.param(party(flights=["SA101", PAN]), 400, {"flights[1]"}, id="pan-as-flight"),
+    pytest.param(party(flight_number="SA101"), 400, {"flight_number"}, id="flights-and-flight_number"),
+    pytest.param(party(flights=["SA102", "SA101"]), 400, {"flights"}, id="out-of-travel-order"),
+    pytest.param(party(passengers=[]), 400, {"passengers"}, id="no-passenger"),
+    pytest.param(party(passengers=travellers(*[None] * 10)), 400, {"passengers"}, id="ten-passengers"),
+    pytest.param(party(passengers=[{"first_name": "A", "last_name": "B"}, "C"]), 400, {"passengers[1]"},
+                 id="a-passenger-not-an-object"),
+    pytest.param(party(passengers=[{"first_name": "A"}]), 400, {"passengers[0].last_name"}, id="no-last-name"),
+    pytest.param(party(passengers=travellers(None, nickname="Al")), 400, {"passengers[0].nickname"},
+                 id="unknown-passenger-field"),
+    pytest.param(party(passenger={"first_name": "A", "last_name": "B"}), 400, {"passenger"},
+                 id="passenger-and-passengers"),
+    pytest.param(party(seat="12A"), 400, {"seat"}, id="one-seat-field-with-a-party"),
+    pytest.param(party(passengers=travellers({"SA999": "12A"})), 400, {"passengers[0].seats.SA999"},
+                 id="a-seat-on-a-flight-not-booked"),
+    pytest.param(party(passengers=travellers({"SA101": "12A"}, {"SA101": "12A"})), 400, {"passengers[1].seats.SA101"},
+                 id="one-seat-twice-in-the-party"),
+    pytest.param(party(passengers=travellers({"SA101": "12G"})), 400, {"passengers[0].seats.SA101"},
+                 id="a-seat-not-on-the-aircraft"),
+    pytest.param(party(passengers=travellers({"SA101": PAN})), 400, {"passengers[0].seats.SA101"},
+                 id="pan-as-a-seat"),
+    pytest.param(party(passengers=travellers({PAN: "12A"})), 400, {"passengers[0].seats"}, id="pan-as-a-flight-key"),
+    pytest.param(party(passengers=travellers(["12A"])), 400, {"passengers[0].seats"}, id="seats-not-an-object"),
+    pytest.param(party(cabin="FIRST", passengers=travellers({"SA101": "12A"})), 400, {"cabin"},
+                 id="a-seat-outside-the-cabin"),
+    pytest.param(party(cabin=None, passengers=travellers({"SA101": "1A"}, {"SA101": "12A"})), 400, {"cabin"},
+                 id="seats-in-two-cabins"),
+    pytest.param(party(cabin=None), 400, {"cabin"}, id="neither-cabin-nor-seats"),
+    pytest.param(party(simulate_failure={"ReserveSeats": {"leg": 2}}), 400, {"simulate_failure.ReserveSeats.leg"},
+                 id="fault-on-a-leg-not-booked"),
+    pytest.param(party(simulate_failure={"ReserveSeats": {"leg": 0, "mode": "transient", "passenger": 1}}), 400,
+                 {"simulate_failure.ReserveSeats.passenger"}, id="passenger-fault-not-permanent"),
+    pytest.param(party(simulate_failure={"ReserveSeats": {"leg": 0, "passenger": 2}}), 400,
+                 {"simulate_failure.ReserveSeats.passenger"}, id="fault-on-a-passenger-not-booked"),
+    pytest.param(party(simulate_failure={"ReleaseSeats": {"leg": 0, "seat": "1A"}}), 400,
+                 {"simulate_failure.ReleaseSeats.seat"}, id="unknown-leg-fault-field"),
+    pytest.param(party(flights=["SA101", "SA999"]), 404, set(), id="unknown-flight"),
+]
+
+
+@pytest.mark.parametrize(("hostile", "status", "fields"), PARTIES)
+def test_a_hostile_party_is_refused_and_writes_nothing(
+    send: Any, hostile: Hostile, status: int, fields: set[str | None],
+) -> None:
+    """GIVEN the demo flights (SA101 departs before SA102)
+    WHEN POST /bookings names too few or too many legs or passengers, legs out of travel
+    order or unknown, a seat for a flight it does not book, one seat twice, a seat outside
+    the cabin, or a fault on a leg or passenger the booking does not have
+    THEN a 4xx in the API's shape naming exactly the invalid fields, nothing written."""
+    assert_refused_cleanly(send(hostile), status, fields)
+
+
+def test_a_party_naming_a_taken_seat_is_a_conflict_and_writes_nothing(
+    stack: tuple[Any, TableWatch], send: Any,
+) -> None:
+    """GIVEN seat 14B on SA102 held by another booking WHEN a party names it THEN 409."""
+    from tests.support import hold_seat
+
+    hold_seat("SA102", "14B", "another-booking", seconds=600)
+    stack[1].changed()  # the hold is this test's doing, not the request's
+    assert_refused_cleanly(send(party(passengers=travellers(None, {"SA102": "14B"}))), 409, set())
+
+
 # --- POST /bookings/{id}/cancel -----------------------------------------------------------------------
 CANCEL_BODIES = [
     pytest.param(cancel("null"), 400, {BODY}, id="null"),
@@ -426,8 +515,8 @@ CANCEL_BODIES = [
                  {"simulate_failure.RecordFailure"}, id="bookkeeping-RecordFailure"),
     pytest.param(cancel({"simulate_failure": {"AuthorizePayment": "permanent"}}), 400,
                  {"simulate_failure.AuthorizePayment"}, id="forward-step"),
-    pytest.param(cancel({"simulate_failure": {"ReserveSeat": "permanent", "AuthorizePayment": "timeout"}}), 400,
-                 {"simulate_failure.ReserveSeat", "simulate_failure.AuthorizePayment"}, id="two-forward-steps"),
+    pytest.param(cancel({"simulate_failure": {"ReserveSeats": "permanent", "AuthorizePayment": "timeout"}}), 400,
+                 {"simulate_failure.ReserveSeats", "simulate_failure.AuthorizePayment"}, id="two-forward-steps"),
     pytest.param(cancel({"simulate_failures": {"RefundPayment": "permanent"}}), 400, {"simulate_failures"},
                  id="misspelt-simulate_failure"),
     pytest.param(cancel({"reason": "changed plans", "refund_to": PAN}), 400, {"reason", "refund_to"},

@@ -42,7 +42,7 @@ MAIN_ANSWERS = {
     ("POST", "/bookings", 400), ("GET", "/me", 401), ("GET", "/loyalty/{loyalty_id}", 404),
     ("POST", "/bookings", 409), ("POST", "/bookings", 415),
 }
-REQUEST_SCHEMAS = {"BookingRequest", "CancelRequest", "SignIn"}
+REQUEST_SCHEMAS = {"BookingRequest", "CancelRequest", "LegFault", "SignIn"}
 # Schemas of answers no request here can bring about, and why.
 NOT_ANSWERED = {
     "Error429": "Cognito's throttling of sign-in: moto does not throttle",
@@ -132,8 +132,15 @@ def test_every_main_answer_has_exactly_the_fields_the_document_gives(
         loyalty_id="FF0001", points_to_redeem=500,
         simulate_failure={**FAILED_CHARGE, COMPENSATION_ORDER[-1].name: FailureMode.PERMANENT.value},
     )).json_body["booking_id"]
+    # A party over two legs whose second leg fails: the first leg's seats are released.
+    party = call("POST", bookings, body=booking_body(
+        flight_number=None, passenger=None, flights=["SA101", "SA102"],
+        passengers=[{"first_name": "Ada", "last_name": "Lovelace", "seats": {"SA102": "20A"}},
+                    {"first_name": "Charles", "last_name": "Babbage", "email": "cb@example.com"}],
+        simulate_failure={"ReserveSeats": {"leg": 1, "mode": "permanent"}},
+    )).json_body["booking_id"]
     expected = {confirmed: BookingStatus.CONFIRMED, failed: BookingStatus.FAILED,
-                stuck: BookingStatus.NEEDS_ATTENTION}
+                stuck: BookingStatus.NEEDS_ATTENTION, party: BookingStatus.FAILED}
     for booking_id, status in expected.items():
         assert wait_for_status(booking_id)["status"] == status
         assert call("GET", "/bookings/{booking_id}", f"/bookings/{booking_id}").status_code == 200

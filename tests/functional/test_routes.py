@@ -45,10 +45,11 @@ BOOKING_FIELDS = {
     "amount_paid", "payment", "steps", "compensations", "failed_step", "error", "ticket_number",
     "boarding_pass",
 }
-HAPPY_STATES = ["ReserveSeat", "ShouldRedeemPoints", "RedeemPoints", "AuthorizePayment", "AwardMiles",
-                "ConfirmBooking", "CapturePayment", "BookingConfirmed"]
-CANCELLATION_STATES = ["RefundPayment", "ReverseMiles", "ShouldRefundPoints", "RefundPoints", "ReleaseSeat",
-                       "RecordCancellation", "CancellationOutcome", "BookingCancelled"]
+HAPPY_STATES = ["ReserveSeats", "ReserveSeatsLeg", "ReserveSeatsHeld", "RedeemPoints", "AuthorizePayment",
+                "AwardMiles", "ConfirmBooking", "CapturePayment", "BookingConfirmed"]
+CANCELLATION_STATES = ["RefundPayment", "ReverseMiles", "ShouldRefundPoints", "RefundPoints", "ReleaseSeats",
+                       "ReleaseSeatsLegHeld", "ReleaseSeatsLeg", "RecordCancellation", "CancellationOutcome",
+                       "BookingCancelled"]
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -131,7 +132,7 @@ def test_health_flights_and_availability_follow_the_bookings(client: Any) -> Non
     assert booking["fare"] == booking["amount_paid"] == BASE_FARES["BUSINESS"]  # no points: the full fare
     assert booking["payment"] == {"status": "CAPTURED", "amount": BASE_FARES["BUSINESS"], "currency": CURRENCY}
     assert {step["name"]: step["status"] for step in booking["steps"]} == {
-        "ReserveSeat": "SUCCEEDED", "RedeemPoints": "SKIPPED", "AuthorizePayment": "SUCCEEDED",
+        "ReserveSeats": "SUCCEEDED", "RedeemPoints": "SKIPPED", "AuthorizePayment": "SUCCEEDED",
         "AwardMiles": "SUCCEEDED", "ConfirmBooking": "SUCCEEDED", "CapturePayment": "SUCCEEDED"}
 
     details = get_json(client, "/flights/SA101")
@@ -338,7 +339,7 @@ def test_failed_charge_is_compensated_in_reverse_order_and_audited(client: Any) 
     wait_for_status(plain_id)
     wait_for_status(points_id)
 
-    for booking_id, compensations in ((plain_id, ["ReleaseSeat"]), (points_id, ["RefundPoints", "ReleaseSeat"])):
+    for booking_id, compensations in ((plain_id, ["ReleaseSeats"]), (points_id, ["RefundPoints", "ReleaseSeats"])):
         booking = get_json(client, f"/bookings/{booking_id}")
         assert set(booking) >= BOOKING_FIELDS
         assert booking["status"] == "FAILED"
@@ -365,8 +366,9 @@ def test_failed_charge_is_compensated_in_reverse_order_and_audited(client: Any) 
     [run] = history["executions"]
     assert (run["kind"], run["status"]) == ("booking", "FAILED")
     assert entered_states(run["events"]) == [
-        "ReserveSeat", "ShouldRedeemPoints", "RedeemPoints", "AuthorizePayment", "ShouldRefundPoints",
-        "RefundPoints", "ReleaseSeat", "RecordFailure", "BookingFailed"]
+        "ReserveSeats", "ReserveSeatsLeg", "ReserveSeatsHeld", "RedeemPoints", "AuthorizePayment",
+        "ShouldRefundPoints", "RefundPoints", "ReleaseSeats", "ReleaseSeatsLegHeld", "ReleaseSeatsLeg", "RecordFailure",
+        "BookingFailed"]
     failure = next(event for event in run["events"] if "error" in event)
     assert failure["state"] == "AuthorizePayment" and failure["type"].endswith("Failed")
     assert failure["error"] == "SimulatedFailure"
@@ -396,7 +398,7 @@ def test_cancelling_a_confirmed_booking_undoes_every_step(client: Any) -> None:
     assert cancelled["status"] == "CANCELLED"
     assert cancelled["payment"] == {"status": "REFUNDED", "amount": paid, "currency": CURRENCY}
     assert cancelled["amount_paid"] == 0
-    assert names(cancelled["compensations"]) == ["RefundPayment", "ReverseMiles", "RefundPoints", "ReleaseSeat"]
+    assert names(cancelled["compensations"]) == ["RefundPayment", "ReverseMiles", "RefundPoints", "ReleaseSeats"]
     assert {entry["status"] for entry in cancelled["compensations"]} == {"COMPENSATED"}
     assert (cancelled["ticket_number"], cancelled["boarding_pass"], cancelled["failed_step"]) == (None, None, None)
     assert seat_status(client, "SA101", "7D") == "AVAILABLE"

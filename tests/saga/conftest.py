@@ -57,7 +57,10 @@ def with_timeout(step: str, seconds: int) -> str:
     """statemachine.json with ``step``'s TimeoutSeconds set to ``seconds`` (the others
     keep theirs, so a slow machine cannot time them out by accident)."""
     definition = asl.load("booking")
-    definition["States"][step]["TimeoutSeconds"] = seconds
+    found = definition["States"][step]
+    if found["Type"] == "Map":  # a task that runs per leg: its leg's task, in the item processor
+        found = found["ItemProcessor"]["States"][f"{step}Leg"]
+    found["TimeoutSeconds"] = seconds
     return json.dumps(definition)
 
 

@@ -40,7 +40,7 @@ def test_happy_path_confirms_and_every_table_agrees(aws: Any) -> None:
     WHEN the saga runs
     THEN it is CONFIRMED: seat BOOKED for it, fare minus discount authorised then captured
     after the tickets were issued, points debited and miles credited to the same balance,
-    no compensation ran, in 8 state transitions."""
+    no compensation ran, in 9 state transitions (the Map and its one leg, the Choice after it)."""
     view = run(loyalty_id="FF0001", points_to_redeem=POINTS, seat="12C", cabin=None)
 
     assert view["status"] == "CONFIRMED"
@@ -57,7 +57,7 @@ def test_happy_path_confirms_and_every_table_agrees(aws: Any) -> None:
     assert balance("FF0001") == START_POINTS - POINTS + miles_for(paid)
     assert execution(view["booking_id"])["status"] == "SUCCEEDED"
     assert states_entered(view["booking_id"]) == [
-        "ReserveSeat", "ShouldRedeemPoints", "RedeemPoints", "AuthorizePayment", "AwardMiles",
+        "ReserveSeats", "ReserveSeatsLeg", "ReserveSeatsHeld", "RedeemPoints", "AuthorizePayment", "AwardMiles",
         "ConfirmBooking", "CapturePayment", "BookingConfirmed",
     ]
     captured = payment(view["booking_id"]) or {}
@@ -77,11 +77,11 @@ def test_without_points_the_choice_skips_redeem_points(aws: Any) -> None:
 
 # A permanent failure at each step: the steps before it are compensated, in reverse.
 PERMANENT = {
-    "ReserveSeat": [],
-    "RedeemPoints": ["ReleaseSeat"],
-    "AuthorizePayment": ["RefundPoints", "ReleaseSeat"],
-    "AwardMiles": ["VoidPayment", "RefundPoints", "ReleaseSeat"],
-    "ConfirmBooking": ["ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeat"],
+    "ReserveSeats": [],
+    "RedeemPoints": ["ReleaseSeats"],
+    "AuthorizePayment": ["RefundPoints", "ReleaseSeats"],
+    "AwardMiles": ["VoidPayment", "RefundPoints", "ReleaseSeats"],
+    "ConfirmBooking": ["ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeats"],
 }
 
 
@@ -109,7 +109,7 @@ def test_declined_card_releases_seat_and_refunds_points(aws: Any) -> None:
     view = run(loyalty_id="FF0001", points_to_redeem=POINTS, payment={"card_token": "tok_decline"})
     assert view["status"] == "FAILED" and view["failed_step"] == "AuthorizePayment"
     assert view["error"]["error"] == "PaymentDeclined"
-    assert compensation_names(view) == ["RefundPoints", "ReleaseSeat"]
+    assert compensation_names(view) == ["RefundPoints", "ReleaseSeats"]
     assert view["payment"]["status"] == "DECLINED"
     assert_rolled_back(view)
 
@@ -118,15 +118,15 @@ def test_insufficient_points_fails_redeem_points(aws: Any) -> None:
     view = run(loyalty_id="FF0001", points_to_redeem=60_000, cabin="FIRST")
     assert view["status"] == "FAILED" and view["failed_step"] == "RedeemPoints"
     assert view["error"]["error"] == "InsufficientPoints"
-    assert compensation_names(view) == ["ReleaseSeat"]
+    assert compensation_names(view) == ["ReleaseSeats"]
     assert_rolled_back(view)
 
 
-def test_seat_taken_after_the_api_checked_fails_at_reserve_seat(aws: Any, monkeypatch: Any) -> None:
-    """GIVEN a seat that another booking holds by the time ReserveSeat runs (the API's
+def test_seat_taken_after_the_api_checked_fails_at_reserve_seats(aws: Any, monkeypatch: Any) -> None:
+    """GIVEN a seat that another booking holds by the time ReserveSeats runs (the API's
     up-front 409 check passed earlier)
     WHEN the saga runs
-    THEN ReserveSeat fails with SeatUnavailable, nothing is compensated, and the
+    THEN ReserveSeats fails with SeatUnavailable, nothing is compensated, and the
     other booking's hold is untouched."""
     db.update("seats", db.seat_key("SA101", "4B"), "SET #s = :held, booking_id = :other, hold_expires_at = :far",
               names={"#s": "status"}, values={":held": "HELD", ":other": "someone-else", ":far": 2**40})
@@ -134,7 +134,7 @@ def test_seat_taken_after_the_api_checked_fails_at_reserve_seat(aws: Any, monkey
 
     view = run(seat="4B", cabin=None)
 
-    assert view["status"] == "FAILED" and view["failed_step"] == "ReserveSeat"
+    assert view["status"] == "FAILED" and view["failed_step"] == "ReserveSeats"
     assert view["error"]["error"] == "SeatUnavailable"
     assert compensation_names(view) == []
     assert seat("SA101", "4B")["booking_id"] == "someone-else"
@@ -154,7 +154,7 @@ def test_transient_failure_is_absorbed_by_retry(aws: Any, failing_step: str) -> 
 
 # A timeout may leave the step's effect behind: its own compensation runs too.
 TIMEOUT = {step: [compensation, *PERMANENT[step]] for step, compensation in (
-    ("ReserveSeat", "ReleaseSeat"), ("RedeemPoints", "RefundPoints"), ("AuthorizePayment", "VoidPayment"),
+    ("ReserveSeats", "ReleaseSeats"), ("RedeemPoints", "RefundPoints"), ("AuthorizePayment", "VoidPayment"),
     ("AwardMiles", "ReverseMiles"), ("ConfirmBooking", "CancelBooking"),
 )}
 
@@ -210,12 +210,12 @@ def test_a_confirmation_that_answers_late_once_is_retried_not_undone(short_timeo
     original = steps.injected_mode
     confirm_attempts: list[str] = []
 
-    def first_answer_late(step: Any, name: str) -> str | None:
-        if name == "ConfirmBooking":
-            confirm_attempts.append(name)
+    def first_answer_late(step: Any, task: Any) -> str | None:
+        if task.name == "ConfirmBooking":
+            confirm_attempts.append(task.name)
             if len(confirm_attempts) == 1:
                 return "timeout"
-        return original(step, name)
+        return original(step, task)
 
     monkeypatch.setattr(steps, "injected_mode", first_answer_late)
 
@@ -310,13 +310,13 @@ def test_the_card_token_never_travels_through_the_state_machine(aws: Any) -> Non
 def test_failed_compensation_goes_on_and_needs_attention(aws: Any) -> None:
     """GIVEN AwardMiles fails and VoidPayment fails even after its retries
     WHEN the saga compensates
-    THEN RefundPoints and ReleaseSeat still run, the booking is NEEDS_ATTENTION and a
+    THEN RefundPoints and ReleaseSeats still run, the booking is NEEDS_ATTENTION and a
     dead letter records the compensation and its error."""
     view = run(loyalty_id="FF0001", points_to_redeem=POINTS,
                simulate_failure={"AwardMiles": "permanent", "VoidPayment": "permanent"})
 
     assert view["status"] == "NEEDS_ATTENTION"
-    assert compensation_names(view) == ["VoidPayment", "RefundPoints", "ReleaseSeat"]
+    assert compensation_names(view) == ["VoidPayment", "RefundPoints", "ReleaseSeats"]
     assert [entry["status"] for entry in view["compensations"]] == ["FAILED", "COMPENSATED", "COMPENSATED"]
     assert view["compensations"][0]["attempts"] == 6  # the first try + MaxAttempts 5 retries
     assert view["needs_attention"] == {"failed_step": "AwardMiles", "failed_compensations": ["VoidPayment"]}
@@ -438,7 +438,7 @@ def test_cancelling_a_booking_whose_capture_failed_releases_the_hold(aws: Any) -
     cancelled = wait_for_status(view["booking_id"], {"CANCELLED", "NEEDS_ATTENTION"})
 
     assert cancelled["status"] == "CANCELLED"
-    assert compensation_names(cancelled) == ["RefundPayment", "ReverseMiles", "RefundPoints", "ReleaseSeat"]
+    assert compensation_names(cancelled) == ["RefundPayment", "ReverseMiles", "RefundPoints", "ReleaseSeats"]
     assert cancelled["compensations"][0]["result"]["voided"] == FARE - POINTS
     assert cancelled["payment"] == {"status": "VOIDED", "amount": FARE - POINTS, "currency": CURRENCY}
     assert seat("SA101", view["seat"])["status"] == "AVAILABLE" and balance("FF0001") == START_POINTS

@@ -1,4 +1,5 @@
-"""Chaos: hundreds of concurrent sagas with random inputs, seat contention, and random
+"""Chaos: hundreds of concurrent sagas with random inputs (one seat, or a party of 1-9
+passengers over 1-3 legs), seat contention, and random
 failures at random steps and compensations, then random cancellations and operator
 recovery; in the end every booking is terminal, the invariant checker finds nothing and
 no dead letter is open. Reproducible from a seed: CHAOS_SEED=<n> (the inputs; thread
@@ -54,11 +55,40 @@ class TimeoutRound:
 DEADLINE_SECONDS = 420  # the whole run is bounded; it normally takes a fraction of this
 FLIGHTS = ["SA101", "SA102"]
 CONTENDED_SEATS = ["1A", "1B", "3C", "7D", "7E", "12A", "12B", "20F"]  # everyone wants these
+# A party's legs: flights in travel order (the demo's departures), so any ordered pick of them.
+PARTY_FLIGHTS = ["SA101", "SA102", "SA201", "SA202"]
+PARTY_SHARE = 0.35  # of bookings: parties of 1-9 over 1-3 legs; the others one seat
+
+
+def random_party(rng: random.Random) -> dict[str, Any]:
+    """1-9 passengers over 1-3 legs in one cabin; now and then one of them names a contended
+    seat on one leg, so parties race each other and the one-seat bookings."""
+    legs = sorted(rng.sample(range(len(PARTY_FLIGHTS)), k=rng.randint(1, 3)))
+    flights = [PARTY_FLIGHTS[index] for index in legs]
+    passengers: list[dict[str, Any]] = [{"first_name": f"P{index}", "last_name": "Chaos"}
+                                        for index in range(rng.randint(1, 9))]
+    cabin = rng.choices(["FIRST", "BUSINESS", "ECONOMY"], weights=[1, 2, 7])[0]
+    if cabin == "ECONOMY" and rng.random() < 0.4:
+        rng.choice(passengers)["seats"] = {rng.choice(flights): rng.choice(["7D", "7E", "12A", "12B", "20F"])}
+    return {"flight_number": None, "passenger": None, "flights": flights, "passengers": passengers, "cabin": cabin}
+
+
+def random_fault(rng: random.Random, target: str, mode: str, legs: int) -> Any:
+    """A plain mode, or for a task run per leg now and then one leg's (ReserveSeats: one
+    passenger's seat refused, now and then)."""
+    if target not in ("ReserveSeats", "ReleaseSeats") or rng.random() < 0.5:
+        return mode
+    fault: dict[str, Any] = {"leg": rng.randrange(legs), "mode": mode}
+    if target == "ReserveSeats" and mode == "permanent" and rng.random() < 0.5:
+        fault["passenger"] = 0
+    return fault
 
 
 def random_booking(rng: random.Random, faults: dict[str, int]) -> dict[str, Any]:
     body: dict[str, Any] = {"flight_number": rng.choice(FLIGHTS)}
-    if rng.random() < 0.35:
+    if rng.random() < PARTY_SHARE:
+        body = random_party(rng)
+    elif rng.random() < 0.35:
         body["seat"], body["cabin"] = rng.choice(CONTENDED_SEATS), None
     else:
         body["cabin"] = rng.choices(["FIRST", "BUSINESS", "ECONOMY"], weights=[3, 2, 5])[0]
@@ -67,10 +97,11 @@ def random_booking(rng: random.Random, faults: dict[str, int]) -> dict[str, Any]
         body["points_to_redeem"] = rng.choice([0, 0, 500, 2_500, 20_000, 60_000])
     if rng.random() < 0.1:
         body["payment"] = {"card_token": "tok_decline"}
-    failures: dict[str, str] = {}
+    failures: dict[str, Any] = {}
     for _ in range(rng.choice([0, 0, 1, 1, 2])):
         target = rng.choice(BOOKING_SAGA_TASK_NAMES)  # CapturePayment, after the pivot, included
-        failures[target] = rng.choices(list(faults), weights=list(faults.values()))[0]
+        mode = rng.choices(list(faults), weights=list(faults.values()))[0]
+        failures[target] = random_fault(rng, target, mode, len(body.get("flights") or [None]))
     if failures:
         body["simulate_failure"] = failures
     return booking_body(**body)
@@ -115,9 +146,13 @@ def test_chaos_with_timeouts_and_hangs_keeps_every_invariant(
 
 def _with_timeouts(kind: str, seconds: int) -> str:
     definition = asl.load(kind)
-    for state in definition["States"].values():
+    states = list(definition["States"].values())
+    while states:
+        state = states.pop()
         if state["Type"] == "Task":
             state["TimeoutSeconds"] = seconds
+        elif state["Type"] == "Map":  # a task run per leg: its leg's task
+            states += state["ItemProcessor"]["States"].values()
     return json.dumps(definition)
 
 
@@ -167,14 +202,18 @@ def chaos(rng: random.Random, *, sagas: int, concurrency: int, faults: dict[str,
     assert set(statuses) <= {"CONFIRMED", "FAILED", "CANCELLED"}, statuses
     assert invariants.check() == []
     booked = [seat for seat in db.scan("seats") if seat["status"] == "BOOKED"]
-    assert len(booked) == statuses["CONFIRMED"]
+    # One seat per passenger on every leg of every confirmed booking, each sold once.
+    assert len(booked) == sum(len(view["passengers"]) * len(view["legs"]) for view in views
+                              if view["status"] == "CONFIRMED")
     assert len({(seat["flight_number"], seat["seat"]) for seat in booked}) == len(booked)
     assert dead_letters.open_letters() == []
 
+    parties = Counter((len(view["passengers"]), len(view["legs"])) for view in views)
     failed_at = Counter(view["failed_step"] for view in views if view["status"] == "FAILED")
     errors = Counter(view["error"]["error"] for view in views if view["status"] == "FAILED")
     print(f"\nchaos faults={faults}: {requested} requested, {len(booking_ids)} sagas started, "
           f"{requested - len(booking_ids)} refused up front (409), {len(cancelled)} cancellations, "
           f"{len(attention)} recovered by the operator, {len(uncaptured)} captures recovered, "
           f"{time.monotonic() - started_at:.1f} s")
-    print(f"outcomes: {dict(statuses)}; failed at: {dict(failed_at)}; errors: {dict(errors)}")
+    print(f"outcomes: {dict(statuses)}; failed at: {dict(failed_at)}; errors: {dict(errors)}; "
+          f"(passengers, legs): {dict(sorted(parties.items()))}")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chalicelib import errors
-from chalicelib.vocabulary import BOOKING_SAGA_TASK_NAMES, COMPENSATION_NAMES, STEP_NAMES, STEP_OF_COMPENSATION
+from chalicelib.vocabulary import BOOKING_SAGA_TASK_NAMES, COMPENSATION_NAMES, STEP_NAMES, STEP_OF_COMPENSATION, TASKS
 from deploy import asl, statemachines
 
 BOOKING = asl.load("booking")
@@ -27,8 +27,8 @@ CHANGED_NOTHING = {
 # Where a failure of each step goes when it provably did nothing (previous step's
 # compensation) and when it may have half-happened (its own compensation).
 EXPECTED_CATCH = {
-    "ReserveSeat": ("RecordFailure", "ReleaseSeat"),
-    "RedeemPoints": ("ReleaseSeat", "RefundPoints"),
+    "ReserveSeats": ("RecordFailure", "ReleaseSeats"),
+    "RedeemPoints": ("ReleaseSeats", "RefundPoints"),
     "AuthorizePayment": ("ShouldRefundPoints", "VoidPayment"),
     "AwardMiles": ("VoidPayment", "ReverseMiles"),
     "ConfirmBooking": ("ReverseMiles", "CancelBooking"),
@@ -39,13 +39,23 @@ def state(definition: dict[str, Any], name: str) -> dict[str, Any]:
     return definition["States"][name]  # type: ignore[no-any-return]
 
 
+def task_of(definition: dict[str, Any], name: str) -> dict[str, Any]:
+    """The Task state that invokes ``name``'s Lambda: the state itself, or for a task that
+    runs per leg, the one inside its Map's item processor."""
+    found = state(definition, name)
+    if found["Type"] == "Map":
+        return found["ItemProcessor"]["States"][f"{name}Leg"]  # type: ignore[no-any-return]
+    return found
+
+
 def test_state_names_are_the_step_names() -> None:
     for name in BOOKING_SAGA_TASK_NAMES:
-        assert state(BOOKING, name)["Type"] == "Task"
-    assert BOOKING["StartAt"] == "ReserveSeat"
+        assert state(BOOKING, name)["Type"] == ("Map" if TASKS[name].per_leg else "Task")
+        assert task_of(BOOKING, name)["Type"] == "Task"
+    assert BOOKING["StartAt"] == "ReserveSeats"
 
 
-@pytest.mark.parametrize("step", STEP_NAMES)
+@pytest.mark.parametrize("step", [name for name in STEP_NAMES if not TASKS[name].per_leg])
 def test_forward_task_retries_transient_errors_and_catches_everything(step: str) -> None:
     task = state(BOOKING, step)
     retry, *pivot = task["Retry"]
@@ -63,11 +73,65 @@ def test_forward_task_retries_transient_errors_and_catches_everything(step: str)
     assert STEP_OF_COMPENSATION[anything["Next"]].name == step
 
 
+def test_reserve_seats_is_a_map_whose_legs_report_their_outcome_as_data() -> None:
+    """ReserveSeats is an inline Map over the legs; each leg's task retries transient errors
+    and catches everything inside the item processor: provably nothing held (a
+    changed-nothing error) or in doubt (anything else: release it). A Choice after the Map
+    sends any failed leg to ReleaseSeats, which then RecordFailure; the Map failing as a
+    whole goes to ReleaseSeats too (every leg, as the execution input registers)."""
+    reserve = state(BOOKING, "ReserveSeats")
+    assert (reserve["Type"], reserve["ItemsPath"], reserve["ResultPath"]) == ("Map", "$.legs", "$.reservation")
+    assert reserve["ItemProcessor"]["ProcessorConfig"] == {"Mode": "INLINE"}
+    assert reserve["ItemSelector"]["leg.$"] == "$$.Map.Item.Value.leg"
+    task = task_of(BOOKING, "ReserveSeats")
+    (retry,) = task["Retry"]
+    assert set(retry["ErrorEquals"]) == TRANSIENT and task["TimeoutSeconds"] > 0 and task["End"]
+    nothing_happened, anything = task["Catch"]
+    assert set(nothing_happened["ErrorEquals"]) == CHANGED_NOTHING and anything["ErrorEquals"] == ["States.ALL"]
+    inner = reserve["ItemProcessor"]["States"]
+    assert inner[nothing_happened["Next"]]["Parameters"]["held"] is False
+    assert inner[anything["Next"]]["Parameters"]["held"] is True
+    assert all(inner[clause["Next"]]["Parameters"]["failed"] is True for clause in task["Catch"])
+    assert task["ResultSelector"]["failed"] is False
+    (whole,) = reserve["Catch"]
+    assert (whole["ErrorEquals"], whole["Next"]) == (["States.ALL"], "ReleaseSeats")
+    held = state(BOOKING, reserve["Next"])
+    failed, points = held["Choices"]
+    assert (failed["Variable"], failed["BooleanEquals"], failed["Next"]) == (
+        "$.reservation.any_failed", True, "ReleaseSeats")
+    assert (points["Variable"], points["Next"], held["Default"]) == ("$.points_to_redeem", "RedeemPoints",
+                                                                     "AuthorizePayment")
+    assert state(BOOKING, "ReleaseSeats")["Next"] == "RecordFailure"
+
+
+def test_release_seats_is_a_map_over_what_the_legs_reported() -> None:
+    """ReleaseSeats iterates over ReserveSeats's legs (every leg until it reports) and
+    releases only a leg that held or may have; a leg whose release still fails reports its
+    error and the chain goes on."""
+    for definition in (BOOKING, CANCELLATION):
+        release = state(definition, "ReleaseSeats")
+        assert (release["Type"], release["ItemsPath"]) == ("Map", "$.reservation.legs")
+        inner = release["ItemProcessor"]["States"]
+        held = inner[release["ItemProcessor"]["StartAt"]]
+        (skip,) = held["Choices"]
+        assert (skip["Variable"], skip["BooleanEquals"], held["Default"]) == ("$.held", False, "ReleaseSeatsLeg")
+        assert "Resource" not in inner[skip["Next"]]
+
+
 @pytest.mark.parametrize("definition", [BOOKING, CANCELLATION], ids=["booking", "cancellation"])
 def test_compensations_retry_more_and_never_stop_the_chain(definition: dict[str, Any]) -> None:
-    forward_attempts = state(BOOKING, "ReserveSeat")["Retry"][0]["MaxAttempts"]
+    forward_attempts = task_of(BOOKING, "ReserveSeats")["Retry"][0]["MaxAttempts"]
     for name, task in definition["States"].items():
         if name not in COMPENSATION_NAMES:
+            continue
+        if TASKS[name].per_leg:
+            (catch,) = task["Catch"]
+            assert catch["Next"] == task["Next"] and catch["ResultPath"] == f"$.{name}Error"
+            leg = task_of(definition, name)
+            (retry,) = leg["Retry"]
+            assert retry["ErrorEquals"] == ["States.ALL"] and retry["MaxAttempts"] > forward_attempts
+            (caught,) = leg["Catch"]
+            assert caught["ErrorEquals"] == ["States.ALL"] and leg["End"]
             continue
         (retry,) = task["Retry"]
         assert retry["ErrorEquals"] == ["States.ALL"] and retry["MaxAttempts"] > forward_attempts
@@ -143,7 +207,7 @@ def test_compensation_chain_is_the_reverse_of_the_forward_steps() -> None:
 
 def test_cancellation_runs_refunds_then_frees_the_seat() -> None:
     chain = [name for name in _walk(CANCELLATION, CANCELLATION["StartAt"], "points") if name in COMPENSATION_NAMES]
-    assert chain == ["RefundPayment", "ReverseMiles", "RefundPoints", "ReleaseSeat"]
+    assert chain == ["RefundPayment", "ReverseMiles", "RefundPoints", "ReleaseSeats"]
 
 
 def test_every_error_the_definition_names_is_an_exception_class() -> None:

@@ -31,10 +31,10 @@ TIMEOUT_STEP, TIMEOUT_SECONDS, HANG_SECONDS = "AwardMiles", 8, 10
 # (simulate_failure, points_to_redeem): retried once (transient), compensated with a
 # compensation retried to exhaustion (permanent), timed out (States.Timeout).
 PLANS: list[tuple[dict[str, str], int]] = [
-    ({"ReserveSeat": "transient"}, 0),
+    ({"ReserveSeats": "transient"}, 0),
     ({"AuthorizePayment": "transient", "AwardMiles": "transient"}, 1_000),
     ({"AuthorizePayment": "permanent", "RefundPoints": "permanent"}, 1_000),
-    ({"ConfirmBooking": "permanent", "ReleaseSeat": "transient"}, 500),
+    ({"ConfirmBooking": "permanent", "ReleaseSeats": "transient"}, 500),
     ({TIMEOUT_STEP: "timeout"}, 700),
 ]
 REPEATS = 6  # of each plan, all at once: several executions reach each retrier together
@@ -141,16 +141,16 @@ def test_concurrent_sagas_end_the_same_with_shared_programs(
     by_plan = [sharing[index * REPEATS:(index + 1) * REPEATS] for index in range(len(PLANS))]
     assert all(outcome == outcomes[0] for outcomes in by_plan for outcome in outcomes)
     transient_seat, transient_pair, failing_compensation, failed_pivot, timed_out = (o[0] for o in by_plan)
-    assert transient_seat["status"] == "CONFIRMED" and transient_seat["attempts"]["ReserveSeat"] == 2
+    assert transient_seat["status"] == "CONFIRMED" and transient_seat["attempts"]["ReserveSeatsLeg"] == 2
     assert transient_pair["status"] == "CONFIRMED"
     assert (transient_pair["attempts"]["AuthorizePayment"], transient_pair["attempts"]["AwardMiles"]) == (2, 2)
     assert failing_compensation["status"] == "NEEDS_ATTENTION"
     assert failing_compensation["attempts"]["RefundPoints"] == 6
-    assert failing_compensation["compensations"] == [("RefundPoints", "FAILED", 6), ("ReleaseSeat", "COMPENSATED", 1)]
-    assert failed_pivot["status"] == "FAILED" and failed_pivot["attempts"]["ReleaseSeat"] == 2
+    assert failing_compensation["compensations"] == [("RefundPoints", "FAILED", 6), ("ReleaseSeats", "COMPENSATED", 1)]
+    assert failed_pivot["status"] == "FAILED" and failed_pivot["attempts"]["ReleaseSeatsLeg"] == 2
     assert [name for name, _, _ in failed_pivot["compensations"]] == [
-        "ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeat"]
+        "ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeats"]
     assert timed_out["status"] == "FAILED" and timed_out["error"] == "States.Timeout"
     assert timed_out["failed_step"] == TIMEOUT_STEP and timed_out["attempts"][TIMEOUT_STEP] == 1
     assert [name for name, _, _ in timed_out["compensations"]] == [
-        "ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeat"]
+        "ReverseMiles", "VoidPayment", "RefundPoints", "ReleaseSeats"]

@@ -20,7 +20,7 @@ from chalicelib import (
     validation,
 )
 from chalicelib.errors import Conflict
-from chalicelib.models import HOLD_SECONDS, execution_input
+from chalicelib.models import HOLD_SECONDS, execution_input, leg_event
 from tests.saga.conftest import START_POINTS, compensation_names, execution, run
 from tests.support import balance, booking_body, customer, owner_of, owner_of_booking, payment, seat, wait_for_status
 
@@ -51,7 +51,7 @@ def settle(booking_ids: list[str]) -> list[dict[str, Any]]:
 def test_concurrent_buyers_of_one_seat_make_exactly_one_sale(aws: Any) -> None:
     """GIVEN 12 passengers asking for seat 1A at the same moment
     THEN exactly one booking is CONFIRMED; every other one is refused up front (409)
-    or FAILED at ReserveSeat with SeatUnavailable, with nothing left to compensate."""
+    or FAILED at ReserveSeats with SeatUnavailable, with nothing left to compensate."""
     with ThreadPoolExecutor(max_workers=12) as pool:
         started = list(pool.map(lambda _: start_or_refused(seat="1A", cabin=None), range(12)))
     views = settle([booking_id for booking_id in started if booking_id])
@@ -85,11 +85,11 @@ def test_auto_assign_moves_on_under_contention_and_fails_cleanly_when_full(aws: 
 
 
 def _hold_without_saga(seat_id: str) -> dict[str, Any]:
-    """A booking whose saga died right after ReserveSeat (no execution to finish it)."""
+    """A booking whose saga died right after ReserveSeats (no execution to finish it)."""
     request = validation.parse_booking_request(booking_body(seat=seat_id, cabin=None), fault_injection_allowed=True)
     booking, _ = api.open_booking(request, customer=customer(), correlation_id="stale", idempotency_key=None)
     event = execution_input(booking, request)
-    event["reservation"] = app_module.reserve_seat(event, None)
+    app_module.reserve_seats(leg_event(event, 0), None)
     return event
 
 
@@ -115,7 +115,7 @@ def test_sweeper_releases_expired_holds_and_fails_stale_bookings(aws: Any) -> No
     """GIVEN a fresh hold and an expired one whose saga is gone
     WHEN the sweeper runs
     THEN only the expired hold is released, and its booking is FAILED (HoldExpired)
-    with ReleaseSeat recorded; the invariant checker is satisfied afterwards."""
+    with ReleaseSeats recorded; the invariant checker is satisfied afterwards."""
     stale = _hold_without_saga("6A")
     clock.advance(HOLD_SECONDS + 1)
     fresh = _hold_without_saga("6B")
@@ -126,7 +126,7 @@ def test_sweeper_releases_expired_holds_and_fails_stale_bookings(aws: Any) -> No
     assert seat("SA101", "6A")["status"] == "AVAILABLE" and seat("SA101", "6B")["status"] == "HELD"
     view = booking_view.view(stale["booking_id"])
     assert view["status"] == "FAILED" and view["error"]["error"] == "HoldExpired"
-    assert "ReleaseSeat" in compensation_names(view)
+    assert "ReleaseSeats" in compensation_names(view)
     assert booking_view.view(fresh["booking_id"])["status"] == "PENDING"
 
 
@@ -199,11 +199,11 @@ def test_recovery_keeps_the_dead_letter_while_the_booking_does_not_check_clean(a
 
 
 def test_interrupted_cancellation_recovers_to_cancelled(aws: Any) -> None:
-    """GIVEN a cancellation whose ReleaseSeat fails for good
+    """GIVEN a cancellation whose ReleaseSeats fails for good
     THEN the refunds still happened, the booking is NEEDS_ATTENTION, and recovery ends
     it CANCELLED with the seat free."""
     view = run(seat="20F", cabin=None)
-    api.cancel_booking(view["booking_id"], json.dumps({"simulate_failure": {"ReleaseSeat": "permanent"}}),
+    api.cancel_booking(view["booking_id"], json.dumps({"simulate_failure": {"ReleaseSeats": "permanent"}}),
                        owner_of_booking(view["booking_id"]))
     assert wait_for_status(view["booking_id"], {"NEEDS_ATTENTION"})["payment"]["status"] == "REFUNDED"
     assert execution(view["booking_id"], "cancellation")["status"] == "FAILED"

@@ -46,7 +46,7 @@ PINNED = {
 }
 # The saga's requests step by step (points redeemed), and what they are.
 PER_STEP = {
-    "reserve_seat": {"TransactWriteItems": 1},  # hold + the booking's note + its step-log outcome
+    "reserve_seats": {"TransactWriteItems": 1},  # hold + the booking's note + its step-log outcome
     "redeem_points": {"TransactWriteItems": 1},  # ledger entry + balance + no reversal + outcome
     "authorize_payment": {"GetItem": 1, "TransactWriteItems": 1, "UpdateItem": 1},  # token; decision + note; outcome
     "award_miles": {"TransactWriteItems": 1},
@@ -99,13 +99,13 @@ def test_each_step_of_a_happy_booking_makes_only_its_own_writes(meter: Any) -> N
     assert result["functions"][POLL]["operations"] == {"GetItem": 1, "Query": 1}
     log = step_log.read(result["booking_id"])["steps"]
     assert {name: (entry["status"], entry["attempts"]) for name, entry in log.items()} == {
-        name: ("SUCCEEDED", 1) for name in ("ReserveSeat", "RedeemPoints", "AuthorizePayment", "AwardMiles",
+        name: ("SUCCEEDED", 1) for name in ("ReserveSeats#0", "RedeemPoints", "AuthorizePayment", "AwardMiles",
                                             "ConfirmBooking", "CapturePayment")}
 
 
 # A permanent failure at each forward step: the saga's (requests, WRU), and its WRU at 48f2cb2.
 FAILURES = {
-    "ReserveSeat": (4, 4, 5),
+    "ReserveSeats": (4, 4, 5),
     "RedeemPoints": (8, 13, 15),
     "AuthorizePayment": (12, 26, 29),
     "AwardMiles": (17, 35, 35),

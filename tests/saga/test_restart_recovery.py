@@ -23,7 +23,7 @@ from chalicelib.vocabulary import (
     CAPTURE_PAYMENT,
     CONFIRM_BOOKING,
     REDEEM_POINTS,
-    RESERVE_SEAT,
+    RESERVE_SEATS,
     REVERSE_MILES,
     VOID_PAYMENT,
     BookingStatus,
@@ -63,7 +63,7 @@ def test_a_booking_lost_before_its_pivot_is_compensated(aws: Any) -> None:
     THEN it is compensated as the saga would have: FAILED at ConfirmBooking with
     ExecutionLost, no step left RUNNING, the hold on the card released, the points and miles back,
     the seat free, and the invariant checker, whole or scoped, finds nothing."""
-    booking_id = _lost_after((RESERVE_SEAT, REDEEM_POINTS, AUTHORIZE_PAYMENT, AWARD_MILES), CONFIRM_BOOKING.name,
+    booking_id = _lost_after((RESERVE_SEATS, REDEEM_POINTS, AUTHORIZE_PAYMENT, AWARD_MILES), CONFIRM_BOOKING.name,
                              loyalty_id="FF0001", points_to_redeem=1_000)
     held = booking_record.get(booking_id)["seat"]
     assert payment(booking_id)["status"] == PaymentStatus.AUTHORIZED  # type: ignore[index]
@@ -144,7 +144,7 @@ def test_a_compensation_that_fails_during_recovery_is_dead_lettered(aws: Any,
     WHEN they are
     THEN the booking is NEEDS_ATTENTION with VoidPayment dead-lettered (as RecordFailure
     would), and once the service is back the operator's recovery releases the hold and closes it."""
-    booking_id = _lost_after((RESERVE_SEAT, AUTHORIZE_PAYMENT), AWARD_MILES.name)
+    booking_id = _lost_after((RESERVE_SEATS, AUTHORIZE_PAYMENT), AWARD_MILES.name)
 
     def outage(step: Any) -> Any:
         raise ConnectionError("the payment gateway is down")
@@ -166,7 +166,7 @@ def test_a_booking_lost_between_its_pivot_and_its_capture_is_captured(aws: Any) 
     WHEN the lost sagas are finished
     THEN it goes forward, never back: the payment is captured, the booking stays CONFIRMED,
     and the invariant checker (which reported the missing capture) finds nothing."""
-    booking_id = _lost_after((RESERVE_SEAT, AUTHORIZE_PAYMENT, AWARD_MILES, CONFIRM_BOOKING), CAPTURE_PAYMENT.name)
+    booking_id = _lost_after((RESERVE_SEATS, AUTHORIZE_PAYMENT, AWARD_MILES, CONFIRM_BOOKING), CAPTURE_PAYMENT.name)
     assert booking_record.get(booking_id)["status"] == BookingStatus.CONFIRMED
     assert "confirmed-without-capture" in {violation.rule for violation in invariants.check()}
 

@@ -22,12 +22,12 @@ def test_a_log_line_reads_as_time_level_message_then_the_ids_and_the_extras() ->
     handler.setFormatter(console.ReadableFormatter())
     logger.addHandler(handler)  # type: ignore[attr-defined]
     try:
-        with bound(booking_id="b-1", correlation_id="c-1", step="ReserveSeat"):
+        with bound(booking_id="b-1", correlation_id="c-1", step="ReserveSeats"):
             logger.warning("seat held", extra={"seat": "12A", "cabin": "FIRST", "note": "two words"})
     finally:
         logger.handlers.remove(handler)  # type: ignore[attr-defined]
     (line,) = stream.getvalue().splitlines()
-    assert line[8:] == (' WARNING seat held  booking=b-1 correlation=c-1 step=ReserveSeat cabin=FIRST '
+    assert line[8:] == (' WARNING seat held  booking=b-1 correlation=c-1 step=ReserveSeats cabin=FIRST '
                         'note="two words" seat=12A')
     assert line[2] == ":" and line[5] == ":"
 

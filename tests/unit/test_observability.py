@@ -46,21 +46,21 @@ def test_booking_failed_carries_the_failed_step(capsys: pytest.CaptureFixture[st
 
 
 def test_step_and_compensation_metrics(capsys: pytest.CaptureFixture[str]) -> None:
-    observability.step_finished("ReserveSeat", "SUCCEEDED", 40)
-    observability.step_finished("ReleaseSeat", "COMPENSATED", 7)
+    observability.step_finished("ReserveSeats", "SUCCEEDED", 40)
+    observability.step_finished("ReleaseSeats", "COMPENSATED", 7)
     observability.step_finished("RefundPayment", "FAILED", 9)
     observability.booking_cancelled()
     blobs = emitted(capsys)
     names = [metric(blob)[0] for blob in blobs]
     assert names == ["StepDuration", "StepDuration", "CompensationsRun", "StepDuration", "CompensationsFailed",
                      "BookingsCancelled"]
-    assert blobs[0]["step"] == "ReserveSeat" and blobs[0]["status"] == "SUCCEEDED" and blobs[0]["StepDuration"] == [40]
-    assert blobs[2]["compensation"] == "ReleaseSeat"
+    assert blobs[0]["step"] == "ReserveSeats" and blobs[0]["status"] == "SUCCEEDED" and blobs[0]["StepDuration"] == [40]
+    assert blobs[2]["compensation"] == "ReleaseSeats"
     assert metric(blobs[4])[2] == ["service", "stage", "compensation"] and blobs[4]["compensation"] == "RefundPayment"
 
 
 def test_many_threads_each_line_is_whole_json(capsys: pytest.CaptureFixture[str]) -> None:
-    threads = [threading.Thread(target=observability.step_finished, args=("ReserveSeat", "SUCCEEDED", i))
+    threads = [threading.Thread(target=observability.step_finished, args=("ReserveSeats", "SUCCEEDED", i))
                for i in range(20)]
     for thread in threads:
         thread.start()
@@ -79,7 +79,7 @@ def test_tracing_off_when_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     observability.reset()
     assert observability.tracer() is None
-    with observability.subsegment("ReserveSeat", booking_id="b-1"):
+    with observability.subsegment("ReserveSeats", booking_id="b-1"):
         pass
     observability.reset()
 
@@ -97,7 +97,7 @@ def test_subsegment_with_the_tracer_outside_lambda_is_harmless(monkeypatch: pyte
     observability.reset()
     try:
         assert observability.tracer() is not None
-        with observability.subsegment("ReserveSeat", booking_id="b-1"):
+        with observability.subsegment("ReserveSeats", booking_id="b-1"):
             pass
     finally:
         observability.reset()

@@ -31,6 +31,7 @@ from chalicelib.vocabulary import (
     COMPENSATION_NAMES,
     FAILURE_MODES,
     STEP_NAMES,
+    TASKS,
 )
 from tests.conftest import PROJECT_DIR
 from tests.openapi_support import ShapeCheck
@@ -157,7 +158,9 @@ def test_the_request_bodies_have_exactly_the_fields_validation_reads() -> None:
                           (request_schema("CancelRequest"), tuple(step.name for step in CANCELLATION_STEPS))):
         simulate = schema["properties"]["simulate_failure"]
         assert list(simulate["properties"]) == list(tasks)
-        assert all(mode == {"$ref": "#/components/schemas/FailureMode"} for mode in simulate["properties"].values())
+        mode, leg = {"$ref": "#/components/schemas/FailureMode"}, {"$ref": "#/components/schemas/LegFault"}
+        assert all(simulate["properties"][name] == ({"anyOf": [mode, leg]} if TASKS[name].per_leg else mode)
+                   for name in tasks)
     assert request_schema("FailureMode")["enum"] == list(FAILURE_MODES)
     assert booking["properties"]["payment"]["properties"]["card_token"]["pattern"] == (
         f"^(?:{validation.TOKEN_FORMAT})$")

@@ -77,7 +77,7 @@ def _writes_of_every_kind() -> None:
               values={":p": 250})
     db.resource().meta.client.delete_item(TableName=config.table_name("payments"), Key={"booking_id": "b-gone"})
     with db.table("step_log").batch_writer() as batch:
-        batch.put_item(Item={"booking_id": "b-1", "entry": "steps#ReserveSeat", "n": 1})
+        batch.put_item(Item={"booking_id": "b-1", "entry": "steps#ReserveSeats#0", "n": 1})
         batch.put_item(Item={"booking_id": "b-1", "entry": "steps#AuthorizePayment", "n": 2})
     with db.table("step_log").batch_writer() as batch:
         batch.delete_item(Key={"booking_id": "b-1", "entry": "steps#AuthorizePayment"})

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from chalicelib import validation
 from chalicelib.errors import InvalidRequest
-from chalicelib.models import BookingRequest, Passenger
+from chalicelib.models import BASE_FARES, BookingRequest, Passenger
 from chalicelib.vocabulary import BOOKING_SAGA_TASK_NAMES, FAILURE_MODES
 from tests.support import booking_body
 
@@ -42,9 +42,11 @@ def test_a_valid_body_is_trimmed_into_a_booking_request() -> None:
     request = validation.parse_booking_request(body, fault_injection_allowed=True)
 
     assert request == BookingRequest(
-        flight_number="SA101", passenger=Passenger("Ada", "Lovelace"), card_token="tok_visa", seat="12A",
-        loyalty_id="FF0001", points_to_redeem=500, simulate_failure={"AuthorizePayment": "permanent"},
+        flight_number="SA101", flights=("SA101",), passengers=(Passenger("Ada", "Lovelace", seats={"SA101": "12A"}),),
+        card_token="tok_visa", seat="12A", loyalty_id="FF0001", points_to_redeem=500,
+        simulate_failure={"AuthorizePayment": "permanent"},
     )
+    assert request.fare == BASE_FARES["ECONOMY"] and request.legs == ("SA101",)
 
 
 # --- Every invalid field at once -------------------------------------------------------------
@@ -179,7 +181,7 @@ def test_each_unknown_step_or_mode_is_reported_at_its_entry() -> None:
     """GIVEN simulate_failure with an unknown step, an unknown mode and a valid entry
     THEN each wrong entry is a problem named simulate_failure.<step>; the valid one is not."""
     refused = refusal(booking_body(simulate_failure={"ChargeCard": "permanent", "AwardMiles": "sometimes",
-                                                     "ReleaseSeat": "transient"}))
+                                                     "ReleaseSeats": "transient"}))
 
     assert [entry["field"] for entry in refused.problems] == [
         "simulate_failure.ChargeCard", "simulate_failure.AwardMiles"]
@@ -236,7 +238,7 @@ def test_a_cancellation_takes_only_the_compensations_it_runs() -> None:
     """GIVEN a cancel body naming every compensation the cancellation runs THEN it is
     accepted; GIVEN one naming forward steps, or CancelBooking (a compensation only the
     booking saga runs: its fault would never fire) THEN it is refused, naming them."""
-    every = {name: "permanent" for name in ("RefundPayment", "ReverseMiles", "RefundPoints", "ReleaseSeat")}
+    every = {name: "permanent" for name in ("RefundPayment", "ReverseMiles", "RefundPoints", "ReleaseSeats")}
     assert validation.parse_cancellation(BOOKING_ID, json.dumps({"simulate_failure": every}),
                                          fault_injection_allowed=True) == every
 
@@ -245,7 +247,7 @@ def test_a_cancellation_takes_only_the_compensations_it_runs() -> None:
             BOOKING_ID, json.dumps({"simulate_failure": {"RefundPayment": "permanent", "AuthorizePayment": "permanent",
                                                          "AwardMiles": "transient", "CancelBooking": "permanent"}}),
             fault_injection_allowed=True)
-    runs = "a cancellation runs only RefundPayment, ReverseMiles, RefundPoints, ReleaseSeat; not"
+    runs = "a cancellation runs only RefundPayment, ReverseMiles, RefundPoints, ReleaseSeats; not"
     assert refused.value.problems == [
         problem(f"simulate_failure.{step}", f"{runs} {step}")
         for step in ("AuthorizePayment", "AwardMiles", "CancelBooking")

@@ -17,7 +17,7 @@ import pytest
 
 import app as app_module
 from chalicelib import steps, vocabulary
-from chalicelib.models import BookingRequest, Passenger, execution_input
+from chalicelib.models import BookingRequest, Passenger, every_leg_held, execution_input
 from chalicelib.vocabulary import (
     AFTER_PIVOT,
     BOOKING_STEPS,
@@ -28,6 +28,7 @@ from chalicelib.vocabulary import (
     COMPENSATIONS,
     FORWARD_STEPS,
     REFUND_PAYMENT,
+    RESERVE_SEATS,
     STEP_OF_COMPENSATION,
     TASKS,
     VOID_PAYMENT,
@@ -63,9 +64,12 @@ def test_the_vocabulary_is_consistent() -> None:
     assert len(set(state_keys)) == len(state_keys)
     booking = {"booking_id": "b", "correlation_id": "c", "flight_number": "SA101", "seat": None, "cabin": None,
                "loyalty_id": None, "points_to_redeem": 0}
-    inputs = set(execution_input(booking, BookingRequest(flight_number="SA101", cabin="ECONOMY", card_token="t",
-                                                         passenger=Passenger("A", "B"))))
-    assert inputs.isdisjoint(state_keys)
+    given = execution_input(booking, BookingRequest(flight_number="SA101", cabin="ECONOMY", card_token="t",
+                                                    passengers=(Passenger("A", "B"),)))
+    # ReserveSeats's result is registered before it runs: until it says otherwise, every leg
+    # may hold seats (what ReleaseSeats iterates over if ReserveSeats fails as a whole).
+    assert given[RESERVE_SEATS.result_key] == every_leg_held(given["legs"])
+    assert (set(given) - {RESERVE_SEATS.result_key}).isdisjoint(state_keys)
 
 
 def test_the_statuses_pollers_wait_for() -> None:
