@@ -210,14 +210,31 @@ SCENARIOS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def _fresh_flight() -> str:
+def _fresh_flight(departure: str = "2030-01-01T08:00:00Z") -> str:
     """A flight of its own for each run: an auto-assigned seat never meets an earlier
     run's booking, so a lost race (one more request) never blurs the counts."""
     from ops.seed import flight_item, seed_flights
 
     number = f"CP{uuid.uuid4().int % 10**6:06d}"
-    seed_flights([flight_item(number, "SFO", "JFK", "2030-01-01T08:00:00Z")])
+    seed_flights([flight_item(number, "SFO", "JFK", departure)])
     return number
+
+
+#: (passengers, legs) of the party bookings priced (issue 14): a happy booking with points
+#: redeemed, each leg a fresh flight a day after the previous one, seats auto-assigned.
+PARTIES = ((1, 1), (4, 2), (9, 3))
+
+
+def party_label(passengers: int, legs: int) -> str:
+    return f"party {passengers}x{legs} (passengers x legs, points redeemed)"
+
+
+def party_body(passengers: int, legs: int) -> dict[str, Any]:
+    return {
+        "flights": [_fresh_flight(f"2030-01-{day + 1:02d}T08:00:00Z") for day in range(legs)],
+        "passengers": [{"first_name": "Cost", "last_name": f"Probe{index}"} for index in range(passengers)],
+        "cabin": "ECONOMY", "payment": {"card_token": "tok_visa"}, "loyalty_id": "FF0003", "points_to_redeem": 1_000,
+    }
 
 
 def _phase(meter: DynamoMeter, who: set[str]) -> dict[str, int]:
@@ -234,13 +251,19 @@ def _by_function(meter: DynamoMeter) -> dict[str, dict[str, Any]]:
             for name in functions}
 
 
-def measure_booking(meter: DynamoMeter, durations: dict[str, list[float]], extra: dict[str, Any]) -> dict[str, Any]:
+def measure_booking(meter: DynamoMeter, durations: dict[str, list[float]], extra: dict[str, Any],
+                    party: tuple[int, int] | None = None) -> dict[str, Any]:
     """One booking as a client makes it (POST with an Idempotency-Key, as the page, bench.e2e
-    and the locustfile send), its saga, then one status poll of the terminal booking."""
+    and the locustfile send), its saga, then one status poll of the terminal booking. With
+    ``party`` (passengers, legs): that party's booking instead of the one-seat form."""
     from chalicelib import api, saga
 
-    body = {"flight_number": _fresh_flight(), "cabin": "ECONOMY",
-            "passenger": {"first_name": "Cost", "last_name": "Probe"}, "payment": {"card_token": "tok_visa"}, **extra}
+    if party is not None:
+        body = party_body(*party)
+    else:
+        body = {"flight_number": _fresh_flight(), "cabin": "ECONOMY",
+                "passenger": {"first_name": "Cost", "last_name": "Probe"}, "payment": {"card_token": "tok_visa"},
+                **extra}
     customer = demo_customer(body.get("loyalty_id"))
     meter.calls.clear()
     meter.wru.clear()
@@ -312,17 +335,22 @@ def dollars_per_million(result: dict[str, Any], memory_mb: int, execution_ms: fl
     }
 
 
-def measure_here() -> dict[str, Any]:
-    """Every scenario, against the code this process imports."""
+def measure_here(parties: bool = True) -> dict[str, Any]:
+    """Every scenario, against the code this process imports (``parties``: also the party
+    bookings, which the baseline's code does not know)."""
     meter = DynamoMeter()
     durations: dict[str, list[float]] = defaultdict(list)
     results: dict[str, Any] = {}
+    scenarios: list[tuple[str, dict[str, Any], tuple[int, int] | None]] = [
+        (label, extra, None) for label, extra in SCENARIOS]
+    if parties:
+        scenarios += [(party_label(*party), {}, party) for party in PARTIES]
     with embedded_stack():
         meter.install()
         _wrap_handlers(meter, durations)
         measure_booking(meter, durations, {})  # warm-up
-        for label, extra in SCENARIOS:
-            runs = [measure_booking(meter, durations, extra) for _ in range(REPEATS)]
+        for label, extra, party in scenarios:
+            runs = [measure_booking(meter, durations, extra, party) for _ in range(REPEATS)]
             result = runs[-1]  # counts are the same every run; durations: the median of the runs
             result["runs"] = REPEATS
             result["requests_every_run"] = sorted({run["post"]["requests"] + run["saga"]["requests"] for run in runs})
@@ -345,7 +373,7 @@ def measure_at(commit: str) -> dict[str, Any]:
         out = tree.parent / "cost.json"
         # Run as "-c": the tree (cwd) comes first on sys.path, so chalicelib, app, local and
         # bench.common are the commit's; only this file is ours.
-        script = (f"import runpy, sys; sys.argv = ['cost', '--no-baseline', '--json', {str(out)!r}]; "
+        script = (f"import runpy, sys; sys.argv = ['cost', '--no-baseline', '--no-parties', '--json', {str(out)!r}]; "
                   f"runpy.run_path({str(Path(__file__).resolve())!r}, run_name='__main__')")
         env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
         done = subprocess.run([sys.executable, "-c", script], cwd=tree, env=env, capture_output=True, text=True,
@@ -355,9 +383,9 @@ def measure_at(commit: str) -> dict[str, Any]:
         return {"commit": commit, **json.loads(out.read_text())}
 
 
-def measure(baseline: str | None = BASELINE) -> dict[str, Any]:
+def measure(baseline: str | None = BASELINE, parties: bool = True) -> dict[str, Any]:
     """The figures of this code, and (``baseline``) of that commit's, by the same meter."""
-    results = measure_here()
+    results = measure_here(parties)
     if baseline:
         results["baseline"] = measure_at(baseline)
     return results
@@ -367,9 +395,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", default=BASELINE, help=f"commit to compare with (default {BASELINE})")
     parser.add_argument("--no-baseline", action="store_true", help="measure this code only")
+    parser.add_argument("--no-parties", action="store_true", help="the one-seat paths only (as the baseline runs)")
     parser.add_argument("--json", type=Path, help="write the results here instead of printing them")
     args = parser.parse_args()
-    results = measure(None if args.no_baseline else args.baseline)
+    results = measure(None if args.no_baseline else args.baseline, parties=not args.no_parties)
     text = json.dumps(results, indent=2, default=str)
     if args.json:
         args.json.write_text(text)

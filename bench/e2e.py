@@ -134,6 +134,18 @@ def happy_body(index: int) -> dict[str, Any]:
                         points_to_redeem=1_000)
 
 
+#: A party of 4 over 2 legs (issue 14), ECONOMY, auto-assigned: SA501 then SA502 (the demo
+#: data flies SA502 three hours after SA501; the crowd below buys SA501's FIRST seats only).
+PARTY_FLIGHTS = ["SA501", "SA502"]
+PARTY_LEVEL = (1, 12)  # (concurrency, bookings): 48 of each leg's 132 ECONOMY seats
+
+
+def party_body(index: int, passengers: int = 4) -> dict[str, Any]:
+    return {"flights": PARTY_FLIGHTS, "cabin": "ECONOMY", "payment": {"card_token": "tok_visa"},
+            "passengers": [{"first_name": "Bench", "last_name": f"Party{index}x{seat}"} for seat in range(passengers)],
+            "loyalty_id": f"FF{index % 10 + 1:04d}", "points_to_redeem": 1_000}
+
+
 def failure_body(index: int, rng: random.Random) -> dict[str, Any]:
     body = happy_body(index)
     body["simulate_failure"] = {rng.choice(FORWARD_STEPS): "permanent"}
@@ -142,7 +154,8 @@ def failure_body(index: int, rng: random.Random) -> dict[str, Any]:
 
 def run_level(client: Client, concurrency: int, count: int, mix: str, seed: int = 7) -> dict[str, Any]:
     rng = random.Random(seed)
-    bodies = [happy_body(i) if mix == "happy" else failure_body(i, rng) for i in range(count)]
+    makers = {"happy": happy_body, "party 4x2": party_body, "failures": lambda i: failure_body(i, rng)}
+    bodies = [makers[mix](i) for i in range(count)]
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         results = list(pool.map(client.book, bodies))
@@ -228,6 +241,10 @@ def run_all(server: LocalServer | None = None) -> dict[str, Any]:
                   f"p50 {result['p50_ms']:7.1f} p95 {result['p95_ms']:7.1f} p99 {result['p99_ms']:7.1f} ms "
                   f"{result['statuses']}", flush=True)
             levels.append(result)
+    concurrency, count = PARTY_LEVEL
+    party = run_level(client, concurrency, count, "party 4x2")
+    print(f"  e2e party 4x2 c={concurrency} n={count} p50 {party['p50_ms']:7.1f} ms {party['statuses']}", flush=True)
+    levels.append(party)
     crowd = contention(server.url)
     print(f"  contention: {crowd}", flush=True)
     return {"levels": levels, "contention": crowd, "poll_s": POLL_SECONDS, "connection_retries": client.retries}

@@ -83,6 +83,7 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         rows.append(("Happy path state transitions", f"<= {TARGETS['transitions']}",
                      str(happy["state_transitions"]), _verdict(happy["state_transitions"] <= TARGETS["transitions"])))
         rows += _request_targets(results["cost"])
+        rows += _party_targets(results["cost"])
     if "coldstart" in results:
         ratio = results["coldstart"]["imports"]["ratio"]
         rows.append(("Handler import / import boto3", f"<= {TARGETS['import_ratio']}x", f"{ratio}x",
@@ -219,6 +220,23 @@ def _request_targets(cost: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         wru, was = happy["wru_total"], before["wru_total"]
         rows.append((f"WRU per happy booking (POST + saga) vs {cost['baseline']['commit']}", f"<= {was}", str(wru),
                      _verdict(wru <= was)))
+    return rows
+
+
+def _party_targets(cost: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Issue 14: a happy booking's transitions, at most 9 for one leg plus 1 per further
+    leg (STANDARD bills each), whatever the party's size."""
+    from bench.cost import PARTIES, party_label
+
+    rows = []
+    for passengers, legs in PARTIES:
+        result = cost["scenarios"].get(party_label(passengers, legs))
+        if result is None:
+            continue
+        budget = TARGETS["transitions"] + (legs - 1)
+        rows.append((f"State transitions, happy party {passengers}x{legs} (passengers x legs)", f"<= {budget}",
+                     f"{result['state_transitions']} ({result['status']})",
+                     _verdict(result["state_transitions"] <= budget and result["status"] == "CONFIRMED")))
     return rows
 
 
