@@ -11,13 +11,25 @@ from typing import Any
 
 import pytest
 
-from chalicelib import api, booking_view, dead_letters, invariants, recovery
+import app as app_module
+from chalicelib import api, booking_view, clock, dead_letters, invariants, recovery, validation
 from chalicelib.errors import Conflict
-from chalicelib.models import BASE_FARES, CURRENCY, miles_for
+from chalicelib.models import BASE_FARES, CURRENCY, HOLD_SECONDS, execution_input, leg_event, miles_for
 from chalicelib.vocabulary import STEP_NAMES
 from tests.saga.conftest import START_POINTS, compensation_names, execution, run, start, states_entered
 from tests.saga.test_booking_saga import PERMANENT
-from tests.support import balance, booking_body, items, owner_of, owner_of_booking, payment, snapshot, wait_for_status
+from tests.saga.test_reliability import SCHEDULED_EVENT
+from tests.support import (
+    balance,
+    booking_body,
+    customer,
+    items,
+    owner_of,
+    owner_of_booking,
+    payment,
+    snapshot,
+    wait_for_status,
+)
 
 FLIGHTS = ["SA101", "SA102"]  # out and back: SA102 departs after SA101
 FARE = BASE_FARES["ECONOMY"]
@@ -282,3 +294,27 @@ def test_a_release_that_fails_on_one_leg_needs_attention_and_recover_releases_it
 
     assert (recovered["status"], recovered["rerun"]) == ("FAILED", ["ReleaseSeats#1"])
     assert_nothing_left(booking_view.view(view["booking_id"]))
+
+
+def test_the_sweeper_releases_a_lost_partys_expired_holds_on_every_leg(aws: Any) -> None:
+    """GIVEN a party of 3 whose saga died after both legs held (no execution to finish it)
+    WHEN its holds are older than 15 minutes and the sweeper runs
+    THEN all 6 seats are AVAILABLE again, the booking is FAILED (HoldExpired) once, with
+    ReleaseSeats recorded for each leg, and nothing is left behind."""
+    request = validation.parse_booking_request(booking_body(**party(3)), fault_injection_allowed=True)
+    booking, _ = api.open_booking(request, customer=customer(), correlation_id="lost-party", idempotency_key=None)
+    event = execution_input(booking, request)
+    for leg in range(len(FLIGHTS)):
+        app_module.reserve_seats(leg_event(event, leg), None)
+    assert [seat["status"] for seat in party_seats(booking["booking_id"])] == ["HELD"] * 6
+    clock.advance(HOLD_SECONDS + 1)
+
+    result = app_module.sweep_expired_holds(SCHEDULED_EVENT, None)
+
+    # The first expired seat fails the booking, whose ReleaseSeats frees the other five: the
+    # sweep then finds them released already (it counts only the seats it freed itself).
+    assert result == {"expired": 6, "released": 1, "bookings_failed": 1}
+    view = booking_view.view(booking["booking_id"])
+    assert view["status"] == "FAILED" and view["error"]["error"] == "HoldExpired"
+    assert items_of(view, "ReleaseSeats", log="compensations") == [(0, "COMPENSATED"), (1, "COMPENSATED")]
+    assert_nothing_left(view)
