@@ -14,6 +14,7 @@ from chalicelib.vocabulary import (
     FORWARD_STEPS,
     REDEEM_POINTS,
     RESERVE_SEATS,
+    BookingStatus,
 )
 
 STEPS = len(FORWARD_STEPS)
@@ -236,7 +237,7 @@ def _party_targets(cost: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         budget = TARGETS["transitions"] + (legs - 1)
         rows.append((f"State transitions, happy party {passengers}x{legs} (passengers x legs)", f"<= {budget}",
                      f"{result['state_transitions']} ({result['status']})",
-                     _verdict(result["state_transitions"] <= budget and result["status"] == "CONFIRMED")))
+                     _verdict(result["state_transitions"] <= budget and result["status"] == BookingStatus.CONFIRMED)))
     return rows
 
 

@@ -38,7 +38,9 @@ def check_bookable(request: BookingRequest, found: dict[str, Any]) -> dict[str, 
     """Refuse up front what would only fail later (``found``: what ``look_up`` read):
     unknown flight or account, legs out of travel order, a chosen seat taken. Returns each
     flight's departure."""
-    flights = [seats.existing_flight(found[f"flight_{index}"], flight) for index, flight in enumerate(request.legs)]
+    flights = [seats.existing_flight(found[f"flight_{index}"], flight,
+                                     field="flight_number" if request.one_seat else f"flights[{index}]")
+               for index, flight in enumerate(request.legs)]
     for earlier, later in itertools.pairwise(flights):
         if later["departure"] <= earlier["departure"]:
             raise InvalidRequest(f"flights must be in travel order: {later['flight_number']} departs "

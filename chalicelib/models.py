@@ -224,11 +224,15 @@ class BookingRequest(BookingTerms):
     passengers: tuple[Passenger, ...]
     flights: tuple[str, ...] = ()
     card_token: str
+    #: Sent in the one-seat form (``flight_number``, ``passenger``): errors name its fields.
+    one_seat: bool = field(default=False, compare=False)
 
     def canonical(self) -> dict[str, Any]:
-        """The request as a plain dict, for idempotency comparison (no card token)."""
+        """The request as a plain dict, for idempotency comparison (no card token; either
+        form of the same booking is the same request)."""
         data = asdict(self)
         data.pop("card_token")
+        data.pop("one_seat")
         return data
 
     @property

@@ -76,10 +76,11 @@ def seat_read(flight_number: str, seat: str) -> db.Read:
     return db.Read("seats", db.seat_key(flight_number, seat))
 
 
-def existing_flight(flight: dict[str, Any] | None, flight_number: str) -> dict[str, Any]:
-    """``flight`` as read, or NotFound."""
+def existing_flight(flight: dict[str, Any] | None, flight_number: str, *,
+                    field: str = "flight_number") -> dict[str, Any]:
+    """``flight`` as read, or NotFound naming the request's ``field``."""
     if flight is None:
-        raise NotFound(f"flight {flight_number} does not exist", field="flight_number")
+        raise NotFound(f"flight {flight_number} does not exist", field=field)
     return flight
 
 

@@ -400,7 +400,7 @@ def _booking_request(body: Any, problems: Problems, *, fault_injection_allowed: 
     return BookingRequest(
         flight_number=flights[0], flights=tuple(flights), passengers=tuple(passengers), card_token=card_token,
         seat=passengers[0].seats.get(flights[0]) if not party else None, cabin=cabin, loyalty_id=loyalty_id,
-        points_to_redeem=points, simulate_failure=simulate,
+        points_to_redeem=points, simulate_failure=simulate, one_seat=not party,
     )
 
 

@@ -487,6 +487,14 @@ def test_a_hostile_party_is_refused_and_writes_nothing(
     assert_refused_cleanly(send(hostile), status, fields)
 
 
+def test_an_unknown_leg_is_named_by_its_index(send: Any) -> None:
+    """The 404 of an unknown flight names the leg of ``flights`` that is unknown (the
+    one-seat form names ``flight_number``)."""
+    answer = send(party(flights=["SA101", "SA999"]))
+    assert (answer.status, answer.body["field"]) == (404, "flights[1]"), answer.body
+    assert send(booking(flight_number="SA999")).body["field"] == "flight_number"
+
+
 def test_a_party_naming_a_taken_seat_is_a_conflict_and_writes_nothing(
     stack: tuple[Any, TableWatch], send: Any,
 ) -> None:
