@@ -140,8 +140,8 @@ function renderFlights() {
     return h("tr", {
       class: flight.flight_number === firstLeg().flightNumber ? "selected" : "",
       "data-flight": flight.flight_number, "data-testid": `flight-${flight.flight_number}`, tabindex: "0",
-      onclick: () => selectFlight(flight.flight_number),
-      onkeydown: (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); selectFlight(flight.flight_number); } },
+      onclick: () => pickFlight(flight.flight_number),
+      onkeydown: (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); pickFlight(flight.flight_number); } },
     },
     h("td", { class: "mono strong" }, flight.flight_number),
     h("td", {}, h("span", { class: "route" }, flight.origin, h("span", { class: "arrow" }, "→"), flight.destination)),
@@ -150,6 +150,13 @@ function renderFlights() {
       h("span", { class: "avail", "data-testid": `avail-${flight.flight_number}` }, String(flight.seats_available)),
       h("span", { class: "meter" }, h("span", { style: `width:${Math.round(ratio * 100)}%` }))));
   }));
+}
+
+// The flight already shown is not read again: its map, redrawn under a click on a seat,
+// would swallow that click.
+function pickFlight(flightNumber) {
+  if (flightNumber === firstLeg().flightNumber && firstLeg().flight) return;
+  selectFlight(flightNumber);
 }
 
 function selectFlight(flightNumber, options) {
@@ -1056,7 +1063,7 @@ function confirmedActions(tracking) {
   const faults = chosenFaults(vocabulary().cancellation_steps);
   const note = Object.keys(faults).length
     ? `with injected failures: ${Object.entries(faults).map(([k, v]) => `${k} ${v}`).join(", ")}`
-    : "refund, reverse the miles, return the points, free the seat";
+    : `refund, reverse the miles, return the points, free the seat${partyOf(tracking.view) ? "s" : ""}`;
   return h("div", { class: "actions" },
     h("button", { type: "button", class: "btn btn-danger", "data-testid": "cancel-booking", onclick: () => cancelBooking(tracking) }, "Cancel this booking"),
     h("span", { class: "muted small" }, note),
