@@ -818,7 +818,7 @@ function lightDiagram(tracking, kind) {
   const events = execution ? execution.events : [];
   const ended = execution ? execution.status !== "RUNNING" : false;
   const entry = tracking.diagrams[kind];
-  entry.drawing.update(statusesFor(tracking, kind, events, ended));
+  entry.drawing.update({ ...statusesFor(tracking, kind, events, ended), legs: mapLegs(tracking, kind) });
   entry.figure.dataset.execution = execution ? execution.status : "NOT_STARTED";
   entry.execStatus.textContent = execution ? execution.status : "not started";
   entry.execStatus.dataset.status = execution ? execution.status : "PENDING";
@@ -832,6 +832,21 @@ const LEG_WORD = {
   ReserveSeats: { SUCCEEDED: "held", FAILED: "failed", TIMED_OUT: "timed out", RUNNING: "holding…" },
   ReleaseSeats: { COMPENSATED: "released", SUCCEEDED: "released", FAILED: "release failed", TIMED_OUT: "timed out", RUNNING: "releasing…" },
 };
+
+// Per seat Map, its legs for the diagram's dots: [{leg, status, label}].
+function mapLegs(tracking, kind) {
+  const view = tracking.view;
+  const entries = kind === "booking" ? [...view.steps, ...view.compensations] : view.compensations;
+  const legs = {};
+  for (const entry of entries) {
+    if (!Array.isArray(entry.items) || !LEG_WORD[entry.name]) continue;
+    legs[entry.name] = entry.items.map((item) => ({
+      leg: item.leg, status: item.status.toLowerCase(),
+      label: `leg ${item.leg} · ${item.flight_number}: ${LEG_WORD[entry.name][item.status] || item.status.toLowerCase()}`,
+    }));
+  }
+  return legs;
+}
 
 function renderMapLegs(tracking, kind, slot) {
   const view = tracking.view;

@@ -48,7 +48,7 @@ def test_a_party_of_three_over_two_legs_books_and_confirms(page: Any, screenshot
         expect(outbound.locator(f"[data-seat='{seat}']")).to_have_attribute("data-passenger", str(passenger))
     expect(page.get_by_test_id("pick-1-2")).to_contain_text("assigned")
     expect(page.get_by_test_id("fare")).to_have_text("$774.00")  # $129 x 3 passengers x 2 flights
-    screenshot(page, "09-party-choose-seats")
+    screenshot(page, "12-party-choose-seats")
 
     book(page)
 
@@ -69,7 +69,7 @@ def test_a_party_of_three_over_two_legs_books_and_confirms(page: Any, screenshot
         expect(outbound.locator(f"[data-seat='{seat}']")).to_have_attribute("data-status", "booked")
     expect(page.get_by_test_id("map-leg-booking-0-ReserveSeats")).to_have_attribute("data-status", "succeeded")
     expect(page.get_by_test_id("map-leg-booking-1-ReserveSeats")).to_have_attribute("data-status", "succeeded")
-    screenshot(page, "10-party-confirmed")
+    screenshot(page, "13-party-confirmed")
 
 
 def test_a_failure_on_one_leg_releases_the_legs_that_held(page: Any, screenshot: Any) -> None:
@@ -96,7 +96,12 @@ def test_a_failure_on_one_leg_releases_the_legs_that_held(page: Any, screenshot:
     expect(page.get_by_test_id("map-leg-booking-0-ReleaseSeats")).to_contain_text("released")
     expect(page.get_by_test_id("map-leg-booking-1-ReserveSeats")).to_have_attribute("data-status", "failed")
     expect(page.get_by_test_id("map-leg-booking-1-ReleaseSeats")).to_have_attribute("data-status", "not-run")
+    # The diagram's Map states carry a dot per leg: held, failed, released.
+    for machine_state, leg, status in (("ReserveSeats", 0, "succeeded"), ("ReserveSeats", 1, "failed"),
+                                       ("ReleaseSeats", 0, "compensated")):
+        expect(page.get_by_test_id(f"leg-dot-booking-{machine_state}-{leg}")).to_have_attribute("data-status", status)
+    expect(page.get_by_test_id("leg-dot-booking-ReleaseSeats-1")).to_have_count(0)
     # Nothing of the party is left held on either map.
     expect(page.get_by_test_id("seatmap").locator(".seat.held")).to_have_count(0)
     expect(page.get_by_test_id("seatmap-1").locator(".seat.held")).to_have_count(0)
-    screenshot(page, "11-party-leg-failed")
+    screenshot(page, "14-party-leg-failed")
