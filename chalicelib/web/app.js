@@ -17,10 +17,11 @@ const state = {
   machines: null, // GET /statemachines, read once signed in (the route needs a token)
   pendingBooking: null, // a #booking=<id> the page was opened with, shown once signed in
   flights: [],
-  flightNumber: null,
-  flight: null,
-  seats: [],
-  choice: { seat: null, cabin: null },
+  // The booking's flights in travel order; legs[0] is the one picked in the flights table.
+  // picks[p]: the seat passenger p chose on that leg (none: the saga assigns one).
+  legs: [{ flightNumber: null, flight: null, seats: [], picks: [] }],
+  cabin: null, // "any seat in a cabin": where every seat not picked is assigned
+  party: [], // the passengers after the first (whose fields are the form's own): [{first_name, last_name}]
   account: null,
   tracking: null, // {bookingId, token, view, history, diagrams: {kind: drawing}, recovering}
   trackToken: 0,
@@ -118,7 +119,14 @@ function showGlobal(message) {
   banner.hidden = !message;
 }
 
-// --- Flights and the seat map ---------------------------------------------------------------
+// --- Flights and the seat maps, one per leg -------------------------------------------------
+const MAX_LEGS = 4; // the API's limits (chalicelib/models.py)
+const MAX_PASSENGERS = 9;
+const passengerCount = () => 1 + state.party.length;
+const firstLeg = () => state.legs[0];
+const isParty = () => passengerCount() > 1 || state.legs.length > 1;
+const flightByNumber = (number) => state.flights.find((flight) => flight.flight_number === number) || null;
+
 async function loadFlights() {
   const { flights } = await api("flights");
   state.flights = flights;
@@ -130,10 +138,10 @@ function renderFlights() {
   body.replaceChildren(...state.flights.map((flight) => {
     const ratio = flight.seats_total ? flight.seats_available / flight.seats_total : 0;
     return h("tr", {
-      class: flight.flight_number === state.flightNumber ? "selected" : "",
+      class: flight.flight_number === firstLeg().flightNumber ? "selected" : "",
       "data-flight": flight.flight_number, "data-testid": `flight-${flight.flight_number}`, tabindex: "0",
-      onclick: () => selectFlight(flight.flight_number),
-      onkeydown: (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); selectFlight(flight.flight_number); } },
+      onclick: () => pickFlight(flight.flight_number),
+      onkeydown: (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); pickFlight(flight.flight_number); } },
     },
     h("td", { class: "mono strong" }, flight.flight_number),
     h("td", {}, h("span", { class: "route" }, flight.origin, h("span", { class: "arrow" }, "→"), flight.destination)),
@@ -144,32 +152,135 @@ function renderFlights() {
   }));
 }
 
-async function selectFlight(flightNumber, { keepChoice = false } = {}) {
+// The flight already shown is not read again: its map, redrawn under a click on a seat,
+// would swallow that click.
+function pickFlight(flightNumber) {
+  if (flightNumber === firstLeg().flightNumber && firstLeg().flight) return;
+  selectFlight(flightNumber);
+}
+
+function selectFlight(flightNumber, options) {
+  return selectLeg(0, flightNumber, options);
+}
+
+async function selectLeg(index, flightNumber, { keepChoice = false } = {}) {
   if (!flightNumber) return;
-  if (flightNumber !== state.flightNumber && !keepChoice) state.choice = { seat: null, cabin: null };
-  state.flightNumber = flightNumber;
-  renderFlights();
+  const leg = state.legs[index];
+  if (flightNumber !== leg.flightNumber && !keepChoice) {
+    leg.picks = [];
+    if (index === 0) state.cabin = null;
+  }
+  const changed = flightNumber !== leg.flightNumber;
+  leg.flightNumber = flightNumber;
+  if (index === 0) renderFlights();
+  if (changed) fitLaterLegs(index);
   try {
     const [flight, seatMap] = await Promise.all([
       api(`flights/${encodeURIComponent(flightNumber)}`),
       api(`flights/${encodeURIComponent(flightNumber)}/seats`),
     ]);
-    if (state.flightNumber !== flightNumber) return;
-    state.flight = flight;
-    state.seats = seatMap.seats;
+    if (state.legs[index] !== leg || leg.flightNumber !== flightNumber) return;
+    leg.flight = flight;
+    leg.seats = seatMap.seats;
     // A chosen seat someone else took meanwhile is no longer a choice.
-    const chosen = state.seats.find((seat) => seat.seat === state.choice.seat);
-    if (chosen && chosen.status !== "AVAILABLE") state.choice.seat = null;
-    renderFlightSummary();
-    renderSeatMap();
+    leg.picks = leg.picks.map((seat) => {
+      const found = seat && leg.seats.find((s) => s.seat === seat);
+      return found && found.status === "AVAILABLE" ? seat : null;
+    });
+    if (index === 0) renderFlightSummary();
+    renderSeatMap(index);
     renderChoice();
   } catch (exc) {
     showGlobal(`Could not load flight ${flightNumber}: ${exc.message}`);
   }
 }
 
+// --- Further legs: a return or a connection, each departing after the leg before ---------
+function candidatesFor(index) {
+  const before = flightByNumber(state.legs[index - 1].flightNumber);
+  if (!before) return [];
+  const taken = state.legs.slice(0, index).map((leg) => leg.flightNumber);
+  return state.flights.filter((flight) => Date.parse(flight.departure) > Date.parse(before.departure)
+    && !taken.includes(flight.flight_number));
+}
+
+// The likeliest next leg: one leaving from where the leg before lands (a return or a connection).
+function defaultFor(index) {
+  const before = flightByNumber(state.legs[index - 1].flightNumber);
+  const candidates = candidatesFor(index);
+  return (candidates.find((flight) => before && flight.origin === before.destination) || candidates[0] || null);
+}
+
+// After leg `index` changed, a later leg that no longer departs after the one before it
+// moves to the next flight that does; without one, it and the legs after it go.
+function fitLaterLegs(index) {
+  for (let i = index + 1; i < state.legs.length; i += 1) {
+    const leg = state.legs[i];
+    if (candidatesFor(i).some((flight) => flight.flight_number === leg.flightNumber)) continue;
+    const next = defaultFor(i);
+    if (!next) {
+      state.legs.splice(i);
+      break;
+    }
+    leg.flightNumber = next.flight_number;
+    leg.flight = null;
+    leg.seats = [];
+    leg.picks = [];
+    selectLeg(i, next.flight_number, { keepChoice: true });
+  }
+  renderLegCards();
+}
+
+function addLeg() {
+  const index = state.legs.length;
+  if (index >= MAX_LEGS) return;
+  const next = defaultFor(index);
+  if (!next) return;
+  state.legs.push({ flightNumber: null, flight: null, seats: [], picks: [] });
+  renderLegCards();
+  selectLeg(index, next.flight_number);
+}
+
+function removeLeg() {
+  if (state.legs.length < 2) return;
+  state.legs.pop();
+  renderLegCards();
+  renderChoice();
+}
+
+function renderLegCards() {
+  const cards = state.legs.slice(1).map((leg, offset) => {
+    const index = offset + 1;
+    const before = state.legs[index - 1].flightNumber;
+    const last = index === state.legs.length - 1;
+    return h("section", { class: "card leg-card", "data-testid": `leg-${index}`, "data-leg": index },
+      h("div", { class: "card-head" },
+        h("h2", {}, h("span", { class: "step-no" }, `2.${index}`), ` Flight ${index + 1}`),
+        h("div", { class: "flight-summary", id: `flight-summary-${index}`, "data-testid": `flight-summary-${index}` })),
+      h("div", { class: "leg-pick" },
+        h("label", { for: `leg-flight-${index}` }, `Flight ${index + 1}, departing after ${before}`),
+        h("select", {
+          id: `leg-flight-${index}`, "data-testid": `leg-flight-${index}`,
+          onchange: (event) => selectLeg(index, event.target.value),
+        }, ...candidatesFor(index).map((flight) => h("option", {
+          value: flight.flight_number, selected: flight.flight_number === leg.flightNumber,
+        }, `${flight.flight_number} ${flight.origin}→${flight.destination} · ${whenUtc(flight.departure, { weekday: false })}`))),
+        last ? h("button", { type: "button", class: "btn btn-ghost btn-small", "data-testid": `remove-leg-${index}`, onclick: removeLeg },
+          `Remove flight ${index + 1}`) : null),
+      h("div", { class: "seatmap-wrap" },
+        h("div", { class: "seatmap", id: `seatmap-${index}`, "data-testid": `seatmap-${index}`, "aria-label": `Seat map, flight ${index + 1}` })),
+      h("p", { class: "choice-text", id: `choice-text-${index}`, "data-testid": `seat-choice-${index}` }));
+  });
+  $("#more-legs").replaceChildren(...cards);
+  state.legs.forEach((leg, index) => { if (index > 0 && leg.flight) renderSeatMap(index); });
+  const add = $("#add-leg");
+  add.disabled = state.legs.length >= MAX_LEGS || !defaultFor(state.legs.length);
+  renderFaultLegs();
+  renderChoice();
+}
+
 function renderFlightSummary() {
-  const flight = state.flight;
+  const flight = firstLeg().flight;
   $("#flight-summary").replaceChildren(
     h("span", { class: "mono strong" }, flight.flight_number),
     h("span", { class: "route big" }, flight.origin, h("span", { class: "arrow" }, "→"), flight.destination),
@@ -180,9 +291,9 @@ function renderFlightSummary() {
     const fare = flight.fares[cabin];
     const free = flight.availability[cabin];
     return h("button", {
-      type: "button", class: `cabin-btn cabin-${cabin.toLowerCase()}${state.choice.cabin === cabin ? " active" : ""}`,
+      type: "button", class: `cabin-btn cabin-${cabin.toLowerCase()}${state.cabin === cabin ? " active" : ""}`,
       "data-testid": `any-seat-${cabin}`, "data-cabin": cabin, disabled: free === 0,
-      "aria-pressed": state.choice.cabin === cabin ? "true" : "false",
+      "aria-pressed": state.cabin === cabin ? "true" : "false",
       onclick: () => chooseCabin(cabin),
     },
     h("span", { class: "cabin-name" }, `Any ${CABIN_LABEL[cabin] || cabin} seat`),
@@ -190,11 +301,36 @@ function renderFlightSummary() {
   }));
 }
 
-function renderSeatMap() {
-  const mine = state.tracking && state.tracking.view && state.tracking.view.flight_number === state.flightNumber
-    ? state.tracking.view.seat : null;
+function renderLegSummary(index) {
+  const flight = state.legs[index].flight;
+  const slot = $(`#flight-summary-${index}`);
+  if (!slot || !flight) return;
+  slot.replaceChildren(
+    h("span", { class: "route big" }, flight.origin, h("span", { class: "arrow" }, "→"), flight.destination),
+    h("span", { class: "muted" }, `${whenUtc(flight.departure)} UTC`),
+    h("span", { class: "muted" }, `${flight.seats_available} of ${flight.seats_total} seats free`));
+}
+
+// The tracked booking's seats on `flightNumber` (every leg of a party's).
+function bookingSeatsOn(flightNumber) {
+  const view = state.tracking && state.tracking.view;
+  if (!view) return new Set();
+  if (Array.isArray(view.legs) && view.legs.length) {
+    const leg = view.legs.find((item) => item.flight_number === flightNumber);
+    return new Set(leg ? leg.seats.map((item) => item.seat) : []);
+  }
+  return new Set(view.flight_number === flightNumber && view.seat ? [view.seat] : []);
+}
+
+function renderSeatMap(index = 0) {
+  const leg = state.legs[index];
+  const container = index === 0 ? $("#seatmap") : $(`#seatmap-${index}`);
+  if (!leg || !container) return;
+  if (index > 0) renderLegSummary(index);
+  const mine = bookingSeatsOn(leg.flightNumber);
+  const party = passengerCount() > 1;
   const rows = new Map();
-  for (const seat of state.seats) {
+  for (const seat of leg.seats) {
     const row = Number.parseInt(seat.seat, 10);
     if (!rows.has(row)) rows.set(row, { cabin: seat.cabin, seats: {} });
     rows.get(row).seats[seat.seat.slice(-1)] = seat;
@@ -221,39 +357,57 @@ function renderSeatMap() {
           const seat = info.seats[letter];
           if (!seat) return h("span", { class: "seat none" });
           const status = SEAT_LOOK[seat.status] || seat.status.toLowerCase();
-          const selected = state.choice.seat === seat.seat;
-          const isMine = mine === seat.seat && status !== "free";
+          const passenger = leg.picks.indexOf(seat.seat);
+          const selected = passenger >= 0;
+          const isMine = mine.has(seat.seat) && status !== "free";
+          const whose = selected && party ? ` · passenger ${passenger + 1}` : "";
           return h("button", {
             type: "button",
             class: `seat ${status}${selected ? " selected" : ""}${isMine ? " mine" : ""}`,
             "data-seat": seat.seat, "data-status": status, "data-cabin": seat.cabin,
             "data-selected": selected ? "true" : null,
+            "data-passenger": selected && party ? String(passenger) : null,
             disabled: status !== "free",
-            title: `Seat ${seat.seat} · ${CABIN_LABEL[seat.cabin]} · ${status}${isMine ? " (this booking)" : ""}`,
-            "aria-label": `Seat ${seat.seat}, ${seat.cabin.toLowerCase()}, ${status}`,
-            onclick: () => chooseSeat(seat.seat),
-          }, letter);
+            title: `Seat ${seat.seat} · ${CABIN_LABEL[seat.cabin]} · ${status}${isMine ? " (this booking)" : ""}${whose}`,
+            "aria-label": `Seat ${seat.seat}, ${seat.cabin.toLowerCase()}, ${status}${whose}`,
+            onclick: () => chooseSeat(index, seat.seat),
+          }, selected && party ? String(passenger + 1) : letter);
         })))));
   });
-  $("#seatmap").replaceChildren(h("div", { class: "nose" }), letters, ...sections, h("div", { class: "tail" }));
+  container.replaceChildren(h("div", { class: "nose" }), letters, ...sections, h("div", { class: "tail" }));
 }
 
-function chooseSeat(seat) {
-  state.choice = state.choice.seat === seat ? { seat: null, cabin: null } : { seat, cabin: null };
+// One passenger per click: a free seat goes to the first passenger without one on this
+// leg (with everyone seated, the last passenger moves); a picked seat is given back.
+function chooseSeat(index, seat) {
+  const leg = state.legs[index];
+  const at = leg.picks.indexOf(seat);
+  if (at >= 0) leg.picks[at] = null;
+  else {
+    let passenger = 0;
+    while (passenger < passengerCount() - 1 && leg.picks[passenger]) passenger += 1;
+    leg.picks[passenger] = seat;
+  }
+  state.cabin = null; // the chosen seats' cabin is the booking's
   clearFieldError("seat");
   clearFieldError("cabin");
-  renderSeatMap();
+  renderAllSeatMaps();
   renderFlightSummary();
   renderChoice();
 }
 
 function chooseCabin(cabin) {
-  state.choice = state.choice.cabin === cabin ? { seat: null, cabin: null } : { seat: null, cabin };
+  state.cabin = state.cabin === cabin ? null : cabin;
+  for (const leg of state.legs) leg.picks = [];
   clearFieldError("seat");
   clearFieldError("cabin");
-  renderSeatMap();
+  renderAllSeatMaps();
   renderFlightSummary();
   renderChoice();
+}
+
+function renderAllSeatMaps() {
+  state.legs.forEach((leg, index) => { if (leg.flight) renderSeatMap(index); });
 }
 
 function clearFieldError(field) {
@@ -263,36 +417,112 @@ function clearFieldError(field) {
   if (input) input.classList.remove("invalid");
 }
 
+const anyPick = () => state.legs.some((leg) => leg.picks.some(Boolean));
+
 function chosenCabin() {
-  if (state.choice.cabin) return state.choice.cabin;
-  const seat = state.seats.find((s) => s.seat === state.choice.seat);
-  return seat ? seat.cabin : null;
+  if (state.cabin) return state.cabin;
+  for (const leg of state.legs) {
+    const picked = leg.picks.find(Boolean);
+    const seat = picked && leg.seats.find((s) => s.seat === picked);
+    if (seat) return seat.cabin;
+  }
+  return null;
 }
 
 function renderChoice() {
   const text = $("#choice-text");
-  const { seat, cabin } = state.choice;
-  if (seat) text.replaceChildren("Seat ", h("b", { "data-testid": "chosen-seat" }, seat), ` (${CABIN_LABEL[chosenCabin()]}) on ${state.flightNumber}`);
-  else if (cabin) text.replaceChildren("Any free seat in ", h("b", {}, CABIN_LABEL[cabin]), ` on ${state.flightNumber}: the saga picks one`);
-  else text.textContent = "No seat chosen: click a free seat, or take any seat in a cabin.";
+  const leg = firstLeg();
+  const seat = leg.picks[0];
+  if (!isParty()) {
+    if (seat) text.replaceChildren("Seat ", h("b", { "data-testid": "chosen-seat" }, seat), ` (${CABIN_LABEL[chosenCabin()]}) on ${leg.flightNumber}`);
+    else if (state.cabin) text.replaceChildren("Any free seat in ", h("b", {}, CABIN_LABEL[state.cabin]), ` on ${leg.flightNumber}: the saga picks one`);
+    else text.textContent = "No seat chosen: click a free seat, or take any seat in a cabin.";
+  } else {
+    state.legs.forEach((_, index) => {
+      const slot = index === 0 ? text : $(`#choice-text-${index}`);
+      if (slot) slot.replaceChildren(...legChoice(index));
+    });
+  }
   renderPrice();
+}
+
+// A party's seats on one leg: each passenger's pick, or "assigned" (in the booking's cabin).
+function legChoice(index) {
+  const leg = state.legs[index];
+  const cabin = chosenCabin();
+  if (!cabin) return ["No seat chosen: click a free seat for each passenger in turn, or take any seat in a cabin."];
+  const parts = [];
+  for (let passenger = 0; passenger < passengerCount(); passenger += 1) {
+    const seat = leg.picks[passenger];
+    parts.push(h("span", { class: "pick", "data-testid": `pick-${index}-${passenger}` },
+      `${passenger + 1}: `, seat ? h("b", {}, seat) : h("i", {}, "assigned")));
+  }
+  return [`${leg.flightNumber || ""} · ${CABIN_LABEL[cabin]} · `, ...parts.flatMap((part, i) => (i ? [" ", part] : [part]))];
 }
 
 function renderPrice() {
   const price = $("#price");
   const cabin = chosenCabin();
-  if (!state.flight || !cabin) {
+  const legs = state.legs.filter((leg) => leg.flight);
+  if (!legs.length || legs.length < state.legs.length || !cabin) {
     price.replaceChildren(h("span", { class: "muted" }, "Choose a seat or a cabin to see the fare."));
     return;
   }
-  const fare = state.flight.fares[cabin];
+  // Fare = over the legs, the cabin's fare for each passenger (chalicelib/models.py party_fare).
+  const each = legs.map((leg) => leg.flight.fares[cabin]);
+  const currency = each[0].currency;
+  const fare = each.reduce((sum, legFare) => sum + legFare.amount, 0) * passengerCount();
   const points = Number.parseInt($("#points").value, 10) || 0;
-  const discount = Math.min(points, fare.amount); // 100 points = 1 USD = 100 cents
+  const discount = Math.min(points, fare); // 100 points = 1 USD = 100 cents
+  const times = isParty() ? ` × ${passengerCount()} passenger${passengerCount() > 1 ? "s" : ""} × ${legs.length} flight${legs.length > 1 ? "s" : ""}` : "";
   price.replaceChildren(
-    h("span", {}, `${CABIN_LABEL[cabin]} fare `, h("b", {}, money(fare.amount, fare.currency))),
-    ...(discount > 0 ? [h("span", {}, ` − ${discount.toLocaleString("en-US")} points `, h("b", {}, money(discount, fare.currency)))] : []),
-    h("span", { class: "due" }, " = you pay ", h("b", { "data-testid": "amount-due" }, money(fare.amount - discount, fare.currency))),
+    h("span", {}, `${CABIN_LABEL[cabin]} fare `, h("b", { "data-testid": "fare" }, money(fare, currency)),
+      times ? h("span", { class: "muted" }, ` (${each.map((legFare) => money(legFare.amount, currency)).join(" + ")})${times}`) : null),
+    ...(discount > 0 ? [h("span", {}, ` − ${discount.toLocaleString("en-US")} points `, h("b", {}, money(discount, currency)))] : []),
+    h("span", { class: "due" }, " = you pay ", h("b", { "data-testid": "amount-due" }, money(fare - discount, currency))),
   );
+}
+
+// --- The party: the first passenger's fields are the form's; the others are added here ---
+function addPassenger() {
+  if (passengerCount() >= MAX_PASSENGERS) return;
+  state.party.push({ first_name: "", last_name: "" });
+  renderParty();
+  const index = passengerCount() - 1;
+  $(`#first-name-${index}`).focus();
+}
+
+function removePassenger(index) {
+  state.party.splice(index - 1, 1);
+  for (const leg of state.legs) leg.picks.splice(index, 1);
+  renderParty();
+}
+
+function renderParty() {
+  $("#party").replaceChildren(...state.party.map((passenger, offset) => {
+    const index = offset + 1;
+    const input = (key, label, autocomplete) => {
+      const field = `passengers[${index}].${key}`;
+      return h("div", { class: "field" },
+        h("label", { for: `${key.replace("_", "-")}-${index}` }, label),
+        h("input", {
+          id: `${key.replace("_", "-")}-${index}`, name: field, "data-testid": `${key.replace("_", "-")}-${index}`,
+          autocomplete, value: passenger[key],
+          oninput: (event) => { passenger[key] = event.target.value; clearFieldError(field); },
+        }),
+        h("p", { class: "field-error", "data-error-for": field, "data-testid": `error-${field}` }));
+    };
+    return h("fieldset", { class: "party-member", "data-testid": `passenger-${index}` },
+      h("legend", {}, `Passenger ${index + 1}`),
+      input("first_name", "First name", "off"),
+      input("last_name", "Last name", "off"),
+      h("button", { type: "button", class: "btn btn-ghost btn-small", "data-testid": `remove-passenger-${index}`,
+        onclick: () => removePassenger(index) }, `Remove passenger ${index + 1}`));
+  }));
+  $("#add-passenger").disabled = passengerCount() >= MAX_PASSENGERS;
+  $("#party-count").textContent = passengerCount() > 1 ? `${passengerCount()} passengers` : "";
+  renderAllSeatMaps();
+  renderChoice();
 }
 
 // --- Loyalty --------------------------------------------------------------------------
@@ -348,17 +578,37 @@ function renderFaults() {
       name: `fault.${name}`, "data-testid": `fault-${name}`, "data-step": name,
       onchange: (event) => event.target.closest(".fault-row").classList.toggle("armed", event.target.value !== ""),
     },
-    h("option", { value: "" }, "none"), ...vocabulary().failure_modes.map((mode) => h("option", { value: mode }, mode))));
+    h("option", { value: "" }, "none"), ...vocabulary().failure_modes.map((mode) => h("option", { value: mode }, mode))),
+    perLeg.includes(name) ? h("select", {
+      name: `fault-leg.${name}`, "data-testid": `fault-leg-${name}`, "data-leg-of": name, class: "fault-leg",
+      "aria-label": `Which leg ${name} fails on`,
+    }) : null);
+  // A step run per leg (a Map over the legs) may fail on one leg only.
+  const perLeg = vocabulary().steps.filter((step) => step.per_leg).map((step) => step.name);
   $("#faults-forward").replaceChildren(...stepNames().map(row));
   $("#faults-compensation").replaceChildren(...compensationMenus().map(row));
+  renderFaultLegs();
 }
 
-// The armed fault menus as {name: mode}; only those in `names` when given.
+// The leg menus follow the booking's flights: every leg, or one of them (0-based, as the API counts).
+function renderFaultLegs() {
+  for (const select of $$("select[data-leg-of]")) {
+    const chosen = select.value;
+    select.replaceChildren(h("option", { value: "" }, "every leg"),
+      ...state.legs.map((leg, index) => h("option", { value: String(index) }, `leg ${index} · ${leg.flightNumber || "…"}`)));
+    select.value = Number(chosen) < state.legs.length ? chosen : "";
+  }
+}
+
+// The armed fault menus as {name: mode} (or {name: {leg, mode}}); only those in `names` when given.
 function chosenFaults(names = null) {
   if (!state.config || !state.config.fault_injection) return {};
   const out = {};
   for (const select of $$("select[data-step]")) {
-    if (select.value && (!names || names.includes(select.dataset.step))) out[select.dataset.step] = select.value;
+    const name = select.dataset.step;
+    if (!select.value || (names && !names.includes(name))) continue;
+    const leg = $(`select[data-leg-of="${CSS.escape(name)}"]`);
+    out[name] = leg && leg.value !== "" ? { leg: Number(leg.value), mode: select.value } : select.value;
   }
   return out;
 }
@@ -386,7 +636,12 @@ function validate() {
   if (state.account && points > state.account.points_balance) {
     wrong("points_to_redeem", `The account has only ${state.account.points_balance.toLocaleString("en-US")} points.`);
   }
-  if (!state.choice.seat && !state.choice.cabin) wrong("seat", "Pick a free seat on the map, or take any seat in a cabin.");
+  state.party.forEach((passenger, offset) => {
+    const where = `passengers[${offset + 1}]`;
+    if (!passenger.first_name.trim()) wrong(`${where}.first_name`, `Enter passenger ${offset + 2}'s first name.`);
+    if (!passenger.last_name.trim()) wrong(`${where}.last_name`, `Enter passenger ${offset + 2}'s last name.`);
+  });
+  if (!anyPick() && !state.cabin) wrong("seat", "Pick a free seat on the map, or take any seat in a cabin.");
   return { problems, points, loyaltyId, first, last, email };
 }
 
@@ -404,13 +659,24 @@ async function book(event) {
     showProblems(problems);
     return;
   }
-  const body = {
-    flight_number: state.flightNumber,
-    passenger: { first_name: first, last_name: last, ...(email ? { email } : {}) },
-    payment: { card_token: $('input[name="card"]:checked').value },
-  };
-  if (state.choice.seat) body.seat = state.choice.seat;
-  else body.cabin = state.choice.cabin;
+  const lead = { first_name: first, last_name: last, ...(email ? { email } : {}) };
+  const body = { payment: { card_token: $('input[name="card"]:checked').value } };
+  if (!isParty()) {
+    // One passenger on one flight: the one-seat form of the API, as ever.
+    body.flight_number = firstLeg().flightNumber;
+    body.passenger = lead;
+    if (firstLeg().picks[0]) body.seat = firstLeg().picks[0];
+    else body.cabin = state.cabin;
+  } else {
+    body.flights = state.legs.map((leg) => leg.flightNumber);
+    const people = [lead, ...state.party.map((p) => ({ first_name: p.first_name.trim(), last_name: p.last_name.trim() }))];
+    body.passengers = people.map((person, index) => {
+      const seats = {};
+      for (const leg of state.legs) if (leg.picks[index]) seats[leg.flightNumber] = leg.picks[index];
+      return Object.keys(seats).length ? { ...person, seats } : person;
+    });
+    if (state.cabin) body.cabin = state.cabin;
+  }
   if (loyaltyId) body.loyalty_id = loyaltyId;
   if (points) body.points_to_redeem = points;
   const faults = chosenFaults(bookingSagaTasks()); // a cancellation-only menu waits for the cancel
@@ -490,8 +756,9 @@ async function poll(tracking) {
 async function refreshAfterSaga(view) {
   // The seat may have been released by a compensation: show the map as it is now.
   const tasks = [loadFlights()];
-  if (view.flight_number === state.flightNumber) tasks.push(selectFlight(state.flightNumber, { keepChoice: true }));
-  else tasks.push(selectFlight(view.flight_number));
+  if (view.flight_number === firstLeg().flightNumber) {
+    tasks.push(...state.legs.map((leg, index) => selectLeg(index, leg.flightNumber, { keepChoice: true })));
+  } else tasks.push(selectFlight(view.flight_number));
   if (view.loyalty_id && $("#loyalty-id").value.trim().toUpperCase() === view.loyalty_id) tasks.push(lookupLoyalty());
   await Promise.allSettled(tasks);
   document.body.dataset.sagaSettled = view.booking_id;
@@ -551,11 +818,67 @@ function lightDiagram(tracking, kind) {
   const events = execution ? execution.events : [];
   const ended = execution ? execution.status !== "RUNNING" : false;
   const entry = tracking.diagrams[kind];
-  entry.drawing.update(statusesFor(tracking, kind, events, ended));
+  entry.drawing.update({ ...statusesFor(tracking, kind, events, ended), legs: mapLegs(tracking, kind) });
   entry.figure.dataset.execution = execution ? execution.status : "NOT_STARTED";
   entry.execStatus.textContent = execution ? execution.status : "not started";
   entry.execStatus.dataset.status = execution ? execution.status : "PENDING";
   entry.replay.disabled = !ended;
+  renderMapLegs(tracking, kind, entry.legs);
+}
+
+// The seat Maps' legs, from the step log's per-leg items: which legs ReserveSeats held or
+// failed, and which ReleaseSeats released (the diagram draws each Map as one task).
+const LEG_WORD = {
+  ReserveSeats: { SUCCEEDED: "held", FAILED: "failed", TIMED_OUT: "timed out", RUNNING: "holding…" },
+  ReleaseSeats: { COMPENSATED: "released", SUCCEEDED: "released", FAILED: "release failed", TIMED_OUT: "timed out", RUNNING: "releasing…" },
+};
+
+// Per seat Map, its legs for the diagram's dots: [{leg, status, label}].
+function mapLegs(tracking, kind) {
+  const view = tracking.view;
+  const entries = kind === "booking" ? [...view.steps, ...view.compensations] : view.compensations;
+  const legs = {};
+  for (const entry of entries) {
+    if (!Array.isArray(entry.items) || !LEG_WORD[entry.name]) continue;
+    legs[entry.name] = entry.items.map((item) => ({
+      leg: item.leg, status: item.status.toLowerCase(),
+      label: `leg ${item.leg} · ${item.flight_number}: ${LEG_WORD[entry.name][item.status] || item.status.toLowerCase()}`,
+    }));
+  }
+  return legs;
+}
+
+function renderMapLegs(tracking, kind, slot) {
+  const view = tracking.view;
+  if (!slot || !view) return;
+  const entries = kind === "booking" ? [...view.steps, ...view.compensations] : view.compensations;
+  const maps = entries.filter((entry) => Array.isArray(entry.items) && LEG_WORD[entry.name]);
+  const legs = (view.legs && view.legs.length) ? view.legs : [{ flight_number: view.flight_number }];
+  if (!maps.some((entry) => entry.items.length)) {
+    slot.replaceChildren();
+    slot.hidden = true;
+    return;
+  }
+  slot.hidden = false;
+  const itemOf = (entry, leg) => entry.items.find((item) => item.leg === leg) || null;
+  slot.replaceChildren(
+    h("table", { class: "map-legs-table" },
+      h("caption", {}, "The seat Maps, leg by leg"),
+      h("thead", {}, h("tr", {}, h("th", {}, "Leg"), ...maps.map((entry) => h("th", {}, entry.name)))),
+      h("tbody", {}, ...legs.map((leg, index) => h("tr", { "data-testid": `map-leg-${kind}-${index}`, "data-leg": index },
+        h("th", { class: "mono" }, `${index} · ${leg.flight_number}`),
+        ...maps.map((entry) => {
+          const item = itemOf(entry, index);
+          const word = item ? (LEG_WORD[entry.name][item.status] || item.status.toLowerCase()) : "—";
+          const seats = item && item.seats ? item.seats.map((seat) => seat.seat).join(" ") : "";
+          return h("td", {
+            "data-map": entry.name, "data-status": item ? item.status.toLowerCase() : "not-run",
+            "data-testid": `map-leg-${kind}-${index}-${entry.name}`,
+            title: item && item.error ? `${item.error.error}: ${item.error.cause}` : null,
+          }, h("span", { class: `tag tag-${item ? item.status.toLowerCase() : "skipped"}` }, word),
+          seats ? h("span", { class: "muted mono small" }, ` ${seats}`) : null,
+          item && item.error ? h("span", { class: "err small" }, ` ${item.error.error}`) : null);
+        }))))));
 }
 
 function createDiagram(tracking, kind) {
@@ -564,18 +887,19 @@ function createDiagram(tracking, kind) {
     onclick: () => replayDiagram(tracking, kind) }, "▶ Replay");
   const execStatus = h("span", { class: "exec-status" });
   const body = h("div", { class: "machine-wrap" });
+  const legs = h("div", { class: "map-legs", "data-testid": `map-legs-${kind}`, hidden: true });
   const title = kind === "booking" ? "Booking state machine" : "Cancellation state machine";
   const figure = h("figure", { class: "diagram", "data-testid": `diagram-${kind}`, "data-machine": kind },
     h("figcaption", {},
       h("div", {}, h("b", {}, title), " ", execStatus,
         h("div", { class: "arn mono", title: "GET /statemachines" }, machine.name)),
       replay),
-    body);
+    body, legs);
   $("#diagrams").append(figure);
   const drawing = drawMachine(body, machine.definition, {
     machine: kind, singleLaneTitle: kind === "cancellation" ? "Cancellation path · compensations only" : "Path",
   });
-  return { figure, drawing, replay, execStatus };
+  return { figure, drawing, replay, execStatus, legs };
 }
 
 async function replayDiagram(tracking, kind) {
@@ -679,7 +1003,7 @@ function renderOutcome(tracking) {
   const { view } = tracking;
   const out = $("#outcome");
   const parts = [];
-  if (view.status === "CONFIRMED") parts.push(boardingPass(view), confirmedActions(tracking));
+  if (view.status === "CONFIRMED") parts.push(partyOf(view) || !view.boarding_pass ? tickets(view) : boardingPass(view), confirmedActions(tracking));
   else if (view.status === "FAILED" || view.status === "NEEDS_ATTENTION") parts.push(failure(view));
   else if (view.status === "CANCELLED") parts.push(cancelled(view));
   else parts.push(h("div", { class: "running-note" }, h("span", { class: "spinner" }),
@@ -688,17 +1012,44 @@ function renderOutcome(tracking) {
   out.replaceChildren(...parts);
 }
 
+const partyOf = (view) => (view.passengers || []).length > 1 || (view.legs || []).length > 1;
+const fullName = (person) => `${person.first_name || ""} ${person.last_name || ""}`.trim();
+const seatOf = (leg, passenger) => (leg.seats.find((item) => item.passenger === passenger) || {}).seat || null;
+
 function facts(view) {
   const passenger = view.passenger || {};
   const row = (label, value, testid) => h("div", {}, h("dt", {}, label), h("dd", testid ? { "data-testid": testid } : {}, value));
+  const party = partyOf(view);
+  const cabin = CABIN_LABEL[view.cabin] || view.cabin || "";
+  const seats = party
+    ? view.legs.map((leg) => `${leg.flight_number}: ${leg.seats.length ? leg.seats.map((item) => item.seat).join(" ") : `any ${cabin}`}`).join(" · ")
+    : (view.seat ? `${view.seat} · ${cabin}` : `any ${cabin}`.trim());
   return h("dl", { class: "facts" },
-    row("Passenger", `${passenger.first_name || ""} ${passenger.last_name || ""}`.trim()),
-    row("Flight", view.flight_number),
-    row("Seat", view.seat ? `${view.seat} · ${CABIN_LABEL[view.cabin] || view.cabin}` : `any ${CABIN_LABEL[view.cabin] || view.cabin || ""}`.trim(), "booking-seat"),
+    party ? row("Passengers", view.passengers.map(fullName).join(", "), "booking-passengers")
+      : row("Passenger", fullName(passenger)),
+    row(party ? "Flights" : "Flight", party ? view.legs.map((leg) => leg.flight_number).join(" → ") : view.flight_number),
+    row(party ? "Seats" : "Seat", seats, "booking-seat"),
     row("Fare", view.fare ? money(view.fare, view.currency) : "—"),
     row("Loyalty", view.loyalty_id ? `${view.loyalty_id} · ${view.points_to_redeem.toLocaleString("en-US")} pts redeemed` : "—"),
     row("Payment", `${view.payment.status.toLowerCase()} ${view.payment.amount ? money(view.payment.amount, view.currency) : ""}`.trim()),
     row("Created", `${view.created_at.replace("T", " ").slice(0, 19)} UTC`));
+}
+
+// A party's (or a journey's) tickets: every passenger, their ticket and their seat on each leg.
+function tickets(view) {
+  return h("article", { class: "tickets", "data-testid": "tickets" },
+    h("h3", {}, `Confirmed: ${view.passengers.length} passenger${view.passengers.length > 1 ? "s" : ""} on `,
+      view.legs.map((leg) => leg.flight_number).join(" → ")),
+    h("table", { class: "ticket-table" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Passenger"), h("th", {}, "Ticket"),
+        ...view.legs.map((leg) => h("th", {}, `${leg.flight_number} seat`)))),
+      h("tbody", {}, ...view.passengers.map((person, index) => h("tr", { "data-testid": `ticket-${index}` },
+        h("td", {}, fullName(person)),
+        h("td", { class: "mono", "data-testid": `ticket-number-${index}` }, person.ticket_number || "—"),
+        ...view.legs.map((leg, legIndex) => h("td", { class: "mono strong", "data-testid": `ticket-seat-${index}-${legIndex}` },
+          seatOf(leg, index) || "—")))))),
+    h("p", { class: "muted small" }, `Paid ${money(view.amount_paid, view.currency)}`,
+      view.points_to_redeem ? ` + ${view.points_to_redeem.toLocaleString("en-US")} pts` : ""));
 }
 
 function boardingPass(view) {
@@ -727,7 +1078,7 @@ function confirmedActions(tracking) {
   const faults = chosenFaults(vocabulary().cancellation_steps);
   const note = Object.keys(faults).length
     ? `with injected failures: ${Object.entries(faults).map(([k, v]) => `${k} ${v}`).join(", ")}`
-    : "refund, reverse the miles, return the points, free the seat";
+    : `refund, reverse the miles, return the points, free the seat${partyOf(tracking.view) ? "s" : ""}`;
   return h("div", { class: "actions" },
     h("button", { type: "button", class: "btn btn-danger", "data-testid": "cancel-booking", onclick: () => cancelBooking(tracking) }, "Cancel this booking"),
     h("span", { class: "muted small" }, note),
@@ -767,7 +1118,7 @@ function failure(view) {
 function cancelled(view) {
   return h("div", { class: "cancelled", "data-testid": "cancelled" },
     h("h3", {}, "Booking cancelled"),
-    h("p", {}, `Seat ${view.seat || "—"} on ${view.flight_number} is free again. Payment ${view.payment.status.toLowerCase()}: ${money(view.payment.amount, view.currency)}.`),
+    h("p", {}, `${partyOf(view) ? `Every seat on ${view.legs.map((leg) => leg.flight_number).join(", ")} is` : `Seat ${view.seat || "—"} on ${view.flight_number} is`} free again. Payment ${view.payment.status.toLowerCase()}: ${money(view.payment.amount, view.currency)}.`),
     h("h4", {}, "Compensations that ran"),
     compensationList(view));
 }
@@ -999,7 +1350,7 @@ function endSession(message = "") {
   $("#loyalty-id").value = "";
   $("#loyalty-balance").textContent = "";
   clearFieldError("loyalty_id");
-  if (state.flight) renderSeatMap();
+  renderAllSeatMaps();
   showSignInMessage(message);
   renderSession();
 }
@@ -1016,6 +1367,8 @@ async function init() {
   $("#sign-out").addEventListener("click", signOut);
   for (const input of $$("#sign-in-form input")) input.addEventListener("input", () => clearFieldError(input.name));
   $("#booking-form").addEventListener("submit", book);
+  $("#add-passenger").addEventListener("click", addPassenger);
+  $("#add-leg").addEventListener("click", addLeg);
   $("#lookup-form").addEventListener("submit", lookup);
   $("#loyalty-id").addEventListener("input", (event) => {
     const upper = event.target.value.toUpperCase();
@@ -1044,7 +1397,7 @@ async function init() {
   // A booking is its customer's: a link to one is followed once signed in.
   if (fromHash) state.pendingBooking = fromHash[1];
   await selectFlight(state.flights.length ? state.flights[0].flight_number : null);
-  renderChoice();
+  renderLegCards();
   // A reload keeps the customer signed in (the token is in sessionStorage).
   if (session.token()) await resumeSession();
   else renderSession();

@@ -393,7 +393,9 @@ export function drawMachine(container, definition, { machine, singleLaneTitle = 
     const badgeText = el("text", { y: 4, "text-anchor": "middle", class: "badge-text" }, badge);
     const title = el("title", {}, group);
     title.textContent = tooltip(node);
-    nodeEls.set(node.name, { group, sub, badge, badgeText, node });
+    // A Map's legs, one dot each (top left, inside its box): how each leg of it ran.
+    const legDots = el("g", { class: "leg-dots", transform: "translate(26 7)" }, group);
+    nodeEls.set(node.name, { group, sub, badge, badgeText, node, legDots });
   }
   container.appendChild(svg);
 
@@ -405,8 +407,18 @@ export function drawMachine(container, definition, { machine, singleLaneTitle = 
 
   return {
     plan,
-    update({ states, taken }) {
+    // `legs`: per Map state, its legs as the step log has them ([{leg, status, label}]).
+    update({ states, taken, legs = {} }) {
       for (const [name, item] of nodeEls) {
+        const ran = item.node.type === "Map" ? legs[name] || [] : [];
+        item.legDots.replaceChildren();
+        ran.forEach((leg, index) => {
+          const dot = el("circle", {
+            cx: index * 10, cy: 0, r: 3.5, class: "leg-dot", "data-leg": String(leg.leg), "data-status": leg.status,
+            "data-testid": `leg-dot-${machine}-${name}-${leg.leg}`,
+          }, item.legDots);
+          el("title", {}, dot).textContent = leg.label;
+        });
         const st = states[name] || { status: "pending", attempts: 0 };
         item.group.setAttribute("data-status", st.status);
         item.group.setAttribute("data-attempts", String(st.attempts));
