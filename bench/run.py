@@ -28,6 +28,11 @@ PARTS: dict[str, Callable[[], dict[str, Any]]] = {
 }
 
 
+def _keep(results: dict[str, Any]) -> None:
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / "results.json").write_text(json.dumps(results, indent=2, default=str))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: " + ", ".join(PARTS))
@@ -50,10 +55,10 @@ def main() -> None:
         results[name] = part()
         results[name + "_seconds"] = round(time.perf_counter() - part_started, 1)
         print(f"   {name} done in {results[name + '_seconds']} s", flush=True)
+        _keep(results)  # a part that fails later does not lose this one's figures
     results["load_after"] = os.getloadavg()
     results["total_seconds"] = round(time.perf_counter() - started, 1)
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    _keep(results)
     text = report.render(results)
     (PROJECT_DIR / "docs").mkdir(exist_ok=True)
     (PROJECT_DIR / "docs" / "benchmarks.md").write_text(text)
