@@ -537,7 +537,9 @@ async function lookupLoyalty() {
   const input = $("#loyalty-id");
   const id = input.value.trim().toUpperCase();
   const out = $("#loyalty-balance");
-  clearFieldError("loyalty_id");
+  // No clearFieldError here: the field's input handler already clears its error on
+  // every keystroke and endSession on sign-out. This lookup runs 300 ms after the
+  // last keystroke, and clearing then would wipe an error Book has just shown.
   state.account = null;
   if (!id) {
     out.textContent = "";
