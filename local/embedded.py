@@ -228,6 +228,7 @@ def start_for_chalice_local(app: Any) -> EmbeddedAws:
         raise_listen_backlog()
         answer_without_nagle()
         bound_concurrent_requests()
+        hooks.scale_retry_waits_as_configured()
         stack = EmbeddedAws(app, stage=config.stage())
         store = persistence.StateStore.from_environment()
         if store is not None:

@@ -706,6 +706,10 @@ def _restore(name: str) -> None:
     _originals.pop(name, None)
 
 
+#: Tests only: a `chalice local` started with this variable scales its retry sleeps.
+RETRY_WAIT_FACTOR_ENV = "EMBEDDED_RETRY_WAIT_FACTOR"
+
+
 def scale_retry_waits(factor: float) -> None:
     """Tests only: moto really sleeps between retries (IntervalSeconds x BackoffRate^n).
     Multiply those sleeps by ``factor`` so a suite exercising retries stays fast; the
@@ -714,6 +718,14 @@ def scale_retry_waits(factor: float) -> None:
 
     real_sleep = _originals.setdefault("retry_sleep", time.sleep)
     retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: real_sleep(seconds * factor))  # type: ignore[assignment]
+
+
+def scale_retry_waits_as_configured() -> None:
+    """A test's `chalice local`: its retry sleeps scaled by EMBEDDED_RETRY_WAIT_FACTOR
+    (a compensation's five attempts sleep 23 s as deployed); unset, they are as deployed."""
+    value = os.environ.get(RETRY_WAIT_FACTOR_ENV, "").strip()
+    if value:
+        scale_retry_waits(float(value))
 
 
 def install(handlers: dict[str, Handler], *, max_running_executions: int | None = None) -> None:

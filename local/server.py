@@ -18,7 +18,7 @@ from pathlib import Path
 
 from chalicelib import config
 from deploy.asl import PROJECT_DIR
-from local import persistence
+from local import hooks, persistence
 
 
 @dataclass(frozen=True)
@@ -80,17 +80,20 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def chalice_local(log: Path, *, timeout: float = 90.0, state_dir: Path | None = None,
-                  project_dir: Path = PROJECT_DIR) -> Iterator[LocalServer]:
+                  project_dir: Path = PROJECT_DIR, retry_wait_factor: float | None = None) -> Iterator[LocalServer]:
     """Start the server, wait for GET /health, yield it; always stop it. Its output goes
     to ``log`` (a file: a full pipe would block the server) and into any error. With
     ``state_dir`` it keeps its state there as `make run` does (local/persistence.py);
     without, in memory only, so runs stay independent and the work tree clean.
-    ``project_dir``: the app to serve (benchmarks: another commit's tree)."""
+    ``project_dir``: the app to serve (benchmarks: another commit's tree).
+    ``retry_wait_factor``: tests only, the engine's retry sleeps scaled by it."""
     log.parent.mkdir(parents=True, exist_ok=True)
     port = free_port()
     environment = clean_environment()
     if state_dir is not None:
         environment[persistence.STATE_DIR_ENV] = str(state_dir)
+    if retry_wait_factor is not None:
+        environment[hooks.RETRY_WAIT_FACTOR_ENV] = str(retry_wait_factor)
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [str(chalice_executable()), "local", "--stage", "local", "--no-autoreload",

@@ -209,16 +209,23 @@ def entered_states(events: list[dict[str, Any]]) -> list[str]:
     return [event["state"] for event in events if event["type"].endswith("StateEntered")]
 
 
+#: A test server's retry sleeps, scaled: a compensation that fails for good sleeps 2.3 s
+#: before its dead letter, not 23 s; a page still sees each retry's poll go by.
+SERVER_RETRY_WAIT_FACTOR = 0.1
+
+
 def local_server(tmp_path_factory: Any) -> Iterator[str]:
     """For a fixture: `chalice local --stage local` on a free port (no AWS_* variable),
-    its base URL yielded; the test fails with the server's output if it cannot start."""
+    its base URL yielded; the test fails with the server's output if it cannot start.
+    Its retry sleeps are scaled by SERVER_RETRY_WAIT_FACTOR (the definitions are not)."""
     import pytest
 
     from local.server import chalice_local
 
     stack = contextlib.ExitStack()
     try:
-        running = stack.enter_context(chalice_local(tmp_path_factory.mktemp("chalice-local") / "server.log"))
+        running = stack.enter_context(chalice_local(tmp_path_factory.mktemp("chalice-local") / "server.log",
+                                                    retry_wait_factor=SERVER_RETRY_WAIT_FACTOR))
     except RuntimeError as exc:
         pytest.fail(str(exc))
     with stack:

@@ -63,6 +63,26 @@ def test_retry_waits_sleep_through_the_time_module() -> None:
     assert "time.sleep(interval_seconds)" in inspect.getsource(retrier_decl)
 
 
+@pytest.mark.parametrize("configured", ["0.1", ""])
+def test_a_test_server_scales_its_retry_waits_as_its_environment_says(
+    monkeypatch: pytest.MonkeyPatch, configured: str,
+) -> None:
+    """EMBEDDED_RETRY_WAIT_FACTOR (tests' `chalice local`) scales a retry's sleep; unset,
+    the retrier sleeps through the time module itself, as deployed."""
+    sleeps: list[float] = []
+    monkeypatch.setitem(hooks._originals, "retry_sleep", sleeps.append)
+    monkeypatch.setattr(retrier_decl, "time", time)  # as deployed: unscaled
+    monkeypatch.setenv(hooks.RETRY_WAIT_FACTOR_ENV, configured)
+
+    hooks.scale_retry_waits_as_configured()
+
+    if configured:
+        retrier_decl.time.sleep(4.0)
+        assert sleeps == [pytest.approx(0.4)]
+    else:
+        assert retrier_decl.time is time
+
+
 def test_transactions_back_up_whole_tables_through_the_module_copy() -> None:
     """The hook replaces exactly this backup; if moto changes how it rolls back, re-check."""
     import moto.dynamodb.models as dynamodb_models
