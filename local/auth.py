@@ -18,6 +18,7 @@ here is in the Lambda zip. ``install()`` runs with the embedded stack.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -63,13 +64,21 @@ def _bearer(headers: dict[str, str]) -> str:
     return rest.strip() if scheme.lower() == "bearer" else value.strip()
 
 
+@functools.lru_cache(maxsize=1024)
+def _signed_claims(issuer: str, token: str) -> dict[str, Any]:
+    """The payload of a token whose RS256 signature the pool's keys verify (a pure function
+    of the two: kept, as API Gateway keeps an authorizer's answer for a token; the time
+    and audience checks still run on every request). A refused token is not kept."""
+    try:
+        return dict(jwt.decode(token, _pool_keys(issuer), algorithms=["RS256"]).claims)
+    except (JoseError, ValueError, TypeError) as exc:
+        raise TokenRefused(f"the token is not one the user pool signed ({type(exc).__name__})") from None
+
+
 def verified_claims(token: str) -> dict[str, Any]:
     """The claims of an ID token of this stack's pool and app client, or TokenRefused."""
     issuer = config.user_pool_issuer()
-    try:
-        claims = jwt.decode(token, _pool_keys(issuer), algorithms=["RS256"]).claims
-    except (JoseError, ValueError, TypeError) as exc:
-        raise TokenRefused(f"the token is not one the user pool signed ({type(exc).__name__})") from None
+    claims = dict(_signed_claims(issuer, token))  # a copy: the caller may change its own
     if claims.get("iss") != issuer:
         raise TokenRefused("the token was issued by another user pool")
     if claims.get("token_use") != "id":
@@ -132,3 +141,4 @@ def uninstall() -> None:
         LocalGatewayAuthorizer.authorize = _original.pop("authorize")  # type: ignore[method-assign]
     with _keys_lock:
         _keys.clear()
+    _signed_claims.cache_clear()

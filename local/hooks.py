@@ -51,6 +51,14 @@ AWS costs.
    objects) goes through moto. Before serialising, moto turns the stored items into
    plain dicts (``dynamo_to_dict``) with an isinstance/hasattr cascade per value; we do
    the same walk by exact type, and hand anything unusual to moto's.
+11. DynamoDB update validation by type: each of the ten validator passes over an update
+   asks isinstance of every node against moto's node classes, which are ABCs (an
+   __instancecheck__ each time); the answer depends on the node's type only, so we keep
+   it by type. The same traversal, in the same order, with the same processors.
+12. Step Functions JSONPath: moto parses every path (InputPath, ResultPath, each
+   ``.$`` parameter) with jsonpath_ng, a PLY parser built anew per call, ~0.7 ms each,
+   every time a state runs. We parse each path text once (the parsed expression is only
+   read: find and update_or_create change the data, not the expression).
 
 tests/unit/test_hooks.py fails loudly if moto moves any target.
 """
@@ -87,13 +95,20 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.ast_nodes import Expression as _AstExpression  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.ast_nodes import Node as _AstNode  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
+    UpdateExpressionFunction as _AstUpdateExpressionFunction,
+)
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.dynamodb.responses import DynamoHandler
+from moto.stepfunctions.parser.asl.component.common.path import result_path as sfn_result_path
 from moto.stepfunctions.parser.asl.component.component import Component
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.state_pass.result import Result
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import json_path as sfn_json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
@@ -586,6 +601,63 @@ def _process_with_the_map_once(self: DepthFirstTraverser, node: Any) -> Any:
     return None
 
 
+# isinstance against moto's node classes (ABCs: every check is an __instancecheck__) is a
+# function of the node's type alone, so each answer is kept by type: about half of a
+# validator pass was these checks. A race only computes the same answer twice.
+_node_kinds: dict[type, bool] = {}  # type -> is it a Node
+_descended_kinds: dict[type, bool] = {}  # type -> does find_clauses search inside it
+#: traverser class -> node type -> the map index ``process`` uses for it (-1: none)
+_processor_indexes: dict[type, dict[type, int]] = {}
+
+
+def _processor_index(traverser: DepthFirstTraverser, kind: type) -> int:
+    """Which entry of the map ``process`` calls for a node of this type: the first class
+    it is an instance of (the map is a constant of the traverser's class; pinned)."""
+    by_kind = _processor_indexes.setdefault(type(traverser), {})
+    index = by_kind.get(kind)
+    if index is None:
+        index = by_kind[kind] = next((position for position, (node_class, _) in enumerate(_processing_items(traverser))
+                                      if issubclass(kind, node_class)), -1)
+    return index
+
+
+def _traverse_by_type(self: DepthFirstTraverser, node: Any, child_id: int = -1) -> Any:
+    """moto's traverse_node_recursively, statement for statement, with the type checks kept."""
+    kind = type(node)
+    is_node = _node_kinds.get(kind)
+    if is_node is None:
+        is_node = _node_kinds[kind] = issubclass(kind, _AstNode)
+    if is_node:
+        parent_node = node.parent
+        if node.children is not None:
+            for i, child_node in enumerate(node.children):
+                self.pre_processing_of_child(node, i)
+                self.traverse_node_recursively(child_node, i)
+        index = _processor_index(self, kind)
+        if index >= 0:
+            node = _processing_items(self)[index][1](node)
+            node.parent = parent_node
+            if parent_node:
+                parent_node.children[child_id] = node
+    return node
+
+
+def _find_clauses_by_type(self: Any, clause_types: list[type]) -> list[Any]:
+    """moto's Node.find_clauses, with the type checks kept."""
+    clauses = []
+    for child in self.children or []:
+        kind = type(child)
+        if kind in clause_types:
+            clauses.append(child)
+            continue
+        descend = _descended_kinds.get(kind)
+        if descend is None:
+            descend = _descended_kinds[kind] = issubclass(kind, (_AstExpression, _AstUpdateExpressionFunction))
+        if descend:
+            clauses.extend(child.find_clauses(clause_types))
+    return clauses
+
+
 # --- 9. moto's dispatch: each handler class's methods listed once ---------------------------
 @functools.cache
 def _method_names_once(clazz: type) -> list[str]:
@@ -648,6 +720,21 @@ def _parse_structure_plainly(self: Any, shape: Any, value: Any) -> Any:
     return _originals["attribute_values_in"](self, shape, value)
 
 
+# --- 12. Step Functions JSONPath: parse each path once -------------------------------------
+#: Path texts kept parsed: the definitions hold a few dozen.
+JSONPATH_CACHE_SIZE = 1024
+
+
+@functools.lru_cache(maxsize=JSONPATH_CACHE_SIZE)
+def _jsonpath_ext_parsed_once(path: str) -> Any:
+    return _originals["jsonpath"](path)
+
+
+@functools.lru_cache(maxsize=JSONPATH_CACHE_SIZE)
+def _jsonpath_parsed_once(path: str) -> Any:
+    return _originals["jsonpath_result"](path)
+
+
 # --- Installing ---------------------------------------------------------------------------
 def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
     """Name -> the (owner, attribute, replacement) it sets. The first attribute's
@@ -667,18 +754,22 @@ def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
                          (dynamodb_validators, "deepcopy", update_expressions.copy)],
         "traverse": [(DepthFirstTraverser, "nodes_to_be_processed", _node_classes_once),
                      (DepthFirstTraverser, "process", _process_with_the_map_once)],
+        "node_types": [(DepthFirstTraverser, "traverse_node_recursively", _traverse_by_type),
+                       (_AstNode, "find_clauses", _find_clauses_by_type)],
         "method_names": [(core_responses, "method_names_from_class", _method_names_once)],
         "attribute_values_out": [(BaseJSONSerializer, "_serialize_type_structure", _serialize_structure_plainly)],
         "attribute_values_in": [(BaseJSONParser, "_parse_structure", _parse_structure_plainly)],
         "dynamo_to_dict": [(dynamodb_responses, "dynamo_to_dict", _dynamo_to_dict_by_type)],
+        "jsonpath": [(sfn_json_path, "parse", _jsonpath_ext_parsed_once)],
+        "jsonpath_result": [(sfn_result_path, "parse", _jsonpath_parsed_once)],
     }
 
 
 #: The patches that make local execution cheaper, not different: what the benchmark
 #: switches off to price them (with the gate, which bench/e2e measures separately).
 PERFORMANCE_PATCHES = ("query", "all_items", "parse", "boto_client_for", "update_parse", "traverse",
-                       "method_names", "attribute_values_out", "attribute_values_in",
-                       "dynamo_to_dict")
+                       "node_types", "method_names", "attribute_values_out", "attribute_values_in",
+                       "dynamo_to_dict", "jsonpath", "jsonpath_result")
 _replaced: dict[str, list[tuple[Any, str, Any]]] = {}  # name -> (owner, attribute, original)
 
 
@@ -744,6 +835,8 @@ def uninstall() -> None:
         _restore(name)
     programs.clear()
     update_expressions.clear()
+    _jsonpath_ext_parsed_once.cache_clear()
+    _jsonpath_parsed_once.cache_clear()
     with _clients_lock:
         _clients.clear()
     _handlers.clear()

@@ -1,6 +1,6 @@
 """The embedded engine's shortcuts change no outcome: sagas that retry and compensate,
 run many at once, end exactly as they do when every execution parses its own program
-(local/hooks.py, ProgramCache)."""
+and every state its JSONPaths (local/hooks.py: ProgramCache, the JSONPath cache)."""
 
 from __future__ import annotations
 
@@ -119,8 +119,8 @@ def test_concurrent_sagas_end_the_same_with_shared_programs(
     """GIVEN 30 sagas started together that retry (transient faults), compensate (a
     permanent fault, a compensation failing every attempt) and time out, and executions
     that reach a retrier together for the first time interleave there (RacyHeapKeys)
-    WHEN they run once with every execution parsing its own program and once sharing
-    the cached one
+    WHEN they run once with every execution parsing its own program (and every state its
+    JSONPaths) and once sharing the cached ones
     THEN each ends exactly the same: status, error, step and compensation statuses and
     attempts, states entered and task attempts; and those are the definition's (one
     retry for a transient fault, 1 + MaxAttempts 5 for a compensation that always fails)."""
@@ -131,7 +131,7 @@ def test_concurrent_sagas_end_the_same_with_shared_programs(
     monkeypatch.setattr(EvalComponent, "heap_key", property(RacyHeapKeys().heap_key))
     aws_factory({"booking": _definition()})
 
-    with hooks.unpatched("parse"):
+    with hooks.unpatched("parse", "jsonpath", "jsonpath_result"):
         parsing_each = _round(first_flight=0)
     parses_before = hooks.programs.parses
     sharing = _round(first_flight=5)

@@ -35,6 +35,7 @@ from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker, SyncExecutionWorker
 
 from chalicelib.schema import BOOKINGS_BY_CUSTOMER, TABLES_BY_NAME
+from deploy import asl
 from local import hooks
 
 COMPONENTS_DIR = Path(inspect.getfile(EvalComponent)).parent
@@ -288,6 +289,76 @@ def test_each_validator_pass_has_a_constant_processing_map() -> None:
                    for value in returned.values), traverser
     source = inspect.getsource(DepthFirstTraverser.traverse_node_recursively)
     assert "isinstance(node, self.nodes_to_be_processed())" in source and "self.process(node)" in source
+
+
+def test_the_node_type_checks_are_the_ones_the_hook_keeps_by_type() -> None:
+    """_traverse_by_type and _find_clauses_by_type are moto's two methods with each
+    isinstance answered by the node's type: if moto changes either body, re-check them."""
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node  # type: ignore[attr-defined]
+
+    traverse = "".join(line.strip() for line in inspect.getsource(DepthFirstTraverser.traverse_node_recursively)
+                       .split('"""')[2].splitlines())
+    assert traverse == (
+        "if isinstance(node, Node):parent_node = node.parentif node.children is not None:"
+        "for i, child_node in enumerate(node.children):self.pre_processing_of_child(node, i)"
+        "self.traverse_node_recursively(child_node, i)# noinspection PyTypeChecker"
+        "if isinstance(node, self.nodes_to_be_processed()):node = self.process(node)node.parent = parent_node"
+        "if parent_node:parent_node.children[child_id] = nodereturn node")
+    find = "".join(line.strip() for line in inspect.getsource(Node.find_clauses).splitlines()[1:])
+    assert find == (
+        "clauses = []for child in self.children or []:if type(child) in clause_types:clauses.append(child)"
+        "elif isinstance(child, Expression):clauses.extend(child.find_clauses(clause_types))"
+        "elif isinstance(child, UpdateExpressionFunction):clauses.extend(child.find_clauses(clause_types))"
+        "return clauses")
+    # No class registers virtual subclasses: an answer by type is the isinstance answer.
+    import moto.dynamodb.parsing.ast_nodes as ast_nodes
+
+    assert "register(" not in inspect.getsource(ast_nodes)
+
+
+def test_jsonpaths_are_parsed_where_the_hook_parses_them_once() -> None:
+    from moto.stepfunctions.parser.asl.component.common.path.result_path import ResultPath
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    assert "input_expr = parse(path)" in inspect.getsource(json_path.extract_json)
+    assert "result_expr = parse(self.result_path_src)" in inspect.getsource(ResultPath._eval_body)
+
+
+def test_a_jsonpath_parsed_once_finds_and_updates_as_a_fresh_parse(bare_moto: None) -> None:
+    """Every path of both definitions: the kept expression is the same object each time,
+    and it reads and writes a document exactly as a fresh parse does, leaving itself
+    unchanged."""
+    from jsonpath_ng import parse as parse_plain
+    from jsonpath_ng.ext import parse as parse_ext
+
+    hooks.install({})
+    try:
+        paths = sorted({path for kind in ("booking", "cancellation") for path in _jsonpaths(asl.load(kind))})
+        assert len(paths) >= 10
+        document = {"booking_id": "b", "legs": [{"leg": 0}, {"leg": 1}], "ReserveSeatsResult": {"legs": [1]}}
+        for path in paths:
+            kept = hooks._jsonpath_ext_parsed_once(path)
+            assert hooks._jsonpath_ext_parsed_once(path) is kept
+            assert [m.value for m in kept.find(document)] == [m.value for m in parse_ext(path).find(document)]
+            written = hooks._jsonpath_parsed_once(path).update_or_create(json.loads(json.dumps(document)), {"x": 1})
+            assert written == parse_plain(path).update_or_create(json.loads(json.dumps(document)), {"x": 1})
+            assert str(kept) == str(parse_ext(path))
+    finally:
+        hooks.uninstall()
+
+
+def _jsonpaths(node: Any) -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, str) and value.startswith("$") and not value.startswith("$$") and (
+                    key.endswith(".$") or key in ("InputPath", "OutputPath", "ResultPath", "ItemsPath")):
+                found.append(value)
+            found += _jsonpaths(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _jsonpaths(value)
+    return found
 
 
 def test_dispatch_lists_the_handler_methods_on_every_request() -> None:
@@ -613,8 +684,8 @@ def test_updates_and_reads_answer_exactly_as_moto_does(bare_moto: None) -> None:
 
     hooks.install({})
     client = boto3.client("dynamodb")
-    patches = ("update_parse", "traverse", "method_names", "attribute_values_out", "attribute_values_in",
-               "dynamo_to_dict")
+    patches = ("update_parse", "traverse", "node_types", "method_names", "attribute_values_out",
+               "attribute_values_in", "dynamo_to_dict")
     with hooks.unpatched(*patches):
         expected = _requests_of_every_kind(client)
     client.delete_table(TableName="kinds")
