@@ -386,6 +386,43 @@ def test_answers_are_made_plain_by_dynamo_to_dict() -> None:
     source = inspect.getsource(dynamo_to_dict)
     assert 'if obj.type == "B":' in source and 'if obj.type == "BS":' in source
     assert "return {obj.type: dynamo_to_dict(obj.value)}" in source
+    # An item's attributes are a LimitedSizeDict, which moto converts as the dict it is.
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+
+    assert issubclass(LimitedSizeDict, dict) and not hasattr(LimitedSizeDict, "to_json")
+    assert type(Item(DynamoType({"S": "k"}), None, {"a": {"S": "v"}}).attrs) is LimitedSizeDict
+    assert "if isinstance(obj, dict):" in source
+
+
+def test_moto_reads_no_signature_and_defaults_to_the_embedded_account() -> None:
+    from moto.core.botocore_stubber import BotocoreStubber
+    from moto.core.models import botocore_stubber
+    from moto.core.responses import BaseResponse
+    from moto.iam.models import get_account_id_from
+
+    assert isinstance(botocore_stubber, BotocoreStubber)
+    assert "if not self.enabled:" in inspect.getsource(BotocoreStubber.__call__)
+    assert 'return "AKIAEXAMPLE"' in inspect.getsource(BaseResponse.get_access_key)
+    assert get_account_id_from("AKIAEXAMPLE") == get_account_id_from("test") == moto.core.DEFAULT_ACCOUNT_ID
+
+
+def test_requests_go_unsigned_while_moto_answers_them_and_signed_otherwise(
+        bare_moto: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.awsrequest import AWSRequest
+    from moto.core.models import botocore_stubber
+
+    hooks.install({})
+    client = boto3.client("dynamodb")
+    sent: list[bytes | None] = []
+    client.meta.events.register("before-send", lambda request, **_: sent.append(request.headers.get("Authorization")))
+    client.list_tables()
+    with hooks.unpatched("unsigned"):
+        client.list_tables()
+    assert sent[0] is None and (sent[1] or b"").startswith(b"AWS4-HMAC-SHA256 Credential=")
+    monkeypatch.setattr(botocore_stubber, "enabled", False)  # a real endpoint: signed as ever
+    request = AWSRequest(method="POST", url="https://dynamodb.us-east-1.amazonaws.com/", data=b"{}")
+    client._request_signer.sign("ListTables", request)
+    assert request.headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=")
 
 
 # --- install / uninstall ------------------------------------------------------------------
@@ -685,7 +722,7 @@ def test_updates_and_reads_answer_exactly_as_moto_does(bare_moto: None) -> None:
     hooks.install({})
     client = boto3.client("dynamodb")
     patches = ("update_parse", "traverse", "node_types", "method_names", "attribute_values_out",
-               "attribute_values_in", "dynamo_to_dict")
+               "attribute_values_in", "dynamo_to_dict", "unsigned")
     with hooks.unpatched(*patches):
         expected = _requests_of_every_kind(client)
     client.delete_table(TableName="kinds")
