@@ -65,6 +65,12 @@ AWS costs.
    and, without one, uses the default account, which is the embedded stack's. While
    moto intercepts requests (mock_aws active), requests go unsigned; otherwise botocore
    signs as ever.
+14. DynamoDB update validation, continued: of the ten passes over an update's tree,
+   the first three (one SET/ADD/REMOVE clause each, no overlapping paths, no key
+   attribute updated) depend on the expression text, its ExpressionAttributeNames and
+   the table's keys, not on the values or the item. Once a text has passed them with
+   those names on such a table, later updates skip them; a text that fails them fails
+   every time, as it is never recorded.
 
 tests/unit/test_hooks.py fails loudly if moto moves any target.
 """
@@ -109,6 +115,13 @@ from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
     UpdateExpressionFunction as _AstUpdateExpressionFunction,
 )
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.validators import (  # type: ignore[attr-defined]
+    ActionCountValidator,
+    OverlappingPathsValidator,
+    UpdateExpressionValidator,
+    UpdateHashRangeKeyValidator,
+    Validator,
+)
 from moto.dynamodb.responses import DynamoHandler
 from moto.stepfunctions.parser.asl.component.common.path import result_path as sfn_result_path
 from moto.stepfunctions.parser.asl.component.component import Component
@@ -541,7 +554,9 @@ class ParsedUpdateExpressions:
     def __init__(self, size: int) -> None:
         self.size = size
         self._by_text: collections.OrderedDict[str, tuple[Any, bytes]] = collections.OrderedDict()
-        self._by_tree: dict[int, tuple[Any, bytes]] = {}
+        self._by_tree: dict[int, tuple[Any, bytes, str]] = {}
+        #: (text, names, table keys) whose checks of the text alone passed (patch 14)
+        self.checked: set[tuple[str, frozenset[tuple[str, str]], tuple[str, ...]]] = set()
         self._lock = threading.Lock()
 
     def parse(self, expression: str) -> Any:
@@ -554,7 +569,7 @@ class ParsedUpdateExpressions:
         entry = (tree, pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL))
         with self._lock:
             self._by_text[expression] = entry
-            self._by_tree[id(tree)] = entry
+            self._by_tree[id(tree)] = (*entry, expression)
             while len(self._by_text) > self.size:
                 evicted, _ = self._by_text.popitem(last=False)[1]
                 self._by_tree.pop(id(evicted), None)
@@ -567,10 +582,16 @@ class ParsedUpdateExpressions:
             return pickle.loads(entry[1])
         return copy.deepcopy(value, memo)
 
+    def text_of(self, tree: Any) -> str | None:
+        """The expression a kept tree was parsed from (None: not a kept tree)."""
+        entry = self._by_tree.get(id(tree))
+        return entry[2] if entry is not None and entry[0] is tree else None
+
     def clear(self) -> None:
         with self._lock:
             self._by_text.clear()
             self._by_tree.clear()
+            self.checked.clear()
 
 
 update_expressions = ParsedUpdateExpressions(512)  # the project writes ~40 distinct texts
@@ -664,6 +685,42 @@ def _find_clauses_by_type(self: Any, clause_types: list[type]) -> list[Any]:
         if descend:
             clauses.extend(child.find_clauses(clause_types))
     return clauses
+
+
+# --- 14. DynamoDB update validation: the checks of the text, once per text -----------------
+#: The first passes of moto's UpdateExpressionValidator: they raise or pass on the tree, the
+#: ExpressionAttributeNames and the table's keys alone (never the values or the item).
+_TEXT_CHECKS = (ActionCountValidator, OverlappingPathsValidator, UpdateHashRangeKeyValidator)
+_CHECKED_KEEP = 4096
+
+
+def _validator_init_keeping_the_tree(self: UpdateExpressionValidator, expression: Any, *args: Any,
+                                     **kwargs: Any) -> None:
+    Validator.__init__(self, expression, *args, **kwargs)
+    self.__dict__["_hooks_tree"] = expression
+
+
+def _checked_key(self: UpdateExpressionValidator) -> Any:
+    text = update_expressions.text_of(self.__dict__.get("_hooks_tree"))
+    if text is None or tuple(type(processor) for processor in self.processors[:len(_TEXT_CHECKS)]) != _TEXT_CHECKS:
+        return None
+    return text, frozenset((self.expression_attribute_names or {}).items()), tuple(self.table.table_key_attrs)
+
+
+def _validate_checking_each_text_once(self: UpdateExpressionValidator) -> Any:
+    """moto's Validator.validate, skipping the checks of the text when this text, with
+    these names, on a table with these keys, already passed them."""
+    key = _checked_key(self)
+    processors = self.processors
+    skip = len(_TEXT_CHECKS) if key is not None and key in update_expressions.checked else 0
+    node = self.node_to_validate
+    for position, processor in enumerate(processors[skip:], start=skip):
+        node = processor.traverse(node)
+        if key is not None and position == len(_TEXT_CHECKS) - 1:
+            if len(update_expressions.checked) >= _CHECKED_KEEP:
+                update_expressions.checked.clear()
+            update_expressions.checked.add(key)
+    return node
 
 
 # --- 9. moto's dispatch: each handler class's methods listed once ---------------------------
@@ -782,6 +839,8 @@ def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
         "jsonpath": [(sfn_json_path, "parse", _jsonpath_ext_parsed_once)],
         "jsonpath_result": [(sfn_result_path, "parse", _jsonpath_parsed_once)],
         "unsigned": [(RequestSigner, "sign", _sign_unless_moto_answers)],
+        "update_checks": [(UpdateExpressionValidator, "validate", _validate_checking_each_text_once),
+                          (UpdateExpressionValidator, "__init__", _validator_init_keeping_the_tree)],
     }
 
 
@@ -789,7 +848,7 @@ def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
 #: switches off to price them (with the gate, which bench/e2e measures separately).
 PERFORMANCE_PATCHES = ("query", "all_items", "parse", "boto_client_for", "update_parse", "traverse",
                        "node_types", "method_names", "attribute_values_out", "attribute_values_in",
-                       "dynamo_to_dict", "jsonpath", "jsonpath_result", "unsigned")
+                       "dynamo_to_dict", "jsonpath", "jsonpath_result", "unsigned", "update_checks")
 _replaced: dict[str, list[tuple[Any, str, Any]]] = {}  # name -> (owner, attribute, original)
 
 

@@ -659,6 +659,12 @@ UPDATES: list[dict[str, Any]] = [
     {"UpdateExpression": "SET a = :a SET b = :a", "ExpressionAttributeValues": {":a": {"S": "A"}}},  # two SETs
     {"UpdateExpression": "SET a = :a, a = :b", "ExpressionAttributeValues": {":a": {"S": "A"}, ":b": {"S": "B"}}},
     {"UpdateExpression": "SET = :a", "ExpressionAttributeValues": {":a": {"S": "A"}}},  # malformed
+    {"UpdateExpression": "SET pk = :a", "ExpressionAttributeValues": {":a": {"S": "A"}}},  # the key
+    # One text, checked with names that pass, then with names that make two paths one.
+    {"UpdateExpression": "SET #x = :a, #y = :b", "ExpressionAttributeNames": {"#x": "x", "#y": "y"},
+     "ExpressionAttributeValues": {":a": {"S": "A"}, ":b": {"S": "B"}}},
+    {"UpdateExpression": "SET #x = :a, #y = :b", "ExpressionAttributeNames": {"#x": "x", "#y": "x"},
+     "ExpressionAttributeValues": {":a": {"S": "A"}, ":b": {"S": "B"}}},
     {"UpdateExpression": "SET gone.deeper = :a", "ExpressionAttributeValues": {":a": {"S": "A"}}},
     {"UpdateExpression": "SET a = :a", "ConditionExpression": "n = :zero",
      "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -722,18 +728,36 @@ def test_updates_and_reads_answer_exactly_as_moto_does(bare_moto: None) -> None:
     hooks.install({})
     client = boto3.client("dynamodb")
     patches = ("update_parse", "traverse", "node_types", "method_names", "attribute_values_out",
-               "attribute_values_in", "dynamo_to_dict", "unsigned")
+               "attribute_values_in", "dynamo_to_dict", "unsigned", "update_checks")
     with hooks.unpatched(*patches):
         expected = _requests_of_every_kind(client)
     client.delete_table(TableName="kinds")
     answered = _requests_of_every_kind(client)
     assert answered == expected
     errors = [answer["error"]["Code"] for answer in answered if isinstance(answer, dict) and answer.get("error")]
-    assert errors.count("ValidationException") == 8 and errors.count("ConditionalCheckFailedException") == 2
+    assert errors.count("ValidationException") == 12 and errors.count("ConditionalCheckFailedException") == 2
     assert errors.count("TransactionCanceledException") == 1
     kept = list(hooks.update_expressions._by_text.values())
     assert len(kept) >= 6
     assert all(pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL) == blob for tree, blob in kept)
+    assert len(hooks.update_expressions.checked) >= 4  # each text that passed its checks, once
+
+
+def test_the_first_validator_passes_read_only_the_text_the_names_and_the_keys() -> None:
+    from moto.dynamodb.parsing import validators
+
+    source = inspect.getsource(validators.UpdateExpressionValidator.get_ast_processors)
+    compact = " ".join(source.split())
+    built = ["ActionCountValidator()", "OverlappingPathsValidator(self.expression_attribute_names)",
+             "UpdateHashRangeKeyValidator( self.table.table_key_attrs, self.expression_attribute_names or {} )",
+             "ExpressionAttributeValueProcessor("]
+    assert [compact.index(text) for text in built] == sorted(compact.index(text) for text in built)
+    for checker in hooks._TEXT_CHECKS:  # they raise or hand the node back unchanged
+        assert "return node" in inspect.getsource(checker) and "item" not in inspect.getsource(checker)
+    assert "for processor in self.processors:\n            n = processor.traverse(n)" in \
+        inspect.getsource(validators.Validator.validate)
+    assert "__init__" not in validators.UpdateExpressionValidator.__dict__ or \
+        hooks._replaced.get("update_checks")
 
 
 def test_the_parse_cache_is_bounded_and_keeps_nothing_that_failed(bare_moto: None) -> None:
