@@ -130,14 +130,14 @@ class DynamoMeter:
     def install(self) -> None:
         from chalicelib import db
 
-        events = db.resource().meta.client.meta.events
+        events = db.client().meta.events
         events.register("before-call.dynamodb", self._before)
         events.register("after-call.dynamodb", self._after)
 
     def uninstall(self) -> None:
         from chalicelib import db
 
-        events = db.resource().meta.client.meta.events
+        events = db.client().meta.events
         events.unregister("before-call.dynamodb", self._before)
         events.unregister("after-call.dynamodb", self._after)
 

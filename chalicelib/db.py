@@ -1,9 +1,15 @@
 """The only module that touches DynamoDB.
 
-It owns the lazy resource (created on first use, so tests and the embedded backend
-start moto first), the table getters, the key builders, and the translation of
-``ClientError`` into this project's errors. Domain modules pass expressions in and
-get plain Python values (ints, not Decimals) back.
+It owns the lazy client (created on first use, so tests and the embedded backend
+start moto first), the key builders, the conversion between Python values and
+DynamoDB's attribute values, and the translation of ``ClientError`` into this
+project's errors. Domain modules pass expressions in and get plain Python values (ints,
+not Decimals) back.
+
+A low-level client, with boto3's TypeSerializer/TypeDeserializer applied to the fields
+that hold attribute values, rather than the resource's client: the resource converts by
+walking every request and answer against the service model (and deep-copies every
+request first), a tenth of a status poll's CPU in the embedded stack.
 """
 
 from __future__ import annotations
@@ -31,32 +37,29 @@ _TRANSIENT_CODES = {
 }
 
 
+def _build_client() -> Any:
+    import boto3
+
+    return boto3.client("dynamodb", region_name=config.region())
+
+
 def _build_resource() -> Any:
     import boto3
 
     return boto3.resource("dynamodb", region_name=config.region())
 
 
-#: The DynamoDB resource, made on first use.
-resource = Lazy(_build_resource)
-#: Its Table objects by physical name: boto3 builds a Table's class from the resource
-#: model on every ``Table(...)``, a few hundred microseconds per request for nothing.
-_tables = Lazy(dict)
+#: The DynamoDB client every operation here uses, made on first use.
+client = Lazy(_build_client)
+#: The resource, for its batch writer only (seeding): boto3 already batches, resends
+#: what DynamoDB leaves unprocessed and drops duplicate keys.
+_resource = Lazy(_build_resource)
 
 
 def reset() -> None:
-    """Forget the resource and its tables (tests and the embedded backend: after moto restarts)."""
-    resource.reset()
-    _tables.reset()
-
-
-def table(name: str) -> Any:
-    physical = config.table_name(name)
-    tables = _tables()
-    found = tables.get(physical)
-    if found is None:
-        found = tables.setdefault(physical, resource().Table(physical))
-    return found
+    """Forget the client (tests and the embedded backend: after moto restarts)."""
+    client.reset()
+    _resource.reset()
 
 
 # --- Keys: built here and nowhere else --------------------------------------------
@@ -122,6 +125,34 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _serializer() -> Any:
+    from boto3.dynamodb.types import TypeSerializer
+
+    return TypeSerializer()
+
+
+def _deserializer() -> Any:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return TypeDeserializer()
+
+
+_codecs = Lazy(lambda: (_serializer(), _deserializer()))
+
+
+def _wire(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Python values (an item, a key, ExpressionAttributeValues) as attribute values.
+    Floats are refused (TypeError), as boto3 refuses them: money and points are ints."""
+    serializer = _codecs()[0]
+    return {name: serializer.serialize(value) for name, value in values.items()}
+
+
+def _deserialise(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A raw DynamoDB item ({"S": ...}) as plain Python values."""
+    deserializer = _codecs()[1]
+    return plain({key: deserializer.deserialize(value) for key, value in item.items()})  # type: ignore[no-any-return]
+
+
 def _raise_translated(exc: Exception, labels: tuple[str, ...] = (ConditionFailed.SINGLE,)) -> None:
     """Raise ``exc`` as this project's error. ``labels`` name the parts of a
     transaction in order: DynamoDB reports failures by position, callers ask by name."""
@@ -131,7 +162,6 @@ def _raise_translated(exc: Exception, labels: tuple[str, ...] = (ConditionFailed
         raise exc
     code = exc.response.get("Error", {}).get("Code", "")
     if code == "ConditionalCheckFailedException":
-        # The resource does not deserialise the item of an error response.
         current = exc.response.get("Item")  # type: ignore[typeddict-item]
         item = _deserialise(current) if isinstance(current, Mapping) else None
         raise ConditionFailed({ConditionFailed.SINGLE: item}, frozenset({ConditionFailed.SINGLE})) from exc
@@ -155,23 +185,15 @@ def _reason_item(reason: Mapping[str, Any]) -> dict[str, Any] | None:
     return _deserialise(item) if item is not None else None
 
 
-def _deserialise(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A raw DynamoDB item ({"S": ...}) as plain Python values."""
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    return plain({key: deserializer.deserialize(value) for key, value in item.items()})  # type: ignore[no-any-return]
-
-
 # --- Operations -------------------------------------------------------------------
 def get(table_name: str, key: dict[str, str]) -> dict[str, Any] | None:
     try:
-        response = _client().get_item(TableName=config.table_name(table_name), Key=key, ConsistentRead=True)
+        response = client().get_item(TableName=config.table_name(table_name), Key=_wire(key), ConsistentRead=True)
     except Exception as exc:
         _raise_translated(exc)
         raise
     item = response.get("Item")
-    return plain(item) if item is not None else None
+    return _deserialise(item) if item is not None else None
 
 
 @dataclass(frozen=True)
@@ -197,8 +219,9 @@ def get_many(**reads: Read | None) -> dict[str, dict[str, Any] | None]:
     request: dict[str, Any] = {}
     for read in wanted.values():
         keys = request.setdefault(config.table_name(read.table), {"Keys": [], "ConsistentRead": True})["Keys"]
-        if read.key not in keys:  # BatchGetItem refuses the same key twice
-            keys.append(read.key)
+        key = _wire(read.key)
+        if key not in keys:  # BatchGetItem refuses the same key twice
+            keys.append(key)
     items = _batch_get(request)
     for name, read in wanted.items():
         found[name] = next((item for table, item in items if table == config.table_name(read.table)
@@ -212,12 +235,12 @@ def _batch_get(request: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     items: list[tuple[str, dict[str, Any]]] = []
     for attempt in range(_BATCH_TRIES):
         try:
-            response = _client().batch_get_item(RequestItems=request)
+            response = client().batch_get_item(RequestItems=request)
         except Exception as exc:
             _raise_translated(exc)
             raise
         for table, table_items in response.get("Responses", {}).items():
-            items += [(table, plain(item)) for item in table_items]
+            items += [(table, _deserialise(item)) for item in table_items]
         request = response.get("UnprocessedKeys") or {}
         if not request:
             return items
@@ -239,7 +262,7 @@ class Put:
     kind: ClassVar[str] = "Put"
 
     def fields(self) -> dict[str, Any]:
-        return {"Item": self.item}
+        return {"Item": _wire(self.item)}
 
 
 @dataclass(frozen=True)
@@ -253,7 +276,7 @@ class Update:
     kind: ClassVar[str] = "Update"
 
     def fields(self) -> dict[str, Any]:
-        return {"Key": self.key, "UpdateExpression": self.expression}
+        return {"Key": _wire(self.key), "UpdateExpression": self.expression}
 
 
 @dataclass(frozen=True)
@@ -268,7 +291,7 @@ class Check:
     kind: ClassVar[str] = "ConditionCheck"
 
     def fields(self) -> dict[str, Any]:
-        return {"Key": self.key}
+        return {"Key": _wire(self.key)}
 
 
 Write = Put | Update | Check
@@ -282,19 +305,14 @@ def _request(write: Write) -> dict[str, Any]:
     if write.names:
         request["ExpressionAttributeNames"] = write.names
     if write.values:
-        request["ExpressionAttributeValues"] = write.values
+        request["ExpressionAttributeValues"] = _wire(write.values)
     return request
-
-
-def _client() -> Any:
-    # The resource's own client: it converts between Python values and DynamoDB's.
-    return resource().meta.client
 
 
 def put(table_name: str, item: dict[str, Any], *, condition: str | None = None,
         names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
     try:
-        _client().put_item(**_request(Put(table_name, item, condition, names, values)))
+        client().put_item(**_request(Put(table_name, item, condition, names, values)))
     except Exception as exc:
         _raise_translated(exc)
         raise
@@ -311,11 +329,11 @@ def update(table_name: str, key: dict[str, str], expression: str, *, condition: 
 def apply(write: Update, *, returning: str = "ALL_NEW") -> dict[str, Any]:
     """Run an ``Update`` (as built for a transaction) as a single write."""
     try:
-        response = _client().update_item(**_request(write), ReturnValues=returning)
+        response = client().update_item(**_request(write), ReturnValues=returning)
     except Exception as exc:
         _raise_translated(exc)
         raise
-    return plain(response.get("Attributes", {}))  # type: ignore[no-any-return]
+    return _deserialise(response.get("Attributes", {}))
 
 
 def transact(**parts: Write) -> None:
@@ -324,15 +342,16 @@ def transact(**parts: Write) -> None:
     labels = tuple(parts)
     items = [{write.kind: _request(write)} for write in parts.values()]
     try:
-        _client().transact_write_items(TransactItems=items)
+        client().transact_write_items(TransactItems=items)
     except Exception as exc:
         _raise_translated(exc, labels)
         raise
 
 
 def query(table_name: str, **kwargs: Any) -> list[dict[str, Any]]:
-    """All pages of a Query. ``kwargs`` are boto3's (KeyConditionExpression, ...)."""
-    return list(_paginate(table(table_name).query, ConsistentRead=True, **kwargs))
+    """All pages of a Query. ``kwargs`` are the request's (KeyConditionExpression, ...),
+    with ExpressionAttributeValues as Python values."""
+    return list(_paginate(client().query, table_name, ConsistentRead=True, **kwargs))
 
 
 def query_page(table_name: str, index: str, *, limit: int, after: dict[str, str] | None = None,
@@ -342,35 +361,43 @@ def query_page(table_name: str, index: str, *, limit: int, after: dict[str, str]
     consistent reads (DynamoDB refuses ConsistentRead on one)."""
     kwargs.update(IndexName=index, Limit=limit, ScanIndexForward=not newest_first)
     if after is not None:
-        kwargs["ExclusiveStartKey"] = after
+        kwargs["ExclusiveStartKey"] = _wire(after)
     try:
-        response = table(table_name).query(**kwargs)
+        response = client().query(**_read_request(table_name, kwargs))
     except Exception as exc:
         _raise_translated(exc)
         raise
-    return [plain(item) for item in response.get("Items", [])]
+    return [_deserialise(item) for item in response.get("Items", [])]
 
 
 def scan(table_name: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    return _paginate(table(table_name).scan, ConsistentRead=True, **kwargs)
+    return _paginate(client().scan, table_name, ConsistentRead=True, **kwargs)
 
 
-def _paginate(operation: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+def _read_request(table_name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    request = {"TableName": config.table_name(table_name), **kwargs}
+    if "ExpressionAttributeValues" in request:
+        request["ExpressionAttributeValues"] = _wire(request["ExpressionAttributeValues"])
+    return request
+
+
+def _paginate(operation: Any, table_name: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    request = _read_request(table_name, kwargs)
     while True:
         try:
-            response = operation(**kwargs)
+            response = operation(**request)
         except Exception as exc:
             _raise_translated(exc)
             raise
         for item in response.get("Items", []):
-            yield plain(item)
+            yield _deserialise(item)
         if "LastEvaluatedKey" not in response:
             return
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]  # already in the wire form
 
 
 def batch_put(table_name: str, items: list[dict[str, Any]]) -> None:
     """Write many items in batches of 25, resending what DynamoDB leaves unprocessed."""
-    with table(table_name).batch_writer() as writer:
+    with _resource().Table(config.table_name(table_name)).batch_writer() as writer:
         for item in items:
             writer.put_item(Item=item)

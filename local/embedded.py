@@ -100,7 +100,7 @@ class EmbeddedAws:
         return f"{self.app.app_name}-{self.stage}-{name}"
 
     def create_tables(self) -> None:
-        client = db.resource().meta.client
+        client = db.client()
         for table in TABLES:
             name = os.environ.setdefault(table.env_var, f"{self.app.app_name}-{self.stage}-{table.name}")
             indexes = {"GlobalSecondaryIndexes": table.index_definitions()} if table.indexes else {}

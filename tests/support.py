@@ -318,7 +318,7 @@ class DynamoRequests:
 def dynamodb_requests() -> Iterator[DynamoRequests]:
     """Record the DynamoDB requests made meanwhile (any thread: run one thing at a time)."""
     recorder = DynamoRequests()
-    events = db.resource().meta.client.meta.events
+    events = db.client().meta.events
     events.register("before-call.dynamodb", recorder._record)
     try:
         yield recorder
