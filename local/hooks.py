@@ -71,7 +71,12 @@ AWS costs.
    the table's keys, not on the values or the item. Once a text has passed them with
    those names on such a table, later updates skip them; a text that fails them fails
    every time, as it is never recorded.
-
+15. Step Functions -> Lambda: moto's engine invokes each task's function through a boto3
+   client, so the payload is serialised, routed through moto's HTTP emulation to its
+   Lambda backend and parsed back: about a millisecond per task. We call that backend's
+   function as moto's LambdaResponse.invoke does and hand the engine the fields it keeps
+   of the parsed answer (StatusCode, FunctionError, Payload). Anything else (another
+   invocation type, an unknown function) goes the SDK way, errors included.
 tests/unit/test_hooks.py fails loudly if moto moves any target.
 """
 
@@ -83,9 +88,11 @@ import copy
 import enum
 import functools
 import inspect
+import io
 import json
 import os
 import pickle
+import sys
 import threading
 import time
 import traceback
@@ -411,6 +418,47 @@ def _shared_boto_client_for(region: str, service: str, state_credentials: Any = 
             client = _clients[key] = _originals["boto_client_for"](
                 region=region, service=service, state_credentials=state_credentials)
         return client
+
+
+# --- 15. Step Functions -> Lambda: moto's backend, not an SDK round trip ----------------------
+#: What LambdaResponse.invoke answers a payload bigger than Lambda's limit with.
+_PAYLOAD_TOO_LARGE = {"errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes).",
+                      "errorType": "Function.ResponseSizeTooLarge"}
+
+
+def _function_of(arn: Any) -> LambdaFunction | None:
+    """The function a task's Resource names, if it is a plain function ARN moto knows."""
+    from moto.awslambda.models import lambda_backends
+
+    parts = arn.split(":") if isinstance(arn, str) else []
+    if len(parts) != 7 or parts[:3] != ["arn", "aws", "lambda"] or parts[5] != "function":
+        return None
+    region, account = parts[3], parts[4]
+    try:
+        return lambda_backends[account][region].get_function(arn, None)  # type: ignore[no-any-return]
+    except Exception:  # unknown to moto: the SDK way gives the error AWS gives
+        return None
+
+
+def _invoke_through_the_backend(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
+    """moto's _invoke_lambda_function, answered as its Lambda client would be: the same
+    function's invoke, as LambdaResponse.invoke calls it, and the fields the engine keeps
+    of the parsed answer (StatusCode, FunctionError, Payload). Any invoke but a plain
+    RequestResponse one of a function moto knows goes the SDK way."""
+    function = _function_of(parameters.get("FunctionName")) if set(parameters) <= {"FunctionName", "Payload"} else None
+    if function is None:
+        return _originals["lambda_direct"](parameters, region, state_credentials)  # type: ignore[no-any-return]
+    response_headers: dict[str, Any] = {}
+    body = parameters.get("Payload") or b""
+    payload = function.invoke(body.decode("utf-8") if isinstance(body, bytes) else body, {}, response_headers)
+    if sys.getsizeof(payload) > 6000000:
+        response_headers["x-amz-function-error"] = "Unhandled"
+        payload = json.dumps(_PAYLOAD_TOO_LARGE).encode("utf-8")
+    raw = payload if isinstance(payload, bytes) else payload.encode("utf-8")
+    answer: dict[str, Any] = {"StatusCode": 200, "Payload": lambda_eval_utils._from_payload(io.BytesIO(raw))}
+    if "x-amz-function-error" in response_headers:
+        answer["FunctionError"] = response_headers["x-amz-function-error"]
+    return answer
 
 
 # --- 7. Step Functions: bounded admission ---------------------------------------------------
@@ -839,6 +887,7 @@ def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
         "jsonpath": [(sfn_json_path, "parse", _jsonpath_ext_parsed_once)],
         "jsonpath_result": [(sfn_result_path, "parse", _jsonpath_parsed_once)],
         "unsigned": [(RequestSigner, "sign", _sign_unless_moto_answers)],
+        "lambda_direct": [(lambda_eval_utils, "_invoke_lambda_function", _invoke_through_the_backend)],
         "update_checks": [(UpdateExpressionValidator, "validate", _validate_checking_each_text_once),
                           (UpdateExpressionValidator, "__init__", _validator_init_keeping_the_tree)],
     }
@@ -848,7 +897,8 @@ def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
 #: switches off to price them (with the gate, which bench/e2e measures separately).
 PERFORMANCE_PATCHES = ("query", "all_items", "parse", "boto_client_for", "update_parse", "traverse",
                        "node_types", "method_names", "attribute_values_out", "attribute_values_in",
-                       "dynamo_to_dict", "jsonpath", "jsonpath_result", "unsigned", "update_checks")
+                       "dynamo_to_dict", "jsonpath", "jsonpath_result", "unsigned", "update_checks",
+                       "lambda_direct")
 _replaced: dict[str, list[tuple[Any, str, Any]]] = {}  # name -> (owner, attribute, original)
 
 

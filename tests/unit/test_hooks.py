@@ -898,14 +898,100 @@ def test_tasks_share_one_lambda_client(tiny_engine: Callable[..., Any]) -> None:
 
     hooks._originals["boto_client_for"] = build_noted
     try:
-        executions = [sfn.start_execution(stateMachineArn=arn, name=f"e{n}", input=json.dumps({"n": n}))[
-            "executionArn"] for n in range(12)]
-        _join_all()
+        with hooks.unpatched("lambda_direct"):  # the SDK way, where the engine builds clients
+            executions = [sfn.start_execution(stateMachineArn=arn, name=f"e{n}", input=json.dumps({"n": n}))[
+                "executionArn"] for n in range(12)]
+            _join_all()
     finally:
         hooks._originals["boto_client_for"] = real
     outputs = [json.loads(sfn.describe_execution(executionArn=execution)["output"]) for execution in executions]
     assert outputs == [{"ok": n} for n in range(12)]
     assert built == ["lambda"]
+
+
+class Refused(Exception):
+    """A handler's error: its class name is the error name Catch and Retry match."""
+
+
+def _answer_by_input(event: Any, context: Any) -> Any:
+    kind = event.get("kind")
+    if kind == "refuse":
+        raise Refused("no seats")
+    if kind == "text":
+        return "plain text"
+    if kind == "nothing":
+        return None
+    return {"echo": event, "list": [1, "two", {"three": 3.5}]}
+
+
+def _runs(sfn: Any, arn: str, inputs: list[Any], prefix: str) -> list[Any]:
+    executions = [sfn.start_execution(stateMachineArn=arn, name=f"{prefix}{n}", input=json.dumps(value))["executionArn"]
+                  for n, value in enumerate(inputs)]
+    _join_all()
+    runs = []
+    for execution in executions:
+        described = sfn.describe_execution(executionArn=execution)
+        events = sfn.get_execution_history(executionArn=execution)["events"]
+        runs.append({
+            "status": described["status"], "output": described.get("output"), "error": described.get("error"),
+            "cause": described.get("cause"),
+            "events": [(event["type"], {key: value for key, value in event.items()
+                                        if key.endswith("EventDetails")}) for event in events],
+        })
+    return runs
+
+
+def test_tasks_invoke_the_backend_and_the_engine_sees_what_the_sdk_way_gives(
+        tiny_engine: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a task whose function answers a map, a string, nothing, or raises, and a task
+    of a function moto does not know WHEN run through moto's backend and the SDK way THEN
+    every execution's status, output, error and history (with each event's details) are
+    the same, and the direct way made no Lambda request."""
+    sfn, arn = tiny_engine(4, _answer_by_input)
+    inputs = [{"kind": "map", "n": 1}, {"kind": "text"}, {"kind": "nothing"}, {"kind": "refuse"}]
+    with hooks.unpatched("lambda_direct"):
+        expected = _runs(sfn, arn, inputs, "sdk")
+    from moto.awslambda.responses import LambdaResponse
+
+    requests: list[str] = []
+    answer = LambdaResponse.invoke
+
+    def noted(self: Any) -> Any:
+        requests.append(self.path)
+        return answer(self)
+
+    monkeypatch.setattr(LambdaResponse, "invoke", noted)
+    assert _runs(sfn, arn, inputs, "direct") == expected
+    assert requests == []
+    assert [run["status"] for run in expected] == ["SUCCEEDED"] * 3 + ["FAILED"]
+    assert expected[3]["error"] == "Refused" and json.loads(expected[0]["output"])["echo"] == inputs[0]
+    missing = {"StartAt": "Work", "States": {"Work": {"Type": "Task", "End": True,
+               "Resource": arn.replace(":stateMachine:tiny", ":function:gone").replace(":states:", ":lambda:")}}}
+    role = boto3.client("iam").get_role(RoleName="r")["Role"]["Arn"]
+    gone = sfn.create_state_machine(name="gone", definition=json.dumps(missing), roleArn=role)["stateMachineArn"]
+    with hooks.unpatched("lambda_direct"):
+        expected_gone = _runs(sfn, gone, [{}], "sdk-gone")
+    assert _runs(sfn, gone, [{}], "direct-gone") == expected_gone
+    assert expected_gone[0]["status"] == "FAILED" and len(requests) == 2  # unknown: the SDK way, both times
+
+
+def test_a_task_invokes_as_lambdas_own_answer_does() -> None:
+    """What the direct invoke mirrors: the engine's SDK call and the fields it keeps, and
+    moto's Lambda answer to Invoke."""
+    from moto.awslambda.models import LambdaBackend
+    from moto.awslambda.responses import LambdaResponse
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    engine = inspect.getsource(lambda_eval_utils._invoke_lambda_function)
+    assert "invocation_response = lambda_client.invoke(**parameters)" in engine
+    assert 'invocation_response["Payload"] = payload_json' in engine and "_from_payload(payload)" in engine
+    assert "typed_dict=InvocationResponse, obj=invocation_response" in inspect.getsource(
+        lambda_eval_utils.execute_lambda_function_integration)
+    answer = inspect.getsource(LambdaResponse.invoke)
+    assert "self.backend.invoke( function_name, qualifier, self.body, self.headers, response_headers )" in \
+        " ".join(answer.split())
+    assert "sys.getsizeof(payload) > 6000000" in answer and '"x-amz-log-result" in response_headers' in answer
+    assert "payload = fn.invoke(body, headers, response_headers)" in inspect.getsource(LambdaBackend.invoke)
 
 
 def test_executions_beyond_the_limit_wait_running_and_start_in_order(tiny_engine: Callable[..., Any]) -> None:
