@@ -125,31 +125,26 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _serializer() -> Any:
-    from boto3.dynamodb.types import TypeSerializer
+def _build_codecs() -> tuple[Any, Any]:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-    return TypeSerializer()
-
-
-def _deserializer() -> Any:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    return TypeDeserializer()
+    return TypeSerializer(), TypeDeserializer()
 
 
-_codecs = Lazy(lambda: (_serializer(), _deserializer()))
+#: boto3's (serializer, deserializer) of attribute values, made on first use.
+_codecs = Lazy(_build_codecs)
 
 
 def _wire(values: Mapping[str, Any]) -> dict[str, Any]:
     """Python values (an item, a key, ExpressionAttributeValues) as attribute values.
     Floats are refused (TypeError), as boto3 refuses them: money and points are ints."""
-    serializer = _codecs()[0]
+    serializer, _ = _codecs()
     return {name: serializer.serialize(value) for name, value in values.items()}
 
 
 def _deserialise(item: Mapping[str, Any]) -> dict[str, Any]:
     """A raw DynamoDB item ({"S": ...}) as plain Python values."""
-    deserializer = _codecs()[1]
+    _, deserializer = _codecs()
     return plain({key: deserializer.deserialize(value) for key, value in item.items()})  # type: ignore[no-any-return]
 
 

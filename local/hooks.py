@@ -77,6 +77,7 @@ AWS costs.
    function as moto's LambdaResponse.invoke does and hand the engine the fields it keeps
    of the parsed answer (StatusCode, FunctionError, Payload). Anything else (another
    invocation type, an unknown function) goes the SDK way, errors included.
+
 tests/unit/test_hooks.py fails loudly if moto moves any target.
 """
 
@@ -759,15 +760,17 @@ def _validate_checking_each_text_once(self: UpdateExpressionValidator) -> Any:
     """moto's Validator.validate, skipping the checks of the text when this text, with
     these names, on a table with these keys, already passed them."""
     key = _checked_key(self)
-    processors = self.processors
-    skip = len(_TEXT_CHECKS) if key is not None and key in update_expressions.checked else 0
+    checks, rest = self.processors[:len(_TEXT_CHECKS)], self.processors[len(_TEXT_CHECKS):]
     node = self.node_to_validate
-    for position, processor in enumerate(processors[skip:], start=skip):
-        node = processor.traverse(node)
-        if key is not None and position == len(_TEXT_CHECKS) - 1:
+    if key is None or key not in update_expressions.checked:
+        for processor in checks:
+            node = processor.traverse(node)
+        if key is not None:  # passed: recorded (a text that fails is checked every time)
             if len(update_expressions.checked) >= _CHECKED_KEEP:
                 update_expressions.checked.clear()
             update_expressions.checked.add(key)
+    for processor in rest:
+        node = processor.traverse(node)
     return node
 
 
