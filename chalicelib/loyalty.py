@@ -27,14 +27,16 @@ from chalicelib.vocabulary import (
 # What this service's Lambdas do to which table: their IAM roles (deploy/resources.py).
 # The forward postings read nothing (a replay's refusal brings the entry back); the
 # reversals read the original first.
-_POSTING = ("PutItem", "UpdateItem", "ConditionCheckItem")
+_POSTING = ("PutItem", "UpdateItem")
 TABLE_ACCESS: dict[Task, dict[str, tuple[str, ...]]] = {
     **{task: {"loyalty": _POSTING} for task in (REDEEM_POINTS, AWARD_MILES)},
     **{task: {"loyalty": ("GetItem", *_POSTING)} for task in (REFUND_POINTS, REVERSE_MILES)},
 }
 
 REDEEM, REFUND, AWARD, REVERSE = "REDEEM", "REFUND", "AWARD", "REVERSE"
-REVERSAL_OF = {REDEEM: REFUND, AWARD: REVERSE}
+# A tombstone is a 0-point entry at a forward posting's own key, left by its reversal
+# when there was nothing to undo; this field names the reversal that left it.
+VOIDED_BY = "voided_by"
 
 
 def records_of(loyalty_id: str) -> list[dict[str, Any]]:
@@ -49,7 +51,7 @@ def get_account(loyalty_id: str) -> dict[str, Any]:
     if account is None:
         raise NotFound(f"loyalty account {loyalty_id} does not exist", field="loyalty_id")
     ledger = sorted(
-        # 0-point entries are markers left by compensations with nothing to undo.
+        # 0-point entries are tombstones left by compensations with nothing to undo.
         (item for item in items if item["record"].startswith(db.LEDGER_PREFIX) and item["points"] != 0),
         key=lambda entry: (entry["at"], entry["record"]),
     )
@@ -91,7 +93,8 @@ def _post(loyalty_id: str, booking_id: str, kind: str, points: int, *, outcome: 
     Returns None when posted, or the entry as it already was (a replay: no read first, the
     refused transaction brings it back). Raises InsufficientPoints when ``require_balance``
     and the balance would go below zero, and AlreadyCompensated when a forward posting
-    finds its reversal already written.
+    finds its key taken by its reversal's tombstone: the entry's own condition is the
+    check that no reversal ran first, so the transaction needs no third item.
     """
     account_condition = "attribute_exists(loyalty_id)"
     values: dict[str, Any] = {":points": points}
@@ -105,10 +108,6 @@ def _post(loyalty_id: str, booking_id: str, kind: str, points: int, *, outcome: 
             condition=account_condition, values=values,
         ),
     }
-    if kind in REVERSAL_OF:
-        # A forward posting: its reversal (or the marker a reversal leaves when it found
-        # nothing to undo) must not exist yet.
-        parts["not_reversed"] = _no_entry(loyalty_id, booking_id, REVERSAL_OF[kind])
     try:
         if outcome is None:
             db.transact(**parts)
@@ -116,9 +115,12 @@ def _post(loyalty_id: str, booking_id: str, kind: str, points: int, *, outcome: 
             step_log.transact(outcome, **parts)
     except ConditionFailed as exc:
         if exc.failed_on("entry"):
-            return exc.current_of("entry") or {"points": points}
-        if exc.failed_on("not_reversed"):
-            raise AlreadyCompensated(f"the {REVERSAL_OF[kind]} of this booking ran first; nothing posted") from exc
+            existing = exc.current_of("entry") or {"points": points}
+            if VOIDED_BY in existing:
+                raise AlreadyCompensated(
+                    f"the {existing[VOIDED_BY]} of this booking ran first; nothing posted"
+                ) from exc
+            return existing
         account = exc.current_of("account")
         if account is None:
             raise NotFound(f"loyalty account {loyalty_id} does not exist") from exc
@@ -129,33 +131,28 @@ def _post(loyalty_id: str, booking_id: str, kind: str, points: int, *, outcome: 
     return None
 
 
-def _new_entry(loyalty_id: str, booking_id: str, kind: str, points: int) -> db.Put:
+def _new_entry(loyalty_id: str, booking_id: str, kind: str, points: int, **extra: str) -> db.Put:
     """A ledger entry; the key (booking, kind) makes a second one impossible."""
     return db.Put(
         "loyalty",
         {**db.ledger_key(loyalty_id, booking_id, kind), "booking_id": booking_id, "kind": kind, "points": points,
-         "at": clock.now_iso()},
+         "at": clock.now_iso(), **extra},
         condition="attribute_not_exists(#record)", names={"#record": "record"},
     )
 
 
-def _no_entry(loyalty_id: str, booking_id: str, kind: str) -> db.Check:
-    return db.Check("loyalty", db.ledger_key(loyalty_id, booking_id, kind),
-                    condition="attribute_not_exists(#record)", names={"#record": "record"})
-
-
-def _leave_marker(step: StepInput, original_kind: str, reversal_kind: str) -> bool:
-    """Nothing to undo: write a 0-point reversal so a late forward posting is refused.
-    Returns False when the original appeared meanwhile (then it must be undone)."""
+def _leave_tombstone(step: StepInput, original_kind: str, reversal_kind: str) -> dict[str, Any] | None:
+    """Nothing to undo: take the original's own key with a 0-point entry, so a forward
+    posting arriving late (its Lambda was still running) finds the key taken and is
+    refused. One conditional Put (1 WRU). Returns None when left, or the original when
+    it committed meanwhile (then it must be undone)."""
     assert step.loyalty_id
+    tombstone = _new_entry(step.loyalty_id, step.booking_id, original_kind, 0, **{VOIDED_BY: reversal_kind})
     try:
-        db.transact(
-            marker=_new_entry(step.loyalty_id, step.booking_id, reversal_kind, 0),
-            original_absent=_no_entry(step.loyalty_id, step.booking_id, original_kind),
-        )
+        db.put(tombstone.table, tombstone.item, condition=tombstone.condition, names=tombstone.names)
     except ConditionFailed as exc:
-        return not exc.failed_on("original_absent")
-    return True
+        return exc.item or _entry(step.loyalty_id, step.booking_id, original_kind) or {"points": 0}
+    return None
 
 
 def _reverse(step: StepInput, original_kind: str, reversal_kind: str) -> dict[str, Any]:
@@ -167,9 +164,10 @@ def _reverse(step: StepInput, original_kind: str, reversal_kind: str) -> dict[st
     if not step.loyalty_id:
         return {"points": 0, "detail": "no loyalty account"}
     original = _entry(step.loyalty_id, step.booking_id, original_kind)
-    if original is None and _leave_marker(step, original_kind, reversal_kind):
+    if original is None:
+        original = _leave_tombstone(step, original_kind, reversal_kind)
+    if original is None or VOIDED_BY in original:
         return {"points": 0, "detail": f"nothing to undo: no {original_kind} entry"}
-    original = original or _entry(step.loyalty_id, step.booking_id, original_kind) or {"points": 0}
     points = -int(original["points"])
     existing = _post(step.loyalty_id, step.booking_id, reversal_kind, points)
     return {"points": points, "replayed": existing is not None}

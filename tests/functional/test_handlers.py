@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 import app as app_module
-from chalicelib import api, booking_record, booking_view, db, errors, payments, seats, step_log, validation
+from chalicelib import api, booking_record, booking_view, db, errors, loyalty, payments, seats, step_log, validation
 from chalicelib.models import BASE_FARES, CURRENCY, execution_input, leg_event
 from chalicelib.vocabulary import COMPENSATIONS, FORWARD_STEPS, TASKS, TRANSITIONS, BookingStatus
 from tests.support import (
@@ -151,8 +151,8 @@ def test_compensations_with_nothing_to_undo_leave_only_markers_that_refuse_late_
     assert after["seats"] == before["seats"] and after["flights"] == before["flights"]
     assert balance("FF0001") == 50_000
     assert [item["status"] for item in after["payments"]] == ["VOIDED"]
-    assert sorted((entry["kind"], entry["points"]) for entry in after["loyalty"] if "kind" in entry) == \
-        [("REFUND", 0), ("REVERSE", 0)]
+    assert sorted((entry["kind"], entry["points"], entry.get("voided_by")) for entry in after["loyalty"]
+                  if "kind" in entry) == [("AWARD", 0, "REVERSE"), ("REDEEM", 0, "REFUND")]
     (booking,) = after["bookings"]
     assert "released_at" in booking["legs"][0] and "confirmation_cancelled_at" in booking
 
@@ -167,6 +167,35 @@ def test_compensations_with_nothing_to_undo_leave_only_markers_that_refuse_late_
     assert business_state() == after
     assert seat("SA101", "9A")["status"] == "AVAILABLE"
     assert balance("FF0001") == 50_000
+
+
+@pytest.mark.parametrize(("forward", "compensation", "kind"), [
+    ("redeem_points", "refund_points", "REFUND"), ("award_miles", "reverse_miles", "REVERSE"),
+])
+def test_a_posting_that_commits_between_its_reversals_read_and_tombstone_is_undone(
+    aws: Any, monkeypatch: pytest.MonkeyPatch, forward: str, compensation: str, kind: str,
+) -> None:
+    """GIVEN a loyalty posting whose Lambda commits just after its reversal read nothing
+    WHEN the reversal tries to leave its tombstone at the posting's key
+    THEN the tombstone is refused by the posting it would hide, and the reversal undoes
+    that posting instead: the balance is back where it was and no tombstone is left."""
+    event = new_booking(loyalty_id="FF0001", points_to_redeem=1_000, seat="9A", cabin=None)
+    event["reservation"] = {"seat": "9A", "cabin": "ECONOMY", "fare": BASE_FARES["ECONOMY"]}
+    event["authorization"] = {"amount": 11_900}
+    read_entry = loyalty._entry
+
+    def the_posting_lands_after_the_read(*args: Any) -> Any:
+        seen = read_entry(*args)
+        invoke(forward, event)
+        return seen
+
+    monkeypatch.setattr(loyalty, "_entry", the_posting_lands_after_the_read)
+    result = invoke(compensation, event)
+
+    assert result["points"] != 0 and balance("FF0001") == 50_000
+    entries = {entry["kind"]: entry for entry in loyalty.records_of("FF0001") if "kind" in entry}
+    assert set(entries) == {kind, {"REFUND": "REDEEM", "REVERSE": "AWARD"}[kind]}
+    assert entries[kind]["points"] == result["points"] and not any("voided_by" in e for e in entries.values())
 
 
 @pytest.mark.parametrize(("name", "overrides", "prepare", "error"), [
@@ -286,8 +315,8 @@ def test_a_forward_step_is_one_transaction_carrying_its_own_outcome(aws: Any) ->
     event = new_booking(loyalty_id="FF0001", points_to_redeem=1_000)
     expected_tables = {
         "reserve_seats": ("seats", "bookings", "step_log"),
-        "redeem_points": ("loyalty", "loyalty", "loyalty", "step_log"),
-        "award_miles": ("loyalty", "loyalty", "loyalty", "step_log"),
+        "redeem_points": ("loyalty", "loyalty", "step_log"),
+        "award_miles": ("loyalty", "loyalty", "step_log"),
     }
     event["authorization"] = {"amount": 11_900}
     for name, result_key in [("reserve_seats", "reservation"), ("redeem_points", "redemption"),
