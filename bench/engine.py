@@ -130,7 +130,9 @@ def poll_cpu(polls: int = 40, other_items: int = 10_000) -> dict[str, Any]:
 
 
 def measure() -> dict[str, Any]:
-    return {"booking": cpu_per_booking(), "poll": poll_cpu()}
+    from local import hooks
+
+    return {"booking": cpu_per_booking(), "poll": poll_cpu(), "patches": list(hooks.PERFORMANCE_PATCHES)}
 
 
 if __name__ == "__main__":

@@ -337,13 +337,16 @@ def _contention(c: dict[str, Any]) -> list[str]:
 def _engine(e: dict[str, Any]) -> list[str]:
     booking, poll = e["booking"], e["poll"]
     points = list(poll["cpu_ms_median"]["patched"])
+    patches = ", ".join(f"`{name}`" for name in e.get("patches", ())) or "those of its day"
     return [
         "### 2b. What the embedded engine's patches save (`python -m bench.engine`)",
         "",
         "Process CPU (every thread), one process, the two ways alternated booking after booking. "
-        "Patched: local/hooks.py as `chalice local` and the tests run it (each definition parsed once, one "
-        "Lambda client for the engine's tasks, a Query reads its partition only). moto: the same hooks "
-        "without those three (`hooks.unpatched`), i.e. moto's own behaviour.",
+        "Patched: local/hooks.py as `chalice local` and the tests run it. moto: the same hooks with every "
+        f"performance patch switched off (`hooks.unpatched(*hooks.PERFORMANCE_PATCHES)`: {patches}), i.e. "
+        "moto's own behaviour. The other hooks stay on both ways: in-process Lambda, serialised DynamoDB "
+        "requests, a transaction's item-level rollback copy, bounded running executions. What each patch "
+        "does is in local/hooks.py's docstring.",
         "",
         f"- One booking (POST, the saga to CONFIRMED, one poll), median of {booking['bookings_per_mode']}: "
         f"patched **{_ms(booking['cpu_ms_median']['patched'])} ms**, moto {_ms(booking['cpu_ms_median']['moto'])} "

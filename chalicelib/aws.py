@@ -33,7 +33,15 @@ class Lazy:
 _every: list[Lazy] = []
 
 
-def reset_all() -> None:
-    """Forget every client (tests and the embedded backend: after moto starts or stops)."""
+def reset_all(keep: tuple[Any, ...] = ()) -> None:
+    """Forget every client (tests and the embedded backend: after moto starts or stops),
+    but those in ``keep``."""
     for lazy in _every:
-        lazy.reset()
+        with lazy._lock:
+            if not any(lazy._value is kept for kept in keep):
+                lazy._value = None
+
+
+def built() -> tuple[Any, ...]:
+    """Every client built so far."""
+    return tuple(lazy._value for lazy in _every if lazy._value is not None)

@@ -75,7 +75,7 @@ class EmbeddedAws:
         # moto's engine logs every caught task failure and Fail state as an ERROR with a
         # repr of its parse tree: expected saga flow, already in the execution history.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
-        aws.reset_all()
+        aws.reset_all(keep=_clients_built_under_moto)
         hooks.install(self.handlers())
         auth.install()
         self.create_tables()
@@ -85,12 +85,18 @@ class EmbeddedAws:
         return self
 
     def stop(self) -> None:
+        global _clients_built_under_moto
         hooks.uninstall()
         auth.uninstall()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
-        aws.reset_all()
+        # The clients this stack's moto answered are kept for the next stack (tests start
+        # hundreds; a botocore client takes ~50 ms to build, and moto intercepts every
+        # client while a mock is up). Out of a stack nothing may use them: a client built
+        # in between (no moto) is forgotten when the next stack starts.
+        _clients_built_under_moto = aws.built()
+        aws.reset_all(keep=_clients_built_under_moto)
 
     # --- resources ---------------------------------------------------------------
     def handlers(self) -> dict[str, Callable[[dict[str, Any], Any], Any]]:
@@ -113,15 +119,13 @@ class EmbeddedAws:
             )
 
     def create_functions(self) -> None:
-        import boto3
-
-        iam = boto3.client("iam", region_name=config.region())
+        iam = _client("iam")
         role = iam.create_role(
             RoleName=f"{self.app.app_name}-{self.stage}",
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
         )["Role"]["Arn"]
         self.role_arn = role
-        lambda_client = boto3.client("lambda", region_name=config.region())
+        lambda_client = _client("lambda")
         code = _empty_zip()
         for function in self.app.pure_lambda_functions:
             created = lambda_client.create_function(
@@ -147,11 +151,22 @@ class EmbeddedAws:
 
     def create_user_pool(self) -> None:
         """The customers' pool and app client, as the template has them (deploy/identity.py)."""
-        import boto3
-
-        cognito = boto3.client("cognito-idp", region_name=config.region())
+        cognito = _client("cognito-idp")
         pool_id, client_id = identity.create_in(cognito, identity.pool_name(f"{self.app.app_name}-{self.stage}"))
         os.environ.update(identity.environment(pool_id, client_id))
+
+
+_clients_built_under_moto: tuple[Any, ...] = ()
+_stack_clients: dict[str, aws.Lazy] = {}
+
+
+def _client(service: str) -> Any:
+    """A client of the stack's own set-up calls, kept as the app's are (``EmbeddedAws.stop``)."""
+    if service not in _stack_clients:
+        import boto3
+
+        _stack_clients[service] = aws.Lazy(lambda: boto3.client(service, region_name=config.region()))
+    return _stack_clients[service]()
 
 
 _running: EmbeddedAws | None = None

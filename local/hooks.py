@@ -77,6 +77,14 @@ AWS costs.
    function as moto's LambdaResponse.invoke does and hand the engine the fields it keeps
    of the parsed answer (StatusCode, FunctionError, Payload). Anything else (another
    invocation type, an unknown function) goes the SDK way, errors included.
+16. Step Functions validation: CreateStateMachine and UpdateStateMachine parse the
+   definition with ANTLR to validate it (~300 ms for statemachine.json), throw the parse
+   away, and the first execution parses it again. We validate through the program cache
+   of 5: a definition that parses is kept as the program its executions will share; one
+   that does not goes through moto's own validation, which raises its InvalidDefinition.
+   The parsed programs, update expressions and JSONPaths outlive a stack
+   (``uninstall`` keeps them, ``clear_caches`` drops them): each is a function of its
+   text alone, so the test suite's hundreds of stacks parse each text once per process.
 
 tests/unit/test_hooks.py fails loudly if moto moves any target.
 """
@@ -139,6 +147,7 @@ from moto.stepfunctions.parser.asl.component.state.state_pass.result import Resu
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import json_path as sfn_json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -395,6 +404,20 @@ programs = ProgramCache()
 
 def _cached_entrypoint(self: ExecutionWorker) -> EvalComponent:
     return programs.program(self._evaluation_details.state_machine_details.definition)
+
+
+def _validated_through_the_cache(definition: str) -> None:
+    """moto's _validate_definition (16): a definition that parses is valid, and its program
+    is kept for the executions; one that does not is left to moto to refuse."""
+    try:
+        programs.program(definition)
+    except Exception:
+        _originals["validate"](definition=definition)  # raises moto's InvalidDefinition
+        raise
+
+
+# One object, so that a patch re-applied (``unpatched``) is the very one installed.
+_VALIDATE_THROUGH_THE_CACHE = staticmethod(_validated_through_the_cache)
 
 
 # --- 6. Step Functions: one Lambda client -----------------------------------------------
@@ -874,6 +897,7 @@ def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
         "query": [(Table, "query", _query_one_partition)],
         "all_items": [(Table, "all_items", _all_items_or_the_queried_partition)],
         "parse": [(ExecutionWorker, "_get_evaluation_entrypoint", _cached_entrypoint)],
+        "validate": [(StepFunctionsParserBackend, "_validate_definition", _VALIDATE_THROUGH_THE_CACHE)],
         "boto_client_for": [(lambda_eval_utils, "boto_client_for", _shared_boto_client_for)],
         "start": [(ExecutionWorker, "start", _start_through_gate)],
         "stop": [(ExecutionWorker, "stop", _stop_even_if_queued)],
@@ -901,7 +925,7 @@ def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
 PERFORMANCE_PATCHES = ("query", "all_items", "parse", "boto_client_for", "update_parse", "traverse",
                        "node_types", "method_names", "attribute_values_out", "attribute_values_in",
                        "dynamo_to_dict", "jsonpath", "jsonpath_result", "unsigned", "update_checks",
-                       "lambda_direct")
+                       "lambda_direct", "validate")
 _replaced: dict[str, list[tuple[Any, str, Any]]] = {}  # name -> (owner, attribute, original)
 
 
@@ -963,16 +987,21 @@ def install(handlers: dict[str, Handler], *, max_running_executions: int | None 
 
 
 def uninstall() -> None:
+    """moto as it was. The caches of parsed texts stay (16): the next stack reuses them."""
     for name in list(_replaced):
         _restore(name)
-    programs.clear()
-    update_expressions.clear()
-    _jsonpath_ext_parsed_once.cache_clear()
-    _jsonpath_parsed_once.cache_clear()
     with _clients_lock:
         _clients.clear()
     _handlers.clear()
     _dynamodb_observers.clear()
+
+
+def clear_caches() -> None:
+    """Forget every parsed definition, update expression and JSONPath."""
+    programs.clear()
+    update_expressions.clear()
+    _jsonpath_ext_parsed_once.cache_clear()
+    _jsonpath_parsed_once.cache_clear()
 
 
 @contextlib.contextmanager

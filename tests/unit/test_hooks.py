@@ -12,6 +12,7 @@ import gc
 import inspect
 import json
 import operator
+import os
 import socketserver
 import textwrap
 import threading
@@ -34,7 +35,7 @@ from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker, SyncExecutionWorker
 
-from chalicelib.schema import BOOKINGS_BY_CUSTOMER, TABLES_BY_NAME
+from chalicelib.schema import BOOKINGS_BY_CUSTOMER, TABLES, TABLES_BY_NAME
 from deploy import asl
 from local import hooks
 
@@ -1074,3 +1075,94 @@ def test_the_gate_admits_first_come_first_served() -> None:
     gate.set_limit(3)
     fourth = gate.enter()
     assert fourth.admitted and gate.counts() == (2, 0)
+
+
+def test_moto_validates_a_definition_by_parsing_it_where_the_hook_takes_over() -> None:
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    with hooks.unpatched("validate"):
+        validate = inspect.getsource(StepFunctionsParserBackend._validate_definition)
+    assert "AmazonStateLanguageParser.parse(definition)" in validate
+    assert "raise InvalidDefinition(" in validate
+    assert "StepFunctionsParserBackend._validate_definition(definition=definition)" in \
+        inspect.getsource(StepFunctionsParserBackend.create_state_machine)
+    assert "self._validate_definition(definition=definition)" in \
+        inspect.getsource(StepFunctionsParserBackend.update_state_machine)
+
+
+@pytest.mark.parametrize("definition", [
+    "{not json", json.dumps({"StartAt": "Nowhere", "States": {}}),
+    json.dumps({"StartAt": "A", "States": {"A": {"Type": "Nonsense", "End": True}}}),
+])
+def test_an_invalid_definition_is_refused_as_moto_refuses_it(tiny_engine: Callable[..., Any], definition: str) -> None:
+    """GIVEN a definition that does not parse WHEN a state machine is created or updated
+    with it THEN the answer is moto's own InvalidDefinition, word for word, and nothing of
+    it is kept."""
+    sfn, arn = tiny_engine(4, lambda event, context: event)
+    parses = hooks.programs.parses
+
+    def refusals() -> list[tuple[str, str]]:
+        answers = []
+        for call in (lambda: sfn.create_state_machine(name="bad", definition=definition, roleArn=ROLE),
+                     lambda: sfn.update_state_machine(stateMachineArn=arn, definition=definition)):
+            with pytest.raises(sfn.exceptions.ClientError) as refused:
+                call()
+            answers.append((refused.value.response["Error"]["Code"], refused.value.response["Error"]["Message"]))
+        return answers
+
+    with hooks.unpatched("validate"):
+        expected = refusals()
+    assert refusals() == expected and all(message for _, message in expected)
+    assert definition not in hooks.programs._programs and hooks.programs.parses == parses
+
+
+ROLE = "arn:aws:iam::123456789012:role/r"
+
+
+def test_a_definition_validated_once_is_the_program_its_executions_share(tiny_engine: Callable[..., Any]) -> None:
+    """GIVEN the parse caches emptied WHEN a state machine is created and run three
+    times THEN its definition was parsed once, by the validation, and each execution
+    succeeded on that program; a second stack (hooks uninstalled, installed) parses nothing."""
+    hooks.clear_caches()
+    parses = hooks.programs.parses
+    sfn, arn = tiny_engine(4, lambda event, context: {"ok": event["n"]})
+    assert hooks.programs.parses == parses + 1
+    for n in range(3):
+        sfn.start_execution(stateMachineArn=arn, name=f"e{n}", input=json.dumps({"n": n}))
+    _join_all()
+    statuses = [run["status"] for run in sfn.list_executions(stateMachineArn=arn)["executions"]]
+    assert statuses == ["SUCCEEDED"] * 3 and hooks.programs.parses == parses + 1
+    definition = sfn.describe_state_machine(stateMachineArn=arn)["definition"]
+    hooks.uninstall()
+    hooks.install({})
+    assert definition in hooks.programs._programs
+    sfn.create_state_machine(name="again", definition=definition, roleArn=ROLE)
+    assert hooks.programs.parses == parses + 1
+
+
+def test_a_stack_keeps_the_clients_its_moto_answered_and_forgets_any_other() -> None:
+    """GIVEN a stack that built the app's clients WHEN it stops and the next one starts
+    THEN they are the same clients (nothing rebuilt), and still answered by the new
+    stack's moto; a client built between two stacks (no moto) is not kept."""
+    import app as app_module
+    from chalicelib import aws, db, saga
+    from local.embedded import EmbeddedAws
+
+    first = EmbeddedAws(app_module.app).start()
+    try:
+        built = (db.client(), saga.client())
+    finally:
+        first.stop()
+    second = EmbeddedAws(app_module.app).start()
+    try:
+        assert (db.client(), saga.client()) == built
+        assert set(db.client().list_tables()["TableNames"]) >= {os.environ[table.env_var] for table in TABLES}
+    finally:
+        second.stop()
+    aws.reset_all(keep=(built[0],))  # as if saga's client was built between two stacks
+    between = saga.client()
+    third = EmbeddedAws(app_module.app).start()
+    try:
+        assert db.client() is built[0] and saga.client() is not between
+    finally:
+        third.stop()
