@@ -85,6 +85,9 @@ AWS costs.
    The parsed programs, update expressions and JSONPaths outlive a stack
    (``uninstall`` keeps them, ``clear_caches`` drops them): each is a function of its
    text alone, so the test suite's hundreds of stacks parse each text once per process.
+17. Cognito: every user pool imports moto's one fixed RSA private key from its JSON
+   (joserfc checks the key, ~100 ms a pool: a third of a test's stack). We import it
+   once and every pool signs with that key object, as each did with its own copy of it.
 
 tests/unit/test_hooks.py fails loudly if moto moves any target.
 """
@@ -118,6 +121,7 @@ import moto.dynamodb.parsing.validators as dynamodb_validators
 import moto.dynamodb.responses as dynamodb_responses
 from botocore.signers import RequestSigner
 from moto.awslambda.models import LambdaFunction
+from moto.cognitoidp import models as cognitoidp_models
 from moto.core.models import botocore_stubber
 from moto.core.parse import BaseJSONParser
 from moto.core.serialize import BaseJSONSerializer
@@ -885,6 +889,36 @@ def _sign_unless_moto_answers(self: RequestSigner, *args: Any, **kwargs: Any) ->
     _originals["unsigned"](self, *args, **kwargs)
 
 
+# --- 17. Cognito: moto's signing key imported once -------------------------------------
+class _JwkImportingMotosKeyOnce:
+    """What moto.cognitoidp.models calls ``jwk`` (its only use: ``jwk.RSAKey.import_key``
+    of moto's fixed key, once per user pool): the first import's key, for that same
+    input; any other input imported as joserfc would."""
+
+    def __init__(self, jwk_module: Any) -> None:
+        self._jwk = jwk_module
+        self._lock = threading.Lock()
+        self._imported: tuple[Any, Any] | None = None  # (input, key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._jwk, name)
+
+    @property
+    def RSAKey(self) -> Any:  # joserfc's name, as moto calls it
+        return self
+
+    def import_key(self, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs:
+            return self._jwk.RSAKey.import_key(value, *args, **kwargs)
+        with self._lock:
+            if self._imported is None or self._imported[0] != value:
+                self._imported = (value, self._jwk.RSAKey.import_key(value))
+            return self._imported[1]
+
+
+_JWK_IMPORTING_ONCE = _JwkImportingMotosKeyOnce(cognitoidp_models.jwk)
+
+
 # --- Installing ---------------------------------------------------------------------------
 def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
     """Name -> the (owner, attribute, replacement) it sets. The first attribute's
@@ -898,6 +932,7 @@ def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
         "all_items": [(Table, "all_items", _all_items_or_the_queried_partition)],
         "parse": [(ExecutionWorker, "_get_evaluation_entrypoint", _cached_entrypoint)],
         "validate": [(StepFunctionsParserBackend, "_validate_definition", _VALIDATE_THROUGH_THE_CACHE)],
+        "signing_key": [(cognitoidp_models, "jwk", _JWK_IMPORTING_ONCE)],
         "boto_client_for": [(lambda_eval_utils, "boto_client_for", _shared_boto_client_for)],
         "start": [(ExecutionWorker, "start", _start_through_gate)],
         "stop": [(ExecutionWorker, "stop", _stop_even_if_queued)],
@@ -925,7 +960,7 @@ def _patches() -> dict[str, list[tuple[Any, str, Any]]]:
 PERFORMANCE_PATCHES = ("query", "all_items", "parse", "boto_client_for", "update_parse", "traverse",
                        "node_types", "method_names", "attribute_values_out", "attribute_values_in",
                        "dynamo_to_dict", "jsonpath", "jsonpath_result", "unsigned", "update_checks",
-                       "lambda_direct", "validate")
+                       "lambda_direct", "validate", "signing_key")
 _replaced: dict[str, list[tuple[Any, str, Any]]] = {}  # name -> (owner, attribute, original)
 
 

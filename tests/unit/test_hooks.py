@@ -1166,3 +1166,28 @@ def test_a_stack_keeps_the_clients_its_moto_answered_and_forgets_any_other() -> 
         assert db.client() is built[0] and saga.client() is not between
     finally:
         third.stop()
+
+
+def test_every_user_pool_signs_with_motos_one_key_imported_once(bare_moto: None) -> None:
+    """GIVEN moto's pools, each importing moto's fixed private key WHEN two pools are
+    created with the hook and one without THEN all three hold the same key (as JWKs,
+    private parts included), the hooked two the very same object; moto still imports
+    it exactly so."""
+    from moto.cognitoidp import models
+
+    source = inspect.getsource(models.CognitoIdpUserPool.__init__)
+    assert 'jwks_file = load_resource("cognitoidp/resources/jwks-private.json")' in source
+    assert "self.json_web_key = jwk.RSAKey.import_key(jwks_file)" in source
+    assert inspect.getsource(models).count("jwk.") == 1
+    hooks.install({})
+    cognito = boto3.client("cognito-idp")
+
+    def key_of_a_new_pool(name: str) -> Any:
+        pool_id = cognito.create_user_pool(PoolName=name)["UserPool"]["Id"]
+        return models.cognitoidp_backends["123456789012"]["us-east-1"].user_pools[pool_id].json_web_key
+
+    first, second = key_of_a_new_pool("a"), key_of_a_new_pool("b")
+    with hooks.unpatched("signing_key"):
+        own = key_of_a_new_pool("c")
+    assert first is second and own is not first
+    assert first.as_dict(private=True) == own.as_dict(private=True)
