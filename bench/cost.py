@@ -112,6 +112,15 @@ def _write_targets(operation: str, body: dict[str, Any]) -> list[tuple[str, dict
     return []
 
 
+def _dynamodb_events() -> Any:
+    """The event hooks of chalicelib.db's client: ``db.client()`` here; in the baseline's
+    tree (``--baseline``, before db used a low-level client) the resource's client."""
+    from chalicelib import db
+
+    client = db.client() if hasattr(db, "client") else getattr(db, "resource")().meta.client  # noqa: B009
+    return client.meta.events
+
+
 class DynamoMeter:
     """Counts every DynamoDB request of the client chalicelib.db uses, by the function
     that made it (the Lambda being invoked in this thread, else the API handler)."""
@@ -128,16 +137,12 @@ class DynamoMeter:
         return getattr(self.current, "name", None) or API
 
     def install(self) -> None:
-        from chalicelib import db
-
-        events = db.client().meta.events
+        events = _dynamodb_events()
         events.register("before-call.dynamodb", self._before)
         events.register("after-call.dynamodb", self._after)
 
     def uninstall(self) -> None:
-        from chalicelib import db
-
-        events = db.client().meta.events
+        events = _dynamodb_events()
         events.unregister("before-call.dynamodb", self._before)
         events.unregister("after-call.dynamodb", self._after)
 
