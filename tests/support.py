@@ -40,13 +40,27 @@ def wait_for_status(booking_id: str, statuses: set[str] | None = None, timeout: 
     """Poll the booking until its status is in ``statuses`` (default: until it is
     ``settled``)."""
     deadline = time.monotonic() + timeout
+    pauses = poll_pauses()
     while True:
         view = booking_view.view(booking_id)
         if view["status"] in statuses if statuses else settled(view):
             return view
         if time.monotonic() > deadline:
             raise AssertionError(f"booking {booking_id} still {view['status']} after {timeout}s: {view}")
-        time.sleep(0.05)
+        time.sleep(next(pauses))
+
+
+def poll_pauses(first: float = 0.05, after: float = 2.0, longest: float = 0.25) -> Iterator[float]:
+    """Pauses between polls, backing off as the page does: every ``first`` s for the
+    first ``after`` s, then half as often again each time up to ``longest``. A saga that
+    runs long (a hang, a retry's wait) is not polled at full rate meanwhile: each poll
+    takes the core from the sagas of the same process."""
+    started = time.monotonic()
+    pause = first
+    while True:
+        if time.monotonic() - started >= after:
+            pause = min(longest, pause * 1.5)
+        yield pause
 
 
 def snapshot() -> dict[str, list[dict[str, Any]]]:
@@ -170,13 +184,14 @@ def post_json(client: Any, path: str, body: Any, headers: dict[str, str] | None 
 def wait_until(predicate: Any, description: str, timeout: float = 30.0) -> Any:
     """Poll ``predicate()`` until it returns something truthy, and return that."""
     deadline = time.monotonic() + timeout
+    pauses = poll_pauses()
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"still waiting after {timeout}s for {description}")
-        time.sleep(0.05)
+        time.sleep(next(pauses))
 
 
 def hold_seat(flight_number: str, seat_id: str, booking_id: str, seconds: int) -> None:
