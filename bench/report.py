@@ -28,6 +28,7 @@ TARGETS = {
     "saga_requests": 12,  # DynamoDB requests of a happy booking's saga, at most (issue 13)
     "post_requests": 3,  # DynamoDB requests of POST /bookings, at most (issue 13)
     "poll_reads": 2,  # GET /bookings/{id}: one GetItem of the booking and one Query of its step log
+    "ci_seconds": 360,  # bash .ci/run (make test) on a fresh clone, under (issue 13)
 }
 HAPPY = "happy path (points redeemed)"
 
@@ -97,6 +98,12 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         rows.append(("Local p50 POST -> CONFIRMED, concurrency 1, client polling (section 1)",
                      f"< {TARGETS['p50_ms']:.0f} ms",
                      f"{_ms(level['p50_ms'])} ms", _verdict(level["p50_ms"] < TARGETS["p50_ms"])))
+    if "suite" in results:
+        ci = results["suite"]
+        rows.append((f"`bash .ci/run` (make test) on a fresh clone of {ci['commit']}, venv install included",
+                     f"< {TARGETS['ci_seconds']} s", f"{ci['seconds']:.0f} s (pytest {ci['pytest_seconds']:.0f} s: "
+                     f"{ci['pytest_summary']}; exit {ci['exit_code']})",
+                     _verdict(ci["seconds"] < TARGETS["ci_seconds"] and ci["exit_code"] == 0)))
     if "throughput" in results:
         levels = {level["concurrency"]: level for level in results["throughput"]["levels"]}
         if 16 in levels:

@@ -1,7 +1,7 @@
 """`make bench`: every benchmark in turn, printed and written to docs/benchmarks.md
 (with the machine and the date) and build/bench/results.json. Nothing is asserted.
 
-    python -m bench.run [--skip e2e,orchestration,...]
+    python -m bench.run [--skip e2e,orchestration,...] [--only suite --merge]
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import coldstart, contention, cost, e2e, engine, inventory, orchestration, report, throughput
+from bench import coldstart, contention, cost, e2e, engine, inventory, orchestration, report, suite, throughput
 from bench.common import OUT_DIR, PROJECT_DIR, machine
 
 PARTS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -25,6 +25,7 @@ PARTS: dict[str, Callable[[], dict[str, Any]]] = {
     "cost": cost.measure,
     "coldstart": coldstart.measure,
     "inventory": inventory.measure,
+    "suite": suite.measure,  # last: it runs CI in a fresh clone, and nothing else meanwhile
 }
 
 
@@ -36,6 +37,9 @@ def _keep(results: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: " + ", ".join(PARTS))
+    parser.add_argument("--only", default="", help="comma-separated parts to run, the others skipped")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep build/bench/results.json's other parts (their date and machine stay theirs)")
     parser.add_argument("--render-only", action="store_true",
                         help="rewrite docs/benchmarks.md from build/bench/results.json without measuring")
     args = parser.parse_args()
@@ -45,7 +49,12 @@ def main() -> None:
         print(report.summary(stored))
         return
     skip = {name.strip() for name in args.skip.split(",") if name.strip()}
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
+    if only:
+        skip |= set(PARTS) - only
     results: dict[str, Any] = {"machine": machine(), "load_before": os.getloadavg()}
+    if args.merge and (OUT_DIR / "results.json").exists():
+        results = {**json.loads((OUT_DIR / "results.json").read_text()), **results}
     started = time.perf_counter()
     for name, part in PARTS.items():
         if name in skip:
