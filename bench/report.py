@@ -139,6 +139,8 @@ def render(results: dict[str, Any]) -> str:
         f"{', '.join(f'{x:.2f}' for x in results.get('load_after', ()))} (other work on the machine skews "
         "latencies; the embedded stack is one Python process, so the GIL serialises it)",
         f"- Total runtime: {results.get('total_seconds')} s",
+        *(f"- Rerun later (`python -m bench.run --only {','.join(run['parts'])} --merge`): "
+          f"{', '.join(run['parts'])} at {run['date']}" for run in results.get("later_runs", ())),
         "",
         "## Targets",
         "",

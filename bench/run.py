@@ -53,8 +53,11 @@ def main() -> None:
     if only:
         skip |= set(PARTS) - only
     results: dict[str, Any] = {"machine": machine(), "load_before": os.getloadavg()}
-    if args.merge and (OUT_DIR / "results.json").exists():
-        results = {**json.loads((OUT_DIR / "results.json").read_text()), **results}
+    merged = args.merge and (OUT_DIR / "results.json").exists()
+    if merged:  # the earlier run's header stays; this one is noted as a later run of some parts
+        results = json.loads((OUT_DIR / "results.json").read_text())
+        results.setdefault("later_runs", []).append(
+            {"parts": [name for name in PARTS if name not in skip], "date": machine()["date"]})
     started = time.perf_counter()
     for name, part in PARTS.items():
         if name in skip:
@@ -65,8 +68,9 @@ def main() -> None:
         results[name + "_seconds"] = round(time.perf_counter() - part_started, 1)
         print(f"   {name} done in {results[name + '_seconds']} s", flush=True)
         _keep(results)  # a part that fails later does not lose this one's figures
-    results["load_after"] = os.getloadavg()
-    results["total_seconds"] = round(time.perf_counter() - started, 1)
+    if not merged:
+        results["load_after"] = os.getloadavg()
+        results["total_seconds"] = round(time.perf_counter() - started, 1)
     _keep(results)
     text = report.render(results)
     (PROJECT_DIR / "docs").mkdir(exist_ok=True)
