@@ -15,8 +15,11 @@ $(BIN)/activate: requirements.txt requirements-dev.txt
 	@echo "== setting up $(VENV) (first time only)"
 	@started=$$(date +%s); \
 	$(PYTHON) -m venv $(VENV) && \
-	$(BIN)/pip install --quiet "pip<26.3" "uv>=0.13,<0.14" && \
-	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -r requirements-dev.txt && \
+	$(BIN)/pip install --quiet "pip<26.3" && \
+	{ { $(BIN)/pip install --quiet "uv>=0.13,<0.14" && \
+	    $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -r requirements-dev.txt; } || \
+	  { echo "== uv failed (it reads no pip.conf: an index or certificate set there?); pip instead"; \
+	    $(BIN)/pip install -r requirements-dev.txt; }; } && \
 	echo "== $(VENV) ready in $$(( $$(date +%s) - started )) s"
 	touch $(BIN)/activate
 

@@ -50,6 +50,9 @@ def main() -> None:
         return
     skip = {name.strip() for name in args.skip.split(",") if name.strip()}
     only = {name.strip() for name in args.only.split(",") if name.strip()}
+    unknown = (skip | only) - set(PARTS)
+    if unknown:
+        parser.error(f"no such part: {', '.join(sorted(unknown))} (parts: {', '.join(PARTS)})")
     if only:
         skip |= set(PARTS) - only
     results: dict[str, Any] = {"machine": machine(), "load_before": os.getloadavg()}

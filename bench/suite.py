@@ -30,9 +30,12 @@ def measure() -> dict[str, Any]:
         run = subprocess.run(["bash", ".ci/run"], cwd=clone, env=clean_env(), capture_output=True, text=True)
         seconds = time.perf_counter() - started
     found = SUMMARY.findall(run.stdout)
-    summary, pytest_s = found[-1] if found else ("", "nan")
-    return {"commit": commit, "exit_code": run.returncode, "seconds": round(seconds, 1),
-            "pytest_seconds": float(pytest_s), "pytest_summary": summary}
+    summary, pytest_s = found[-1] if found else ("", "nan")  # the last summary: the whole suite's
+    results = {"commit": commit, "exit_code": run.returncode, "seconds": round(seconds, 1),
+               "pytest_seconds": float(pytest_s), "pytest_summary": summary}
+    if run.returncode:  # what went wrong, for the report
+        results["output_tail"] = (run.stdout + run.stderr)[-4000:]
+    return results
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ Promises checked:
 - no payment request (and so no card token) outlives its saga;
 - what a booking shows of its payment (its note) is what its payment record says;
 - a loyalty balance equals its opening balance plus its ledger;
+- a FAILED or CANCELLED booking's ledger entries net to zero points;
 - no booking is PENDING or CANCELLING without a running execution.
 """
 
@@ -161,18 +162,26 @@ def _payment_note_rules(payments: list[dict[str, Any]], bookings: dict[str, dict
     return violations
 
 
-def _loyalty_rules(loyalty: list[dict[str, Any]]) -> list[Violation]:
+def _loyalty_rules(loyalty: list[dict[str, Any]], bookings: dict[str, dict[str, Any]]) -> list[Violation]:
     violations = []
     accounts = {item["loyalty_id"]: item for item in loyalty if item["record"] == db.LOYALTY_ACCOUNT}
     ledger_sums: dict[str, int] = defaultdict(int)
+    booking_nets: dict[str, int] = defaultdict(int)
     for item in loyalty:
         if item["record"].startswith(db.LEDGER_PREFIX):
             ledger_sums[item["loyalty_id"]] += int(item["points"])
+            booking_nets[item["booking_id"]] += int(item["points"])
     for loyalty_id, account in accounts.items():
         expected = int(account["opening_balance"]) + ledger_sums[loyalty_id]
         if int(account["points_balance"]) != expected:
             violations.append(Violation("loyalty-balance", loyalty_id,
                                         f"balance {account['points_balance']}, opening + ledger = {expected}"))
+    # A booking undone (FAILED) or cancelled keeps no points and no miles: its postings and
+    # their reversals net to zero (a posting that escaped its reversal would not).
+    for booking_id, net in booking_nets.items():
+        status = (bookings.get(booking_id) or {}).get("status")
+        if status in (BookingStatus.FAILED, BookingStatus.CANCELLED) and net != 0:
+            violations.append(Violation("loyalty-not-undone", booking_id, f"{status}, its ledger nets {net} points"))
     return violations
 
 
@@ -220,7 +229,7 @@ def check(booking_id: str | None = None) -> list[Violation]:
     running = _running_executions(bookings_list, records.payments)
     violations = _seat_rules(records.seats, bookings, clock.now_epoch())
     violations += _money_rules(records.payments, bookings, running, records.open_letters)
-    violations += _loyalty_rules(records.loyalty)
+    violations += _loyalty_rules(records.loyalty, bookings)
     for booking in bookings_list:
         if booking["status"] in IN_FLIGHT_STATUSES and booking["booking_id"] not in running:
             violations.append(Violation("stuck-without-execution", booking["booking_id"],

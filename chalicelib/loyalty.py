@@ -115,7 +115,9 @@ def _post(loyalty_id: str, booking_id: str, kind: str, points: int, *, outcome: 
             step_log.transact(outcome, **parts)
     except ConditionFailed as exc:
         if exc.failed_on("entry"):
-            existing = exc.current_of("entry") or {"points": points}
+            # DynamoDB returns the refusing item (ALL_OLD); read it should an answer lack it,
+            # for only the item tells a replay from a reversal's tombstone.
+            existing = exc.current_of("entry") or _entry(loyalty_id, booking_id, kind) or {"points": points}
             if VOIDED_BY in existing:
                 raise AlreadyCompensated(
                     f"the {existing[VOIDED_BY]} of this booking ran first; nothing posted"

@@ -905,7 +905,7 @@ class _JwkImportingMotosKeyOnce:
 
     @property
     def RSAKey(self) -> Any:  # joserfc's name, as moto calls it
-        return self
+        return _RSAKeyImportingOnce(self)
 
     def import_key(self, value: Any, *args: Any, **kwargs: Any) -> Any:
         if args or kwargs:
@@ -914,6 +914,17 @@ class _JwkImportingMotosKeyOnce:
             if self._imported is None or self._imported[0] != value:
                 self._imported = (value, self._jwk.RSAKey.import_key(value))
             return self._imported[1]
+
+
+class _RSAKeyImportingOnce:
+    """joserfc's RSAKey, but import_key: the one of ``_JwkImportingMotosKeyOnce``."""
+
+    def __init__(self, jwk: _JwkImportingMotosKeyOnce) -> None:
+        self.import_key = jwk.import_key
+        self._real = jwk._jwk.RSAKey
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
 
 
 _JWK_IMPORTING_ONCE = _JwkImportingMotosKeyOnce(cognitoidp_models.jwk)

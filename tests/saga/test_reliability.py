@@ -231,6 +231,12 @@ def test_invariant_checker_reports_planted_damage(aws: Any) -> None:
     # A confirmed booking whose capture failed with no dead letter to say so.
     unpaid = run(seat="17A", cabin=None, simulate_failure={"CapturePayment": "permanent"})
     dead_letters.resolve(unpaid["booking_id"])
+    # An undone booking whose miles escaped their reversal (the balance moved with them).
+    undone = run(seat="18A", cabin=None, loyalty_id="FF0004", simulate_failure={"AuthorizePayment": "permanent"})
+    db.put("loyalty", {**db.ledger_key("FF0004", undone["booking_id"], "AWARD"), "booking_id": undone["booking_id"],
+                       "kind": "AWARD", "points": 77, "at": "2026-12-03T00:00:00Z"})
+    db.update("loyalty", db.loyalty_account_key("FF0004"), "SET points_balance = points_balance + :p",
+              values={":p": 77})
 
     found = {(violation.rule, violation.subject) for violation in invariants.check()}
 
@@ -244,4 +250,5 @@ def test_invariant_checker_reports_planted_damage(aws: Any) -> None:
         ("payment-note-stale", confirmed["booking_id"]),
         ("authorization-not-released", "held-orphan"),
         ("confirmed-without-capture", unpaid["booking_id"]),
+        ("loyalty-not-undone", undone["booking_id"]),
     }
