@@ -58,9 +58,9 @@ def main() -> None:
     results: dict[str, Any] = {"machine": machine(), "load_before": os.getloadavg()}
     merged = args.merge and (OUT_DIR / "results.json").exists()
     if merged:  # the earlier run's header stays; this one is noted as a later run of some parts
+        this_run = {"parts": [name for name in PARTS if name not in skip], "date": results["machine"]["date"]}
         results = json.loads((OUT_DIR / "results.json").read_text())
-        results.setdefault("later_runs", []).append(
-            {"parts": [name for name in PARTS if name not in skip], "date": machine()["date"]})
+        results.setdefault("later_runs", []).append(this_run)
     started = time.perf_counter()
     for name, part in PARTS.items():
         if name in skip:

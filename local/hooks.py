@@ -890,44 +890,40 @@ def _sign_unless_moto_answers(self: RequestSigner, *args: Any, **kwargs: Any) ->
 
 
 # --- 17. Cognito: moto's signing key imported once -------------------------------------
-class _JwkImportingMotosKeyOnce:
-    """What moto.cognitoidp.models calls ``jwk`` (its only use: ``jwk.RSAKey.import_key``
-    of moto's fixed key, once per user pool): the first import's key, for that same
-    input; any other input imported as joserfc would."""
+class _RSAKeyImportingMotosKeyOnce:
+    """joserfc's RSAKey as moto.cognitoidp.models sees it (its only use: ``import_key`` of
+    moto's fixed key, once per user pool): the same input hands back the first import's
+    key; any other call is joserfc's own."""
 
-    def __init__(self, jwk_module: Any) -> None:
-        self._jwk = jwk_module
+    def __init__(self, rsa_key: Any) -> None:
+        self._real = rsa_key
         self._lock = threading.Lock()
         self._imported: tuple[Any, Any] | None = None  # (input, key)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._jwk, name)
-
-    @property
-    def RSAKey(self) -> Any:  # joserfc's name, as moto calls it
-        return _RSAKeyImportingOnce(self)
+        return getattr(self._real, name)
 
     def import_key(self, value: Any, *args: Any, **kwargs: Any) -> Any:
         if args or kwargs:
-            return self._jwk.RSAKey.import_key(value, *args, **kwargs)
+            return self._real.import_key(value, *args, **kwargs)
         with self._lock:
             if self._imported is None or self._imported[0] != value:
-                self._imported = (value, self._jwk.RSAKey.import_key(value))
+                self._imported = (value, self._real.import_key(value))
             return self._imported[1]
 
 
-class _RSAKeyImportingOnce:
-    """joserfc's RSAKey, but import_key: the one of ``_JwkImportingMotosKeyOnce``."""
+class _JwkWithMotosKeyImportedOnce:
+    """What moto.cognitoidp.models calls ``jwk``: joserfc's module, its RSAKey as above."""
 
-    def __init__(self, jwk: _JwkImportingMotosKeyOnce) -> None:
-        self.import_key = jwk.import_key
-        self._real = jwk._jwk.RSAKey
+    def __init__(self, jwk_module: Any) -> None:
+        self._jwk = jwk_module
+        self.RSAKey = _RSAKeyImportingMotosKeyOnce(jwk_module.RSAKey)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
+        return getattr(self._jwk, name)
 
 
-_JWK_IMPORTING_ONCE = _JwkImportingMotosKeyOnce(cognitoidp_models.jwk)
+_JWK_IMPORTING_ONCE = _JwkWithMotosKeyImportedOnce(cognitoidp_models.jwk)
 
 
 # --- Installing ---------------------------------------------------------------------------

@@ -1090,6 +1090,9 @@ def test_moto_validates_a_definition_by_parsing_it_where_the_hook_takes_over() -
         inspect.getsource(StepFunctionsParserBackend.update_state_machine)
 
 
+ROLE = "arn:aws:iam::123456789012:role/r"  # the role tiny_engine creates
+
+
 @pytest.mark.parametrize("definition", [
     "{not json", json.dumps({"StartAt": "Nowhere", "States": {}}),
     json.dumps({"StartAt": "A", "States": {"A": {"Type": "Nonsense", "End": True}}}),
@@ -1114,9 +1117,6 @@ def test_an_invalid_definition_is_refused_as_moto_refuses_it(tiny_engine: Callab
         expected = refusals()
     assert refusals() == expected and all(message for _, message in expected)
     assert definition not in hooks.programs._programs and hooks.programs.parses == parses
-
-
-ROLE = "arn:aws:iam::123456789012:role/r"
 
 
 def test_a_definition_validated_once_is_the_program_its_executions_share(tiny_engine: Callable[..., Any]) -> None:
